@@ -1,0 +1,99 @@
+# Echo-System top-level build.  Everything lands under build/.
+#
+#   make demo    install what is missing, build, run a local mesh (Ctrl-C stops)
+#   make test    install what is missing, build, run every test suite
+#   make build   build the module, the agent, the simulator and the protos
+
+SHELL      := /bin/bash
+TOP        := $(CURDIR)
+BUILD      := $(TOP)/build
+NGX_SRC    ?= /usr/share/nginx/src
+NGINX      ?= /usr/sbin/nginx
+PROVE      ?= prove
+PROVE_ARGS ?= -r
+TESTS      ?= t
+
+PROTOS     := $(wildcard proto/*.proto)
+PROTO_OUT  := $(BUILD)/proto
+PROTO_C    := $(patsubst proto/%.proto,$(PROTO_OUT)/%.pb-c.c,$(PROTOS))
+
+MODULE_SO  := $(BUILD)/nginx/ngx_http_mesh_module.so
+MODULE_SRC := $(wildcard ngx_echo_module/*.c ngx_echo_module/*.h) \
+              ngx_echo_module/config
+
+# Debian's own flags for modules (dh_nginx), plus -fPIC and warnings as errors.
+MOD_CFLAGS := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
+              -Werror -Wall -Wextra -Wno-unused-parameter \
+              -I$(PROTO_OUT)
+MOD_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -Wl,-z,now -fPIC
+
+export MESH_BUILD := $(BUILD)
+
+.PHONY: all build deps deps-build proto module sim agent test test-unit \
+        test-valgrind demo clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh test
+
+deps-build:
+	@tools/install-deps.sh build
+
+build: proto module sim agent
+
+proto: $(PROTO_C)
+
+$(PROTO_OUT)/%.pb-c.c: proto/%.proto
+	@mkdir -p $(PROTO_OUT)
+	protoc-c --proto_path=proto --c_out=$(PROTO_OUT) $<
+
+module: $(MODULE_SO)
+
+# configure runs again only when the module's config script changes.
+$(BUILD)/nginx/Makefile: ngx_echo_module/config
+	@mkdir -p $(BUILD)/nginx
+	cd $(NGX_SRC) && . ./conf_flags && \
+	  MESH_PROTO_DIR=$(PROTO_OUT) ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(MOD_CFLAGS)" --with-ld-opt="$(MOD_LDFLAGS)" \
+	    --add-dynamic-module=$(TOP)/ngx_echo_module \
+	    --builddir=$(BUILD)/nginx > $(BUILD)/nginx-configure.log 2>&1 \
+	  || { tail -20 $(BUILD)/nginx-configure.log; exit 1; }
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRC) $(PROTO_C)
+	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+
+sim: proto
+	$(MAKE) -C tools/ollama-sim BUILD=$(BUILD)
+
+agent: proto
+	@if [ -f agent/Makefile ]; then $(MAKE) -C agent BUILD=$(BUILD); fi
+
+test-unit: build
+	$(MAKE) -C tools/ollama-sim BUILD=$(BUILD) test-unit
+	@if [ -f agent/Makefile ]; then $(MAKE) -C agent BUILD=$(BUILD) test-unit; fi
+
+# The README's test command.  Each suite starts and stops what it needs.
+test: deps
+	$(MAKE) build
+	$(MAKE) test-unit
+	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
+	  PERL5LIB=$(TOP)/t/lib $(PROVE) $(PROVE_ARGS) $(TESTS)
+	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
+	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
+	  $(PROVE) $(PROVE_ARGS) $(wildcard t/01*.t)
+
+# The module suites alone under valgrind memcheck.
+test-valgrind: deps build
+	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
+	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
+	  $(PROVE) $(PROVE_ARGS) $(TESTS)
+
+# The README's main command: a local mesh in the foreground.
+demo:
+	@tools/install-deps.sh demo
+	$(MAKE) build
+	@tools/demo.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot*

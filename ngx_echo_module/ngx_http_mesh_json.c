@@ -1,0 +1,279 @@
+
+/*
+ * JSON writer helpers for every reply the module builds.
+ */
+
+
+#include "ngx_http_mesh_json.h"
+
+
+static u_char *ngx_http_mesh_json_reserve(ngx_http_mesh_json_t *w,
+    size_t len);
+static void ngx_http_mesh_json_raw(ngx_http_mesh_json_t *w, const char *s,
+    size_t len);
+static void ngx_http_mesh_json_value(ngx_http_mesh_json_t *w);
+
+
+ngx_int_t
+ngx_http_mesh_json_init(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
+    size_t size)
+{
+    ngx_memzero(w, sizeof(ngx_http_mesh_json_t));
+
+    w->pool = pool;
+    w->start = ngx_pnalloc(pool, size);
+    if (w->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->pos = w->start;
+    w->end = w->start + size;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_mesh_json_reserve(ngx_http_mesh_json_t *w, size_t len)
+{
+    size_t   used, size;
+    u_char  *p;
+
+    if (w->failed) {
+        return NULL;
+    }
+
+    if ((size_t) (w->end - w->pos) >= len) {
+        return w->pos;
+    }
+
+    used = w->pos - w->start;
+    size = 2 * (w->end - w->start);
+
+    if (size < used + len) {
+        size = used + len;
+    }
+
+    p = ngx_pnalloc(w->pool, size);
+    if (p == NULL) {
+        w->failed = 1;
+        return NULL;
+    }
+
+    ngx_memcpy(p, w->start, used);
+
+    /* the old buffer stays in the pool until the request ends: cheap */
+
+    w->start = p;
+    w->pos = p + used;
+    w->end = p + size;
+
+    return w->pos;
+}
+
+
+static void
+ngx_http_mesh_json_raw(ngx_http_mesh_json_t *w, const char *s, size_t len)
+{
+    if (ngx_http_mesh_json_reserve(w, len) == NULL) {
+        return;
+    }
+
+    w->pos = ngx_cpymem(w->pos, s, len);
+}
+
+
+/* a comma before every value but the first of its object or array */
+
+static void
+ngx_http_mesh_json_value(ngx_http_mesh_json_t *w)
+{
+    if (w->after_key) {
+        w->after_key = 0;
+        return;
+    }
+
+    if (w->comma[w->depth]) {
+        ngx_http_mesh_json_raw(w, ",", 1);
+    }
+
+    w->comma[w->depth] = 1;
+}
+
+
+void
+ngx_http_mesh_json_obj_start(ngx_http_mesh_json_t *w)
+{
+    ngx_http_mesh_json_value(w);
+
+    if (w->depth + 1 >= NGX_HTTP_MESH_JSON_DEPTH) {
+        w->failed = 1;
+        return;
+    }
+
+    ngx_http_mesh_json_raw(w, "{", 1);
+    w->comma[++w->depth] = 0;
+}
+
+
+void
+ngx_http_mesh_json_obj_end(ngx_http_mesh_json_t *w)
+{
+    if (w->depth == 0) {
+        w->failed = 1;
+        return;
+    }
+
+    w->depth--;
+    ngx_http_mesh_json_raw(w, "}", 1);
+}
+
+
+void
+ngx_http_mesh_json_arr_start(ngx_http_mesh_json_t *w)
+{
+    ngx_http_mesh_json_value(w);
+
+    if (w->depth + 1 >= NGX_HTTP_MESH_JSON_DEPTH) {
+        w->failed = 1;
+        return;
+    }
+
+    ngx_http_mesh_json_raw(w, "[", 1);
+    w->comma[++w->depth] = 0;
+}
+
+
+void
+ngx_http_mesh_json_arr_end(ngx_http_mesh_json_t *w)
+{
+    if (w->depth == 0) {
+        w->failed = 1;
+        return;
+    }
+
+    w->depth--;
+    ngx_http_mesh_json_raw(w, "]", 1);
+}
+
+
+void
+ngx_http_mesh_json_key(ngx_http_mesh_json_t *w, const char *key)
+{
+    ngx_http_mesh_json_cstr(w, key);
+    ngx_http_mesh_json_raw(w, ":", 1);
+    w->after_key = 1;
+}
+
+
+void
+ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
+{
+    size_t   len;
+    u_char  *p;
+
+    ngx_http_mesh_json_value(w);
+
+    len = s->len + ngx_escape_json(NULL, s->data, s->len);
+
+    p = ngx_http_mesh_json_reserve(w, len + 2);
+    if (p == NULL) {
+        return;
+    }
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p++ = '"';
+
+    w->pos = p;
+}
+
+
+void
+ngx_http_mesh_json_cstr(ngx_http_mesh_json_t *w, const char *s)
+{
+    ngx_str_t  str;
+
+    str.data = (u_char *) s;
+    str.len = ngx_strlen(s);
+
+    ngx_http_mesh_json_str(w, &str);
+}
+
+
+void
+ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n)
+{
+    u_char  *p;
+
+    ngx_http_mesh_json_value(w);
+
+    p = ngx_http_mesh_json_reserve(w, NGX_INT64_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    w->pos = ngx_sprintf(p, "%L", n);
+}
+
+
+void
+ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d)
+{
+    int64_t   milli;
+    u_char   *p;
+
+    ngx_http_mesh_json_value(w);
+
+    p = ngx_http_mesh_json_reserve(w, NGX_INT64_LEN + 8);
+    if (p == NULL) {
+        return;
+    }
+
+    /* three decimals are plenty for GB and tokens/s; no locale surprises */
+
+    milli = (int64_t) (d * 1000 + (d < 0 ? -0.5 : 0.5));
+
+    if (milli < 0) {
+        *p++ = '-';
+        milli = -milli;
+    }
+
+    w->pos = ngx_sprintf(p, "%L.%03L", milli / 1000, milli % 1000);
+}
+
+
+void
+ngx_http_mesh_json_bool(ngx_http_mesh_json_t *w, ngx_uint_t b)
+{
+    ngx_http_mesh_json_value(w);
+
+    if (b) {
+        ngx_http_mesh_json_raw(w, "true", 4);
+
+    } else {
+        ngx_http_mesh_json_raw(w, "false", 5);
+    }
+}
+
+
+void
+ngx_http_mesh_json_null(ngx_http_mesh_json_t *w)
+{
+    ngx_http_mesh_json_value(w);
+    ngx_http_mesh_json_raw(w, "null", 4);
+}
+
+
+ngx_int_t
+ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out)
+{
+    if (w->failed || w->depth != 0) {
+        return NGX_ERROR;
+    }
+
+    out->data = w->start;
+    out->len = w->pos - w->start;
+
+    return NGX_OK;
+}

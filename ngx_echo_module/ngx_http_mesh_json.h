@@ -1,0 +1,47 @@
+
+/*
+ * A small streaming JSON writer on an nginx pool: the caller emits values in
+ * order, the writer adds commas and escaping and grows its buffer.
+ */
+
+
+#ifndef _NGX_HTTP_MESH_JSON_H_INCLUDED_
+#define _NGX_HTTP_MESH_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_HTTP_MESH_JSON_DEPTH  16
+
+
+typedef struct {
+    ngx_pool_t   *pool;
+    u_char       *start;
+    u_char       *pos;
+    u_char       *end;
+    ngx_uint_t    depth;
+    u_char        comma[NGX_HTTP_MESH_JSON_DEPTH];  /* value seen at depth */
+    unsigned      after_key:1;
+    unsigned      failed:1;
+} ngx_http_mesh_json_t;
+
+
+ngx_int_t ngx_http_mesh_json_init(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
+    size_t size);
+void ngx_http_mesh_json_obj_start(ngx_http_mesh_json_t *w);
+void ngx_http_mesh_json_obj_end(ngx_http_mesh_json_t *w);
+void ngx_http_mesh_json_arr_start(ngx_http_mesh_json_t *w);
+void ngx_http_mesh_json_arr_end(ngx_http_mesh_json_t *w);
+void ngx_http_mesh_json_key(ngx_http_mesh_json_t *w, const char *key);
+void ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s);
+void ngx_http_mesh_json_cstr(ngx_http_mesh_json_t *w, const char *s);
+void ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n);
+void ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d);
+void ngx_http_mesh_json_bool(ngx_http_mesh_json_t *w, ngx_uint_t b);
+void ngx_http_mesh_json_null(ngx_http_mesh_json_t *w);
+ngx_int_t ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out);
+
+
+#endif /* _NGX_HTTP_MESH_JSON_H_INCLUDED_ */

@@ -1,0 +1,431 @@
+
+/*
+ * Echo-System orchestrator: directives, configuration and module glue.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_zone.h"
+
+
+static void *ngx_http_mesh_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_mesh_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_mesh_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_mesh_redis_addr_t *addr);
+static char *ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_mesh_commands[] = {
+
+    { ngx_string("mesh_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_mesh_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_registry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_registry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_status_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_mesh_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_mesh_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_mesh_create_loc_conf,         /* create location configuration */
+    ngx_http_mesh_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_mesh_module = {
+    NGX_MODULE_V1,
+    &ngx_http_mesh_module_ctx,             /* module context */
+    ngx_http_mesh_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mesh_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mmcf->registry = NULL;
+     *     mmcf->shm_zone = NULL;
+     *     mmcf->secret = { 0, NULL };
+     *     mmcf->secret_file = { 0, NULL };
+     */
+
+    return mmcf;
+}
+
+
+static void *
+ngx_http_mesh_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_mesh_loc_conf_t  *mlcf;
+
+    mlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mesh_loc_conf_t));
+    if (mlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mlcf->handler = NULL;
+     */
+
+    return mlcf;
+}
+
+
+static char *
+ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_mesh_loc_conf_t *prev = parent;
+    ngx_http_mesh_loc_conf_t *conf = child;
+
+    /* endpoints are not inherited: each location names its own */
+
+    (void) prev;
+    (void) conf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mesh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (mmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_mesh_zone_add(cf, &value[1], (size_t) size,
+                                  &mmcf->shm_zone);
+}
+
+
+static char *
+ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    ngx_str_t                   *value;
+    ngx_http_mesh_redis_addr_t  *addr;
+
+    if (mmcf->registry) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    addr = ngx_pcalloc(cf->pool, sizeof(ngx_http_mesh_redis_addr_t));
+    if (addr == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mesh_parse_redis_url(cf, &value[1], addr) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    mmcf->registry = addr;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * redis://[[user]:password@]host[:port][/db]  or  unix:/path/to/redis.sock
+ */
+
+static ngx_int_t
+ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_mesh_redis_addr_t *addr)
+{
+    u_char     *p, *last, *at, *colon, *slash;
+    ngx_int_t   n;
+
+    addr->url = *url;
+    addr->port = 6379;
+
+    p = url->data;
+    last = url->data + url->len;
+
+    if (url->len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
+        addr->unix_path.data = p + 5;
+        addr->unix_path.len = url->len - 5;
+
+        if (addr->unix_path.data[0] != '/') {
+            goto invalid;
+        }
+
+        return NGX_OK;
+    }
+
+    if (url->len < 9 || ngx_strncasecmp(p, (u_char *) "redis://", 8) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid registry address \"%V\": expected "
+                           "\"redis://host:port\" or \"unix:/path\"", url);
+        return NGX_ERROR;
+    }
+
+    p += 8;
+
+    at = ngx_strlchr(p, last, '@');
+
+    if (at) {
+        colon = ngx_strlchr(p, at, ':');
+
+        if (colon == NULL) {
+            goto invalid;
+        }
+
+        addr->user.data = p;
+        addr->user.len = colon - p;
+        addr->password.data = colon + 1;
+        addr->password.len = at - colon - 1;
+
+        if (addr->password.len == 0) {
+            goto invalid;
+        }
+
+        p = at + 1;
+    }
+
+    slash = ngx_strlchr(p, last, '/');
+
+    if (slash) {
+        n = ngx_atoi(slash + 1, last - slash - 1);
+
+        if (n == NGX_ERROR || n > 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid registry database in \"%V\"", url);
+            return NGX_ERROR;
+        }
+
+        addr->db = n;
+        last = slash;
+    }
+
+    colon = ngx_strlchr(p, last, ':');
+
+    if (colon) {
+        n = ngx_atoi(colon + 1, last - colon - 1);
+
+        if (n < 1 || n > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid registry port in \"%V\"", url);
+            return NGX_ERROR;
+        }
+
+        addr->port = (in_port_t) n;
+        last = colon;
+    }
+
+    if (p == last) {
+        goto invalid;
+    }
+
+    addr->host.data = p;
+    addr->host.len = last - p;
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid registry address \"%V\"", url);
+    return NGX_ERROR;
+}
+
+
+static char *
+ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    u_char           *buf;
+    ssize_t           n;
+    ngx_str_t        *value;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+    char             *rv;
+
+    if (mmcf->secret_file.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mmcf->secret_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mmcf->secret_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = mmcf->secret_file;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(file.name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file.name);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = NGX_CONF_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", &file.name);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_MESH_SECRET_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "mesh secret file \"%V\" is larger than %d bytes",
+                           &file.name, NGX_HTTP_MESH_SECRET_MAX);
+        goto done;
+    }
+
+    if (fi.st_mode & (S_IROTH|S_IWOTH)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "mesh secret file \"%V\" is readable by others",
+                           &file.name);
+    }
+
+    buf = ngx_pnalloc(cf->pool, NGX_HTTP_MESH_SECRET_MAX);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, buf, NGX_HTTP_MESH_SECRET_MAX, 0);
+    if (n == NGX_ERROR) {
+        goto done;
+    }
+
+    /* a trailing newline from "echo secret > file" is not part of it */
+
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'
+                     || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+    {
+        n--;
+    }
+
+    if (n < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "mesh secret in \"%V\" is shorter than 16 bytes",
+                           &file.name);
+        goto done;
+    }
+
+    mmcf->secret.data = buf;
+    mmcf->secret.len = n;
+
+    rv = NGX_CONF_OK;
+
+done:
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &file.name);
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_loc_conf_t *mlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->handler) {
+        return "is duplicate";
+    }
+
+    mlcf->handler = (ngx_http_mesh_handler_pt) cmd->post;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = mlcf->handler;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,75 @@
+
+/*
+ * Sending JSON replies and JSON errors.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_json.h"
+
+
+ngx_int_t
+ngx_http_mesh_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json)
+{
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_chain_t  out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = json->len + 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, json->len + 1);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json->data, json->len);
+    *b->last++ = '\n';
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* {"error":"..."}: the shape Ollama uses, so its clients understand us */
+
+ngx_int_t
+ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    ngx_str_t             json;
+    ngx_http_mesh_json_t  w;
+
+    if (ngx_http_mesh_json_init(&w, r->pool, 128) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "error");
+    ngx_http_mesh_json_cstr(&w, message);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mesh_send_json(r, status, &json);
+}

@@ -1,0 +1,102 @@
+
+/*
+ * Creation and reload-aware initialisation of the mesh shared zone.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_zone.h"
+
+
+#define NGX_HTTP_MESH_ZONE_MIN  (8 * ngx_pagesize)
+
+
+static ngx_int_t ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+char *
+ngx_http_mesh_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_t **zone)
+{
+    ngx_shm_zone_t        *shm_zone;
+    ngx_http_mesh_zone_t  *ctx;
+
+    if (size < NGX_HTTP_MESH_ZONE_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small: %uz bytes, "
+                           "at least %uz are needed",
+                           name, size, (size_t) NGX_HTTP_MESH_ZONE_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_mesh_zone_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, name, size, &ngx_http_mesh_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_mesh_zone_init;
+    shm_zone->data = ctx;
+
+    *zone = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_mesh_zone_t  *octx = data;
+
+    size_t                 len;
+    ngx_http_mesh_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* a reload: keep the registry the old cycle built */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        ngx_atomic_fetch_add(&ctx->sh->reused, 1);
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_http_mesh_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+    ctx->sh->created = ngx_time();
+
+    len = sizeof(" in mesh zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in mesh zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    return NGX_OK;
+}

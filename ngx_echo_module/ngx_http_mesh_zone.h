@@ -1,0 +1,32 @@
+
+/*
+ * The shared-memory zone of ngx_http_mesh_module: the registry snapshot and
+ * counters every worker routes from.  It survives "nginx -s reload".
+ */
+
+
+#ifndef _NGX_HTTP_MESH_ZONE_H_INCLUDED_
+#define _NGX_HTTP_MESH_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+typedef struct {
+    time_t                    created;
+    ngx_atomic_t              reused;      /* reloads that kept this zone */
+} ngx_http_mesh_shctx_t;
+
+
+typedef struct {
+    ngx_http_mesh_shctx_t    *sh;
+    ngx_slab_pool_t          *shpool;
+} ngx_http_mesh_zone_t;
+
+
+char *ngx_http_mesh_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    ngx_shm_zone_t **zone);
+
+
+#endif /* _NGX_HTTP_MESH_ZONE_H_INCLUDED_ */

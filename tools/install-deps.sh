@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs the Debian 12 packages Echo-System needs, only those missing.
+# Usage: tools/install-deps.sh [build|test|demo]   (default: test)
+set -eu
+
+what=${1:-test}
+
+build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
+    libprotobuf-c-dev protobuf-c-compiler libyajl-dev libcurl4-openssl-dev
+    libavahi-client-dev libmicrohttpd-dev curl"
+run_pkgs="redis-server"
+test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
+    valgrind procps iproute2"
+
+case "$what" in
+    build) pkgs="$build_pkgs" ;;
+    demo)  pkgs="$build_pkgs $run_pkgs" ;;
+    test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+    *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+        | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root to install)" >&2
+    exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+# Debian's nginx package tries to start a system nginx on port 80; the mesh
+# runs its own nginx from a prefix, so keep the system one out of the way.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q nginx 2>/dev/null; then
+    systemctl stop nginx || true
+fi
+exit 0
