@@ -265,6 +265,14 @@ ngx_http_mesh_json_null(ngx_http_mesh_json_t *w)
 }
 
 
+void
+ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json)
+{
+    ngx_http_mesh_json_value(w);
+    ngx_http_mesh_json_raw(w, (const char *) json->data, json->len);
+}
+
+
 ngx_int_t
 ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out)
 {

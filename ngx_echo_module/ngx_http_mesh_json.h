@@ -41,6 +41,8 @@ void ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n);
 void ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d);
 void ngx_http_mesh_json_bool(ngx_http_mesh_json_t *w, ngx_uint_t b);
 void ngx_http_mesh_json_null(ngx_http_mesh_json_t *w);
+/* a value that is already JSON text, copied as is */
+void ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json);
 ngx_int_t ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out);
 
 

@@ -6,9 +6,18 @@
 
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_redis.h"
 
 
+static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_mesh_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_mesh_init_process(ngx_cycle_t *cycle);
+static void ngx_http_mesh_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_mesh_agent_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void *ngx_http_mesh_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_mesh_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -22,6 +31,17 @@ static char *ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_mesh_tries_bounds = {
+    ngx_conf_check_num_bounds, 1, 8
+};
+
+static ngx_conf_num_bounds_t  ngx_http_mesh_misses_bounds = {
+    ngx_conf_check_num_bounds, 1, 100
+};
 
 
 static ngx_command_t  ngx_http_mesh_commands[] = {
@@ -47,6 +67,48 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mesh_heartbeat_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, heartbeat_interval),
+      NULL },
+
+    { ngx_string("mesh_heartbeat_misses"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, heartbeat_misses),
+      &ngx_http_mesh_misses_bounds },
+
+    { ngx_string("mesh_queue_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, queue_ttl),
+      NULL },
+
+    { ngx_string("mesh_queue_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, queue_size),
+      NULL },
+
+    { ngx_string("mesh_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, tries),
+      &ngx_http_mesh_tries_bounds },
+
+    { ngx_string("mesh_node_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, node_body_max),
+      NULL },
+
     { ngx_string("mesh_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -54,16 +116,54 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       (void *) ngx_http_mesh_status_handler },
 
+    { ngx_string("mesh_node_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_node_api_handler },
+
+    { ngx_string("mesh_tags"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_tags_handler },
+
+    { ngx_string("mesh_route"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_route_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_balancer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_balancer,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
+static ngx_http_variable_t  ngx_http_mesh_vars[] = {
+
+    { ngx_string("mesh_agent_auth"), NULL,
+      ngx_http_mesh_agent_auth_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_http_module_t  ngx_http_mesh_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_mesh_add_variables,           /* preconfiguration */
+    ngx_http_mesh_init,                    /* postconfiguration */
 
     ngx_http_mesh_create_main_conf,        /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_mesh_init_main_conf,          /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -80,13 +180,120 @@ ngx_module_t  ngx_http_mesh_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_mesh_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_mesh_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_mesh_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_mesh_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $mesh_agent_auth: the Authorization header value for agents */
+
+static ngx_int_t
+ngx_http_mesh_agent_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (mmcf->agent_auth.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = mmcf->agent_auth.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = mmcf->agent_auth.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_mesh_precontent_handler;
+
+    return ngx_http_mesh_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
+
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mesh_queue_init_worker(cycle) != NGX_OK
+        || ngx_http_mesh_registry_init_worker(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (mmcf->registry) {
+        return ngx_http_mesh_redis_init_worker(cycle);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
+
+    if (mmcf == NULL) {
+        return;
+    }
+
+    ngx_http_mesh_queue_exit_worker(cycle);
+
+    if (mmcf->registry) {
+        ngx_http_mesh_redis_exit_worker(cycle);
+    }
+}
 
 
 static void *
@@ -106,9 +313,51 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
      *     mmcf->shm_zone = NULL;
      *     mmcf->secret = { 0, NULL };
      *     mmcf->secret_file = { 0, NULL };
+     *     mmcf->agent_auth = { 0, NULL };
      */
 
+    mmcf->heartbeat_interval = NGX_CONF_UNSET_MSEC;
+    mmcf->heartbeat_misses = NGX_CONF_UNSET_UINT;
+    mmcf->queue_ttl = NGX_CONF_UNSET_MSEC;
+    mmcf->queue_size = NGX_CONF_UNSET_UINT;
+    mmcf->tries = NGX_CONF_UNSET_UINT;
+    mmcf->node_body_max = NGX_CONF_UNSET_SIZE;
+
     return mmcf;
+}
+
+
+static char *
+ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    u_char  *p;
+
+    ngx_conf_init_msec_value(mmcf->heartbeat_interval, 3000);
+    ngx_conf_init_uint_value(mmcf->heartbeat_misses, 3);
+    ngx_conf_init_msec_value(mmcf->queue_ttl, 30000);
+    ngx_conf_init_uint_value(mmcf->queue_size, 64);
+    ngx_conf_init_uint_value(mmcf->tries, 3);
+    ngx_conf_init_size_value(mmcf->node_body_max, 65536);
+
+    if (mmcf->heartbeat_interval == 0) {
+        return "mesh_heartbeat_interval must be above zero";
+    }
+
+    if (mmcf->secret.len) {
+        p = ngx_pnalloc(cf->pool, sizeof("Bearer ") - 1 + mmcf->secret.len);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        mmcf->agent_auth.data = p;
+        p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
+        p = ngx_cpymem(p, mmcf->secret.data, mmcf->secret.len);
+        mmcf->agent_auth.len = p - mmcf->agent_auth.data;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -138,10 +387,31 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mesh_loc_conf_t *prev = parent;
     ngx_http_mesh_loc_conf_t *conf = child;
 
+    ngx_http_mesh_main_conf_t  *mmcf;
+
     /* endpoints are not inherited: each location names its own */
 
     (void) prev;
-    (void) conf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mesh_module);
+
+    if ((conf->route || conf->handler == ngx_http_mesh_node_api_handler
+         || conf->handler == ngx_http_mesh_tags_handler)
+        && mmcf->shm_zone == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_route\", \"mesh_node_api\" and "
+                           "\"mesh_tags\" need a \"mesh_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->handler == ngx_http_mesh_node_api_handler
+        && mmcf->secret.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_node_api\" needs \"mesh_secret_file\"");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -200,6 +470,10 @@ ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (ngx_http_mesh_parse_redis_url(cf, &value[1], addr) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mesh_redis_resolve(cf, addr) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -426,6 +700,36 @@ ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = mlcf->handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->route) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "ollama") == 0) {
+        mlcf->route = NGX_HTTP_MESH_ROUTE_OLLAMA;
+
+    } else if (ngx_strcmp(value[1].data, "task") == 0) {
+        mlcf->route = NGX_HTTP_MESH_ROUTE_TASK;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", "
+                           "expected \"ollama\" or \"task\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

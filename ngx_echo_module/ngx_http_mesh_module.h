@@ -20,6 +20,7 @@
 typedef struct {
     ngx_str_t                     url;       /* as written in nginx.conf */
     ngx_str_t                     host;      /* empty for a unix socket */
+    ngx_str_t                     ip;        /* numeric, resolved at start */
     in_port_t                     port;
     ngx_str_t                     unix_path;
     ngx_uint_t                    db;
@@ -33,18 +34,78 @@ typedef struct {
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     secret;
     ngx_str_t                     secret_file;
+    ngx_str_t                     agent_auth;       /* "Bearer <secret>" */
+    ngx_msec_t                    heartbeat_interval;
+    ngx_uint_t                    heartbeat_misses;
+    ngx_msec_t                    queue_ttl;
+    ngx_uint_t                    queue_size;
+    ngx_uint_t                    tries;
+    size_t                        node_body_max;
 } ngx_http_mesh_main_conf_t;
 
 
 typedef ngx_int_t (*ngx_http_mesh_handler_pt)(ngx_http_request_t *r);
 
 
+#define NGX_HTTP_MESH_ROUTE_OFF     0
+#define NGX_HTTP_MESH_ROUTE_OLLAMA  1       /* /api/generate, chat, embed */
+#define NGX_HTTP_MESH_ROUTE_TASK    2       /* native /mesh/v1/tasks */
+
+
 typedef struct {
     ngx_http_mesh_handler_pt      handler;
+    ngx_uint_t                    route;
 } ngx_http_mesh_loc_conf_t;
 
 
+/* per request state of a routed task */
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_uint_t                    type;         /* ngx_http_mesh_type_e */
+    u_char                        model[128];   /* requested, NUL-terminated */
+    size_t                        model_len;
+    ngx_uint_t                    stream;
+    ngx_int_t                     route_rc;
+    ngx_int_t                     node;         /* reserved node index, -1 */
+    ngx_int_t                     last_node;    /* the node that served */
+    u_char                        node_id[64];
+    ngx_str_t                     node_name;    /* node_id, for pc->name */
+    u_char                        serve_model[128];
+    struct sockaddr_storage       sockaddr;
+    socklen_t                     socklen;
+    ngx_uint_t                    tried[8];     /* node indexes tried */
+    ngx_uint_t                    ntried;
+    ngx_msec_t                    start;
+    ngx_msec_t                    first_byte;
+    ngx_uint_t                    tokens;
+    u_char                        task_id[40];
+    void                         *task;         /* ngx_http_mesh_task_t */
+    ngx_queue_t                   queue;        /* in the worker's wait queue */
+    ngx_event_t                   ttl;
+    ngx_event_t                   resume;
+    void                        (*finalize)(ngx_http_request_t *r,
+                                      ngx_int_t rc);   /* proxy's */
+    unsigned                      body_read:1;
+    unsigned                      parsed:1;
+    unsigned                      routed:1;
+    unsigned                      rewritten:1;
+    unsigned                      queued:1;
+    unsigned                      sent_routed_line:1;
+    unsigned                      first_seen:1;
+    unsigned                      done_seen:1;
+    unsigned                      failed:1;
+} ngx_http_mesh_ctx_t;
+
+
 ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_precontent_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_filter_init(ngx_conf_t *cf);
+char *ngx_http_mesh_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_mesh_auth_ok(ngx_http_request_t *r, ngx_str_t *secret);
+ngx_int_t ngx_http_mesh_read_json_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *body);
 ngx_int_t ngx_http_mesh_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *json);
 ngx_int_t ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,

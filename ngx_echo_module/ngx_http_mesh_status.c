@@ -7,6 +7,8 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_redis.h"
+#include "ngx_http_mesh_queue.h"
 
 
 static void ngx_http_mesh_status_registry(ngx_http_mesh_json_t *w,
@@ -60,8 +62,27 @@ ngx_http_mesh_status_handler(ngx_http_request_t *r)
 
     ngx_http_mesh_json_key(&w, "secret");
     ngx_http_mesh_json_bool(&w, mmcf->secret.len > 0);
+    ngx_http_mesh_json_key(&w, "heartbeat_interval_ms");
+    ngx_http_mesh_json_int(&w, mmcf->heartbeat_interval);
+    ngx_http_mesh_json_key(&w, "heartbeat_misses");
+    ngx_http_mesh_json_int(&w, mmcf->heartbeat_misses);
+    ngx_http_mesh_json_key(&w, "queue_ttl_ms");
+    ngx_http_mesh_json_int(&w, mmcf->queue_ttl);
+    ngx_http_mesh_json_key(&w, "queue_size");
+    ngx_http_mesh_json_int(&w, mmcf->queue_size);
+    ngx_http_mesh_json_key(&w, "tries");
+    ngx_http_mesh_json_int(&w, mmcf->tries);
 
     ngx_http_mesh_json_obj_end(&w);
+
+    if (mmcf->registry) {
+        ngx_http_mesh_json_key(&w, "redis");
+        ngx_http_mesh_redis_status_json(&w);
+    }
+
+    ngx_http_mesh_json_key(&w, "worker_queue");
+    ngx_http_mesh_json_int(&w, ngx_http_mesh_queue_length());
+
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {

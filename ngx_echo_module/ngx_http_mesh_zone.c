@@ -88,6 +88,12 @@ ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ctx->shpool->data = ctx->sh;
     ctx->sh->created = ngx_time();
 
+    if (ngx_http_mesh_registry_init_zone(ctx->shpool, &ctx->sh->reg)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     len = sizeof(" in mesh zone \"\"") + shm_zone->shm.name.len;
 
     ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
@@ -99,4 +105,34 @@ ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                 &shm_zone->shm.name);
 
     return NGX_OK;
+}
+
+
+ngx_http_mesh_zone_t *
+ngx_http_mesh_zone_get(ngx_http_request_t *r)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (mmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    return mmcf->shm_zone->data;
+}
+
+
+ngx_http_mesh_zone_t *
+ngx_http_mesh_zone_from_cycle(ngx_cycle_t *cycle)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
+
+    if (mmcf == NULL || mmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    return mmcf->shm_zone->data;
 }

@@ -11,11 +11,15 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_mesh_registry.h"
 
 
 typedef struct {
     time_t                    created;
     ngx_atomic_t              reused;      /* reloads that kept this zone */
+    ngx_http_mesh_registry_sh_t  reg;
 } ngx_http_mesh_shctx_t;
 
 
@@ -25,6 +29,8 @@ typedef struct {
 } ngx_http_mesh_zone_t;
 
 
+ngx_http_mesh_zone_t *ngx_http_mesh_zone_get(ngx_http_request_t *r);
+ngx_http_mesh_zone_t *ngx_http_mesh_zone_from_cycle(ngx_cycle_t *cycle);
 char *ngx_http_mesh_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     ngx_shm_zone_t **zone);
 

@@ -1,0 +1,273 @@
+
+/*
+ * mesh_balancer: an upstream whose peers come from the registry.  The first
+ * try uses the node the precontent handler reserved; a retry (proxy's
+ * next_upstream: refused, reset, timeout, 503 busy before the first byte)
+ * routes again without the nodes already tried.  Stacks under keepalive the
+ * way the hash balancer does.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_queue.h"
+
+
+static ngx_int_t ngx_http_mesh_balancer_init(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_mesh_balancer_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static void ngx_http_mesh_balancer_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+
+
+char *
+ngx_http_mesh_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_upstream_server_t    *server;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (uscf->peer.init_upstream) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "load balancing method redefined");
+    }
+
+    uscf->peer.init_upstream = ngx_http_mesh_balancer_init;
+
+    /*
+     * nginx insists on a server in every upstream block; the peers of this
+     * one come from the registry, so add a placeholder that is never used
+     */
+
+    if (uscf->servers == NULL) {
+        return "must be inside an upstream block";
+    }
+
+    server = ngx_array_push(uscf->servers);
+    if (server == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(server, sizeof(ngx_http_upstream_server_t));
+    ngx_str_set(&server->name, "mesh registry");
+    server->down = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_balancer_init(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
+{
+    if (us->servers->nelts > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "upstream \"%V\" with mesh_balancer takes its "
+                           "peers from the registry: remove its \"server\" "
+                           "lines", &us->host);
+        return NGX_ERROR;
+    }
+
+    us->peer.init = ngx_http_mesh_balancer_init_peer;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_balancer_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_t        *u;
+    ngx_http_mesh_ctx_t        *ctx;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx == NULL || !ctx->routed) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mesh: upstream \"%V\" needs \"mesh_route\" in the "
+                      "location", &us->host);
+        return NGX_ERROR;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+    u = r->upstream;
+
+    u->peer.get = ngx_http_mesh_balancer_get;
+    u->peer.free = ngx_http_mesh_balancer_free;
+    u->peer.data = ctx;
+    u->peer.tries = mmcf->tries;
+
+    if (u->finalize_request != ngx_http_mesh_balancer_finalize) {
+        ctx->finalize = u->finalize_request;
+        u->finalize_request = ngx_http_mesh_balancer_finalize;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_mesh_ctx_t  *ctx = data;
+
+    ngx_int_t  rc;
+
+    if (ctx->node < 0) {
+        rc = ngx_http_mesh_task_route(ctx->request, ctx);
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, pc->log, 0,
+                          "mesh: no other node can take task %s",
+                          ctx->task_id);
+            ngx_http_mesh_task_event(ctx->request, ctx, "task.failed",
+                                     "no_node_left");
+            return NGX_BUSY;
+        }
+
+        ngx_http_mesh_task_event(ctx->request, ctx, "task.routed", "retry");
+    }
+
+    pc->sockaddr = (struct sockaddr *) &ctx->sockaddr;
+    pc->socklen = ctx->socklen;
+    pc->name = &ctx->node_name;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "mesh: task %s to node \"%V\"", ctx->task_id, pc->name);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_mesh_ctx_t  *ctx = data;
+
+    ngx_uint_t            node;
+    ngx_http_upstream_t  *u;
+
+    if (pc->tries) {
+        pc->tries--;
+    }
+
+    if (ctx->node < 0) {
+        return;
+    }
+
+    node = ctx->node;
+    ctx->node = -1;
+    u = ctx->request->upstream;
+
+    if (state & NGX_PEER_FAILED) {
+        if (u->state && u->state->connect_time == (ngx_msec_t) -1) {
+            ngx_http_mesh_registry_node_failed(node, pc->log);
+        }
+
+        ngx_http_mesh_task_event(ctx->request, ctx, "task.retried",
+                                 u->state && u->state->status == 503
+                                 ? "busy" : "failed");
+        ngx_http_mesh_registry_task_end(node, 0, 0, 0, pc->log);
+
+    } else {
+        ngx_http_mesh_registry_task_end(node, !ctx->failed, ctx->tokens,
+                                        ngx_current_msec - ctx->start,
+                                        pc->log);
+    }
+
+    ngx_http_mesh_registry_count(node, -1, pc->log);
+
+    ngx_http_mesh_queue_wake();
+}
+
+
+/*
+ * Before the upstream module ends the request: a reply that broke after
+ * streaming began gets an explicit error line, the way Ollama reports a
+ * failure mid-stream, instead of a truncation that could pass for success.
+ */
+
+static void
+ngx_http_mesh_balancer_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_upstream_t  *u;
+    ngx_http_mesh_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+    u = r->upstream;
+
+    if (ctx->finalize) {
+        ctx->finalize(r, rc);
+    }
+
+    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        ctx->failed = 1;
+        ngx_http_mesh_task_event(r, ctx, "task.failed", "client_gone");
+        return;
+    }
+
+    if (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ctx->failed = 1;
+
+        if (u->header_sent && !ctx->done_seen) {
+            ngx_http_mesh_balancer_stream_error(r, ctx);
+        }
+
+        ngx_http_mesh_task_event(r, ctx, "task.failed",
+                                 u->header_sent ? "node_failed_mid_stream"
+                                                : "node_failed");
+        return;
+    }
+
+    if (u->headers_in.status_n != NGX_HTTP_OK) {
+        ctx->failed = 1;
+        ngx_http_mesh_task_event(r, ctx, "task.failed", "node_error");
+        return;
+    }
+
+    ngx_http_mesh_task_event(r, ctx, "task.done", NULL);
+}
+
+
+static void
+ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx)
+{
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    len = sizeof("{\"error\":\"mesh: node \\\"\\\" failed mid-stream\","
+                 "\"node\":\"\",\"task_id\":\"\"}\n")
+          + 2 * NGX_HTTP_MESH_ID_LEN + sizeof(ctx->task_id);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return;
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"error\":\"mesh: node \\\"%s\\\" failed "
+                          "mid-stream\",\"node\":\"%s\",\"task_id\":\"%s\"}\n",
+                          ctx->node_id, ctx->node_id, ctx->task_id);
+    b->flush = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "mesh: node \"%s\" failed mid-stream, task %s",
+                  ctx->node_id, ctx->task_id);
+
+    (void) ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,34 @@
+
+/*
+ * Mesh events: every registry change and task step, published as one JSON
+ * object on the Redis event channel (see README, "Events").
+ */
+
+
+#ifndef _NGX_HTTP_MESH_EVENTS_H_INCLUDED_
+#define _NGX_HTTP_MESH_EVENTS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_mesh_caps.h"
+#include "ngx_http_mesh_json.h"
+
+
+/* starts {"event":"<kind>","ts":<ms>, ...; the caller adds fields */
+ngx_int_t ngx_http_mesh_event_start(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
+    const char *kind);
+/* closes the object and publishes it; errors are logged, never fatal */
+void ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log);
+/* {"event":kind,"ts":..,"node_id":id} */
+void ngx_http_mesh_event_node(const char *kind, const char *node_id,
+    ngx_log_t *log);
+/* the capability object fields (no braces), as parse_caps reads them */
+void ngx_http_mesh_event_caps_fields(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_caps_t *caps);
+int64_t ngx_http_mesh_now_ms(void);
+
+
+#endif /* _NGX_HTTP_MESH_EVENTS_H_INCLUDED_ */

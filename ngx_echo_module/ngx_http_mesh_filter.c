@@ -1,0 +1,190 @@
+
+/*
+ * Output of routed tasks: headers naming the node, the native API's first
+ * "routed" line, and counting of streamed lines (tokens) and the final
+ * "done" line, which tells a complete reply from a broken one.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_task.h"
+
+
+static ngx_int_t ngx_http_mesh_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mesh_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_mesh_add_header(ngx_http_request_t *r,
+    const char *key, u_char *value);
+static void ngx_http_mesh_count(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
+static ngx_chain_t *ngx_http_mesh_routed_line(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_mesh_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_mesh_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_mesh_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_mesh_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx == NULL || !ctx->routed || r->upstream == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_http_mesh_add_header(r, "X-Mesh-Node", ctx->node_id) != NGX_OK
+        || ngx_http_mesh_add_header(r, "X-Mesh-Model", ctx->serve_model)
+           != NGX_OK
+        || ngx_http_mesh_add_header(r, "X-Mesh-Task", ctx->task_id) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->task && ctx->stream && r->headers_out.status == NGX_HTTP_OK) {
+        /* the routed line changes the length */
+        ngx_http_clear_content_length(r);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_mesh_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx == NULL || !ctx->routed || r->upstream == NULL || in == NULL
+        || r->headers_out.status != NGX_HTTP_OK)
+    {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ngx_http_mesh_count(r, ctx, in);
+
+    if (ctx->task && ctx->stream && !ctx->sent_routed_line) {
+        ctx->sent_routed_line = 1;
+
+        in = ngx_http_mesh_routed_line(r, ctx, in);
+        if (in == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+/* every NDJSON line but the last is a token; the last says "done":true */
+
+static void
+ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char       *p;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (!ngx_buf_in_memory(cl->buf)) {
+            continue;
+        }
+
+        for (p = cl->buf->pos; p < cl->buf->last; p++) {
+            if (*p == '\n') {
+                ctx->tokens++;
+            }
+        }
+
+        if (!ctx->done_seen
+            && ngx_strlcasestrn(cl->buf->pos, cl->buf->last,
+                                (u_char *) "\"done\":true", 11 - 1)
+               != NULL)
+        {
+            ctx->done_seen = 1;
+        }
+    }
+
+    if (!ctx->first_seen && ctx->tokens) {
+        ctx->first_seen = 1;
+        ctx->first_byte = ngx_current_msec;
+        ngx_http_mesh_task_event(r, ctx, "task.first_token", NULL);
+    }
+
+    if (!ctx->stream) {
+        /* one object: count its eval_count later; a reply is one task */
+        ctx->done_seen = 1;
+    }
+}
+
+
+static ngx_chain_t *
+ngx_http_mesh_routed_line(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_create_temp_buf(r->pool, 96 + sizeof(ctx->task_id)
+                                    + sizeof(ctx->node_id)
+                                    + 2 * sizeof(ctx->serve_model));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    /* node ids and model names are checked at registration: no escaping */
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"event\":\"routed\",\"task_id\":\"%s\","
+                          "\"node\":\"%s\",\"model\":\"%s\"}\n",
+                          ctx->task_id, ctx->node_id, ctx->serve_model);
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = in;
+
+    return cl;
+}

@@ -1,0 +1,516 @@
+
+/*
+ * The node API (mesh_node_api):
+ *   POST .../heartbeat   join and heartbeat, capability JSON, Bearer secret
+ *   POST .../leave       {"node_id":...}, Bearer secret
+ *   GET  .../nodes       every node with status, models, hardware and load
+ * A heartbeat updates the shared zone at once, then Redis (hash, liveness
+ * set, event); the reply waits for Redis, so an agent learns that the
+ * registry did not take it (503) and retries.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_events.h"
+#include "ngx_http_mesh_parse.h"
+#include "ngx_http_mesh_redis.h"
+
+
+#define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
+
+
+/* outlives the request if the client goes first: the pool cleanup
+   detaches it, the Redis reply frees it */
+typedef struct {
+    ngx_http_request_t     *request;
+    ngx_pool_cleanup_t     *cln;
+} ngx_http_mesh_node_wait_t;
+
+
+static void ngx_http_mesh_node_post(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mesh_node_heartbeat(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_mesh_node_leave(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_mesh_node_list(ngx_http_request_t *r);
+static void ngx_http_mesh_node_list_one(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_node_t *node, int64_t now, int64_t timeout);
+static ngx_int_t ngx_http_mesh_node_wait(ngx_http_request_t *r,
+    ngx_http_mesh_redis_t *redis, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_node_wait_cleanup(void *data);
+static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
+    const char *tail);
+
+
+static ngx_uint_t
+ngx_http_mesh_node_is(ngx_http_request_t *r, const char *tail)
+{
+    size_t  len;
+
+    len = ngx_strlen(tail);
+
+    return r->uri.len >= len
+           && ngx_strncmp(r->uri.data + r->uri.len - len, tail, len) == 0;
+}
+
+
+ngx_int_t
+ngx_http_mesh_node_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        if (!ngx_http_mesh_node_is(r, "/nodes")
+            && !ngx_http_mesh_node_is(r, "/nodes/"))
+        {
+            return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such endpoint");
+        }
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_mesh_node_list(r);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                        "method not allowed");
+    }
+
+    if (!ngx_http_mesh_node_is(r, "/heartbeat")
+        && !ngx_http_mesh_node_is(r, "/leave"))
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no such endpoint");
+    }
+
+    if (!ngx_http_mesh_auth_ok(r, &mmcf->secret)) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: node request without a valid credential");
+        return ngx_http_mesh_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                        "a valid mesh credential is required");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) mmcf->node_body_max) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "request body is too large");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_mesh_node_post);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mesh_node_post(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   body;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    rc = ngx_http_mesh_read_json_body(r, mmcf->node_body_max, &body);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        rc = ngx_http_mesh_send_error(r, rc, "request body is too large");
+
+    } else if (rc == NGX_HTTP_BAD_REQUEST) {
+        rc = ngx_http_mesh_send_error(r, rc, "a JSON body is required");
+
+    } else if (rc == NGX_OK) {
+        if (ngx_http_mesh_node_is(r, "/heartbeat")) {
+            rc = ngx_http_mesh_node_heartbeat(r, &body);
+
+        } else {
+            rc = ngx_http_mesh_node_leave(r, &body);
+        }
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
+{
+    char                   *json;
+    size_t                  len;
+    int64_t                 now;
+    ngx_int_t               rc;
+    ngx_uint_t              change;
+    ngx_http_mesh_caps_t   *caps;
+    ngx_http_mesh_json_t    w;
+    ngx_http_mesh_redis_t  *redis;
+    ngx_str_t               event;
+    const char             *kind;
+    const char             *argv[3];
+    size_t                  argvlen[3];
+    char                    err[NGX_HTTP_MESH_ERR_LEN];
+
+    caps = ngx_palloc(r->pool, sizeof(ngx_http_mesh_caps_t));
+    json = ngx_pnalloc(r->pool, NGX_HTTP_MESH_CAPS_JSON_MAX);
+
+    if (caps == NULL || json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mesh_parse_caps((char *) body->data, body->len, caps, err)
+        != 0)
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    now = ngx_http_mesh_now_ms();
+
+    rc = ngx_http_mesh_registry_update(caps, now, &change);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the registry is full: raise the "
+                                        "mesh_zone size");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (change) {
+    case NGX_HTTP_MESH_CHANGE_JOIN:
+        kind = "node.join";
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mesh: node \"%s\" joined from %s:%d",
+                      caps->node_id, caps->host, (int) caps->port);
+        break;
+    case NGX_HTTP_MESH_CHANGE_UP:
+        kind = "node.up";
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mesh: node \"%s\" is up", caps->node_id);
+        break;
+    case NGX_HTTP_MESH_CHANGE_UPDATE:
+        kind = "node.update";
+        break;
+    default:
+        kind = "node.heartbeat";
+    }
+
+    /* the event carries the full capabilities: other orchestrators
+       update their snapshot from it */
+
+    if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mesh_event_caps_fields(&w, caps);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &event) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_http_mesh_caps_to_json(caps, json, NGX_HTTP_MESH_CAPS_JSON_MAX);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    redis = ngx_http_mesh_redis_commands();
+
+    if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the registry is unavailable, "
+                                        "retry later");
+    }
+
+    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
+                                       "HSET " NGX_HTTP_MESH_KEY_PREFIX
+                                       "%s caps %b last_seen %lld",
+                                       caps->node_id, json, len,
+                                       (long long) now);
+    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
+                                       "ZADD " NGX_HTTP_MESH_LIVE_KEY
+                                       " %lld %s",
+                                       (long long) now, caps->node_id);
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = NGX_HTTP_MESH_REDIS_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MESH_REDIS_CHANNEL) - 1;
+    argv[2] = (const char *) event.data;
+    argvlen[2] = event.len;
+
+    return ngx_http_mesh_node_wait(r, redis, 3, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_leave(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t               rc;
+    ngx_http_mesh_redis_t  *redis;
+    const char             *argv[1];
+    size_t                  argvlen[1];
+    char                    node_id[NGX_HTTP_MESH_ID_LEN];
+    char                    err[NGX_HTTP_MESH_ERR_LEN];
+
+    if (ngx_http_mesh_parse_node_id((char *) body->data, body->len, node_id,
+                                    err)
+        != 0)
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    rc = ngx_http_mesh_registry_leave(node_id);
+
+    if (rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mesh: node \"%s\" left", node_id);
+    }
+
+    redis = ngx_http_mesh_redis_commands();
+
+    if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the registry is unavailable, "
+                                        "retry later");
+    }
+
+    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
+                                       "ZREM " NGX_HTTP_MESH_LIVE_KEY " %s",
+                                       node_id);
+    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
+                                       "DEL " NGX_HTTP_MESH_KEY_PREFIX "%s",
+                                       node_id);
+
+    ngx_http_mesh_event_node("node.leave", node_id, r->connection->log);
+
+    argv[0] = "PING";
+    argvlen[0] = 4;
+
+    return ngx_http_mesh_node_wait(r, redis, 1, argv, argvlen);
+}
+
+
+/* the last command of a heartbeat or leave answers the agent */
+
+static ngx_int_t
+ngx_http_mesh_node_wait(ngx_http_request_t *r, ngx_http_mesh_redis_t *redis,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_mesh_node_wait_t  *wait;
+
+    wait = ngx_alloc(sizeof(ngx_http_mesh_node_wait_t), r->connection->log);
+    if (wait == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wait->cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (wait->cln == NULL) {
+        ngx_free(wait);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wait->request = r;
+    wait->cln->handler = ngx_http_mesh_node_wait_cleanup;
+    wait->cln->data = wait;
+
+    if (ngx_http_mesh_redis_command_argv(redis, ngx_http_mesh_node_reply,
+                                         wait, argc, argv, argvlen)
+        != NGX_OK)
+    {
+        wait->cln->handler = NULL;
+        ngx_free(wait);
+        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the registry is unavailable, "
+                                        "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mesh_node_wait_cleanup(void *data)
+{
+    ngx_http_mesh_node_wait_t  *wait = data;
+
+    wait->request = NULL;
+}
+
+
+static void
+ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
+    void *data)
+{
+    ngx_http_mesh_node_wait_t  *wait = data;
+
+    ngx_int_t                   status;
+    ngx_str_t                   json;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_mesh_json_t        w;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    r = wait->request;
+
+    if (r == NULL) {
+        ngx_free(wait);
+        return;
+    }
+
+    wait->cln->handler = NULL;
+    ngx_free(wait);
+
+    c = r->connection;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        status = ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "the registry is unavailable, "
+                                          "retry later");
+        goto done;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (ngx_http_mesh_json_init(&w, r->pool, 64) != NGX_OK) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "ok");
+    ngx_http_mesh_json_bool(&w, 1);
+
+    if (ngx_http_mesh_node_is(r, "/heartbeat")) {
+        ngx_http_mesh_json_key(&w, "heartbeat_interval_ms");
+        ngx_http_mesh_json_int(&w, mmcf->heartbeat_interval);
+    }
+
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    status = ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+
+done:
+
+    ngx_http_finalize_request(r, status);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_list(ngx_http_request_t *r)
+{
+    int64_t                       now, timeout;
+    ngx_str_t                     json;
+    ngx_uint_t                    i, n;
+    ngx_http_mesh_node_t         *nodes;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_json_t          w;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_get(r);
+
+    if (zone == NULL) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "no mesh_zone is configured");
+    }
+
+    reg = &zone->sh->reg;
+
+    /* copy under the lock, write JSON after it */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = reg->nnodes;
+    nodes = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_http_mesh_node_t));
+
+    if (nodes) {
+        ngx_memcpy(nodes, reg->nodes, n * sizeof(ngx_http_mesh_node_t));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (nodes == NULL
+        || ngx_http_mesh_json_init(&w, r->pool, 1024 + n * 1024) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_registry_timeout();
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "nodes");
+    ngx_http_mesh_json_arr_start(&w);
+
+    for (i = 0; i < n; i++) {
+        if (nodes[i].used && !nodes[i].left) {
+            ngx_http_mesh_node_list_one(&w, &nodes[i], now, timeout);
+        }
+    }
+
+    ngx_http_mesh_json_arr_end(&w);
+    ngx_http_mesh_json_key(&w, "queued");
+    ngx_http_mesh_json_int(&w, reg->queued);
+    ngx_http_mesh_json_key(&w, "generation");
+    ngx_http_mesh_json_int(&w, reg->generation);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+static void
+ngx_http_mesh_node_list_one(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_node_t *node, int64_t now, int64_t timeout)
+{
+    ngx_http_mesh_caps_t  caps;
+
+    caps = node->caps;
+    caps.active_tasks = ngx_http_mesh_registry_load(node);
+
+    ngx_http_mesh_json_obj_start(w);
+
+    ngx_http_mesh_event_caps_fields(w, &caps);
+
+    ngx_http_mesh_json_key(w, "up");
+    ngx_http_mesh_json_bool(w, ngx_http_mesh_registry_live(node, now,
+                                                             timeout));
+    ngx_http_mesh_json_key(w, "last_seen");
+    ngx_http_mesh_json_int(w, node->last_seen);
+    ngx_http_mesh_json_key(w, "last_seen_ago_ms");
+    ngx_http_mesh_json_int(w, now - node->last_seen);
+    ngx_http_mesh_json_key(w, "recent_tokens_per_sec");
+    ngx_http_mesh_json_double(w, node->recent_tps);
+    ngx_http_mesh_json_key(w, "tasks_done");
+    ngx_http_mesh_json_int(w, node->tasks_done);
+    ngx_http_mesh_json_key(w, "tasks_failed");
+    ngx_http_mesh_json_int(w, node->tasks_failed);
+
+    ngx_http_mesh_json_obj_end(w);
+}

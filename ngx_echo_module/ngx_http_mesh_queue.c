@@ -1,0 +1,389 @@
+
+/*
+ * The wait queue.  A waiting request is parked in the precontent phase
+ * (NGX_AGAIN, as limit_req's delay does); when a node frees up the queue
+ * reserves the node for the oldest waiter that can use it and resumes that
+ * request's phases from a posted event.  Frees in other workers or other
+ * orchestrators are noticed by a short poll while anything waits.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_events.h"
+#include "ngx_http_mesh_task.h"
+
+
+#define NGX_HTTP_MESH_QUEUE_POLL  100
+
+
+static void ngx_http_mesh_queue_cleanup(void *data);
+static void ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx);
+static void ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev);
+static void ngx_http_mesh_queue_resume_handler(ngx_event_t *ev);
+static void ngx_http_mesh_queue_poll_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_mesh_queue_estimate(void);
+
+
+static ngx_queue_t   ngx_http_mesh_waiters;
+static ngx_uint_t    ngx_http_mesh_nwaiters;
+static ngx_event_t   ngx_http_mesh_poll_event;
+static ngx_uint_t    ngx_http_mesh_waking;
+static ngx_uint_t    ngx_http_mesh_queue_ready;
+
+
+ngx_int_t
+ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_http_mesh_waiters);
+    ngx_http_mesh_nwaiters = 0;
+
+    ngx_memzero(&ngx_http_mesh_poll_event, sizeof(ngx_event_t));
+    ngx_http_mesh_poll_event.handler = ngx_http_mesh_queue_poll_handler;
+    ngx_http_mesh_poll_event.log = cycle->log;
+    ngx_http_mesh_poll_event.data = &ngx_http_mesh_waiters;
+    ngx_http_mesh_poll_event.cancelable = 1;
+
+    ngx_http_mesh_queue_ready = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_mesh_queue_exit_worker(ngx_cycle_t *cycle)
+{
+    if (ngx_http_mesh_poll_event.timer_set) {
+        ngx_del_timer(&ngx_http_mesh_poll_event);
+    }
+
+    ngx_http_mesh_queue_ready = 0;
+}
+
+
+ngx_uint_t
+ngx_http_mesh_queue_length(void)
+{
+    return ngx_http_mesh_nwaiters;
+}
+
+
+ngx_int_t
+ngx_http_mesh_queue_add(ngx_http_request_t *r)
+{
+    ngx_atomic_uint_t           n;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_mesh_ctx_t        *ctx;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_main_conf_t  *mmcf;
+    ngx_http_mesh_json_t        w;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+    zone = ngx_http_mesh_zone_get(r);
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (zone == NULL || !ngx_http_mesh_queue_ready || mmcf->queue_size == 0
+        || mmcf->queue_ttl == 0)
+    {
+        return ngx_http_mesh_queue_reject(r, "no_capable_node");
+    }
+
+    n = ngx_atomic_fetch_add(&zone->sh->reg.queued, 1);
+
+    if (n >= mmcf->queue_size) {
+        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+        return ngx_http_mesh_queue_reject(r, "queue_full");
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_mesh_queue_cleanup;
+    cln->data = ctx;
+
+    ctx->queued = 1;
+    ngx_queue_insert_tail(&ngx_http_mesh_waiters, &ctx->queue);
+    ngx_http_mesh_nwaiters++;
+
+    ctx->ttl.handler = ngx_http_mesh_queue_ttl_handler;
+    ctx->ttl.data = r;
+    ctx->ttl.log = r->connection->log;
+    ngx_add_timer(&ctx->ttl, mmcf->queue_ttl);
+
+    if (!ngx_http_mesh_poll_event.timer_set) {
+        ngx_add_timer(&ngx_http_mesh_poll_event, NGX_HTTP_MESH_QUEUE_POLL);
+    }
+
+    /* a client that goes away while waiting leaves the queue at once */
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (ngx_http_mesh_event_start(&w, r->pool, "task.queued") == NGX_OK) {
+        ngx_http_mesh_json_key(&w, "task_id");
+        ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+        ngx_http_mesh_json_key(&w, "position");
+        ngx_http_mesh_json_int(&w, n + 1);
+        ngx_http_mesh_event_publish(&w, r->connection->log);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "mesh: task %s queued at %uA", ctx->task_id, n + 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx)
+{
+    ngx_http_mesh_zone_t  *zone;
+
+    if (!ctx->queued) {
+        return;
+    }
+
+    ctx->queued = 0;
+    ngx_queue_remove(&ctx->queue);
+    ngx_http_mesh_nwaiters--;
+
+    if (ctx->ttl.timer_set) {
+        ngx_del_timer(&ctx->ttl);
+    }
+
+    zone = ngx_http_mesh_zone_get(ctx->request);
+
+    if (zone) {
+        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+    }
+}
+
+
+static void
+ngx_http_mesh_queue_cleanup(void *data)
+{
+    ngx_http_mesh_ctx_t  *ctx = data;
+
+    ngx_http_mesh_json_t  w;
+
+    if (ctx->queued) {
+        ngx_http_mesh_queue_remove(ctx);
+
+        if (ngx_http_mesh_event_start(&w, ctx->request->pool,
+                                      "task.cancelled")
+            == NGX_OK)
+        {
+            ngx_http_mesh_json_key(&w, "task_id");
+            ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+            ngx_http_mesh_json_key(&w, "reason");
+            ngx_http_mesh_json_cstr(&w, "client_gone");
+            ngx_http_mesh_event_publish(&w, ngx_cycle->log);
+        }
+    }
+
+    if (ctx->ttl.timer_set) {
+        ngx_del_timer(&ctx->ttl);
+    }
+
+    if (ctx->resume.posted) {
+        ngx_delete_posted_event(&ctx->resume);
+    }
+}
+
+
+static void
+ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t   *r = ev->data;
+
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_mesh_ctx_t  *ctx;
+    ngx_http_mesh_json_t  w;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    ngx_http_mesh_queue_remove(ctx);
+
+    if (ngx_http_mesh_event_start(&w, r->pool, "task.expired") == NGX_OK) {
+        ngx_http_mesh_json_key(&w, "task_id");
+        ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+        ngx_http_mesh_event_publish(&w, c->log);
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    rc = ngx_http_mesh_queue_reject(r, "queue_timeout");
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_mesh_queue_wake(void)
+{
+    ngx_int_t             rc;
+    ngx_queue_t          *q, *next;
+    ngx_http_mesh_ctx_t  *ctx;
+
+    if (!ngx_http_mesh_queue_ready || ngx_http_mesh_waking) {
+        return;
+    }
+
+    ngx_http_mesh_waking = 1;
+
+    for (q = ngx_queue_head(&ngx_http_mesh_waiters);
+         q != ngx_queue_sentinel(&ngx_http_mesh_waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_mesh_ctx_t, queue);
+
+        rc = ngx_http_mesh_task_route(ctx->request, ctx);
+
+        if (rc == NGX_HTTP_MESH_ROUTE_BUSY || rc == NGX_HTTP_MESH_ROUTE_NONE) {
+            continue;
+        }
+
+        /* routed (a node is reserved) or can never run: resume either way,
+           the precontent handler answers from ctx->route_rc */
+
+        ngx_http_mesh_queue_remove(ctx);
+
+        ctx->resume.handler = ngx_http_mesh_queue_resume_handler;
+        ctx->resume.data = ctx->request;
+        ctx->resume.log = ctx->request->connection->log;
+        ngx_post_event(&ctx->resume, &ngx_posted_events);
+    }
+
+    ngx_http_mesh_waking = 0;
+}
+
+
+static void
+ngx_http_mesh_queue_resume_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_mesh_queue_poll_handler(ngx_event_t *ev)
+{
+    if (ngx_queue_empty(&ngx_http_mesh_waiters)) {
+        return;
+    }
+
+    ngx_http_mesh_queue_wake();
+
+    if (!ngx_queue_empty(&ngx_http_mesh_waiters) && !ev->timer_set) {
+        ngx_add_timer(ev, NGX_HTTP_MESH_QUEUE_POLL);
+    }
+}
+
+
+/* recent task time x tasks ahead / slots of live nodes, at least 1 s */
+
+static ngx_uint_t
+ngx_http_mesh_queue_estimate(void)
+{
+    double                        ms;
+    int64_t                       now, timeout;
+    ngx_uint_t                    i, slots, queued;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return 1;
+    }
+
+    reg = &zone->sh->reg;
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_registry_timeout();
+    slots = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < reg->nnodes; i++) {
+        node = &reg->nodes[i];
+
+        if (ngx_http_mesh_registry_live(node, now, timeout)) {
+            slots += node->caps.max_tasks ? node->caps.max_tasks : 1;
+        }
+    }
+
+    ms = reg->avg_task_ms;
+    queued = reg->queued;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (slots == 0) {
+        slots = 1;
+    }
+
+    ms = ms * (queued + 1) / slots;
+
+    return ms < 1000 ? 1 : (ngx_uint_t) (ms + 999) / 1000;
+}
+
+
+ngx_int_t
+ngx_http_mesh_queue_reject(ngx_http_request_t *r, const char *reason)
+{
+    u_char               *p;
+    ngx_str_t             json;
+    ngx_uint_t            wait;
+    ngx_table_elt_t      *h;
+    ngx_http_mesh_json_t  w;
+
+    wait = ngx_http_mesh_queue_estimate();
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%ui", wait) - p;
+
+    if (ngx_http_mesh_json_init(&w, r->pool, 256) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "error");
+    ngx_http_mesh_json_cstr(&w, "no capable node is free");
+    ngx_http_mesh_json_key(&w, "reason");
+    ngx_http_mesh_json_cstr(&w, reason);
+    ngx_http_mesh_json_key(&w, "estimated_wait_s");
+    ngx_http_mesh_json_int(&w, wait);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mesh_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, &json);
+}

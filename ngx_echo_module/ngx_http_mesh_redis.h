@@ -1,0 +1,71 @@
+
+/*
+ * hiredis' async API on nginx's event loop: per worker, one connection for
+ * commands and one subscribed to the mesh event channel, both reconnecting
+ * on their own with backoff.  Nothing here ever blocks a worker.
+ */
+
+
+#ifndef _NGX_HTTP_MESH_REDIS_H_INCLUDED_
+#define _NGX_HTTP_MESH_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_json.h"
+
+
+#define NGX_HTTP_MESH_REDIS_CHANNEL      "mesh:events"
+
+/* a longer message on the channel is dropped with a warning */
+#define NGX_HTTP_MESH_REDIS_MESSAGE_MAX  (256 * 1024)
+/* a longer formatted command is refused (NGX_ERROR) */
+#define NGX_HTTP_MESH_REDIS_COMMAND_MAX  (1024 * 1024)
+/* commands awaiting a reply; one more is refused (NGX_DECLINED) */
+#define NGX_HTTP_MESH_REDIS_PENDING_MAX  4096
+
+
+typedef struct ngx_http_mesh_redis_s  ngx_http_mesh_redis_t;
+
+/*
+ * reply == NULL: error, timeout or disconnect before a reply.  The callback
+ * is called exactly once per accepted command (NGX_OK), possibly from
+ * exit_process with reply == NULL; the reply is freed after it returns.
+ */
+typedef void (*ngx_http_mesh_redis_reply_pt)(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+
+
+/* config time (may block): host to a numeric addr->ip, limits checked */
+ngx_int_t ngx_http_mesh_redis_resolve(ngx_conf_t *cf,
+    ngx_http_mesh_redis_addr_t *addr);
+
+/* init_process / exit_process */
+ngx_int_t ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle);
+void ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle);
+
+/* this worker's command connection, NULL when no mesh_registry is set */
+ngx_http_mesh_redis_t *ngx_http_mesh_redis_commands(void);
+ngx_uint_t ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc);
+
+/*
+ * NGX_OK: queued, cb will be called; NGX_DECLINED: not connected or too
+ * many commands pending (answer 503); NGX_ERROR: bad command.  cb may be
+ * NULL.  Pub/sub, MONITOR and protocol switching commands are refused.
+ */
+ngx_int_t ngx_http_mesh_redis_command(ngx_http_mesh_redis_t *rc,
+    ngx_http_mesh_redis_reply_pt cb, void *data, const char *fmt, ...);
+ngx_int_t ngx_http_mesh_redis_command_argv(ngx_http_mesh_redis_t *rc,
+    ngx_http_mesh_redis_reply_pt cb, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+
+/* {"connected":b,"subscribed":b,"reconnects":n,"pending":n,"last_error":s},
+ * or null without mesh_registry */
+void ngx_http_mesh_redis_status_json(ngx_http_mesh_json_t *w);
+
+
+#endif /* _NGX_HTTP_MESH_REDIS_H_INCLUDED_ */

@@ -1,0 +1,857 @@
+
+/*
+ * Registry snapshot in shared memory, kept current from Redis: heartbeats
+ * received here, events from other orchestrators, periodic resync, and a
+ * sweep (one worker at a time) that marks silent nodes down.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_registry.h"
+#include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_events.h"
+#include "ngx_http_mesh_parse.h"
+#include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_redis.h"
+
+
+#define NGX_HTTP_MESH_SWEEP_MS      1000
+#define NGX_HTTP_MESH_RESYNC_EVERY  5         /* sweeps */
+#define NGX_HTTP_MESH_MAX_NODES     4096
+
+
+static ngx_int_t ngx_http_mesh_registry_sockaddr(ngx_http_mesh_caps_t *caps,
+    struct sockaddr_storage *ss, socklen_t *len);
+static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
+    ngx_http_mesh_caps_t *caps);
+static void ngx_http_mesh_registry_sweep_handler(ngx_event_t *ev);
+static void ngx_http_mesh_registry_resync(void);
+static void ngx_http_mesh_registry_resync_ids(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_registry_resync_node(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_registry_set_remote(const char *node_id,
+    int64_t active);
+static void ngx_http_mesh_registry_load_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+
+
+static ngx_event_t  ngx_http_mesh_sweep_event;
+static ngx_connection_t  ngx_http_mesh_sweep_conn;
+
+
+ngx_int_t
+ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
+    ngx_http_mesh_registry_sh_t *reg)
+{
+    size_t      avail;
+    ngx_uint_t  n;
+
+    /* three quarters of the zone for nodes, the rest for slab overhead */
+
+    avail = (size_t) (shpool->end - (u_char *) shpool) / 4 * 3;
+    n = avail / sizeof(ngx_http_mesh_node_t);
+
+    if (n > NGX_HTTP_MESH_MAX_NODES) {
+        n = NGX_HTTP_MESH_MAX_NODES;
+    }
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    reg->nodes = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_t));
+    if (reg->nodes == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "mesh zone too small for %ui nodes", n);
+        return NGX_ERROR;
+    }
+
+    reg->max_nodes = n;
+    reg->avg_task_ms = 1000;
+
+    return NGX_OK;
+}
+
+
+int64_t
+ngx_http_mesh_registry_timeout(void)
+{
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_mesh_module);
+
+    return (int64_t) mmcf->heartbeat_interval * mmcf->heartbeat_misses;
+}
+
+
+ngx_int_t
+ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
+    const char *node_id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < reg->nnodes; i++) {
+        if (reg->nodes[i].used
+            && ngx_strcmp(reg->nodes[i].caps.node_id, node_id) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_uint_t
+ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node, int64_t now,
+    int64_t timeout)
+{
+    if (!node->used || node->left || node->down_since) {
+        return 0;
+    }
+
+    if (node->caps.status == NGX_HTTP_MESH_STATUS_DRAINING
+        || node->caps.status == NGX_HTTP_MESH_STATUS_DEGRADED)
+    {
+        return 0;
+    }
+
+    return now - node->last_seen <= timeout;
+}
+
+
+/* the larger of what this nginx dispatched and what the mesh reports */
+
+ngx_uint_t
+ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
+{
+    ngx_uint_t  local, remote;
+
+    local = node->active;
+    remote = node->remote_active;
+
+    return local > remote ? local : remote;
+}
+
+
+ngx_int_t
+ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
+    ngx_uint_t *change)
+{
+    ngx_int_t                     i;
+    ngx_uint_t                    k;
+    socklen_t                     socklen;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+    struct sockaddr_storage       ss;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_mesh_registry_sockaddr(caps, &ss, &socklen) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    reg = &zone->sh->reg;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(reg, caps->node_id);
+
+    if (i == NGX_ERROR) {
+        /* a free slot: never used, or left long ago with nothing running */
+
+        for (k = 0; k < reg->max_nodes; k++) {
+            node = &reg->nodes[k];
+
+            if (!node->used
+                || (node->left && node->active == 0
+                    && last_seen - node->last_seen > 3600000))
+            {
+                break;
+            }
+        }
+
+        if (k == reg->max_nodes) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        node = &reg->nodes[k];
+        ngx_memzero(node, sizeof(ngx_http_mesh_node_t));
+        node->used = 1;
+
+        if (k >= reg->nnodes) {
+            reg->nnodes = k + 1;
+        }
+
+        *change = NGX_HTTP_MESH_CHANGE_JOIN;
+
+    } else {
+        node = &reg->nodes[i];
+
+        if (last_seen < node->last_seen) {
+            /* an older copy, e.g. a resync racing a heartbeat */
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            *change = NGX_HTTP_MESH_CHANGE_SAME;
+            return NGX_OK;
+        }
+
+        if (node->down_since || node->left) {
+            *change = NGX_HTTP_MESH_CHANGE_UP;
+
+        } else if (ngx_http_mesh_registry_changed(&node->caps, caps)) {
+            *change = NGX_HTTP_MESH_CHANGE_UPDATE;
+
+        } else {
+            *change = NGX_HTTP_MESH_CHANGE_SAME;
+        }
+    }
+
+    node->caps = *caps;
+    node->last_seen = last_seen;
+    node->down_since = 0;
+    node->left = 0;
+    node->sockaddr = ss;
+    node->socklen = socklen;
+
+    /* the agent knows its true load: it heals a count a crash left behind */
+    node->remote_active = caps->active_tasks;
+
+    if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
+        reg->generation++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
+        ngx_http_mesh_queue_wake();
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mesh_registry_leave(const char *node_id)
+{
+    ngx_int_t              i;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
+
+    if (i != NGX_ERROR && !zone->sh->reg.nodes[i].left) {
+        zone->sh->reg.nodes[i].left = 1;
+        zone->sh->reg.generation++;
+
+    } else {
+        i = NGX_ERROR;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return i == NGX_ERROR ? NGX_DECLINED : NGX_OK;
+}
+
+
+/* a dispatch could not even connect: the node is down at once */
+
+void
+ngx_http_mesh_registry_node_failed(ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t             was_up;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+    char                   node_id[NGX_HTTP_MESH_ID_LEN];
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &zone->sh->reg.nodes[index];
+    was_up = (node->down_since == 0);
+
+    if (was_up) {
+        node->down_since = ngx_http_mesh_now_ms();
+        zone->sh->reg.generation++;
+    }
+
+    ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (was_up) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mesh: node \"%s\" is down: connect failed", node_id);
+        ngx_http_mesh_event_node("node.down", node_id, log);
+    }
+}
+
+
+void
+ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
+    ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log)
+{
+    double                 tps;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &zone->sh->reg.nodes[index];
+
+    if (ok) {
+        node->tasks_done++;
+        node->tokens += tokens;
+
+        tps = ms ? tokens * 1000.0 / ms : 0;
+        node->recent_tps = node->recent_tps * 0.8 + tps * 0.2;
+        node->recent_ms = node->recent_ms * 0.8 + ms * 0.2;
+
+        zone->sh->reg.avg_task_ms = zone->sh->reg.avg_task_ms * 0.9
+                                    + ms * 0.1;
+
+    } else {
+        node->tasks_failed++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Load: the shared-zone counter is exact for this nginx; Redis' HINCRBY
+ * makes it mesh-wide, and its reply is published so other orchestrators
+ * see the new count.  The router already counted a dispatch (+1) in the
+ * zone under its lock; an end (-1) is counted down here.
+ */
+
+void
+ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
+    ngx_log_t *log)
+{
+    size_t                  len;
+    u_char                 *copy;
+    ngx_http_mesh_node_t   *node;
+    ngx_http_mesh_zone_t   *zone;
+    ngx_http_mesh_redis_t  *rc;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    node = &zone->sh->reg.nodes[index];
+
+    if (delta < 0) {
+        /* never below zero, whatever order the callbacks come in */
+        for ( ;; ) {
+            ngx_atomic_uint_t  old = node->active;
+
+            if (old == 0
+                || ngx_atomic_cmp_set(&node->active, old, old - 1))
+            {
+                break;
+            }
+        }
+    }
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return;
+    }
+
+    len = ngx_strlen(node->caps.node_id);
+
+    copy = ngx_alloc(len + 1, log);
+    if (copy == NULL) {
+        return;
+    }
+
+    ngx_memcpy(copy, node->caps.node_id, len + 1);
+
+    if (ngx_http_mesh_redis_command(rc, ngx_http_mesh_registry_load_reply,
+                                    copy, "HINCRBY " NGX_HTTP_MESH_KEY_PREFIX
+                                    "%s active %d", copy, (int) delta)
+        != NGX_OK)
+    {
+        ngx_free(copy);
+    }
+}
+
+
+static void
+ngx_http_mesh_registry_load_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    u_char                *node_id = data;
+    ngx_pool_t            *pool;
+    ngx_http_mesh_json_t   w;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        goto done;
+    }
+
+    if (reply->integer < 0) {
+        /* an old count from before a crash: start again from zero */
+        (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                           "HSET " NGX_HTTP_MESH_KEY_PREFIX
+                                           "%s active 0", node_id);
+        reply->integer = 0;
+    }
+
+    ngx_http_mesh_registry_set_remote((char *) node_id, reply->integer);
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_mesh_event_start(&w, pool, "node.load") == NGX_OK) {
+        ngx_http_mesh_json_key(&w, "node_id");
+        ngx_http_mesh_json_cstr(&w, (char *) node_id);
+        ngx_http_mesh_json_key(&w, "active");
+        ngx_http_mesh_json_int(&w, reply->integer);
+        ngx_http_mesh_event_publish(&w, ngx_cycle->log);
+    }
+
+    ngx_destroy_pool(pool);
+
+done:
+
+    ngx_free(node_id);
+}
+
+
+static void
+ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active)
+{
+    ngx_int_t              i;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
+
+    if (i != NGX_ERROR) {
+        zone->sh->reg.nodes[i].remote_active = active < 0 ? 0 : active;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_mesh_queue_wake();
+}
+
+
+static ngx_int_t
+ngx_http_mesh_registry_sockaddr(ngx_http_mesh_caps_t *caps,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+
+    ngx_memzero(ss, sizeof(struct sockaddr_storage));
+
+    sin = (struct sockaddr_in *) ss;
+
+    if (inet_pton(AF_INET, caps->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(caps->port);
+        *len = sizeof(struct sockaddr_in);
+        return NGX_OK;
+    }
+
+    sin6 = (struct sockaddr_in6 *) ss;
+
+    if (inet_pton(AF_INET6, caps->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(caps->port);
+        *len = sizeof(struct sockaddr_in6);
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
+    ngx_http_mesh_caps_t *caps)
+{
+    ngx_uint_t  i;
+
+    if (old->status != caps->status
+        || old->nmodels != caps->nmodels
+        || old->port != caps->port
+        || old->max_tasks != caps->max_tasks
+        || ngx_strcmp(old->host, caps->host) != 0)
+    {
+        return 1;
+    }
+
+    for (i = 0; i < caps->nmodels; i++) {
+        if (ngx_strcmp(old->models[i].name, caps->models[i].name) != 0
+            || old->models[i].type != caps->models[i].type
+            || old->models[i].loaded != caps->models[i].loaded)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Events from every orchestrator sharing the Redis (ours included: applying
+ * them twice is harmless).  Messages are ours, so the kind is at a fixed
+ * place: {"event":"node.xxx",...
+ */
+
+void
+ngx_http_mesh_registry_on_message(ngx_str_t *msg)
+{
+    u_char                *p, *last;
+    int64_t                active;
+    ngx_uint_t             change;
+    ngx_http_mesh_caps_t  *caps;
+    char                   node_id[NGX_HTTP_MESH_ID_LEN];
+    char                   err[NGX_HTTP_MESH_ERR_LEN];
+
+    static const char      prefix[] = "{\"event\":\"node.";
+
+    if (msg->len < sizeof(prefix) - 1 + 4
+        || ngx_strncmp(msg->data, prefix, sizeof(prefix) - 1) != 0)
+    {
+        return;                     /* task events: for the live feed */
+    }
+
+    p = msg->data + sizeof(prefix) - 1;
+    last = msg->data + msg->len;
+
+    if (ngx_strncmp(p, "load\"", 5) == 0) {
+        if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
+                                        node_id, err) != 0)
+        {
+            return;
+        }
+
+        p = ngx_strlcasestrn(p, last, (u_char *) "\"active\":", 9 - 1);
+        if (p == NULL) {
+            return;
+        }
+
+        p += 9;
+        active = 0;
+
+        while (p < last && *p >= '0' && *p <= '9' && active < 1000000) {
+            active = active * 10 + (*p++ - '0');
+        }
+
+        ngx_http_mesh_registry_set_remote(node_id, active);
+        return;
+    }
+
+    if (ngx_strncmp(p, "down\"", 5) == 0
+        || ngx_strncmp(p, "leave\"", 6) == 0)
+    {
+        if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
+                                        node_id, err) != 0)
+        {
+            return;
+        }
+
+        if (p[0] == 'l') {
+            (void) ngx_http_mesh_registry_leave(node_id);
+            return;
+        }
+
+        /* another orchestrator failed to connect: trust it, a heartbeat
+           brings the node back */
+        {
+            ngx_int_t              i;
+            ngx_http_mesh_zone_t  *zone;
+
+            zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+            if (zone == NULL) {
+                return;
+            }
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
+            if (i != NGX_ERROR && zone->sh->reg.nodes[i].down_since == 0) {
+                zone->sh->reg.nodes[i].down_since = ngx_http_mesh_now_ms();
+                zone->sh->reg.generation++;
+            }
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
+
+        return;
+    }
+
+    /* join, up, update, heartbeat: the full capabilities */
+
+    caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
+    if (caps == NULL) {
+        return;
+    }
+
+    if (ngx_http_mesh_parse_caps((char *) msg->data, msg->len, caps, err)
+        == 0)
+    {
+        (void) ngx_http_mesh_registry_update(caps, ngx_http_mesh_now_ms(),
+                                             &change);
+    }
+
+    ngx_free(caps);
+}
+
+
+void
+ngx_http_mesh_registry_on_connect(void)
+{
+    ngx_http_mesh_registry_resync();
+}
+
+
+/* the full registry from Redis: after a reconnect and every few sweeps */
+
+static void
+ngx_http_mesh_registry_resync(void)
+{
+    int64_t                 since;
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return;
+    }
+
+    since = ngx_http_mesh_now_ms() - ngx_http_mesh_registry_timeout();
+
+    (void) ngx_http_mesh_redis_command(rc,
+                                       ngx_http_mesh_registry_resync_ids,
+                                       NULL,
+                                       "ZRANGEBYSCORE " NGX_HTTP_MESH_LIVE_KEY
+                                       " %lld +inf WITHSCORES",
+                                       (long long) since);
+}
+
+
+static void
+ngx_http_mesh_registry_resync_ids(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    size_t   i;
+    int64_t  *seen;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || reply->element[i]->len >= NGX_HTTP_MESH_ID_LEN)
+        {
+            continue;
+        }
+
+        seen = ngx_alloc(sizeof(int64_t), ngx_cycle->log);
+        if (seen == NULL) {
+            return;
+        }
+
+        *seen = ngx_atoof((u_char *) reply->element[i + 1]->str,
+                          reply->element[i + 1]->len);
+
+        if (ngx_http_mesh_redis_command(rc,
+                                        ngx_http_mesh_registry_resync_node,
+                                        seen,
+                                        "HMGET " NGX_HTTP_MESH_KEY_PREFIX
+                                        "%b caps active",
+                                        reply->element[i]->str,
+                                        reply->element[i]->len)
+            != NGX_OK)
+        {
+            ngx_free(seen);
+        }
+    }
+}
+
+
+static void
+ngx_http_mesh_registry_resync_node(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    int64_t               *seen = data;
+
+    ngx_uint_t             change;
+    ngx_http_mesh_caps_t  *caps;
+    char                   err[NGX_HTTP_MESH_ERR_LEN];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        goto done;
+    }
+
+    caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
+    if (caps == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_mesh_parse_caps(reply->element[0]->str,
+                                 reply->element[0]->len, caps, err) == 0
+        && *seen > 0)
+    {
+        (void) ngx_http_mesh_registry_update(caps, *seen, &change);
+
+        if (reply->element[1]->type == REDIS_REPLY_STRING) {
+            ngx_http_mesh_registry_set_remote(caps->node_id,
+                ngx_atoi((u_char *) reply->element[1]->str,
+                         reply->element[1]->len));
+        }
+    }
+
+    ngx_free(caps);
+
+done:
+
+    ngx_free(seen);
+}
+
+
+ngx_int_t
+ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle(cycle);
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ngx_http_mesh_sweep_conn, sizeof(ngx_connection_t));
+    ngx_memzero(&ngx_http_mesh_sweep_event, sizeof(ngx_event_t));
+
+    ngx_http_mesh_sweep_conn.fd = (ngx_socket_t) -1;
+    ngx_http_mesh_sweep_event.handler = ngx_http_mesh_registry_sweep_handler;
+    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_sweep_conn;
+    ngx_http_mesh_sweep_event.log = cycle->log;
+    ngx_http_mesh_sweep_event.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_mesh_sweep_event,
+                  NGX_HTTP_MESH_SWEEP_MS / 2 + ngx_random() % 200);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whichever worker gets the zone mutex first in a sweep period does the
+ * sweep; the others find last_sweep fresh and skip.  While Redis is away
+ * the registry is frozen: agents cannot heartbeat, they are not dead.
+ */
+
+static void
+ngx_http_mesh_registry_sweep_handler(ngx_event_t *ev)
+{
+    int64_t                       now, timeout;
+    ngx_uint_t                    i, n, resync;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_redis_t        *rc;
+    ngx_http_mesh_registry_sh_t  *reg;
+    char                          down[8][NGX_HTTP_MESH_ID_LEN];
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_MESH_SWEEP_MS + ngx_random() % 100);
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc != NULL && !ngx_http_mesh_redis_connected(rc)) {
+        return;
+    }
+
+    if (!ngx_shmtx_trylock(&zone->shpool->mutex)) {
+        return;
+    }
+
+    reg = &zone->sh->reg;
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_registry_timeout();
+    n = 0;
+    resync = 0;
+
+    if (now - reg->last_sweep >= NGX_HTTP_MESH_SWEEP_MS * 9 / 10) {
+        reg->last_sweep = now;
+        resync = (++reg->sweeps % NGX_HTTP_MESH_RESYNC_EVERY == 0);
+
+        for (i = 0; i < reg->nnodes; i++) {
+            node = &reg->nodes[i];
+
+            if (!node->used || node->left || node->down_since) {
+                continue;
+            }
+
+            if (now - node->last_seen > timeout) {
+                node->down_since = now;
+                reg->generation++;
+
+                if (n < 8) {
+                    ngx_memcpy(down[n++], node->caps.node_id,
+                               NGX_HTTP_MESH_ID_LEN);
+                }
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "mesh: node \"%s\" is down: no heartbeat for %L ms",
+                      down[i], timeout);
+        ngx_http_mesh_event_node("node.down", down[i], ev->log);
+    }
+
+    if (resync) {
+        ngx_http_mesh_registry_resync();
+    }
+}

@@ -1,0 +1,88 @@
+
+/*
+ * The node registry: Redis holds the truth, every nginx keeps a snapshot in
+ * the mesh shared zone, and routing reads only the snapshot.
+ */
+
+
+#ifndef _NGX_HTTP_MESH_REGISTRY_H_INCLUDED_
+#define _NGX_HTTP_MESH_REGISTRY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_mesh_caps.h"
+
+
+#define NGX_HTTP_MESH_KEY_PREFIX    "mesh:node:"
+#define NGX_HTTP_MESH_LIVE_KEY      "mesh:nodes"
+
+#define NGX_HTTP_MESH_CHANGE_SAME    0
+#define NGX_HTTP_MESH_CHANGE_JOIN    1
+#define NGX_HTTP_MESH_CHANGE_UP      2
+#define NGX_HTTP_MESH_CHANGE_UPDATE  3
+
+
+typedef struct {
+    ngx_http_mesh_caps_t          caps;
+    ngx_atomic_t                  active;      /* dispatched here, not ended */
+    ngx_atomic_t                  remote_active; /* mesh-wide, from Redis */
+    int64_t                       last_seen;   /* ms since the epoch */
+    int64_t                       down_since;  /* 0: up */
+    uint64_t                      tasks_done;
+    uint64_t                      tasks_failed;
+    uint64_t                      tokens;
+    double                        recent_tps;  /* tokens/s, moving average */
+    double                        recent_ms;   /* task duration, average */
+    struct sockaddr_storage       sockaddr;
+    socklen_t                     socklen;
+    unsigned                      used:1;
+    unsigned                      left:1;
+} ngx_http_mesh_node_t;
+
+
+typedef struct {
+    ngx_http_mesh_node_t         *nodes;
+    ngx_uint_t                    max_nodes;
+    ngx_uint_t                    nnodes;       /* high-water mark */
+    ngx_atomic_t                  generation;   /* bumped on every change */
+    ngx_atomic_t                  queued;       /* waiting tasks, all workers */
+    int64_t                       last_sweep;   /* ms */
+    ngx_uint_t                    sweeps;
+    double                        avg_task_ms;  /* for the estimated wait */
+} ngx_http_mesh_registry_sh_t;
+
+
+
+
+/* from the Redis subscriber: a message on the event channel */
+void ngx_http_mesh_registry_on_message(ngx_str_t *msg);
+/* from the Redis adapter: connected (again), authenticated, subscribed */
+void ngx_http_mesh_registry_on_connect(void);
+
+ngx_int_t ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
+    ngx_http_mesh_registry_sh_t *reg);
+ngx_int_t ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle);
+
+/* the caller holds the zone mutex for these four */
+ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
+    const char *node_id);
+ngx_uint_t ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node,
+    int64_t now, int64_t timeout);
+ngx_uint_t ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node);
+int64_t ngx_http_mesh_registry_timeout(void);
+
+/* these take the zone mutex themselves */
+ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,
+    int64_t last_seen, ngx_uint_t *change);
+ngx_int_t ngx_http_mesh_registry_leave(const char *node_id);
+void ngx_http_mesh_registry_node_failed(ngx_uint_t index, ngx_log_t *log);
+void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
+    ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
+void ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
+    ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_MESH_REGISTRY_H_INCLUDED_ */

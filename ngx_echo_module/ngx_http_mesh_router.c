@@ -1,0 +1,190 @@
+
+/*
+ * The routing policy, in the order of the design:
+ *   1. a node that has the exact model requested;
+ *   2. without a model: a node with a model of the task's type (code falls
+ *      back to a text model, summarize is served by text models);
+ *   3. the lowest load;  4. the most free RAM;  then the lowest index, so
+ *      ties are stable.
+ * A node at its max_tasks counts as busy.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_router.h"
+
+
+static ngx_int_t ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier);
+static ngx_uint_t ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req,
+    ngx_uint_t i);
+
+
+/* "mistral" and "mistral:latest" are one model, as in Ollama */
+
+ngx_uint_t
+ngx_http_mesh_model_eq(const char *have, const u_char *want, size_t len)
+{
+    size_t  hlen;
+
+    hlen = ngx_strlen(have);
+
+    if (hlen == len && ngx_strncmp(have, want, len) == 0) {
+        return 1;
+    }
+
+    if (hlen == len + 7 && ngx_strncmp(have, want, len) == 0
+        && ngx_strcmp(have + len, ":latest") == 0)
+    {
+        return 1;
+    }
+
+    if (len == hlen + 7 && ngx_strncmp(have, want, hlen) == 0
+        && ngx_strncmp(want + hlen, ":latest", 7) == 0)
+    {
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* the model index the node would serve the task with, or -1 */
+
+static ngx_int_t
+ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier)
+{
+    ngx_uint_t              i, want;
+    ngx_http_mesh_model_t  *m;
+
+    for (i = 0; i < node->caps.nmodels; i++) {
+        m = &node->caps.models[i];
+
+        if (req->model) {
+            if (ngx_http_mesh_model_eq(m->name, req->model, req->model_len)) {
+                return i;
+            }
+
+            continue;
+        }
+
+        switch (req->type) {
+
+        case NGX_HTTP_MESH_TYPE_CODE:
+            want = (tier == 0) ? NGX_HTTP_MESH_TYPE_CODE
+                               : NGX_HTTP_MESH_TYPE_TEXT;
+            break;
+
+        case NGX_HTTP_MESH_TYPE_SUMMARIZE:
+            want = NGX_HTTP_MESH_TYPE_TEXT;
+            break;
+
+        default:
+            want = req->type;
+        }
+
+        if (m->type == want) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+static ngx_uint_t
+ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req, ngx_uint_t i)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < req->nexclude; k++) {
+        if (req->exclude[k] == i) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
+    int64_t now, int64_t timeout)
+{
+    double                 best_ram;
+    ngx_int_t              best, m, best_model;
+    ngx_uint_t             i, tier, tiers, load, best_load, known, capable;
+    ngx_http_mesh_node_t  *node;
+
+    known = 0;
+    capable = 0;
+
+    tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
+            ? 2 : 1;
+
+    for (tier = 0; tier < tiers; tier++) {
+
+        best = -1;
+        best_model = 0;
+        best_load = 0;
+        best_ram = 0;
+
+        for (i = 0; i < reg->nnodes; i++) {
+            node = &reg->nodes[i];
+
+            if (!node->used) {
+                continue;
+            }
+
+            m = ngx_http_mesh_route_model(node, req, tier);
+            if (m < 0) {
+                continue;
+            }
+
+            known = 1;
+
+            if (!ngx_http_mesh_registry_live(node, now, timeout)
+                || ngx_http_mesh_route_excluded(req, i))
+            {
+                continue;
+            }
+
+            capable = 1;
+            load = ngx_http_mesh_registry_load(node);
+
+            if (node->caps.max_tasks && load >= node->caps.max_tasks) {
+                continue;
+            }
+
+            if (best == -1
+                || load < best_load
+                || (load == best_load
+                    && node->caps.ram_free_gb > best_ram))
+            {
+                best = i;
+                best_model = m;
+                best_load = load;
+                best_ram = node->caps.ram_free_gb;
+            }
+        }
+
+        if (best != -1) {
+            res->node = best;
+            res->model = best_model;
+            (void) ngx_atomic_fetch_add(&reg->nodes[best].active, 1);
+            return NGX_OK;
+        }
+
+        if (capable) {
+            break;          /* code models exist, all busy: wait for one */
+        }
+    }
+
+    if (req->model && !known) {
+        return NGX_HTTP_MESH_ROUTE_UNKNOWN;
+    }
+
+    return capable ? NGX_HTTP_MESH_ROUTE_BUSY : NGX_HTTP_MESH_ROUTE_NONE;
+}

@@ -1,0 +1,558 @@
+
+/*
+ * The precontent handler of routed locations (mesh_route ollama|task).
+ *
+ * First pass: read the whole body (as the mirror module does), then parse
+ * it, route, and either continue to the content handler (proxy_pass to the
+ * mesh_balancer upstream, which uses the node reserved here) or park the
+ * request in the wait queue.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_events.h"
+#include "ngx_http_mesh_parse.h"
+
+
+#define NGX_HTTP_MESH_SUMMARIZE_SYSTEM                                       \
+    "Summarize the user's text concisely, keeping every key fact."
+
+
+static void ngx_http_mesh_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mesh_task_parse(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+static ngx_int_t ngx_http_mesh_task_decide(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+static ngx_int_t ngx_http_mesh_task_rewrite(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+static ngx_int_t ngx_http_mesh_task_unknown(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+static void *ngx_http_mesh_task_alloc(void *pool, size_t size);
+static ngx_int_t ngx_http_mesh_task_reply(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
+ngx_int_t
+ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_mesh_ctx_t       *ctx;
+    ngx_http_mesh_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mesh_module);
+
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OFF) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx == NULL) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_mesh_task_reply(r,
+                       ngx_http_mesh_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                                "method not allowed"));
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->request = r;
+        ctx->node = -1;
+        ctx->last_node = -1;
+        ctx->stream = 1;
+        ctx->start = ngx_current_msec;
+
+        {
+            static ngx_uint_t  seq;
+
+            ngx_sprintf(ctx->task_id, "%xL-%P-%ui%Z",
+                        ngx_http_mesh_now_ms(), ngx_pid, ++seq);
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_mesh_module);
+
+        rc = ngx_http_read_client_request_body(r, ngx_http_mesh_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_DONE;
+    }
+
+    if (!ctx->body_read || ctx->queued) {
+        return NGX_DONE;
+    }
+
+    if (!ctx->parsed) {
+        rc = ngx_http_mesh_task_parse(r, ctx);
+
+        if (rc != NGX_OK) {
+            return ngx_http_mesh_task_reply(r, rc);
+        }
+
+        ctx->parsed = 1;
+    }
+
+    return ngx_http_mesh_task_decide(r, ctx);
+}
+
+
+static void
+ngx_http_mesh_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_mesh_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+    ctx->body_read = 1;
+
+    /* the proxy sends the same body on: keep it */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* send our own response from a phase handler and end the phases */
+
+static ngx_int_t
+ngx_http_mesh_task_reply(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_task_parse(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   body;
+    ngx_http_mesh_task_t       *task;
+    ngx_http_mesh_loc_conf_t   *mlcf;
+    ngx_http_mesh_ollama_req_t  req;
+    char                        err[NGX_HTTP_MESH_ERR_LEN];
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mesh_module);
+
+    rc = ngx_http_mesh_read_json_body(r, NGX_HTTP_MESH_BODY_MAX, &body);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_mesh_send_error(r, rc, "request body is too large");
+    }
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_mesh_send_error(r, rc, "a JSON body is required");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OLLAMA) {
+        if (ngx_http_mesh_parse_ollama((char *) body.data, body.len, &req,
+                                       err)
+            != 0)
+        {
+            return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+        }
+
+        ctx->model_len = ngx_strlen(req.model);
+        ngx_memcpy(ctx->model, req.model, ctx->model_len + 1);
+        ctx->stream = req.stream;
+        ctx->type = req.has_images ? NGX_HTTP_MESH_TYPE_VISION
+                                   : NGX_HTTP_MESH_TYPE_TEXT;
+        return NGX_OK;
+    }
+
+    task = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_task_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mesh_parse_task((char *) body.data, body.len, task,
+                                 ngx_http_mesh_task_alloc, r->pool, err)
+        != 0)
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    if (task->model.len >= sizeof(ctx->model)) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "model name is too long");
+    }
+
+    ctx->task = task;
+    ctx->type = task->type;
+    ctx->stream = task->stream;
+    ctx->model_len = task->model.len;
+    ngx_memcpy(ctx->model, task->model.data, task->model.len);
+    ctx->model[ctx->model_len] = '\0';
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_mesh_task_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
+{
+    ngx_int_t                  rc;
+    ngx_http_mesh_loc_conf_t  *mlcf;
+
+    if (!ctx->routed) {
+        rc = ngx_http_mesh_task_route(r, ctx);
+
+        switch (rc) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_HTTP_MESH_ROUTE_UNKNOWN:
+            return ngx_http_mesh_task_reply(r,
+                                            ngx_http_mesh_task_unknown(r, ctx));
+
+        case NGX_HTTP_MESH_ROUTE_BUSY:
+        case NGX_HTTP_MESH_ROUTE_NONE:
+            rc = ngx_http_mesh_queue_add(r);
+
+            if (rc == NGX_OK) {
+                return NGX_AGAIN;
+            }
+
+            return ngx_http_mesh_task_reply(r, rc);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mesh_module);
+
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_TASK && !ctx->rewritten) {
+        if (ngx_http_mesh_task_rewrite(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->rewritten = 1;
+    }
+
+    ngx_http_mesh_task_event(r, ctx, "task.routed", NULL);
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_mesh_task_route(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_http_mesh_node_t       *node;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_route_req_t   req;
+    ngx_http_mesh_route_res_t   res;
+
+    zone = ngx_http_mesh_zone_get(r);
+    if (zone == NULL) {
+        return NGX_HTTP_MESH_ROUTE_NONE;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_http_mesh_route_req_t));
+
+    /* a retry stays on the model the body already names */
+
+    if (ctx->serve_model[0]) {
+        req.model = ctx->serve_model;
+        req.model_len = ngx_strlen(ctx->serve_model);
+
+    } else if (ctx->model_len) {
+        req.model = ctx->model;
+        req.model_len = ctx->model_len;
+    }
+
+    req.type = ctx->type;
+    req.exclude = ctx->tried;
+    req.nexclude = ctx->ntried;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rc = ngx_http_mesh_route(&zone->sh->reg, &req, &res,
+                             ngx_http_mesh_now_ms(),
+                             ngx_http_mesh_registry_timeout());
+
+    if (rc == NGX_OK) {
+        node = &zone->sh->reg.nodes[res.node];
+
+        ngx_cpystrn(ctx->node_id, (u_char *) node->caps.node_id,
+                    sizeof(ctx->node_id));
+        ngx_cpystrn(ctx->serve_model,
+                    (u_char *) node->caps.models[res.model].name,
+                    sizeof(ctx->serve_model));
+        ngx_memcpy(&ctx->sockaddr, &node->sockaddr, node->socklen);
+        ctx->socklen = node->socklen;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ctx->route_rc = rc;
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->node = res.node;
+    ctx->last_node = res.node;
+    ctx->routed = 1;
+    ctx->node_name.data = ctx->node_id;
+    ctx->node_name.len = ngx_strlen(ctx->node_id);
+
+    if (ctx->ntried < sizeof(ctx->tried) / sizeof(ctx->tried[0])) {
+        ctx->tried[ctx->ntried++] = res.node;
+    }
+
+    ngx_http_mesh_registry_count(res.node, 1, r->connection->log);
+
+    return NGX_OK;
+}
+
+
+/* the Ollama /api/generate body the agent receives for a native task */
+
+static ngx_int_t
+ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
+{
+    ngx_str_t              s, json;
+    ngx_buf_t             *b;
+    ngx_uint_t             i;
+    ngx_chain_t           *cl;
+    ngx_http_mesh_task_t  *task;
+    ngx_http_mesh_json_t   w;
+
+    task = ctx->task;
+
+    if (ngx_http_mesh_json_init(&w, r->pool, 256 + task->prompt.len * 2)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_mesh_json_obj_start(&w);
+
+    ngx_http_mesh_json_key(&w, "model");
+    ngx_http_mesh_json_cstr(&w, (char *) ctx->serve_model);
+
+    ngx_http_mesh_json_key(&w, "prompt");
+    s.data = (u_char *) task->prompt.data;
+    s.len = task->prompt.len;
+    ngx_http_mesh_json_str(&w, &s);
+
+    if (task->system.len) {
+        ngx_http_mesh_json_key(&w, "system");
+        s.data = (u_char *) task->system.data;
+        s.len = task->system.len;
+        ngx_http_mesh_json_str(&w, &s);
+
+    } else if (task->type == NGX_HTTP_MESH_TYPE_SUMMARIZE) {
+        ngx_http_mesh_json_key(&w, "system");
+        ngx_http_mesh_json_cstr(&w, NGX_HTTP_MESH_SUMMARIZE_SYSTEM);
+    }
+
+    if (task->nimages) {
+        ngx_http_mesh_json_key(&w, "images");
+        ngx_http_mesh_json_arr_start(&w);
+
+        for (i = 0; i < task->nimages; i++) {
+            s.data = (u_char *) task->images[i].data;
+            s.len = task->images[i].len;
+            ngx_http_mesh_json_str(&w, &s);
+        }
+
+        ngx_http_mesh_json_arr_end(&w);
+    }
+
+    ngx_http_mesh_json_key(&w, "stream");
+    ngx_http_mesh_json_bool(&w, task->stream);
+
+    if (task->options.len) {
+        ngx_http_mesh_json_key(&w, "options");
+        s.data = (u_char *) task->options.data;
+        s.len = task->options.len;
+        ngx_http_mesh_json_raw_value(&w, &s);
+    }
+
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = json.data;
+    b->last = json.data + json.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->request_body->buf = b;
+    r->request_body->temp_file = NULL;
+    r->headers_in.content_length_n = json.len;
+    r->headers_in.chunked = 0;
+
+    return NGX_OK;
+}
+
+
+/* 404 naming the model and listing the models the mesh has */
+
+static ngx_int_t
+ngx_http_mesh_task_unknown(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
+{
+    u_char                *msg, *last;
+    ngx_str_t              json;
+    ngx_uint_t             i, k, j, n, dup;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+    ngx_http_mesh_json_t   w;
+    char                 (*names)[NGX_HTTP_MESH_MODEL_LEN];
+
+    zone = ngx_http_mesh_zone_get(r);
+
+    names = ngx_palloc(r->pool, 256 * NGX_HTTP_MESH_MODEL_LEN);
+    msg = ngx_pnalloc(r->pool, 64 + ctx->model_len);
+
+    if (zone == NULL || names == NULL || msg == NULL
+        || ngx_http_mesh_json_init(&w, r->pool, 1024) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < zone->sh->reg.nnodes; i++) {
+        node = &zone->sh->reg.nodes[i];
+
+        if (!node->used || node->left) {
+            continue;
+        }
+
+        for (k = 0; k < node->caps.nmodels && n < 256; k++) {
+            dup = 0;
+
+            for (j = 0; j < n; j++) {
+                if (ngx_strcmp(names[j], node->caps.models[k].name) == 0) {
+                    dup = 1;
+                    break;
+                }
+            }
+
+            if (!dup) {
+                ngx_memcpy(names[n++], node->caps.models[k].name,
+                           NGX_HTTP_MESH_MODEL_LEN);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    last = ngx_snprintf(msg, 64 + ctx->model_len,
+                        "model \"%s\" is not on any node of the mesh%Z",
+                        ctx->model);
+    (void) last;
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "error");
+    ngx_http_mesh_json_cstr(&w, (char *) msg);
+    ngx_http_mesh_json_key(&w, "models");
+    ngx_http_mesh_json_arr_start(&w);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_mesh_json_cstr(&w, names[i]);
+    }
+
+    ngx_http_mesh_json_arr_end(&w);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mesh_send_json(r, NGX_HTTP_NOT_FOUND, &json);
+}
+
+
+void
+ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    const char *kind, const char *reason)
+{
+    ngx_msec_t            ms;
+    ngx_http_mesh_json_t  w;
+
+    if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_mesh_json_key(&w, "task_id");
+    ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+
+    if (ctx->node_id[0]) {
+        ngx_http_mesh_json_key(&w, "node_id");
+        ngx_http_mesh_json_cstr(&w, (char *) ctx->node_id);
+    }
+
+    if (ctx->serve_model[0]) {
+        ngx_http_mesh_json_key(&w, "model");
+        ngx_http_mesh_json_cstr(&w, (char *) ctx->serve_model);
+    }
+
+    ngx_http_mesh_json_key(&w, "type");
+    ngx_http_mesh_json_cstr(&w, ngx_http_mesh_type_name(ctx->type));
+
+    if (reason) {
+        ngx_http_mesh_json_key(&w, "reason");
+        ngx_http_mesh_json_cstr(&w, reason);
+    }
+
+    if (ngx_strcmp(kind, "task.done") == 0) {
+        ms = ngx_current_msec - ctx->start;
+
+        ngx_http_mesh_json_key(&w, "tokens");
+        ngx_http_mesh_json_int(&w, ctx->tokens);
+        ngx_http_mesh_json_key(&w, "duration_ms");
+        ngx_http_mesh_json_int(&w, ms);
+        ngx_http_mesh_json_key(&w, "tokens_per_sec");
+        ngx_http_mesh_json_double(&w, ms ? ctx->tokens * 1000.0 / ms : 0);
+    }
+
+    ngx_http_mesh_event_publish(&w, r->connection->log);
+}

@@ -1,0 +1,27 @@
+
+/*
+ * Routed tasks: the precontent handler of locations with mesh_route, which
+ * reads and checks the body, picks a node (or queues the task) and, for the
+ * native task API, writes the Ollama request the agent receives.
+ */
+
+
+#ifndef _NGX_HTTP_MESH_TASK_H_INCLUDED_
+#define _NGX_HTTP_MESH_TASK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_mesh_router.h"
+
+
+/* route ctx's task now; on NGX_OK a node is reserved for it */
+ngx_int_t ngx_http_mesh_task_route(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+void ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    const char *kind, const char *reason);
+
+
+#endif /* _NGX_HTTP_MESH_TASK_H_INCLUDED_ */
