@@ -113,7 +113,7 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
         ngx_http_mesh_json_key(&w, "model");
         ngx_http_mesh_json_cstr(&w, m->name);
         ngx_http_mesh_json_key(&w, "size");
-        ngx_http_mesh_json_int(&w, (int64_t) (m->size_gb * 1e9));
+        ngx_http_mesh_json_int(&w, (int64_t) (m->size_gb * 1e9 + 0.5));
 
         /* which nodes serve it: not in Ollama's shape, ignored by its
            clients */
