@@ -65,7 +65,8 @@ cleanup() {
     say "stopped; logs in $DEMO/logs"
 }
 
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 if port_busy "$HTTP_PORT"; then
     say "port $HTTP_PORT is in use: set MESH_DEMO_PORT=<port>"
