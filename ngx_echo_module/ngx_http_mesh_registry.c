@@ -104,38 +104,6 @@ ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
-ngx_uint_t
-ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node, int64_t now,
-    int64_t timeout)
-{
-    if (!node->used || node->left || node->down_since) {
-        return 0;
-    }
-
-    if (node->caps.status == NGX_HTTP_MESH_STATUS_DRAINING
-        || node->caps.status == NGX_HTTP_MESH_STATUS_DEGRADED)
-    {
-        return 0;
-    }
-
-    return now - node->last_seen <= timeout;
-}
-
-
-/* the larger of what this nginx dispatched and what the mesh reports */
-
-ngx_uint_t
-ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
-{
-    ngx_uint_t  local, remote;
-
-    local = node->active;
-    remote = node->remote_active;
-
-    return local > remote ? local : remote;
-}
-
-
 ngx_int_t
 ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     ngx_uint_t *change)

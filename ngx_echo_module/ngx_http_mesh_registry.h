@@ -69,9 +69,6 @@ ngx_int_t ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle);
 /* the caller holds the zone mutex for these four */
 ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
     const char *node_id);
-ngx_uint_t ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node,
-    int64_t now, int64_t timeout);
-ngx_uint_t ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node);
 int64_t ngx_http_mesh_registry_timeout(void);
 
 /* these take the zone mutex themselves */
@@ -83,6 +80,40 @@ void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
 void ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log);
+
+
+/* routable: heartbeating, not marked down, not leaving or degraded */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node, int64_t now,
+    int64_t timeout)
+{
+    if (!node->used || node->left || node->down_since) {
+        return 0;
+    }
+
+    if (node->caps.status == NGX_HTTP_MESH_STATUS_DRAINING
+        || node->caps.status == NGX_HTTP_MESH_STATUS_DEGRADED)
+    {
+        return 0;
+    }
+
+    return now - node->last_seen <= timeout;
+}
+
+
+/* the larger of what this nginx dispatched and what the mesh reports */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
+{
+    ngx_uint_t  local, remote;
+
+    local = node->active;
+    remote = node->remote_active;
+
+    return local > remote ? local : remote;
+}
 
 
 #endif /* _NGX_HTTP_MESH_REGISTRY_H_INCLUDED_ */
