@@ -30,7 +30,7 @@ MOD_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -Wl,-z,now -fP
 export MESH_BUILD := $(BUILD)
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
-        test-valgrind demo clean
+        test-valgrind demo clean fuzz bench-route bench-mesh
 
 all: build
 
@@ -67,11 +67,22 @@ sim: proto
 	$(MAKE) -C tools/ollama-sim BUILD=$(BUILD)
 
 agent: proto
-	@if [ -f agent/Makefile ]; then $(MAKE) -C agent BUILD=$(BUILD); fi
+	$(MAKE) -C agent BUILD=$(BUILD)
 
 test-unit: build
+	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) test-unit
 	$(MAKE) -C tools/ollama-sim BUILD=$(BUILD) test-unit
-	@if [ -f agent/Makefile ]; then $(MAKE) -C agent BUILD=$(BUILD) test-unit; fi
+	$(MAKE) -C agent BUILD=$(BUILD) test-unit
+
+# The JSON parsers under libFuzzer (bounded: FUZZ_TIME seconds).
+fuzz: proto
+	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) fuzz
+
+bench-route: module
+	$(MAKE) -C bench/route BUILD=$(BUILD) run
+
+bench-mesh: build
+	bench/mesh/run.sh
 
 # The README's test command.  Each suite starts and stops what it needs.
 test: deps
