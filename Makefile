@@ -76,12 +76,14 @@ test-unit: build
 
 # The JSON parsers under libFuzzer (bounded: FUZZ_TIME seconds).
 fuzz: proto
+	@tools/install-deps.sh fuzz
 	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) fuzz
 
 bench-route: module
 	$(MAKE) -C bench/route BUILD=$(BUILD) run
 
 bench-mesh: build
+	@tools/install-deps.sh bench
 	bench/mesh/run.sh
 
 # The README's test command.  Each suite starts and stops what it needs.

@@ -1570,6 +1570,7 @@ ngx_http_mesh_caps_value(ngx_http_mesh_parser_t *p, ngx_http_mesh_frame_t *f,
     uint32_t               n;
     ngx_http_mesh_caps_t  *caps;
 
+    n = 0;
     caps = p->data;
 
     switch (f->kind) {

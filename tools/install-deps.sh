@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo]   (default: test)
+# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench]   (default: test)
 set -eu
 
 what=${1:-test}
@@ -16,6 +16,8 @@ case "$what" in
     build) pkgs="$build_pkgs" ;;
     demo)  pkgs="$build_pkgs $run_pkgs" ;;
     test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+    fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
+    bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 
