@@ -1,0 +1,143 @@
+# ollama-sim: the command line (--help, --version, one clear line and
+# exit status 2 for a bad flag) and signals (SIGTERM and SIGINT end it
+# with status 0 at once, even with replies in flight).
+use strict;
+use warnings;
+
+use File::Temp ();
+use IO::Socket::INET;
+use POSIX ();
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use Mesh::Proc;
+use Mesh::SimClient;
+
+my $BIN = Mesh::Proc::bin('ollama-sim');
+
+# Runs the simulator to its end (killed after 5 s): (status, out, err).
+sub run_sim {
+    my @args = @_;
+    my ($out, $err) = (File::Temp->new, File::Temp->new);
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>', $out->filename;
+        open STDERR, '>', $err->filename;
+        { no warnings 'exec'; exec { $BIN } $BIN, @args; }
+        POSIX::_exit(127);
+    }
+    my $deadline = time + 5;
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {
+        if (time > $deadline) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            return (-1, '', 'timed out');
+        }
+        sleep 0.02;
+    }
+    my $status = $? >> 8;
+    local $/;
+    open my $o, '<', $out->filename;
+    open my $e, '<', $err->filename;
+    return ($status, scalar(<$o>) // '', scalar(<$e>) // '');
+}
+
+subtest '--help and --version' => sub {
+    my ($st, $out, $err) = run_sim('--help');
+    is $st, 0, '--help: status 0';
+    like $out, qr/\AUsage: ollama-sim /, '--help: usage on stdout';
+    like $out, qr/--fault F/, '--help: lists the options';
+    is $err, '', '--help: nothing on stderr';
+
+    ($st, $out, $err) = run_sim('--version');
+    is $st, 0, '--version: status 0';
+    like $out, qr/\Aollama-sim \d+\.\d+\.\d+\n\z/, '--version: one line';
+};
+
+subtest 'bad flags: one line on stderr, status 2' => sub {
+    my @cases = (
+        [['--bogus'], qr/unknown option "--bogus"/],
+        [['--tokens'], qr/option --tokens needs a value/],
+        [['--tokens', 'x'], qr/bad value "x" for --tokens/],
+        [['--tokens', '-1'], qr/--tokens/],
+        [['--tokens', '100001'], qr/--tokens/],
+        [['--token-delay-ms', '1e3'], qr/--token-delay-ms/],
+        [['--first-token-delay-ms', ''], qr/--first-token-delay-ms/],
+        [['--parallel', '0'], qr/--parallel/],
+        [['--queue', '-2'], qr/--queue/],
+        [['--embed-dim', '0'], qr/--embed-dim/],
+        [['--fault', 'explode'], qr/--fault: unknown fault "explode"/],
+        [['--fault', 'fail-after=x'], qr/--fault/],
+        [['--listen', 'nowhere'], qr/bad --listen "nowhere"/],
+        [['--listen', '127.0.0.1:70000'], qr/bad --listen/],
+        [['--listen', 'example.com:80'], qr/bad --listen/],
+        [['--model', 'x,caps=flying'], qr/--model: bad value "flying"/],
+        [['--model', 'bad name'], qr/--model: invalid model name/],
+        [['--model', 'x', '--model', 'x:latest'],
+         qr/--model: model "x:latest" given twice/],
+        [['--version-string', ''], qr/--version-string/],
+        [['extra'], qr/unexpected argument "extra"/],
+    );
+    for my $t (@cases) {
+        my ($args, $re) = @$t;
+        my ($st, $out, $err) = run_sim(@$args);
+        my $what = join ' ', @$args;
+        is $st, 2, "$what: status 2";
+        like $err, qr/\Aollama-sim: [^\n]*\(see --help\)\n\z/,
+            "$what: one line";
+        like $err, $re, "$what: says what is wrong";
+        is $out, '', "$what: nothing on stdout";
+    }
+};
+
+subtest 'a port in use' => sub {
+    my $port = Mesh::Proc::free_port();
+    my $taken = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $port, Listen => 1, ReuseAddr => 1)
+        or die "listen: $!";
+    my ($st, $out, $err) = run_sim('--listen', "127.0.0.1:$port");
+    is $st, 1, 'status 1';
+    like $err, qr/\Aollama-sim: cannot listen on 127\.0\.0\.1:$port: /,
+        'says so';
+    close $taken;
+};
+
+subtest 'SIGTERM and SIGINT' => sub {
+    for my $sig ('TERM', 'INT') {
+        my $p = Mesh::Proc::start_sim();
+        like $p->log_text, qr/listening on 127\.0\.0\.1:\d+ \(3 models/,
+            "$sig: start line";
+        $p->signal($sig);
+        is $p->wait_exit(3), 0, "SIG$sig: status 0";
+        like $p->log_text, qr/ollama-sim: stopped\n\z/, "SIG$sig: stopped";
+    }
+
+    my $p = Mesh::Proc::start_sim('--token-delay-ms', '1000');
+    my $c = Mesh::SimClient->new($p->port);
+    my $stream = $c->raw_post('/api/generate', { model => 'llama3.2',
+        prompt => 'long', options => { num_predict => 100 } });
+    my $queued = $c->raw_post('/api/chat', { model => 'llama3.2',
+        messages => [ { role => 'user', content => 'x' } ] });
+    $c->wait_stats(sub { $_[0]{active} >= 1 });
+    $c->set_fault('hang');
+    my $hung = $c->raw_send("GET /api/tags HTTP/1.1\r\nHost: x\r\n\r\n");
+    sleep 0.2;
+
+    my $t0 = time;
+    $p->signal('TERM');
+    is $p->wait_exit(3), 0, 'with streams and a hung request: status 0';
+    ok time - $t0 < 2, sprintf('promptly (%.2f s)', time - $t0);
+    close $_ for $stream, $queued, $hung;
+};
+
+subtest '--listen localhost:PORT' => sub {
+    my $port = Mesh::Proc::free_port();
+    my $p = Mesh::Proc->start(name => 'sim-localhost',
+        cmd => [$BIN, '--listen', "localhost:$port"], port => $port);
+    my $c = Mesh::SimClient->new($port);
+    is $c->get('/')->{content}, 'Ollama is running', 'answers';
+    ok $p->stop, 'stopped cleanly';
+};
+
+done_testing;

@@ -1,0 +1,17 @@
+/*
+ * Helpers shared by the endpoint files.
+ */
+
+#ifndef SIM_API_H
+#define SIM_API_H
+
+#include "sim_http.h"
+#include "sim_models.h"
+#include "sim_request.h"
+
+
+const char *sim_str_c(const sim_str_t *s);
+int sim_api_prepare(sim_ctx_t *ctx, const sim_model_t *m,
+    enum MHD_Result *res);
+
+#endif /* SIM_API_H */

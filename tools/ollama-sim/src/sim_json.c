@@ -1,0 +1,280 @@
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim_json.h"
+#include "sim_time.h"
+
+
+static const char  sim_hex[] = "0123456789abcdef";
+
+
+/*
+ * Length of the valid UTF-8 sequence at s, or 0 when the bytes there
+ * are not valid UTF-8 (overlong forms, surrogates, beyond U+10FFFF and
+ * truncated sequences all count as invalid, as in Go's utf8 package).
+ */
+size_t
+sim_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char  c = s[0];
+    unsigned char  lo = 0x80, hi = 0xbf;
+    size_t         len, i;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0) {
+            lo = 0xa0;
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0) {
+            lo = 0x90;
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    if (s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return len;
+}
+
+
+int
+sim_json_str(sim_buf_t *b, const char *s, size_t n)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    size_t                i = 0, run = 0, len;
+    char                  esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+    sim_buf_addc(b, '"');
+
+    while (i < n) {
+        unsigned char  c = p[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>'
+            && c != '&' && c < 0x80)
+        {
+            run++;
+            i++;
+            continue;
+        }
+
+        if (c >= 0x80) {
+            len = sim_utf8_seq_len(p + i, n - i);
+            if (len == 3 && c == 0xe2 && p[i + 1] == 0x80
+                && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
+            {
+                sim_buf_add(b, p + i - run, run);
+                run = 0;
+                sim_buf_adds(b, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+                i += 3;
+                continue;
+            }
+
+            if (len > 0) {
+                run += len;
+                i += len;
+                continue;
+            }
+
+            sim_buf_add(b, p + i - run, run);
+            run = 0;
+            sim_buf_adds(b, "\\ufffd");
+            i++;
+            continue;
+        }
+
+        sim_buf_add(b, p + i - run, run);
+        run = 0;
+
+        switch (c) {
+        case '"':
+            sim_buf_adds(b, "\\\"");
+            break;
+        case '\\':
+            sim_buf_adds(b, "\\\\");
+            break;
+        case '\n':
+            sim_buf_adds(b, "\\n");
+            break;
+        case '\r':
+            sim_buf_adds(b, "\\r");
+            break;
+        case '\t':
+            sim_buf_adds(b, "\\t");
+            break;
+        case '\b':
+            sim_buf_adds(b, "\\b");
+            break;
+        case '\f':
+            sim_buf_adds(b, "\\f");
+            break;
+        default:
+            esc[4] = sim_hex[c >> 4];
+            esc[5] = sim_hex[c & 0x0f];
+            sim_buf_add(b, esc, sizeof(esc));
+            break;
+        }
+        i++;
+    }
+
+    sim_buf_add(b, p + i - run, run);
+    return sim_buf_addc(b, '"');
+}
+
+
+int
+sim_json_cstr(sim_buf_t *b, const char *s)
+{
+    return sim_json_str(b, s, strlen(s));
+}
+
+
+void
+sim_json_sep(sim_buf_t *b)
+{
+    char  last;
+
+    if (b->len == 0) {
+        return;
+    }
+
+    last = b->data[b->len - 1];
+    if (last != '{' && last != '[' && last != ':') {
+        sim_buf_addc(b, ',');
+    }
+}
+
+
+int
+sim_json_key(sim_buf_t *b, const char *key)
+{
+    sim_json_sep(b);
+    sim_json_cstr(b, key);
+    return sim_buf_addc(b, ':');
+}
+
+
+int
+sim_json_kstr(sim_buf_t *b, const char *key, const char *s, size_t n)
+{
+    sim_json_key(b, key);
+    return sim_json_str(b, s, n);
+}
+
+
+int
+sim_json_kcstr(sim_buf_t *b, const char *key, const char *s)
+{
+    return sim_json_kstr(b, key, s, strlen(s));
+}
+
+
+int
+sim_json_kint(sim_buf_t *b, const char *key, long long v)
+{
+    sim_json_key(b, key);
+    return sim_buf_printf(b, "%lld", v);
+}
+
+
+int
+sim_json_kbool(sim_buf_t *b, const char *key, int v)
+{
+    sim_json_key(b, key);
+    return sim_buf_adds(b, v ? "true" : "false");
+}
+
+
+int
+sim_json_ktime(sim_buf_t *b, const char *key, int64_t real_ns)
+{
+    char  ts[SIM_TIME_STR_MAX];
+
+    sim_time_rfc3339(real_ns, ts, sizeof(ts));
+    sim_json_key(b, key);
+    sim_buf_addc(b, '"');
+    sim_buf_adds(b, ts);
+    return sim_buf_addc(b, '"');
+}
+
+
+/* JSON has no NaN or infinity; neither can come from our generators,
+ * but a 0 keeps the output valid whatever happens. */
+int
+sim_json_float(sim_buf_t *b, double v)
+{
+    if (!isfinite(v)) {
+        v = 0;
+    }
+    return sim_buf_printf(b, "%.9g", v);
+}
+
+
+/*
+ * Client text inside an error message, quoted like Go's %q: printable
+ * text as is, quotes and backslashes escaped, other bytes as \xNN.
+ * Truncated to fit out (size >= 8).
+ */
+void
+sim_go_quote(char *out, size_t size, const char *s, size_t n)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    size_t                i = 0, o = 0, len;
+
+    if (size < 8) {
+        if (size > 0) {
+            out[0] = '\0';
+        }
+        return;
+    }
+
+    out[o++] = '"';
+    while (i < n && o + 6 < size) {
+        unsigned char  c = p[i];
+
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char) c;
+            i++;
+        } else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char) c;
+            i++;
+        } else if (c >= 0x80 && (len = sim_utf8_seq_len(p + i, n - i)) > 0
+                   && o + len + 2 < size)
+        {
+            memcpy(out + o, p + i, len);
+            o += len;
+            i += len;
+        } else {
+            o += (size_t) snprintf(out + o, size - o, "\\x%02x", c);
+            i++;
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
