@@ -66,15 +66,47 @@ ngx_http_mesh_header_filter(ngx_http_request_t *r)
 }
 
 
+/* replaces a header of the same name: agents send their own X-Mesh-Node */
+
 static ngx_int_t
 ngx_http_mesh_add_header(ngx_http_request_t *r, const char *key,
     u_char *value)
 {
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    len = ngx_strlen(key);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                h = NULL;
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
+        {
+            h = &h[i];
+            break;
+        }
+    }
+
     if (h == NULL) {
-        return NGX_ERROR;
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     h->hash = 1;

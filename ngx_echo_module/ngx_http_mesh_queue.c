@@ -166,20 +166,28 @@ ngx_http_mesh_queue_cleanup(void *data)
 {
     ngx_http_mesh_ctx_t  *ctx = data;
 
-    ngx_http_mesh_json_t  w;
+    ngx_pool_t            *pool;
+    ngx_http_mesh_json_t   w;
 
     if (ctx->queued) {
         ngx_http_mesh_queue_remove(ctx);
 
-        if (ngx_http_mesh_event_start(&w, ctx->request->pool,
-                                      "task.cancelled")
-            == NGX_OK)
+        /* the request pool is being destroyed (r->pool is NULL by now) */
+
+        pool = ngx_create_pool(1024, ngx_cycle->log);
+
+        if (pool
+            && ngx_http_mesh_event_start(&w, pool, "task.cancelled") == NGX_OK)
         {
             ngx_http_mesh_json_key(&w, "task_id");
             ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
             ngx_http_mesh_json_key(&w, "reason");
             ngx_http_mesh_json_cstr(&w, "client_gone");
             ngx_http_mesh_event_publish(&w, ngx_cycle->log);
+        }
+
+        if (pool) {
+            ngx_destroy_pool(pool);
         }
     }
 

@@ -16,7 +16,8 @@
 
 ngx_int_t ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle);
 void ngx_http_mesh_queue_exit_worker(ngx_cycle_t *cycle);
-/* NGX_OK: queued, the caller returns NGX_AGAIN; else a status to finalize */
+/* NGX_OK and ctx->queued: queued, the caller returns NGX_AGAIN; else a
+   status to finalize (the 503 of a refusal is already sent) */
 ngx_int_t ngx_http_mesh_queue_add(ngx_http_request_t *r);
 /* a node freed up or joined: dispatch waiters that can run now */
 void ngx_http_mesh_queue_wake(void);

@@ -134,7 +134,9 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
         for (i = 0; i < reg->nnodes; i++) {
             node = &reg->nodes[i];
 
-            if (!node->used) {
+            /* a node that left is not in the mesh: its models are unknown */
+
+            if (!node->used || node->left) {
                 continue;
             }
 

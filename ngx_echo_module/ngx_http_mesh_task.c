@@ -94,7 +94,9 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
     if (!ctx->parsed) {
         rc = ngx_http_mesh_task_parse(r, ctx);
 
-        if (rc != NGX_OK) {
+        /* a JSON error that was sent returns NGX_OK too */
+
+        if (rc != NGX_OK || r->header_sent) {
             return ngx_http_mesh_task_reply(r, rc);
         }
 
@@ -230,7 +232,9 @@ ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         case NGX_HTTP_MESH_ROUTE_NONE:
             rc = ngx_http_mesh_queue_add(r);
 
-            if (rc == NGX_OK) {
+            /* a refusal (503) was sent with rc NGX_OK too: finalize it */
+
+            if (rc == NGX_OK && ctx->queued) {
                 return NGX_AGAIN;
             }
 

@@ -1,0 +1,17 @@
+/*
+ * The host name or address the orchestrator should dial to reach this
+ * agent.
+ */
+
+#ifndef ECHO_AGENT_ADVERTISE_H
+#define ECHO_AGENT_ADVERTISE_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+
+void advertise_host(const conf_t *c, char *out, size_t size);
+
+
+#endif /* ECHO_AGENT_ADVERTISE_H */

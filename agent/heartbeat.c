@@ -1,0 +1,222 @@
+/*
+ * One thread with its own curl handle.  Joining and heartbeating are the
+ * same call, so an orchestrator that restarts (or comes back after being
+ * away) learns of the node on the next beat.  Failures back off
+ * exponentially with jitter, capped, so a down orchestrator costs almost
+ * nothing and a hundred agents do not return in lockstep.  A change in
+ * the models (kick) sends a beat at once, except while backing off.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "heartbeat.h"
+#include "http_fetch.h"
+#include "log.h"
+#include "metrics.h"
+#include "report.h"
+#include "runtime.h"
+#include "worker.h"
+
+
+#define HB_TIMEOUT_MS     3000
+#define HB_REPORT_MAX     (256 * 1024)
+#define HB_REPLY_MAX      (64 * 1024)
+
+
+static void *heartbeat_main(void *arg);
+static int heartbeat_send(CURL *easy, const conf_t *c, const char *path,
+    const buf_t *body, char *err, size_t errlen);
+static int heartbeat_sink(void *ud, const char *p, size_t n);
+static void heartbeat_send_leave(CURL *easy);
+
+
+static worker_t  hb_worker = WORKER_INITIALIZER;
+static int       hb_leaving;
+
+
+int
+heartbeat_start(void)
+{
+    return worker_start(&hb_worker, heartbeat_main);
+}
+
+
+void
+heartbeat_kick(void)
+{
+    worker_kick(&hb_worker);
+}
+
+
+/* sends the leave call and ends the heartbeats; waits for it, bounded */
+void
+heartbeat_leave(unsigned wait_ms)
+{
+    __atomic_store_n(&hb_leaving, 1, __ATOMIC_SEQ_CST);
+    worker_end(&hb_worker, wait_ms);
+}
+
+
+void
+heartbeat_stop(void)
+{
+    worker_stop(&hb_worker);
+}
+
+
+static void *
+heartbeat_main(void *arg)
+{
+    CURL      *easy = NULL;
+    conf_t    *c = NULL;
+    buf_t      body;
+    unsigned   failures = 0, delay;
+    uint32_t   rnd;
+    int        ok;
+    char       err[256];
+
+    (void) arg;
+
+    rnd = (uint32_t) time(NULL) ^ ((uint32_t) getpid() << 16);
+    buf_init(&body, HB_REPORT_MAX);
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        log_error("heartbeat: out of memory, not joining the mesh");
+        goto done;
+    }
+
+    for ( ;; ) {
+        c = runtime_conf();
+        delay = c->heartbeat_ms;
+
+        if (c->orchestrator[0] != '\0') {
+            buf_reset(&body);
+            ok = report_build(&body, c) == 0
+                 && heartbeat_send(easy, c, "/mesh/v1/nodes/heartbeat",
+                                   &body, err, sizeof(err)) == 0;
+            metrics_heartbeat(ok);
+
+            if (ok) {
+                if (failures > 0) {
+                    log_info("heartbeat: joined %s again after %u failed "
+                             "attempt(s)", c->orchestrator, failures);
+                }
+                failures = 0;
+
+            } else {
+                failures++;
+                delay = backoff_delay_ms(c->heartbeat_ms, failures,
+                                         BACKOFF_CAP_MS,
+                                         backoff_random(&rnd));
+                log_msg(failures == 1 ? AGENT_LOG_WARN : AGENT_LOG_DEBUG,
+                        "heartbeat to %s failed: %s; retrying in %ums",
+                        c->orchestrator, err, delay);
+            }
+        }
+
+        runtime_conf_put(c);
+
+        /* while backing off, a change in the models waits its turn */
+        if (worker_wait(&hb_worker, delay, failures == 0)) {
+            break;
+        }
+    }
+
+    if (__atomic_load_n(&hb_leaving, __ATOMIC_SEQ_CST)) {
+        heartbeat_send_leave(easy);
+    }
+
+done:
+
+    worker_finish(&hb_worker);
+
+    if (easy != NULL) {
+        curl_easy_cleanup(easy);
+    }
+    buf_free(&body);
+    return NULL;
+}
+
+
+static void
+heartbeat_send_leave(CURL *easy)
+{
+    conf_t  *c = NULL;
+    buf_t    body;
+    char     err[256];
+
+    c = runtime_conf();
+    buf_init(&body, 1024);
+
+    if (c->orchestrator[0] != '\0'
+        && buf_puts(&body, "{\"node_id\":") == 0
+        && buf_json_string(&body, c->node_id, strlen(c->node_id)) == 0
+        && buf_puts(&body, "}") == 0)
+    {
+        if (heartbeat_send(easy, c, "/mesh/v1/nodes/leave", &body, err,
+                           sizeof(err)) == 0)
+        {
+            log_info("left the mesh at %s", c->orchestrator);
+        } else {
+            log_warn("leave to %s failed: %s", c->orchestrator, err);
+        }
+    }
+
+    buf_free(&body);
+    runtime_conf_put(c);
+}
+
+
+static int
+heartbeat_sink(void *ud, const char *p, size_t n)
+{
+    size_t  *seen = ud;
+
+    /* the reply is not needed beyond its status; only bound its size */
+    *seen += n;
+    (void) p;
+    return *seen > HB_REPLY_MAX ? -1 : 0;
+}
+
+
+static int
+heartbeat_send(CURL *easy, const conf_t *c, const char *path,
+    const buf_t *body, char *err, size_t errlen)
+{
+    char         url[CONF_URL_MAX + 64];
+    long         status;
+    size_t       seen = 0;
+    fetch_req_t  req;
+
+    snprintf(url, sizeof(url), "%s%s", c->orchestrator, path);
+
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.body = body->data;
+    req.body_len = body->len;
+    req.bearer = c->secret;
+    req.timeout_ms = HB_TIMEOUT_MS;
+    req.sink = heartbeat_sink;
+    req.ud = &seen;
+
+    if (http_fetch(easy, &req, &status, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (status < 200 || status > 299) {
+        snprintf(err, errlen, "HTTP %ld%s", status,
+                 status == 401 ? " (the orchestrator refused the mesh "
+                 "secret)" : "");
+        return -1;
+    }
+
+    return 0;
+}

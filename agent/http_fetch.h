@@ -1,0 +1,34 @@
+/*
+ * Small blocking HTTP calls with libcurl (Ollama's inventory endpoints,
+ * the orchestrator's heartbeat), for the agent's background threads.
+ */
+
+#ifndef ECHO_AGENT_HTTP_FETCH_H
+#define ECHO_AGENT_HTTP_FETCH_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+
+/* receives the reply body as it arrives; return -1 to stop the transfer */
+typedef int (*fetch_sink_pt)(void *ud, const char *p, size_t n);
+
+
+typedef struct {
+    const char     *url;
+    const char     *body;
+    size_t          body_len;
+    const char     *bearer;
+    long            timeout_ms;
+    fetch_sink_pt   sink;
+    void           *ud;
+} fetch_req_t;
+
+
+int http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
+    size_t errlen);
+void http_no_proxy(CURL *easy);
+
+
+#endif /* ECHO_AGENT_HTTP_FETCH_H */

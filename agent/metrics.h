@@ -1,0 +1,55 @@
+/*
+ * Counters for GET /metrics (Prometheus text) and the load figures the
+ * heartbeat reports.
+ */
+
+#ifndef ECHO_AGENT_METRICS_H
+#define ECHO_AGENT_METRICS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+
+typedef enum {
+    EP_GENERATE = 0,
+    EP_CHAT,
+    EP_EMBED,
+    EP_COUNT
+} endpoint_t;
+
+typedef enum {
+    OUTCOME_OK = 0,
+    OUTCOME_OLLAMA_ERROR,
+    OUTCOME_STREAM_FAILED,
+    OUTCOME_CANCELLED,
+    OUTCOME_UNREACHABLE,
+    OUTCOME_COUNT
+} outcome_t;
+
+typedef enum {
+    REJECT_AUTH = 0,
+    REJECT_FORBIDDEN,
+    REJECT_NOT_FOUND,
+    REJECT_METHOD,
+    REJECT_TOO_LARGE,
+    REJECT_BAD_JSON,
+    REJECT_NO_MODEL,
+    REJECT_BUSY,
+    REJECT_DRAINING,
+    REJECT_DEGRADED,
+    REJECT_COUNT
+} reject_t;
+
+
+const char *endpoint_name(endpoint_t ep);
+void metrics_task_done(endpoint_t ep, outcome_t outcome, double seconds,
+    double first_byte_seconds, uint64_t tokens, double token_seconds);
+void metrics_reject(reject_t reason);
+void metrics_heartbeat(int ok);
+double metrics_tokens_per_sec(void);
+int metrics_render(buf_t *b, unsigned active, unsigned max_tasks,
+    int ollama_up, unsigned models);
+
+
+#endif /* ECHO_AGENT_METRICS_H */

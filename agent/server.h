@@ -1,0 +1,19 @@
+/*
+ * The agent's HTTP endpoint (libmicrohttpd): task relay, health,
+ * capabilities and metrics.
+ */
+
+#ifndef ECHO_AGENT_SERVER_H
+#define ECHO_AGENT_SERVER_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+
+int server_listen(const conf_t *c, char *err, size_t errlen);
+int server_start(int fd, const conf_t *c);
+void server_stop(void);
+
+
+#endif /* ECHO_AGENT_SERVER_H */

@@ -1,0 +1,223 @@
+#!/usr/bin/perl
+# echo-agent benchmark: the simulator called directly vs through the agent,
+# side by side in one run.  Not a test: it prints figures.
+#
+#   bench/agent/bench.pl [--build DIR] [--requests N] [--seconds S]
+#
+# Measures: time to first token (p50/p99) direct and through the agent
+# and the difference; short requests per second with wrk (agent pinned to
+# one core) and the agent's CPU per request; agent RSS idle and with 20
+# concurrent streams.
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use FindBin;
+use Getopt::Long;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+my $build    = "$FindBin::Bin/../../build";
+my $requests = 1000;
+my $seconds  = 5;
+GetOptions('build=s' => \$build, 'requests=i' => \$requests,
+           'seconds=i' => \$seconds) or die "bad options\n";
+
+my $sim_bin   = "$build/bin/ollama-sim";
+my $agent_bin = "$build/bin/echo-agent";
+-x $_ or die "$_ is missing: run make build\n" for $sim_bin, $agent_bin;
+
+my $dir    = tempdir(CLEANUP => 1);
+my $secret = 'bench-secret-0123456789abcdef';
+open my $sf, '>', "$dir/secret" or die $!;
+print $sf "$secret\n";
+close $sf;
+chmod 0600, "$dir/secret";
+
+my @pids;
+END { kill 'TERM', @pids if @pids; waitpid($_, 0) for @pids; }
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1) or die $!;
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub spawn {
+    my ($cpu, $log, @cmd) = @_;
+    my $pid = fork // die $!;
+    if (!$pid) {
+        open STDOUT, '>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec 'taskset', '-c', $cpu, @cmd or POSIX::_exit(127);
+    }
+    push @pids, $pid;
+    return $pid;
+}
+
+sub wait_port {
+    my ($port) = @_;
+    for (1 .. 200) {
+        return if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+        sleep 0.05;
+    }
+    die "nothing listens on $port\n";
+}
+
+sub start_sim {
+    my (@args) = @_;
+    my $port = free_port();
+    spawn(0, "$dir/sim-$port.log", $sim_bin, '--listen', "127.0.0.1:$port",
+          '--parallel', 64, '--queue', 256, @args);
+    wait_port($port);
+    return $port;
+}
+
+sub start_agent {
+    my ($sim_port) = @_;
+    my $port = free_port();
+    my $pid = spawn(1, "$dir/agent-$port.log", $agent_bin,
+        '--listen', "127.0.0.1:$port", '--ollama', "http://127.0.0.1:$sim_port",
+        '--secret-file', "$dir/secret", '--node-id', 'bench',
+        '--heartbeat-interval', '60s', '--max-tasks', 64,
+        '--max-connections', 256, '--log-level', 'warn');
+    wait_port($port);
+    return ($port, $pid);
+}
+
+# Resident memory in KiB: RSS (all resident pages, shared library code
+# included), PSS (shared pages divided among the processes using them) and
+# private (pages of this process alone).
+sub mem_kb {
+    my ($pid) = @_;
+    my %v;
+    open my $in, '<', "/proc/$pid/smaps_rollup" or return {};
+    while (<$in>) { $v{$1} = $2 if /^(\w+):\s+(\d+) kB/ }
+    return { rss => $v{Rss} // 0, pss => $v{Pss} // 0,
+             private => ($v{Private_Clean} // 0) + ($v{Private_Dirty} // 0) };
+}
+
+sub cpu_seconds {
+    my ($pid) = @_;
+    open my $in, '<', "/proc/$pid/stat" or return 0;
+    my @f = split ' ', (split /\)/, <$in>)[-1];
+    return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
+
+sub request_text {
+    my ($auth, $body) = @_;
+    return "POST /api/generate HTTP/1.1\r\nHost: bench\r\n"
+        . ($auth ? "Authorization: Bearer $secret\r\n" : '')
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+}
+
+# Time from sending a request to the first token line, on a kept-alive
+# connection; reads the rest of the reply before returning.
+sub ttft_once {
+    my ($sock, $req) = @_;
+    my $t0 = time;
+    syswrite $sock, $req;
+    my ($buf, $first) = ('', undef);
+    while (1) {
+        sysread($sock, $buf, 65536, length $buf) or die "connection lost\n";
+        $first //= time if $buf =~ /\r\n\r\n[0-9a-f]+\r\n[^\n]*\n/;
+        last if $buf =~ /\r\n0\r\n\r\n\z/;
+    }
+    return $first - $t0;
+}
+
+sub pct {
+    my ($p, @v) = @_;
+    my @s = sort { $a <=> $b } @v;
+    return $s[int($p / 100 * $#s + 0.5)];
+}
+
+sub wrk {
+    my ($port, $auth) = @_;
+    local $ENV{BENCH_SECRET} = $auth ? $secret : '';
+    my $out = `wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua http://127.0.0.1:$port/api/generate 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    die "wrk failed:\n$out" unless defined $rps;
+    die "wrk saw $non2xx errors:\n$out" if $non2xx;
+    return $rps;
+}
+
+my $sim = start_sim('--tokens', 1);
+my ($agent, $agent_pid) = start_agent($sim);
+sleep 0.5;
+my $mem_idle = mem_kb($agent_pid);
+
+my ($cores) = `nproc` =~ /(\d+)/;
+printf "echo-agent benchmark (%s, %d cores)\n\n", scalar(localtime), $cores;
+
+# 1. time to first token, alternating direct and through the agent
+my $body = '{"model":"llama3.2","prompt":"hello"}';
+my $ds = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$sim") or die $!;
+my $as = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$agent") or die $!;
+$_->setsockopt(6, 1, 1) for $ds, $as;    # TCP_NODELAY
+my (@direct, @via);
+for my $i (1 .. $requests + 50) {
+    my $d = ttft_once($ds, request_text(0, $body));
+    my $a = ttft_once($as, request_text(1, $body));
+    next if $i <= 50;    # warm-up
+    push @direct, $d;
+    push @via, $a;
+}
+printf "time to first token, %d streamed requests each (ms):\n", $requests;
+printf "  %-22s p50 %7.3f   p99 %7.3f\n", 'simulator direct',
+    1000 * pct(50, @direct), 1000 * pct(99, @direct);
+printf "  %-22s p50 %7.3f   p99 %7.3f\n", 'through echo-agent',
+    1000 * pct(50, @via), 1000 * pct(99, @via);
+printf "  %-22s p50 %7.3f   p99 %7.3f\n\n", 'added by the agent',
+    1000 * (pct(50, @via) - pct(50, @direct)),
+    1000 * (pct(99, @via) - pct(99, @direct));
+
+# 2. short requests per second
+my $direct_rps = wrk($sim, 0);
+my $cpu0 = cpu_seconds($agent_pid);
+my $via_rps = wrk($agent, 1);
+my $cpu = cpu_seconds($agent_pid) - $cpu0;
+printf "short requests (wrk -t1 -c16 -d%ds, non-streamed, 1 token):\n",
+    $seconds;
+printf "  %-22s %9.0f req/s\n", 'simulator direct', $direct_rps;
+printf "  %-22s %9.0f req/s  (agent pinned to one core, %.0f%% busy)\n",
+    'through echo-agent', $via_rps, 100 * $cpu / $seconds;
+printf "  %-22s %9.0f req/s per core of agent CPU\n\n", 'agent capacity',
+    $cpu > 0 ? $via_rps * $seconds / $cpu : 0;
+my $mem_after_wrk = mem_kb($agent_pid);
+
+# 3. memory with 20 concurrent streams
+my $slow = start_sim('--tokens', 400, '--token-delay-ms', 20);
+my ($sagent, $sagent_pid) = start_agent($slow);
+sleep 0.5;
+my $mem_idle2 = mem_kb($sagent_pid);
+my @streams;
+for (1 .. 20) {
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$sagent") or die $!;
+    syswrite $s, request_text(1, $body);
+    push @streams, $s;
+}
+my $peak = { rss => 0 };
+for (1 .. 20) {
+    sleep 0.2;
+    for my $s (@streams) { sysread($s, my $junk, 65536) }
+    my $m = mem_kb($sagent_pid);
+    $peak = $m if $m->{rss} > $peak->{rss};
+}
+my $active = () = `curl -s -H 'Authorization: Bearer $secret' http://127.0.0.1:$sagent/metrics` =~ /^echo_agent_active_tasks 20$/m;
+close $_ for @streams;
+printf "agent resident memory (KiB):         RSS      PSS  private\n";
+for my $row (['idle', $mem_idle], ['after the wrk runs', $mem_after_wrk],
+             ['idle (second agent)', $mem_idle2],
+             ['20 concurrent streams', $peak]) {
+    printf "  %-28s %8d %8d %8d\n", $row->[0],
+        @{ $row->[1] }{qw(rss pss private)};
+}
+print "  (20 streams: ", $active ? '20 tasks were active' :
+    'WARNING: not 20 tasks active', ")\n";

@@ -1,0 +1,152 @@
+# echo-agent joins the orchestrator and heartbeats at the configured
+# cadence; it backs off while the orchestrator is away or failing and
+# comes back by itself; model changes in Ollama reach the next heartbeat;
+# Ollama down makes the node "degraded" with no models.
+use strict;
+use warnings;
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+use Mesh::Agent;
+use Mesh::FakeOrchestrator;
+use Mesh::Proc;
+
+my $slow = $Mesh::Agent::SLOW;
+my $orch = Mesh::FakeOrchestrator->start(secret => $Mesh::Agent::SECRET);
+my $sim  = Mesh::Agent::start_sim();
+my $agent = Mesh::Agent::start(
+    sim => $sim, node_id => 'node-h', orchestrator => $orch->url,
+    args => ['--heartbeat-interval', '300ms']);
+my $sim_url = 'http://127.0.0.1:' . $sim->port;
+
+sub gaps {
+    my @t = map { $_->{t} } @_;
+    return map { $t[$_] - $t[$_ - 1] } 1 .. $#t;
+}
+
+sub median {
+    my @s = sort { $a <=> $b } @_;
+    return @s ? $s[$#s / 2] : 0;
+}
+
+sub beats_after {
+    my ($t) = @_;
+    return grep { $_->{t} > $t } $orch->heartbeats;
+}
+
+sub model_types {
+    my ($beat) = @_;
+    return { map { $_->{name} => $_->{type} } @{ $beat->{body}{models} } };
+}
+
+subtest 'joins and heartbeats at the configured cadence' => sub {
+    ok Mesh::Agent::wait_for(sub { $orch->heartbeats >= 8 }, 5),
+        'eight heartbeats';
+    my @beats = $orch->heartbeats;
+    ok !(grep { !$_->{auth_ok} } @beats), 'every one with the mesh secret';
+    ok !(grep { $_->{status} != 200 } @beats), 'every one accepted';
+
+    my $m = median(gaps(@beats[1 .. $#beats]));
+    cmp_ok $m, '>', 0.2, 'median gap above 200 ms';
+    cmp_ok $m, '<', 0.3 * 2 * $slow, 'and near the 300 ms interval';
+
+    my $b = $beats[-1]{body};
+    is $b->{node_id}, 'node-h', 'node_id';
+    is $b->{host}, '127.0.0.1', 'host';
+    is $b->{port}, $agent->port, 'port';
+    is_deeply model_types($beats[-1]), {
+        'llama3.2:latest' => 'text', 'llava:latest' => 'vision',
+        'nomic-embed-text:latest' => 'embedding' }, 'models with types';
+    for my $k (qw(ram_total_gb ram_free_gb has_gpu gpu_vram_gb)) {
+        ok exists $b->{hardware}{$k}, "hardware.$k";
+    }
+    is $b->{status}, 'idle', 'status';
+    is $b->{active_tasks}, 0, 'active_tasks';
+    is $b->{max_tasks}, 4, 'max_tasks';
+    is $b->{queued}, 0, 'queued';
+    ok exists $b->{tokens_per_sec}, 'tokens_per_sec';
+    like $b->{agent_version}, qr/^\d+\.\d+\.\d+$/, 'agent_version';
+};
+
+subtest 'a model pulled into Ollama shows in a later heartbeat' => sub {
+    my $res = Mesh::Agent::ua()->post("$sim_url/api/pull",
+        Content => '{"model":"qwen2.5-coder:7b","stream":false}');
+    is $res->code, 200, 'pulled into the simulator';
+    my $t = time;
+    ok Mesh::Agent::wait_for(sub {
+            grep { model_types($_)->{'qwen2.5-coder:7b'} } beats_after($t) },
+        3), 'reported';
+    my ($beat) = grep { model_types($_)->{'qwen2.5-coder:7b'} }
+                 beats_after($t);
+    is model_types($beat)->{'qwen2.5-coder:7b'}, 'code', 'as a code model';
+
+    $res = Mesh::Agent::ua()->delete("$sim_url/api/delete",
+                                     Content => '{"model":"llava"}');
+    is $res->code, 200, 'llava deleted from the simulator';
+    $t = time;
+    ok Mesh::Agent::wait_for(sub {
+            grep { !model_types($_)->{'llava:latest'} } beats_after($t) },
+        3), 'its removal is reported';
+};
+
+subtest 'backs off while the orchestrator answers 503' => sub {
+    $orch->set_mode('503');
+    my $t = time;
+    sleep 4;
+    my @tries = beats_after($t);
+    is scalar(grep { $_->{status} != 503 } @tries), 0, 'all refused';
+    cmp_ok scalar(@tries), '>=', 2, 'it keeps trying';
+    cmp_ok scalar(@tries), '<=', 7, 'far fewer than 13 beats in 4 s';
+    my @g = gaps(@tries);
+    cmp_ok((sort { $b <=> $a } @g)[0] // 0, '>=', 0.9,
+           'the delay grows past 900 ms');
+
+    $orch->set_mode('ok');
+    $t = time;
+    ok Mesh::Agent::wait_for(sub {
+            grep { $_->{status} == 200 } beats_after($t) }, 6),
+        'accepted again once the orchestrator recovers';
+    my $back = time;
+    ok Mesh::Agent::wait_for(sub { beats_after($back) >= 4 }, 3),
+        'and the cadence is back';
+    cmp_ok median(gaps(beats_after($back))), '<', 0.3 * 2 * $slow,
+        'at the configured interval';
+};
+
+subtest 'rejoins by itself when a closed orchestrator returns' => sub {
+    $orch->close;
+    sleep 3;
+    $orch->reopen;
+    my $t = time;
+    ok Mesh::Agent::wait_for(sub { beats_after($t) >= 3 }, 10),
+        'heartbeats resume';
+    like $agent->log_text, qr/heartbeat to \S+ failed: /,
+        'the failure was logged';
+    like $agent->log_text, qr/joined \S+ again after \d+ failed attempt/,
+        'and the return';
+};
+
+subtest 'Ollama down: status degraded, no models' => sub {
+    $sim->stop;
+    my $t = time;
+    ok Mesh::Agent::wait_for(sub {
+            grep { $_->{body}{status} eq 'degraded' } beats_after($t) }, 3),
+        'a heartbeat says degraded';
+    my ($beat) = grep { $_->{body}{status} eq 'degraded' } beats_after($t);
+    is_deeply $beat->{body}{models}, [], 'with no models';
+
+    my $h = Mesh::Agent::json(Mesh::Agent::call($agent, GET => '/healthz')
+                              ->content);
+    is $h->{status}, 'degraded', '/healthz says degraded';
+    my $res = Mesh::Agent::call($agent, POST => '/api/generate',
+                                '{"model":"llama3.2","prompt":"x"}');
+    is $res->code, 503, 'a task gets 503';
+    ok $res->header('Retry-After'), 'with Retry-After';
+};
+
+ok $agent->stop, 'agent stopped cleanly';
+my @leaves = $orch->leaves;
+is scalar(@leaves), 1, 'it said it was leaving';
+is $leaves[0]{body}{node_id}, 'node-h', 'with its node_id';
+done_testing;

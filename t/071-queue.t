@@ -1,0 +1,166 @@
+# The wait queue: with every capable node at its max_tasks a task waits,
+# and is dispatched as soon as a node frees up or a new one joins; it
+# expires after mesh_queue_ttl with 503 queue_timeout, a full queue
+# answers 503 queue_full at once (both with estimated_wait_s and the same
+# Retry-After), and a client that hangs up while queued leaves the queue
+# at once, long before its TTL.
+#
+# Nodes are stand-ins (Mesh::Node) before ollama-sims: a heartbeat's
+# active_tasks is the node's mesh-wide load, so "busy" and "free" are
+# exact.
+use strict;
+use warnings;
+
+use Test::Nginx::Socket;
+use Mesh::Chaos;
+use Mesh::Orch;
+
+our ($Waiter, $GENERATE);
+
+Mesh::Orch::suite();
+Mesh::Orch::sim($_, '--model', 'mistral:7b', '--tokens', 3) for qw(A B);
+
+$GENERATE = '{"model":"mistral:7b","prompt":"queued task",'
+             . '"stream":false}';
+
+# Node "a" (sim A) with its one slot taken; events from now on.
+sub busy_mesh {
+    Mesh::Orch::scene(a => { sim => 'A', models => [['mistral:7b', 'text']],
+                             max_tasks => 1, active_tasks => 1 });
+    Mesh::Chaos::listen();
+}
+
+sub queued {
+    my ($code, $body) = Mesh::Orch::http('GET', '/mesh/v1/nodes');
+    my ($n) = ($body // '') =~ /"queued":(\d+),"generation"/;
+    return $n // -1;
+}
+
+# A task sent in the background, waiting in the queue once this returns.
+sub waiter {
+    $Waiter = Mesh::Chaos::background(path => '/api/generate',
+                                      body => $GENERATE, timeout => 20);
+    Mesh::Orch::wait_until(sub { queued() == 1 }, 10)
+        or Test::More::diag('the background task was never queued');
+}
+
+sub retry_after_matches {
+    my $h = $main::Res ? $main::Res->header('Retry-After') // '' : '';
+    my ($s) = ($main::Body // '') =~ /"estimated_wait_s":(\d+)/;
+    $Mesh::Chaos::Why = "Retry-After: $h, body: " . ($main::Body // '');
+    return defined $s && $s >= 1 && $h eq $s;
+}
+
+add_test_cleanup_handler(sub {
+    Mesh::Chaos::reap_later();
+    $Waiter->stop if $Waiter;
+    undef $Waiter;
+});
+
+repeat_each(1);
+plan tests => Mesh::Chaos::count_tests();
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: every node busy: the task waits, then runs when the node frees up
+--- init
+main::busy_mesh();
+Mesh::Chaos::later(sub { main::queued() == 1 },
+                   sub { $Mesh::Orch::Nodes{a}->set(active_tasks => 0) });
+--- request eval
+"POST /api/generate\n$::GENERATE"
+--- response_headers
+X-Mesh-Node: a
+--- response_body_like: "response":"\[mistral:7b\] queued task","done":true
+--- checks
+Mesh::Chaos::reap_later()
+Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
+Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=a type=text$/)
+main::queued() == 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: every node busy: the task waits, then runs on a node that joins
+--- init
+main::busy_mesh();
+Mesh::Chaos::later(sub { main::queued() == 1 }, sub {
+    Mesh::Chaos::heartbeat(node_id => 'b', port => $Mesh::Orch::Sims{B}->port,
+                           models => [['mistral:7b', 'text']]) == 200 });
+--- request eval
+"POST /api/generate\n$::GENERATE"
+--- response_headers
+X-Mesh-Node: b
+--- response_body_like: "response":"\[mistral:7b\] queued task","done":true
+--- checks
+Mesh::Chaos::reap_later()
+Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
+Mesh::Chaos::event_seen(qr/^node\.join .* node_id=b /)
+Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=b type=text$/)
+main::queued() == 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a task waits longer than mesh_queue_ttl: 503 queue_timeout
+--- http_config eval
+Mesh::Orch::http_config("    mesh_queue_ttl 1s;\n")
+--- init
+main::busy_mesh();
+--- request eval
+"POST /api/generate\n$::GENERATE"
+--- error_code: 503
+--- response_body_like: ^\{"error":"no capable node is free","reason":"queue_timeout","estimated_wait_s":[1-9]\d*\}$
+--- checks
+main::retry_after_matches()
+Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
+Mesh::Chaos::event_seen(qr/^task\.expired$/)
+main::queued() == 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: the queue is full (mesh_queue_size 1, one waiter): 503 queue_full at once
+--- http_config eval
+Mesh::Orch::http_config("    mesh_queue_size 1;\n    mesh_queue_ttl 2s;\n")
+--- init
+main::busy_mesh();
+main::waiter();
+--- request eval
+"POST /api/generate\n$::GENERATE"
+--- error_code: 503
+--- response_body_like: ^\{"error":"no capable node is free","reason":"queue_full","estimated_wait_s":[1-9]\d*\}$
+--- checks
+main::retry_after_matches()
+# the waiter kept its place, and expired in its turn
+main::queued() == 1
+$Waiter->result->{status} == 503
+$Waiter->result->{body} =~ /"reason":"queue_timeout"/
+main::queued() == 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a client that hangs up while queued leaves the queue at once
+--- http_config eval
+Mesh::Orch::http_config("    mesh_queue_ttl 30s;\n")
+--- init
+main::busy_mesh();
+main::waiter();
+$main::Waiter->stop;
+Mesh::Orch::wait_until(sub { main::queued() == 0 }, 3);
+--- request
+GET /mesh/status
+--- response_body_like: "worker_queue":0\}$
+--- checks
+main::queued() == 0
+Mesh::Chaos::event_seen(qr/^task\.cancelled reason=client_gone$/)
+!Mesh::Chaos::event_seen(qr/^task\.(expired|routed)/, 0.5)
+--- no_error_log
+[error]

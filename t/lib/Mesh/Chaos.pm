@@ -1,0 +1,295 @@
+package Mesh::Chaos;
+
+# Helpers for the resilience suites (t/070-079), on top of Mesh::Orch:
+# real echo-agents that join the nginx under test, requests sent in the
+# background while a block's main request runs, a second nginx on the
+# same Redis, the mesh:events seen so far, and a "--- checks" section.
+#
+#   my $agent = Mesh::Chaos::agent('a', $sim, '--max-tasks', 2);
+#   my $bg = Mesh::Chaos::background(path => '/api/generate', body => $j);
+#   my $r  = $bg->result;                 # Mesh::Stream's result
+#   Mesh::Chaos::listen();                # in --- init: events from now on
+#   Mesh::Chaos::event_seen(qr/^node\.down node_id=a$/);
+#
+# --- checks: one Perl expression a line, run in package main after the
+# block's response (its body is in $main::Body, the HTTP::Response in
+# $main::Res); each line is one test, which fails when the expression is
+# false.  Lines starting with # are comments.  On a failure the diag
+# shows the expression and $Mesh::Chaos::Why (helpers set it to say what
+# they saw).
+
+use strict;
+use warnings;
+
+use File::Spec;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+use Mesh::Node;
+use Mesh::Orch;
+use Mesh::Proc;
+use Mesh::Stream;
+use Test::Nginx::Util ();
+use Test::Nginx::Socket ();
+
+our $Why;
+our @Seen;          # event lines (Mesh::Orch::event_line) since listen()
+
+my $JSON = JSON::PP->new->canonical;
+my $LIB  = File::Spec->rel2abs(File::Spec->catdir(
+    (File::Spec->splitpath(__FILE__))[1], '..'));
+
+sub slow { $Mesh::Orch::Slow }
+
+# An echo-agent in front of $sim that joins the nginx under test as
+# $node_id; @args are extra flags.  Waits until the registry lists it up.
+sub agent {
+    my ($node_id, $sim, @args) = @_;
+    my $port = Mesh::Proc::free_port();
+    my $p = Mesh::Proc->start(
+        name => "agent-$node_id",
+        cmd  => [Mesh::Proc::bin('echo-agent'),
+                 '--orchestrator',
+                 "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}",
+                 '--listen', "127.0.0.1:$port",
+                 '--advertise-host', '127.0.0.1',
+                 '--ollama', 'http://127.0.0.1:' . $sim->port,
+                 '--node-id', $node_id,
+                 '--secret-file', $ENV{TEST_NGINX_MESH_SECRET_FILE},
+                 '--heartbeat-interval', '300ms', @args],
+        port => $port,
+    );
+    Mesh::Orch::wait_until(sub { (node($node_id)->{up} // 0) ? 1 : 0 }, 15)
+        or Test::More::diag("agent $node_id did not join: "
+                            . $JSON->encode(Mesh::Orch::nodes()));
+    return $p;
+}
+
+# Node $id of /mesh/v1/nodes (an empty hash when it is not listed).
+sub node {
+    my ($id, $port) = @_;
+    local $ENV{TEST_NGINX_SERVER_PORT} = $port if $port;
+    return Mesh::Orch::nodes()->{$id} // {};
+}
+
+# A request with the mesh credential, as nginx sends tasks to agents.
+sub auth_headers {
+    return { Authorization => "Bearer $Mesh::Node::SECRET" };
+}
+
+# One request now (Mesh::Stream::request), to the nginx under test unless
+# port is given.
+sub request {
+    my (%o) = @_;
+    $o{port} //= $ENV{TEST_NGINX_SERVER_PORT};
+    $o{timeout} = ($o{timeout} // 10) * slow();
+    return Mesh::Stream::request(%o);
+}
+
+# The same request sent by another process: returns an object whose
+# result() waits for it; stop() makes that client hang up.
+sub background {
+    my (%o) = @_;
+    $o{port} //= $ENV{TEST_NGINX_SERVER_PORT};
+    $o{timeout} = ($o{timeout} // 10) * slow();
+    my $p = Mesh::Proc->start(
+        name => 'client',
+        cmd  => [$^X, "-I$LIB", '-MMesh::Stream', '-e',
+                 'exit Mesh::Stream::run(@ARGV)', $JSON->encode(\%o)],
+        valgrind => 0,
+    );
+    return bless { proc => $p, timeout => $o{timeout} }, 'Mesh::Chaos::Bg';
+}
+
+# Runs $action in a forked child once $cond is true (polled for up to
+# $limit s, scaled), while the parent goes on, e.g. with the block's main
+# request.  The child shares the parent's objects (Mesh::Node->set works
+# from it) but must not start processes.  reap_later() waits for them.
+my @LATER;
+
+sub later {
+    my ($cond, $action, $limit) = @_;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        my $code = 1;
+        eval {
+            Mesh::Orch::wait_until($cond, $limit // 10) && $action->();
+            $code = 0;
+        };
+        print STDERR "later: $@" if $@;
+        POSIX::_exit($code);
+    }
+    push @LATER, $pid;
+    return $pid;
+}
+
+# Waits for every later() child; true when each ran its action.
+sub reap_later {
+    my $ok = 1;
+    for my $pid (splice @LATER) {
+        waitpid $pid, 0;
+        $ok = 0 if $?;
+    }
+    return $ok;
+}
+
+# One heartbeat for a node that is not a Mesh::Node (it joins, then goes
+# silent); %caps: the fields of Mesh::Node->start.  Returns the status.
+sub heartbeat {
+    my (%caps) = @_;
+    my $port = delete $caps{nginx_port} // $ENV{TEST_NGINX_SERVER_PORT};
+    my $r = Mesh::Stream::request(
+        port => $port, path => '/mesh/v1/nodes/heartbeat',
+        headers => auth_headers(),
+        body => Mesh::Node::caps_json({ caps => \%caps }));
+    return $r->{status} // 0;
+}
+
+# Events from now on (the subscription of Mesh::Orch).
+sub listen {
+    @Seen = ();
+    Mesh::Orch::subscribe();
+}
+
+# True once an event whose line matches $re has been seen since listen(),
+# waiting up to $limit s for it.
+sub event_seen {
+    my ($re, $limit) = @_;
+    my $deadline = time + ($limit // 3) * slow();
+    while (1) {
+        return 1 if grep { $_ =~ $re } @Seen;
+        my $left = $deadline - time;
+        last if $left <= 0;
+        push @Seen, map { Mesh::Orch::event_line($_) }
+            Mesh::Orch::events($re, $left / slow());
+    }
+    my @shown = grep { !/^node\.heartbeat / } @Seen;
+    $Why = "events seen (heartbeats left out):\n" . join "\n", @shown;
+    return 0;
+}
+
+# redis-cli's answer, without the trailing newline.
+sub redis {
+    my $out = Mesh::Orch::redis(@_);
+    chomp $out;
+    return $out;
+}
+
+# --- the second nginx ------------------------------------------------------
+
+# Starts another nginx on the file's Redis, with its own server root and
+# port, from a block-like configuration: http_config and config (the
+# $TEST_NGINX_* variables expanded).  Under TEST_NGINX_USE_VALGRIND it
+# runs under memcheck too.
+sub nginx {
+    my (%o) = @_;
+    my $name = $o{name} // 'nginx-b';
+    my $root = File::Spec->catdir(Mesh::Proc::log_dir(), $name);
+    my $port = Mesh::Proc::free_port();
+    Test::Nginx::Util::setup_server_root(servroot => $root);
+    my $conf = Test::Nginx::Util::render_conf(
+        servroot    => $root,
+        port        => $port,
+        master      => $o{master} // 'off',
+        http_config => Test::Nginx::Util::expand_env_in_text(
+                           $o{http_config}, $name),
+        config      => Test::Nginx::Util::expand_env_in_text(
+                           $o{config}, $name),
+    );
+    my $file = "$root/conf/nginx.conf";
+    open my $out, '>', $file or die "cannot write $file: $!\n";
+    print $out $conf;
+    close $out;
+    my $p = Mesh::Proc->start(
+        name     => $name,
+        cmd      => [$Test::Nginx::Util::NginxBinary, '-p', "$root/",
+                     '-c', $file, '-e', "$root/logs/error.log"],
+        port     => $port,
+        valgrind => $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0,
+    );
+    $p->{root} = $root;
+    return $p;
+}
+
+# --- the --- checks section --------------------------------------------
+
+sub _check_lines {
+    my ($v) = @_;
+    return () unless defined $v;
+    return grep { /\S/ && !/^\s*#/ } split /\n/, $v;
+}
+
+# The runner hands body checks only the body: keep the whole response
+# (HTTP::Response) for $main::Res, e.g. to compare a header with the body.
+my $Last;
+my $parse = \&Test::Nginx::Request::parse_response;
+{
+    no warnings 'redefine';
+    *Test::Nginx::Request::parse_response = sub {
+        my @r = $parse->(@_);
+        $Last = $r[0];
+        return @r;
+    };
+}
+
+sub _checks {
+    my ($block, $body, $idx, $rep, $dry) = @_;
+    my @lines = _check_lines(scalar $block->checks) or return;
+    my $tb = Test::More->builder;
+    for my $line (@lines) {
+        if (defined $dry) {
+            $tb->skip($dry);
+            next;
+        }
+        undef $Why;
+        local $main::Body = $body;
+        local $main::Res = $Last;
+        my $ok = eval "package main; no strict 'vars'; $line";
+        my $err = $@;
+        (my $text = $line) =~ s/^\s+|\s+$//g;
+        $tb->ok($ok && !$err, $block->name . " - check: $text")
+            or Test::More::diag(join "\n", grep { defined }
+                                ($err || undef, $Why));
+    }
+}
+
+# The plan of a file: Mesh::Orch's count plus one test a check line.
+sub count_tests {
+    my $total = Mesh::Orch::count_tests();
+    for my $block (Test::Base::blocks()) {
+        next if defined $block->SKIP || defined $block->must_die;
+        my $req = $block->request;
+        my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
+        $total += Test::Nginx::Util::repeat_each() * $nreq
+            * _check_lines(scalar $block->checks);
+    }
+    return $total;
+}
+
+Test::Nginx::Socket::add_response_body_check(\&_checks);
+
+
+package Mesh::Chaos::Bg;
+
+# The result of a background request (Mesh::Stream's hash), waiting up to
+# its timeout; {error} says what went wrong when there is none.
+sub result {
+    my ($self) = @_;
+    return $self->{result} if $self->{result};
+    my $code = $self->{proc}->wait_exit($self->{timeout} + 5);
+    my $text = $self->{proc}->log_text;
+    my ($json) = $text =~ /^(\{.*\})\s*\z/ms;
+    $self->{result} = ($json && eval { JSON::PP->new->decode($json) })
+        || { error => "background client (exit "
+                      . ($code // 'none') . "): $text" };
+    return $self->{result};
+}
+
+# The client hangs up at once (its process is killed).
+sub stop {
+    my ($self) = @_;
+    $self->{proc}->kill;
+}
+
+1;

@@ -1,0 +1,502 @@
+package Mesh::Orch;
+
+# Helpers for the orchestrator suites (t/060-069): one private Redis and
+# the mesh secret per file, the configuration of conf/nginx.conf as block
+# defaults, a "scene" of stand-in nodes set up exactly per block (so a
+# block's routing never depends on the blocks before it), Redis commands,
+# and the mesh:events channel.
+#
+#   use Mesh::Orch;
+#   Mesh::Orch::suite();                  # Redis, secret, block defaults
+#   my $sim = Mesh::Orch::sim('A', '--tokens', 4, '--model', 'llava');
+#   # in --- init:
+#   Mesh::Orch::scene(a => { sim => 'A', models => [['llava', 'vision']],
+#                            ram_free_gb => 6 });
+#
+# Custom sections (one test each a response), registered by suite():
+#   --- body_normalized      the body after normalize() (created_at,
+#                            durations and task ids masked), exactly
+#   --- same_as_sim: NAME    the body equals, normalized, what sim NAME
+#                            replies to the same request sent directly
+#   --- events               the mesh:events seen since subscribe(), one
+#                            line each (see event_line), exactly; with
+#                            --- events_filter (a regex on the line, default
+#                            ^task\.) and --- events_until (a regex on the
+#                            line that ends the wait, default the last
+#                            expected line)
+#   --- redis                "COMMAND args ~ regex" lines: the output of
+#                            redis-cli must match each regex
+
+use strict;
+use warnings;
+
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use Time::HiRes qw(sleep time);
+
+use Mesh::Node;
+use Mesh::Proc;
+use Mesh::SimClient;
+use Test::Nginx::Util qw(add_block_preprocessor repeat_each);
+use Test::Nginx::Socket ();
+
+our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 1;
+our $Redis;         # the file's redis-server (Mesh::Proc)
+our %Sims;          # name => ollama-sim (Mesh::Proc)
+our %Nodes;         # node_id => Mesh::Node, the current scene
+our %Want;          # node_id => what it reports (Mesh::Node fields)
+our $Sub;           # socket subscribed to mesh:events
+
+my $JSON = JSON::PP->new->canonical;
+
+# The proxy settings of conf/mesh_proxy.conf and the locations of
+# conf/nginx.conf, as a block's --- config.
+our $LOCATIONS = <<'_EOC_';
+    proxy_http_version          1.1;
+    proxy_set_header            Connection "";
+    proxy_set_header            Authorization $mesh_agent_auth;
+    proxy_set_header            X-Mesh-Task "";
+    proxy_buffering             off;
+    proxy_request_buffering     on;
+    proxy_connect_timeout       2s;
+    proxy_send_timeout          30s;
+    proxy_read_timeout          300s;
+    proxy_next_upstream         error timeout http_503 non_idempotent;
+    proxy_next_upstream_tries   3;
+    proxy_next_upstream_timeout 10s;
+    proxy_intercept_errors      off;
+
+    error_page 502 504 = @mesh_unavailable;
+
+    location = /mesh/v1/tasks {
+        mesh_route task;
+        proxy_pass http://mesh_agents/api/generate;
+    }
+
+    location = /api/generate {
+        mesh_route ollama;
+        proxy_pass http://mesh_agents;
+    }
+
+    location = /api/chat {
+        mesh_route ollama;
+        proxy_pass http://mesh_agents;
+    }
+
+    location = /api/embed {
+        mesh_route ollama;
+        proxy_pass http://mesh_agents;
+    }
+
+    location = /api/tags {
+        mesh_tags;
+    }
+
+    location /mesh/v1/nodes {
+        mesh_node_api;
+    }
+
+    location = /mesh/status {
+        mesh_status;
+    }
+
+    location @mesh_unavailable {
+        default_type application/json;
+        return 503 '{"error":"no node could take the task"}\n';
+    }
+_EOC_
+
+# The http{} part every block needs, plus $extra directives.
+sub http_config {
+    my ($extra) = @_;
+    return <<"_EOC_" . ($extra // '');
+    mesh_registry redis://127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+    mesh_zone mesh 4m;
+    mesh_secret_file \$TEST_NGINX_MESH_SECRET_FILE;
+    upstream mesh_agents {
+        mesh_balancer;
+        keepalive 8;
+    }
+_EOC_
+}
+
+# Starts the file's Redis, writes the secret, and makes http_config() and
+# $LOCATIONS the defaults of blocks that give none.  $extra: http
+# directives of every default block of the file.
+sub suite {
+    my (%o) = @_;
+    $Redis = Mesh::Proc::start_redis();
+    $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
+    Mesh::Node::secret_file();
+    add_block_preprocessor(sub {
+        my ($block) = @_;
+        $block->set_value(http_config => http_config($o{http_extra}))
+            unless defined $block->http_config;
+        $block->set_value(config => $LOCATIONS)
+            unless defined $block->config;
+    });
+    Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
+}
+
+sub sim {
+    my ($name, @args) = @_;
+    $Sims{$name} = Mesh::Proc::start_sim(@args);
+    return $Sims{$name};
+}
+
+sub port { $ENV{TEST_NGINX_SERVER_PORT} }
+
+sub wait_until {
+    my ($check, $limit) = @_;
+    my $deadline = time + ($limit // 10) * $Slow;
+    while (time < $deadline) {
+        return 1 if $check->();
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# GET/POST to the nginx under test: (status, body).
+sub http {
+    my ($method, $path, $body, %headers) = @_;
+    my $r = Mesh::SimClient->new(port())->request($method, $path, $body,
+        headers => \%headers, timeout => 10 * $Slow);
+    return ($r->{status}, $r->{content});
+}
+
+# The node list of /mesh/v1/nodes: { node_id => node object }.
+sub nodes {
+    my ($code, $body) = http('GET', '/mesh/v1/nodes');
+    return {} unless ($code // 0) == 200;
+    my $list = eval { $JSON->decode($body) } or return {};
+    return { map { $_->{node_id} => $_ } @{ $list->{nodes} } };
+}
+
+# redis-cli against the file's Redis; returns its output.
+sub redis {
+    my (@cmd) = @_;
+    open my $cli, '-|', 'redis-cli', '-p', $Redis->port, @cmd
+        or return '';
+    local $/;
+    my $out = <$cli> // '';
+    close $cli;
+    return $out;
+}
+
+# Stops every stand-in node, makes every node the registry lists leave,
+# and empties Redis: the next scene starts from nothing.
+sub reset_scene {
+    $_->stop for values %Nodes;
+    %Nodes = ();
+    %Want = ();
+    wait_until(sub {
+        my $listed = nodes();
+        Mesh::Node::leave(port(), $_) for keys %$listed;
+        return !%$listed;
+    }, 10);
+    redis('FLUSHALL');
+}
+
+# Sets up exactly these nodes, in this order: node_id => { sim => NAME
+# (or port => N), models, ram_free_gb, active_tasks, max_tasks, status,
+# ... } (the fields of Mesh::Node->start).  Each node joins once the one
+# before it is listed, so a node id new to this nginx takes the next
+# registry slot.  Returns true when the registry shows every node with
+# the values given.
+sub scene {
+    my (@spec) = @_;
+    reset_scene();
+    while (my ($id, $spec) = splice @spec, 0, 2) {
+        my %caps = %$spec;
+        my $sim = delete $caps{sim};
+        $caps{port} //= $Sims{$sim}->port if defined $sim;
+        $caps{active_tasks} //= 0;
+        $caps{max_tasks} //= 4;
+        $caps{ram_free_gb} //= 8;
+        $caps{status} //= 'idle';
+        $Want{$id} = \%caps;
+        _pump($id);
+        wait_until(sub { nodes()->{$id} }, 10);
+    }
+    return wait_scene();
+}
+
+sub _pump {
+    my ($id) = @_;
+    $Nodes{$id} = Mesh::Node->start(nginx_port => port(), node_id => $id,
+                                    interval_ms => 200, %{ $Want{$id} });
+}
+
+# A silent node $id heartbeats again; waits until it is up.
+sub resume {
+    my ($id) = @_;
+    _pump($id);
+    return wait_scene();
+}
+
+# Changes what node $id reports and waits until the registry shows it.
+sub node_set {
+    my ($id, %kv) = @_;
+    @{ $Want{$id} }{ keys %kv } = values %kv;
+    $Nodes{$id}->set(%kv);
+    return wait_scene();
+}
+
+sub wait_scene {
+    my $ok = wait_until(sub {
+        my $listed = nodes();
+        return 0 unless join(',', sort keys %$listed)
+                     eq join(',', sort keys %Nodes);
+        for my $id (keys %Nodes) {
+            my $want = $Want{$id};
+            my $got = $listed->{$id};
+            my $live = $want->{status} =~ /^(idle|busy)$/ ? 1 : 0;
+            return 0 unless ($got->{up} ? 1 : 0) == $live
+                && $got->{active_tasks} == $want->{active_tasks}
+                && $got->{max_tasks} == $want->{max_tasks}
+                && $got->{hardware}{ram_free_gb} == $want->{ram_free_gb}
+                && $got->{status} eq $want->{status};
+        }
+        return 1;
+    }, 15);
+    Test::More::diag("the registry did not show the scene: "
+                     . $JSON->encode(nodes())) unless $ok;
+    return $ok;
+}
+
+# Stops node $id's heartbeats: it goes silent, it does not leave.  Waits
+# until the registry shows it down.
+sub silence {
+    my ($id) = @_;
+    $Nodes{$id}->stop;
+    return wait_until(sub {
+        my $node = nodes()->{$id};
+        return $node && !$node->{up};
+    }, 10);
+}
+
+# Node $id stops its heartbeats and leaves; waits until it is not listed.
+sub leave {
+    my ($id) = @_;
+    $Nodes{$id}->stop;
+    delete $Nodes{$id};
+    delete $Want{$id};
+    Mesh::Node::leave(port(), $id);
+    return wait_scene();
+}
+
+# Masks what changes from run to run: times, durations, task ids, and the
+# simulator's token context.
+sub normalize {
+    my ($text) = @_;
+    return undef unless defined $text;
+    $text =~ s/"created_at":"[^"]*"/"created_at":"T"/g;
+    $text =~ s/"(\w*_duration)":\d+/"$1":0/g;
+    $text =~ s/"task_id":"[^"]*"/"task_id":"ID"/g;
+    $text =~ s/"context":\[[\d,]*\]/"context":[C]/g;
+    return $text;
+}
+
+# --- mesh:events ---------------------------------------------------------
+
+sub _resp_cmd {
+    my (@args) = @_;
+    return join '', '*' . @args . "\r\n",
+        map { '$' . length($_) . "\r\n$_\r\n" } @args;
+}
+
+# Subscribes to mesh:events on the file's Redis; events published from
+# now on are read by events().
+sub subscribe {
+    close $Sub if $Sub;
+    $Sub = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $Redis->port, Timeout => 2)
+        or die "cannot connect to redis: $!";
+    print $Sub _resp_cmd('SUBSCRIBE', 'mesh:events');
+    my ($kind) = _read_push(5);
+    die "SUBSCRIBE failed\n" unless ($kind // '') eq 'subscribe';
+    return $Sub;
+}
+
+# One RESP push from the subscription: (kind, channel, payload).
+sub _read_push {
+    my ($limit) = @_;
+    my $sel = IO::Select->new($Sub);
+    my $line = sub {
+        return undef unless $sel->can_read($limit);
+        my $l = <$Sub>;
+        $l =~ s/\r\n\z// if defined $l;
+        return $l;
+    };
+    my $head = $line->() // return;
+    my ($n) = $head =~ /^\*(\d+)$/ or return;
+    my @items;
+    for (1 .. $n) {
+        my $h = $line->() // return;
+        if ($h =~ /^\$(\d+)$/) {
+            my $len = $1;
+            my $data = '';
+            while (length $data < $len + 2) {
+                return unless $sel->can_read($limit);
+                read($Sub, my $buf, $len + 2 - length $data) or return;
+                $data .= $buf;
+            }
+            push @items, substr $data, 0, $len;
+        } else {
+            push @items, $h =~ s/^[:+]//r;
+        }
+    }
+    return @items;
+}
+
+# Events (decoded) until one whose line matches $until, or $limit s.
+sub events {
+    my ($until, $limit) = @_;
+    my @got;
+    my $deadline = time + ($limit // 10) * $Slow;
+    while ((my $left = $deadline - time) > 0) {
+        my ($kind, undef, $payload) = _read_push($left);
+        last unless defined $kind;
+        next unless $kind eq 'message';
+        my $ev = eval { $JSON->decode($payload) } // { event => $payload };
+        push @got, $ev;
+        last if defined $until && event_line($ev) =~ $until;
+    }
+    return @got;
+}
+
+# "kind key=value ...": the event's fields but ts, task_id and the
+# measured ones (duration_ms, tokens_per_sec), keys sorted; nested
+# values as canonical JSON.
+sub event_line {
+    my ($ev) = @_;
+    my @kv;
+    for my $k (sort keys %$ev) {
+        next if $k =~ /^(event|ts|task_id|duration_ms|tokens_per_sec)$/;
+        my $v = $ev->{$k};
+        $v = $JSON->encode($v) if ref $v;
+        push @kv, "$k=$v";
+    }
+    return join ' ', $ev->{event} // '?', @kv;
+}
+
+# --- custom checks ---------------------------------------------------------
+
+our @CUSTOM = qw(body_normalized same_as_sim events redis);
+
+sub _request_body {
+    my ($block) = @_;
+    my $req = $block->request // '';
+    my ($method, $path, $body) = $req =~ /\A\s*(\S+)\s+(\S+)[^\n]*\n(.*)\z/s;
+    $body =~ s/^\s+|\s+$//g if defined $body;
+    return ($method, $path, $body);
+}
+
+sub _custom_checks {
+    my ($block, $body, $idx, $rep, $dry) = @_;
+    my $tb = Test::More->builder;
+    my $name = $block->name;
+    for my $section (@CUSTOM) {
+        my $want = $block->$section;
+        next unless defined $want;
+        if (defined $dry) {
+            $tb->skip($dry);
+            next;
+        }
+        if ($section eq 'body_normalized') {
+            Test::More::is(normalize($body), $want,
+                           "$name - body_normalized");
+        } elsif ($section eq 'same_as_sim') {
+            my ($method, $path, $content) = _request_body($block);
+            (my $sim = $want) =~ s/\s+//g;
+            my $r = Mesh::SimClient->new($Sims{$sim}->port)
+                ->request($method, $path, $content);
+            Test::More::is(normalize($body), normalize($r->{content}),
+                           "$name - same body as sim $sim directly");
+        } elsif ($section eq 'events') {
+            _check_events($block, $want);
+        } elsif ($section eq 'redis') {
+            _check_redis($block, $want);
+        }
+    }
+}
+
+sub _check_events {
+    my ($block, $want) = @_;
+    my @want = grep { length } split /\n/, $want;
+    my $filter = $block->events_filter // '^task\.';
+    chomp $filter;
+    my $until = $block->events_until;
+    chomp $until if defined $until;
+    $until = defined $until ? qr/$until/ : qr/^\Q$want[-1]\E$/;
+    my @lines = grep { /$filter/ } map { event_line($_) }
+        events($until, 10);
+    Test::More::is(join("\n", @lines, ''), join("\n", @want, ''),
+                   $block->name . ' - events');
+}
+
+sub _check_redis {
+    my ($block, $want) = @_;
+    my @miss;
+    for my $line (grep { /\S/ } split /\n/, $want) {
+        my ($cmd, $re) = $line =~ /^\s*(.*?)\s+~\s+(.*)$/
+            or die "bad --- redis line: $line\n";
+        my $out = redis(split ' ', $cmd);
+        push @miss, "$cmd: /$re/ on:\n$out" unless $out =~ /$re/m;
+    }
+    Test::More::ok(!@miss, $block->name . ' - redis')
+        or Test::More::diag(join "\n", @miss);
+}
+
+# --- plan ------------------------------------------------------------------
+
+sub _lines {
+    my ($v) = @_;
+    return 0 unless defined $v;
+    return scalar @$v if ref $v eq 'ARRAY';
+    return 1 if ref $v;
+    return scalar grep { /\S/ } split /\n/, $v;
+}
+
+# The number of tests run_tests() will run, for plan().  @extra: the
+# suite's own check sections, one test each a response.
+sub count_tests {
+    my (@extra) = @_;
+    my $total = 0;
+    for my $block (Test::Base::blocks()) {
+        next if defined $block->SKIP;
+        my $logs = _lines(scalar $block->error_log)
+            + _lines(scalar $block->no_error_log)
+            + (defined $block->grep_error_log ? 1 : 0);
+        if (defined $block->must_die) {
+            $total += repeat_each() * (1 + $logs);
+            next;
+        }
+        my $req = $block->request;
+        my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
+        my $hdr = $block->response_headers // $block->response_headers_like;
+        my $nhdr = _lines(ref $hdr eq 'ARRAY' ? $hdr->[0] : $hdr)
+            + grep({ defined $block->$_ } qw(raw_response_headers_like
+                    raw_response_headers_unlike));
+        my $per = 1 + $nhdr
+            + (grep({ defined $block->$_ } qw(response_body
+                    response_body_eval response_body_like
+                    response_body_unlike)) ? 1 : 0)
+            + grep({ defined $block->$_ } @CUSTOM, @extra);
+        $total += repeat_each() * $nreq * ($per + $logs);
+    }
+    return $total;
+}
+
+END {
+    # one by one, before Mesh::Proc's own END: nodes first, then what
+    # they use
+    local $?;
+    close $Sub if $Sub;
+    $_->stop for values %Nodes;
+    $_->stop for values %Sims;
+    $Redis->stop if $Redis;
+}
+
+1;
