@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "http_fetch.h"
+#include "log.h"
 #include "relay.h"
 #include "runtime.h"
 
@@ -623,6 +624,11 @@ relay_free(void *cls)
 
     metrics_task_done(r->ep, relay_outcome(r), now - r->t_start, first,
                       tokens, r->t_first >= 0 ? now - r->t_first : 0);
+    log_debug("task %s: status %ld, %llu bytes, %.3f s%s%s",
+              endpoint_name(r->ep), r->status,
+              (unsigned long long) r->bytes, now - r->t_start,
+              r->client_gone ? ", client gone" : "",
+              r->aborted ? ", cut by the drain" : "");
 
     if (r->h != NULL) {
         /* removing an unfinished transfer closes its connection, which

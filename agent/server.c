@@ -73,7 +73,8 @@ static enum MHD_Result server_on_request(void *cls,
     const char *version, const char *data, size_t *size, void **req_cls);
 static void server_on_completed(void *cls, struct MHD_Connection *conn,
     void **req_cls, enum MHD_RequestTerminationCode toe);
-static void server_on_mhd_log(void *cls, const char *fmt, va_list ap);
+static void server_on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static const route_t *route_find(const char *url);
 static void req_reject(req_t *r, unsigned status, reject_t why,
     unsigned retry_after, const char *fmt, ...)

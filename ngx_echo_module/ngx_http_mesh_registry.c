@@ -74,10 +74,23 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
 }
 
 
+/*
+ * While this worker's Redis is away, agents get 503 and back off, so
+ * their silence says nothing: routing goes on from the last known
+ * registry, as the sweep does, until Redis is back.
+ */
+
 int64_t
 ngx_http_mesh_registry_timeout(void)
 {
+    ngx_http_mesh_redis_t      *rc;
     ngx_http_mesh_main_conf_t  *mmcf;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc != NULL && !ngx_http_mesh_redis_connected(rc)) {
+        return INT64_MAX;
+    }
 
     mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_mesh_module);

@@ -145,7 +145,9 @@ subtest 'SIGHUP reloads the config file' => sub {
     $agent->signal('HUP');
     ok Mesh::Agent::wait_for(sub { $agent->log_text =~ /reload failed/ },
                              5), 'a broken file is refused';
-    like $agent->log_text, qr/reload failed, keeping the running configuration: \S+agent\.conf:2: max_tasks: invalid number "zero"/,
+    my $why = 'reload failed, keeping the running configuration: ';
+    like $agent->log_text,
+        qr/\Q$why\E\S+agent\.conf:2: max_tasks: invalid number "zero"/,
         'with the reason';
     is $caps->()->{max_tasks}, 3, 'the running configuration stays';
     ok $agent->alive, 'and the agent keeps running';

@@ -119,7 +119,8 @@ subtest 'metrics' => sub {
     is $res->code, 200, 'GET /metrics is 200';
     like $res->header('Content-Type'), qr{^text/plain}, 'Prometheus text';
     my $m = $res->content;
-    like $m, qr/^echo_agent_tasks_total\{endpoint="generate",outcome="ok"\} 2$/m,
+    like $m,
+        qr/^echo_agent_tasks_total\{endpoint="generate",outcome="ok"\} 2$/m,
         'two generate tasks';
     like $m, qr/^echo_agent_tasks_total\{endpoint="chat",outcome="ok"\} 1$/m,
         'one chat task';

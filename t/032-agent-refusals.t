@@ -115,7 +115,8 @@ subtest 'malformed JSON' => sub {
         [ '{"model":"llama3.2"',     'invalid JSON at byte 19: premature EOF' ],
         [ '{"model": 42}',           '"model" must be a string' ],
         [ '["llama3.2"]',            'the body must be a JSON object' ],
-        [ '{"model":"a"} {}',        'invalid JSON at byte 15: trailing garbage' ],
+        [ '{"model":"a"} {}',
+          'invalid JSON at byte 15: trailing garbage' ],
         [ '',                        'invalid JSON at byte 0: premature EOF' ],
         [ "{\"model\":\"\xff\"}",    'invalid JSON at byte' ],
     ) {

@@ -37,17 +37,15 @@ add_block_preprocessor(sub {
 });
 
 # --- sim_untouched: the node's simulator got no request
-add_response_body_check(sub {
-    my ($block, $body, $idx, $rep, $dry) = @_;
-    return unless defined $block->sim_untouched;
-    return Test::More->builder->skip($dry) if defined $dry;
+Mesh::Orch::add_check(sim_untouched => sub {
+    my ($block) = @_;
     Test::More::is(main::sim_requests(), $main::Before,
                    $block->name . ' - the node got no request');
 });
 
 repeat_each(1);
 no_shuffle();
-plan tests => Mesh::Orch::count_tests('sim_untouched');
+plan tests => Mesh::Orch::count_tests();
 
 run_tests();
 

@@ -16,62 +16,10 @@ use Mesh::Chaos;
 use Mesh::Orch;
 use Mesh::Proc;
 
-our (%Sim, %Agent, @Bg, $Cut, $Killed, $Task);
+our ($Cut, $Killed, $Task);
 
 Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
-
-# A fresh mesh for a block: sims and agents "a" and "b" for mistral:7b.
-# %sim_args: node id => extra ollama-sim flags.
-sub setup {
-    my (%sim_args) = @_;
-    teardown();
-    Mesh::Orch::reset_scene();
-    for my $id (qw(a b)) {
-        $Sim{$id} = Mesh::Proc::start_sim('--model', 'mistral:7b',
-            '--token-delay-ms', 20, @{ $sim_args{$id} || [] });
-        $Agent{$id} = Mesh::Chaos::agent($id, $Sim{$id}, '--max-tasks', 4,
-                                         '--drain-timeout', '1s');
-    }
-    Mesh::Chaos::listen();
-}
-
-sub teardown {
-    $_->stop for @Bg;
-    @Bg = ();
-    $_->alive && $_->stop for values %Agent, values %Sim;
-    %Agent = %Sim = ();
-}
-
-add_test_cleanup_handler(\&teardown);
-
-# A long task sent to agent $id directly: the orchestrator learns of it
-# only from the agent's heartbeat (active_tasks 1).
-sub load_directly {
-    my ($id) = @_;
-    push @Bg, Mesh::Chaos::background(
-        port => $Agent{$id}->port, path => '/api/generate',
-        headers => Mesh::Chaos::auth_headers(), timeout => 30,
-        body => '{"model":"mistral:7b","prompt":"load",'
-              . '"options":{"num_predict":1000}}');
-    Mesh::Orch::wait_until(
-        sub { (Mesh::Chaos::node($id)->{active_tasks} // 0) == 1 }, 10)
-        or Test::More::diag("node $id never reported its direct task");
-}
-
-# The node's load as the zone and Redis count it, once both are 0 (or
-# what they are after a bounded wait).
-sub settled_load {
-    my ($id) = @_;
-    my ($zone, $redis);
-    Mesh::Orch::wait_until(sub {
-        $zone = Mesh::Chaos::node($id)->{active_tasks} // -1;
-        $redis = Mesh::Chaos::redis('HGET', "mesh:node:$id", 'active');
-        return $zone == 0 && $redis eq '0';
-    }, 5);
-    $Mesh::Chaos::Why = "node $id: zone active_tasks=$zone, "
-                        . "redis active=$redis";
-    return "$zone/$redis";
-}
+add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
 plan tests => Mesh::Chaos::count_tests();
@@ -82,9 +30,9 @@ __DATA__
 
 === TEST 1: the preferred agent is SIGKILLed before a request: the other node serves it
 --- init
-main::setup();
-main::load_directly('b');
-$main::Agent{a}->kill;
+Mesh::Chaos::agents(a => {}, b => {});
+Mesh::Chaos::load_directly('b');
+$Mesh::Chaos::Agent{a}->kill;
 --- request
 POST /api/generate
 {"model":"mistral:7b","prompt":"hello mesh","stream":false,"options":{"num_predict":3}}
@@ -101,7 +49,7 @@ Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=b tokens=\d+ typ
 # down at once: no heartbeat timeout could have passed yet
 Mesh::Chaos::node('a')->{up} == 0
 Mesh::Chaos::node('b')->{up} == 1
-main::settled_load('a') eq '0/0'
+Mesh::Chaos::settled_load('a') eq '0/0'
 --- error_log
 mesh: node "a" is down: connect failed
 --- no_error_log
@@ -112,7 +60,8 @@ no heartbeat for
 
 === TEST 2: an agent SIGKILLed mid-stream: an explicit error line, a cut transfer, counters back to 0
 --- init
-main::setup(a => ['--token-delay-ms', 100], b => ['--token-delay-ms', 100]);
+Mesh::Chaos::agents(a => { sim => ['--token-delay-ms', 100] },
+                    b => { sim => ['--token-delay-ms', 100] });
 $main::Cut = Mesh::Chaos::request(
     path => '/mesh/v1/tasks', timeout => 20,
     body => '{"type":"text","prompt":"one two three","options":{"num_predict":60}}',
@@ -121,7 +70,7 @@ $main::Cut = Mesh::Chaos::request(
         return if $main::Killed || @{ $r->{lines} } < 3;
         $main::Killed = $r->{headers}{'x-mesh-node'};
         $main::Task = $r->{headers}{'x-mesh-task'};
-        $main::Agent{$main::Killed}->kill;
+        $Mesh::Chaos::Agent{$main::Killed}->kill;
     });
 --- request
 GET /mesh/v1/nodes
@@ -135,8 +84,8 @@ $Cut->{lines}[-1] eq qq({"error":"mesh: node \\"$Killed\\" failed mid-stream","n
 # the chunked transfer is cut, never ended with its last chunk
 $Cut->{eof} && !$Cut->{clean_end} && $Cut->{raw} !~ /\r\n0\r\n\r\n\z/
 Mesh::Chaos::event_seen(qr/^task\.failed model=mistral:7b node_id=$Killed reason=node_failed_mid_stream type=text$/)
-main::settled_load($Killed) eq '0/0'
-main::settled_load($Killed eq 'a' ? 'b' : 'a') eq '0/0'
+Mesh::Chaos::settled_load($Killed) eq '0/0'
+Mesh::Chaos::settled_load($Killed eq 'a' ? 'b' : 'a') eq '0/0'
 --- error_log eval
 [qr/mesh: node "[ab]" failed mid-stream, task /,
  qr/upstream prematurely closed connection/]
@@ -148,13 +97,15 @@ main::settled_load($Killed eq 'a' ? 'b' : 'a') eq '0/0'
 === TEST 3: Ollama on the preferred node answers 503 busy: retried on the other node
 --- init
 # sim a takes one request and queues none: a direct one fills it
-main::setup(a => ['--parallel', 1, '--queue', 0, '--token-delay-ms', 50]);
-push @main::Bg, Mesh::Chaos::background(
-    port => $main::Sim{a}->port, path => '/api/generate', timeout => 30,
+Mesh::Chaos::agents(a => { sim => ['--parallel', 1, '--queue', 0,
+                                   '--token-delay-ms', 50] },
+                    b => {});
+Mesh::Chaos::background(
+    port => $Mesh::Chaos::Sim{a}->port, path => '/api/generate', timeout => 30,
     body => '{"model":"mistral:7b","prompt":"x","options":{"num_predict":400}}');
 Mesh::Orch::wait_until(sub {
-    Mesh::SimClient->new($main::Sim{a}->port)->stats->{active} == 1 });
-main::load_directly('b');
+    Mesh::SimClient->new($Mesh::Chaos::Sim{a}->port)->stats->{active} == 1 });
+Mesh::Chaos::load_directly('b');
 --- request
 POST /api/generate
 {"model":"mistral:7b","prompt":"busy elsewhere","stream":false,"options":{"num_predict":2}}
@@ -162,12 +113,12 @@ POST /api/generate
 X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] busy","done":true
 --- checks
-Mesh::SimClient->new($Sim{a}->port)->stats->{busy_rejected} == 1
+Mesh::SimClient->new($Mesh::Chaos::Sim{a}->port)->stats->{busy_rejected} == 1
 Mesh::Chaos::event_seen(qr/^task\.retried model=mistral:7b node_id=a reason=busy type=text$/)
 Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=b /)
 # busy is not down
 Mesh::Chaos::node('a')->{up} == 1
-main::settled_load('a') eq '0/0'
+Mesh::Chaos::settled_load('a') eq '0/0'
 --- no_error_log
 [error]
 is down

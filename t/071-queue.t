@@ -27,7 +27,7 @@ $GENERATE = '{"model":"mistral:7b","prompt":"queued task",'
 sub busy_mesh {
     Mesh::Orch::scene(a => { sim => 'A', models => [['mistral:7b', 'text']],
                              max_tasks => 1, active_tasks => 1 });
-    Mesh::Chaos::listen();
+    Mesh::Chaos::record_events();
 }
 
 sub queued {
@@ -51,11 +51,7 @@ sub retry_after_matches {
     return defined $s && $s >= 1 && $h eq $s;
 }
 
-add_test_cleanup_handler(sub {
-    Mesh::Chaos::reap_later();
-    $Waiter->stop if $Waiter;
-    undef $Waiter;
-});
+add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
 plan tests => Mesh::Chaos::count_tests();

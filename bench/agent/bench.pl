@@ -140,7 +140,8 @@ sub pct {
 sub wrk {
     my ($port, $auth) = @_;
     local $ENV{BENCH_SECRET} = $auth ? $secret : '';
-    my $out = `wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua http://127.0.0.1:$port/api/generate 2>&1`;
+    my $out = `wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua `
+        . "http://127.0.0.1:$port/api/generate 2>&1";
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
     die "wrk failed:\n$out" unless defined $rps;
@@ -210,7 +211,9 @@ for (1 .. 20) {
     my $m = mem_kb($sagent_pid);
     $peak = $m if $m->{rss} > $peak->{rss};
 }
-my $active = () = `curl -s -H 'Authorization: Bearer $secret' http://127.0.0.1:$sagent/metrics` =~ /^echo_agent_active_tasks 20$/m;
+my $metrics = `curl -s -H 'Authorization: Bearer $secret' `
+    . "http://127.0.0.1:$sagent/metrics";
+my $active = $metrics =~ /^echo_agent_active_tasks 20$/m;
 close $_ for @streams;
 printf "agent resident memory (KiB):         RSS      PSS  private\n";
 for my $row (['idle', $mem_idle], ['after the wrk runs', $mem_after_wrk],

@@ -8,7 +8,7 @@ package Mesh::Chaos;
 #   my $agent = Mesh::Chaos::agent('a', $sim, '--max-tasks', 2);
 #   my $bg = Mesh::Chaos::background(path => '/api/generate', body => $j);
 #   my $r  = $bg->result;                 # Mesh::Stream's result
-#   Mesh::Chaos::listen();                # in --- init: events from now on
+#   Mesh::Chaos::record_events();         # in --- init: events from now on
 #   Mesh::Chaos::event_seen(qr/^node\.down node_id=a$/);
 #
 # --- checks: one Perl expression a line, run in package main after the
@@ -34,13 +34,71 @@ use Test::Nginx::Util ();
 use Test::Nginx::Socket ();
 
 our $Why;
-our @Seen;          # event lines (Mesh::Orch::event_line) since listen()
+our @Seen;          # event lines (Mesh::Orch::event_line), recorded since
+                    # record_events()
 
 my $JSON = JSON::PP->new->canonical;
 my $LIB  = File::Spec->rel2abs(File::Spec->catdir(
     (File::Spec->splitpath(__FILE__))[1], '..'));
 
 sub slow { $Mesh::Orch::Slow }
+
+our (%Sim, %Agent);  # the block's sims and real agents, by node id
+my @BG;             # the block's background clients
+
+# A fresh mesh of real agents for a block: nothing left of the last one,
+# then for each node id an ollama-sim (mistral:7b, 20 ms a token) and an
+# echo-agent before it.  %spec: node id => { sim => [flags],
+# agent => [flags] }.  Events are recorded from then on.
+sub agents {
+    my (%spec) = @_;
+    teardown();
+    Mesh::Orch::reset_scene();
+    for my $id (sort keys %spec) {
+        $Sim{$id} = Mesh::Proc::start_sim('--model', 'mistral:7b',
+            '--token-delay-ms', 20, @{ $spec{$id}{sim} || [] });
+        $Agent{$id} = agent($id, $Sim{$id}, '--max-tasks', 4,
+            '--drain-timeout', '1s', @{ $spec{$id}{agent} || [] });
+    }
+    record_events();
+}
+
+# The end of a block (add_test_cleanup_handler): clients, forked
+# children, agents and sims of the block are stopped.
+sub teardown {
+    reap_later();
+    $_->stop for @BG;
+    @BG = ();
+    $_->alive && $_->stop for values %Agent, values %Sim;
+    %Agent = %Sim = ();
+}
+
+# A long task sent to agent $id directly: the orchestrator learns of it
+# only from the agent's heartbeats (active_tasks 1), which makes the
+# other nodes preferred.
+sub load_directly {
+    my ($id) = @_;
+    background(port => $Agent{$id}->port, path => '/api/generate',
+               headers => auth_headers(), timeout => 30,
+               body => '{"model":"mistral:7b","prompt":"load",'
+                     . '"options":{"num_predict":1000}}');
+    Mesh::Orch::wait_until(sub { (node($id)->{active_tasks} // 0) == 1 }, 10)
+        or Test::More::diag("node $id never reported its direct task");
+}
+
+# "zone/redis": node $id's load as /mesh/v1/nodes and Redis count it,
+# once both are 0 (or whatever they are after a bounded wait).
+sub settled_load {
+    my ($id) = @_;
+    my ($zone, $redis);
+    Mesh::Orch::wait_until(sub {
+        $zone = node($id)->{active_tasks} // -1;
+        $redis = redis('HGET', "mesh:node:$id", 'active');
+        return $zone == 0 && $redis eq '0';
+    }, 5);
+    $Why = "node $id: zone active_tasks=$zone, redis active=$redis";
+    return "$zone/$redis";
+}
 
 # An echo-agent in front of $sim that joins the nginx under test as
 # $node_id; @args are extra flags.  Waits until the registry lists it up.
@@ -99,7 +157,9 @@ sub background {
                  'exit Mesh::Stream::run(@ARGV)', $JSON->encode(\%o)],
         valgrind => 0,
     );
-    return bless { proc => $p, timeout => $o{timeout} }, 'Mesh::Chaos::Bg';
+    my $bg = bless { proc => $p, timeout => $o{timeout} }, 'Mesh::Chaos::Bg';
+    push @BG, $bg;
+    return $bg;
 }
 
 # Runs $action in a forked child once $cond is true (polled for up to
@@ -147,13 +207,13 @@ sub heartbeat {
 }
 
 # Events from now on (the subscription of Mesh::Orch).
-sub listen {
+sub record_events {
     @Seen = ();
     Mesh::Orch::subscribe();
 }
 
-# True once an event whose line matches $re has been seen since listen(),
-# waiting up to $limit s for it.
+# True once an event whose line matches $re has been seen since
+# record_events(), waiting up to $limit s for it.
 sub event_seen {
     my ($re, $limit) = @_;
     my $deadline = time + ($limit // 3) * slow();
@@ -167,6 +227,29 @@ sub event_seen {
     my @shown = grep { !/^node\.heartbeat / } @Seen;
     $Why = "events seen (heartbeats left out):\n" . join "\n", @shown;
     return 0;
+}
+
+# The "redis" object of /mesh/status (connected, subscribed, ...), {}
+# when nginx does not answer.
+sub redis_state {
+    my ($port) = @_;
+    local $ENV{TEST_NGINX_SERVER_PORT} = $port if $port;
+    my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
+    my $st = ($code // 0) == 200 ? eval { $JSON->decode($body) } : undef;
+    return ($st && $st->{redis}) || {};
+}
+
+# SIGKILLs the file's Redis (Mesh::Orch's), or starts it again with the
+# same command line, so on the same port and empty.
+sub redis_kill {
+    $Mesh::Orch::Redis->kill;
+}
+
+sub redis_restart {
+    my $old = $Mesh::Orch::Redis;
+    $Mesh::Orch::Redis = Mesh::Proc->start(
+        name => 'redis', cmd => $old->{cmd}, port => $old->port,
+        valgrind => 0);
 }
 
 # redis-cli's answer, without the trailing newline.
@@ -286,10 +369,18 @@ sub result {
     return $self->{result};
 }
 
+# A repeating client (repeat => 1) ends after its current request and
+# gives its results.
+sub finish {
+    my ($self) = @_;
+    $self->{proc}->signal('TERM');
+    return $self->result;
+}
+
 # The client hangs up at once (its process is killed).
 sub stop {
     my ($self) = @_;
-    $self->{proc}->kill;
+    $self->{proc}->kill if $self->{proc}->alive;
 }
 
 1;

@@ -13,7 +13,7 @@ package Mesh::Orch;
 #   Mesh::Orch::scene(a => { sim => 'A', models => [['llava', 'vision']],
 #                            ram_free_gb => 6 });
 #
-# Custom sections (one test each a response), registered by suite():
+# Check sections (one test each), registered by suite(); see %CHECKS:
 #   --- body_normalized      the body after normalize() (created_at,
 #                            durations and task ids masked), exactly
 #   --- same_as_sim: NAME    the body equals, normalized, what sim NAME
@@ -26,6 +26,8 @@ package Mesh::Orch;
 #                            expected line)
 #   --- redis                "COMMAND args ~ regex" lines: the output of
 #                            redis-cli must match each regex
+#   --- json_is eval         the body decoded matches this structure
+#   --- registry_ids         the node ids /mesh/v1/nodes lists
 
 use strict;
 use warnings;
@@ -33,6 +35,7 @@ use warnings;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 use Mesh::Node;
@@ -173,6 +176,12 @@ sub nodes {
     return { map { $_->{node_id} => $_ } @{ $list->{nodes} } };
 }
 
+# The number of waiting tasks /mesh/v1/nodes reports (-1: no answer).
+sub nodes_queued {
+    my ($code, $body) = http('GET', '/mesh/v1/nodes');
+    return ($body // '') =~ /"queued":(\d+),"generation"/ ? $1 : -1;
+}
+
 # redis-cli against the file's Redis; returns its output.
 sub redis {
     my (@cmd) = @_;
@@ -187,6 +196,7 @@ sub redis {
 # Stops every stand-in node, makes every node the registry lists leave,
 # and empties Redis: the next scene starts from nothing.
 sub reset_scene {
+    _reap_later();
     $_->stop for values %Nodes;
     %Nodes = ();
     %Want = ();
@@ -207,6 +217,12 @@ sub reset_scene {
 sub scene {
     my (@spec) = @_;
     reset_scene();
+    return scene_add(@spec);
+}
+
+# Adds nodes to the scene, the same way.
+sub scene_add {
+    my (@spec) = @_;
     while (my ($id, $spec) = splice @spec, 0, 2) {
         my %caps = %$spec;
         my $sim = delete $caps{sim};
@@ -298,6 +314,27 @@ sub normalize {
     return $text;
 }
 
+# Runs $code in a child after $secs seconds (a node changing what it
+# reports while the block's request waits).
+our @Later;
+
+sub later {
+    my ($secs, $code) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        sleep $secs;
+        $code->();
+        POSIX::_exit(0);
+    }
+    push @Later, $pid;
+}
+
+sub _reap_later {
+    waitpid $_, 0 for @Later;
+    @Later = ();
+}
+
 # --- mesh:events ---------------------------------------------------------
 
 sub _resp_cmd {
@@ -350,9 +387,10 @@ sub _read_push {
     return @items;
 }
 
-# Events (decoded) until one whose line matches $until, or $limit s.
+# Reads events (decoded) and gives each to $stop until it returns true
+# or $limit seconds pass; returns the events read.
 sub events {
-    my ($until, $limit) = @_;
+    my ($stop, $limit) = @_;
     my @got;
     my $deadline = time + ($limit // 10) * $Slow;
     while ((my $left = $deadline - time) > 0) {
@@ -361,20 +399,28 @@ sub events {
         next unless $kind eq 'message';
         my $ev = eval { $JSON->decode($payload) } // { event => $payload };
         push @got, $ev;
-        last if defined $until && event_line($ev) =~ $until;
+        last if $stop && $stop->($ev);
     }
     return @got;
 }
 
-# "kind key=value ...": the event's fields but ts, task_id and the
-# measured ones (duration_ms, tokens_per_sec), keys sorted; nested
-# values as canonical JSON.
+# "kind key=value ...": the event's fields, keys sorted, nested values
+# as canonical JSON; ts, duration_ms and tokens_per_sec as "N" when they
+# are numbers (their values vary); task ids as "#1", "#2"... in order of
+# appearance, through %$ids.
 sub event_line {
-    my ($ev) = @_;
+    my ($ev, $ids) = @_;
     my @kv;
+    $ids //= {};
     for my $k (sort keys %$ev) {
-        next if $k =~ /^(event|ts|task_id|duration_ms|tokens_per_sec)$/;
+        next if $k eq 'event';
         my $v = $ev->{$k};
+        if ($k =~ /^(ts|duration_ms|tokens_per_sec)$/) {
+            $v = 'N' if defined $v && $v =~ /^\d+(\.\d+)?$/;
+            next if $k eq 'ts' && $v eq 'N';
+        } elsif ($k eq 'task_id') {
+            $v = $ids->{$v} //= '#' . (1 + keys %$ids);
+        }
         $v = $JSON->encode($v) if ref $v;
         push @kv, "$k=$v";
     }
@@ -383,9 +429,42 @@ sub event_line {
 
 # --- custom checks ---------------------------------------------------------
 
-our @CUSTOM = qw(body_normalized same_as_sim events redis);
+# name => sub ($block, $want, $body): runs exactly one test.  A section
+# whose value is an array has one entry per request of the block; any
+# other value is checked after the block's last request.
+our %CHECKS = (
+    body_normalized => sub {
+        my ($block, $want, $body) = @_;
+        Test::More::is(normalize($body), $want,
+                       $block->name . ' - body_normalized');
+    },
+    same_as_sim => sub {
+        my ($block, $want, $body) = @_;
+        my ($method, $path, $content) = _request_parts($block);
+        (my $sim = $want) =~ s/\s+//g;
+        my $r = Mesh::SimClient->new($Sims{$sim}->port)
+            ->request($method, $path, $content);
+        Test::More::is(normalize($body), normalize($r->{content}),
+                       $block->name . " - same body as sim $sim directly");
+    },
+    events       => \&_check_events,
+    redis        => \&_check_redis,
+    json_is      => \&_check_json,
+    registry_ids => sub {
+        my ($block, $want) = @_;
+        Test::More::is(join(' ', sort keys %{ nodes() }),
+                       join(' ', sort split ' ', $want),
+                       $block->name . ' - the registry lists these nodes');
+    },
+);
 
-sub _request_body {
+# A suite's own check section, counted by count_tests().
+sub add_check {
+    my ($name, $code) = @_;
+    $CHECKS{$name} = $code;
+}
+
+sub _request_parts {
     my ($block) = @_;
     my $req = $block->request // '';
     my ($method, $path, $body) = $req =~ /\A\s*(\S+)\s+(\S+)[^\n]*\n(.*)\z/s;
@@ -393,45 +472,51 @@ sub _request_body {
     return ($method, $path, $body);
 }
 
+sub _nrequests {
+    my ($block) = @_;
+    my $req = $block->request;
+    return ref $req eq 'ARRAY' ? scalar @$req : 1;
+}
+
 sub _custom_checks {
     my ($block, $body, $idx, $rep, $dry) = @_;
-    my $tb = Test::More->builder;
-    my $name = $block->name;
-    for my $section (@CUSTOM) {
+    for my $section (sort keys %CHECKS) {
         my $want = $block->$section;
         next unless defined $want;
-        if (defined $dry) {
-            $tb->skip($dry);
+        if (ref $want eq 'ARRAY') {
+            $want = $want->[$idx];
+        } elsif ($idx != _nrequests($block) - 1) {
             next;
         }
-        if ($section eq 'body_normalized') {
-            Test::More::is(normalize($body), $want,
-                           "$name - body_normalized");
-        } elsif ($section eq 'same_as_sim') {
-            my ($method, $path, $content) = _request_body($block);
-            (my $sim = $want) =~ s/\s+//g;
-            my $r = Mesh::SimClient->new($Sims{$sim}->port)
-                ->request($method, $path, $content);
-            Test::More::is(normalize($body), normalize($r->{content}),
-                           "$name - same body as sim $sim directly");
-        } elsif ($section eq 'events') {
-            _check_events($block, $want);
-        } elsif ($section eq 'redis') {
-            _check_redis($block, $want);
+        if (defined $dry) {
+            Test::More->builder->skip($dry);
+        } elsif (!defined $want) {
+            Test::More::pass($block->name . " - no $section check for "
+                             . "request $idx");
+        } else {
+            $CHECKS{$section}->($block, $want, $body);
         }
     }
 }
 
+# The task id of the body (a native task's routed line) is #1.
 sub _check_events {
-    my ($block, $want) = @_;
+    my ($block, $want, $body) = @_;
     my @want = grep { length } split /\n/, $want;
     my $filter = $block->events_filter // '^task\.';
     chomp $filter;
     my $until = $block->events_until;
     chomp $until if defined $until;
     $until = defined $until ? qr/$until/ : qr/^\Q$want[-1]\E$/;
-    my @lines = grep { /$filter/ } map { event_line($_) }
-        events($until, 10);
+    my (%ids, @lines);
+    $ids{$1} = '#1' if ($body // '') =~ /"task_id":"([^"]+)"/;
+    my $take = sub {
+        my $line = event_line($_[0], \%ids);
+        push @lines, $line if $line =~ /$filter/;
+        return $line =~ $until;
+    };
+    events($take, 10);
+    events($take, 0.3);    # nothing more should come
     Test::More::is(join("\n", @lines, ''), join("\n", @want, ''),
                    $block->name . ' - events');
 }
@@ -449,6 +534,53 @@ sub _check_redis {
         or Test::More::diag(join "\n", @miss);
 }
 
+# --- json_is: the body decoded equals the structure given; a qr// value
+# matches, a code ref returns true, numbers compare as numbers.
+sub _check_json {
+    my ($block, $want, $body) = @_;
+    my $got = eval { JSON::PP->new->decode($body // '') };
+    my @diff = defined $got ? json_diff($got, $want, '')
+                            : ('the body is not JSON: ' . ($body // ''));
+    Test::More::ok(!@diff, $block->name . ' - json_is')
+        or Test::More::diag(join "\n", @diff);
+}
+
+sub json_diff {
+    my ($got, $want, $at) = @_;
+    my $show = sub { JSON::PP->new->canonical->allow_nonref
+                                   ->encode($_[0]) };
+    if (ref $want eq 'Regexp') {
+        return () if defined $got && !ref $got && $got =~ $want;
+    } elsif (ref $want eq 'CODE') {
+        return () if $want->($got);
+    } elsif (ref $want eq 'HASH') {
+        return "$at: " . $show->($got) . ', want an object'
+            unless ref $got eq 'HASH';
+        my @keys = sort keys %{ { %$got, %$want } };
+        return map {
+            exists $want->{$_} && exists $got->{$_}
+                ? json_diff($got->{$_}, $want->{$_}, "$at.$_")
+                : "$at.$_: " . (exists $got->{$_} ? 'not expected'
+                                                  : 'missing')
+        } @keys;
+    } elsif (ref $want eq 'ARRAY') {
+        return "$at: " . $show->($got) . ', want ' . @$want . ' items'
+            unless ref $got eq 'ARRAY' && @$got == @$want;
+        return map { json_diff($got->[$_], $want->[$_], "$at\[$_]") }
+            0 .. $#$want;
+    } elsif (JSON::PP::is_bool($want)) {
+        return () if JSON::PP::is_bool($got) && !$got == !$want;
+    } elsif (!defined $want) {
+        return () if !defined $got;
+    } elsif (defined $got && !ref $got) {
+        my $num = qr/^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+        return () if $want =~ $num && $got =~ $num ? $got == $want
+                                                   : $got eq $want;
+    }
+    return "$at: " . $show->($got) . ', want ' . (ref $want eq 'Regexp'
+        || ref $want eq 'CODE' ? "$want" : $show->($want));
+}
+
 # --- plan ------------------------------------------------------------------
 
 sub _lines {
@@ -459,10 +591,8 @@ sub _lines {
     return scalar grep { /\S/ } split /\n/, $v;
 }
 
-# The number of tests run_tests() will run, for plan().  @extra: the
-# suite's own check sections, one test each a response.
+# The number of tests run_tests() will run, for plan().
 sub count_tests {
-    my (@extra) = @_;
     my $total = 0;
     for my $block (Test::Base::blocks()) {
         next if defined $block->SKIP;
@@ -473,8 +603,7 @@ sub count_tests {
             $total += repeat_each() * (1 + $logs);
             next;
         }
-        my $req = $block->request;
-        my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
+        my $nreq = _nrequests($block);
         my $hdr = $block->response_headers // $block->response_headers_like;
         my $nhdr = _lines(ref $hdr eq 'ARRAY' ? $hdr->[0] : $hdr)
             + grep({ defined $block->$_ } qw(raw_response_headers_like
@@ -482,9 +611,13 @@ sub count_tests {
         my $per = 1 + $nhdr
             + (grep({ defined $block->$_ } qw(response_body
                     response_body_eval response_body_like
-                    response_body_unlike)) ? 1 : 0)
-            + grep({ defined $block->$_ } @CUSTOM, @extra);
-        $total += repeat_each() * $nreq * ($per + $logs);
+                    response_body_unlike)) ? 1 : 0);
+        my $custom = 0;
+        for my $section (keys %CHECKS) {
+            my $v = $block->$section;
+            $custom += ref $v eq 'ARRAY' ? $nreq : defined $v ? 1 : 0;
+        }
+        $total += repeat_each() * ($nreq * ($per + $logs) + $custom);
     }
     return $total;
 }
@@ -493,6 +626,7 @@ END {
     # one by one, before Mesh::Proc's own END: nodes first, then what
     # they use
     local $?;
+    _reap_later();
     close $Sub if $Sub;
     $_->stop for values %Nodes;
     $_->stop for values %Sims;

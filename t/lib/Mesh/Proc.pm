@@ -397,7 +397,8 @@ sub start_sim {
 
 sub stop_all {
     my $ok = 1;
-    for my $p (reverse @LIVE) {
+    my @procs = reverse @LIVE;    # stop() edits @LIVE
+    for my $p (@procs) {
         $p->stop or $ok = 0;
     }
     return $ok;

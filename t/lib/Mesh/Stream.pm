@@ -45,10 +45,11 @@ sub request {
     my $given = 0;
     while (!$r{done}) {
         my $left = $deadline - time;
-        if ($left <= 0 || !$sel->can_read($left)) {
+        if ($left <= 0) {
             $r{timed_out} = 1;
             last;
         }
+        next unless $sel->can_read($left);    # or a signal came
         my $n = sysread $sock, my $buf, 65536;
         if (!defined $n) {
             next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
@@ -127,9 +128,27 @@ sub json_lines {
 }
 
 # Program mode: one request from the JSON argument, the result on stdout.
+# With "repeat": the request again and again, "pause" s apart, until
+# SIGTERM; the result is then {"results":[{status, node, error}, ...]}.
 sub run {
     my ($spec) = @_;
-    my $r = request(%{ $JSON->decode($spec) });
+    my %o = %{ $JSON->decode($spec) };
+    my $r;
+    if (delete $o{repeat}) {
+        my $pause = delete $o{pause} // 0.05;
+        my ($stop, @all) = (0);
+        local $SIG{TERM} = sub { $stop = 1 };
+        until ($stop) {
+            my $one = request(%o);
+            push @all, { status => $one->{status} // 0,
+                         node => $one->{headers}{'x-mesh-node'} // '',
+                         error => $one->{error} // '' };
+            select undef, undef, undef, $pause unless $stop;
+        }
+        $r = { results => \@all };
+    } else {
+        $r = request(%o);
+    }
     $| = 1;
     print $JSON->encode($r), "\n";
     return 0;

@@ -1,0 +1,128 @@
+# Redis goes away under traffic: routing goes on from the last known
+# registry (every task still 200, also once the node has been silent for
+# longer than the liveness window: its agent is backing off, not dead),
+# heartbeats answer 503, nothing crashes.  Redis back on the same port:
+# the worker reconnects, heartbeats answer 200 again and Redis holds the
+# registry again, all within a bounded poll.
+#
+# The nodes are real echo-agents (they back off after a 503), the
+# traffic a client in the background sending one task after another.
+# Queueing is off (mesh_queue_size 0): a moment without a routable node
+# would fail a task at once instead of letting it wait for a heartbeat.
+use strict;
+use warnings;
+
+use Test::Nginx::Socket;
+use Mesh::Chaos;
+use Mesh::Orch;
+
+our ($Traffic, $Outage);
+
+Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n"
+                              . "    mesh_queue_size 0;\n");
+add_test_cleanup_handler(\&Mesh::Chaos::teardown);
+
+our $TASK = '{"model":"mistral:7b","prompt":"outage","stream":false,'
+          . '"options":{"num_predict":2}}';
+
+# Agents a and b, then Redis killed while tasks flow; returns once the
+# worker knows and node a has been silent for longer than
+# heartbeat_interval x misses (900 ms).
+sub outage {
+    Mesh::Chaos::redis_restart() unless $Mesh::Orch::Redis->alive;
+    Mesh::Orch::wait_until(sub { Mesh::Chaos::redis_state()->{subscribed} },
+                           15);
+    Mesh::Chaos::agents(a => { agent => ['--log-level', 'debug'] },
+                        b => {});
+    $Traffic = Mesh::Chaos::background(path => '/api/generate',
+                                       body => $TASK, repeat => 1);
+    Mesh::Orch::wait_until(sub {
+        my $n = Mesh::Orch::nodes();
+        return $n->{a}{tasks_done} + $n->{b}{tasks_done} >= 2;
+    });
+    Mesh::Chaos::redis_kill();
+    $Outage = Mesh::Orch::wait_until(sub {
+        my $st = Mesh::Chaos::redis_state();
+        return defined $st->{connected} && !$st->{connected};
+    }, 5);
+    Mesh::Orch::wait_until(sub {
+        my $n = Mesh::Orch::nodes();
+        return ($n->{a}{last_seen_ago_ms} // 0) > 1000
+            && ($n->{b}{last_seen_ago_ms} // 0) > 1000;
+    }, 15);
+}
+
+# Every task of the background traffic was served, and some during the
+# outage.
+sub traffic_ok {
+    my $r = $Traffic->finish;
+    my @all = @{ $r->{results} || [] };
+    my @bad = grep { $_->{status} != 200 } @all;
+    $Mesh::Chaos::Why = scalar(@all) . " tasks, not 200: "
+        . JSON::PP->new->canonical->encode(\@bad) . ($r->{error} // '');
+    return @all >= 3 && !@bad;
+}
+
+sub heartbeat_status {
+    return Mesh::Chaos::heartbeat(node_id => 'probe', port => 9,
+                                  models => [['probe-model', 'text']]);
+}
+
+repeat_each(1);
+plan tests => Mesh::Chaos::count_tests();
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: Redis killed under traffic: tasks still routed, heartbeats 503, nothing crashes
+--- init
+main::outage();
+--- request eval
+"POST /api/generate\n$::TASK"
+--- response_body_like: "response":"\[mistral:7b\] outage","done":true
+--- checks
+$Res->header('X-Mesh-Node') =~ /^[ab]$/
+$Outage
+main::heartbeat_status() == 503
+main::traffic_ok()
+Mesh::Chaos::redis_state()->{connected} == 0
+Mesh::Chaos::node('a')->{up} == 1 && Mesh::Chaos::node('b')->{up} == 1
+$Mesh::Chaos::Agent{a}->log_text =~ /heartbeat to \S+ failed/
+$Mesh::Chaos::Agent{a}->alive && $Mesh::Chaos::Agent{b}->alive
+--- error_log eval
+[qr/\[warn\] .*redis command connection to 127\.0\.0\.1:\d+ lost/]
+--- no_error_log
+no heartbeat for
+is down
+[crit]
+
+
+
+=== TEST 2: Redis back on the same port: reconnected, heartbeats 200, the registry in Redis again
+--- init
+main::outage();
+$main::Traffic->finish;
+Mesh::Chaos::redis_restart();
+Mesh::Orch::wait_until(sub {
+    Mesh::Chaos::redis_state()->{subscribed}
+        && Mesh::Chaos::redis('ZSCORE', 'mesh:nodes', 'a') =~ /^\d+$/
+        && Mesh::Chaos::redis('ZSCORE', 'mesh:nodes', 'b') =~ /^\d+$/ }, 20);
+Mesh::Chaos::record_events();
+--- request eval
+"POST /api/generate\n$::TASK"
+--- response_body_like: "response":"\[mistral:7b\] outage","done":true
+--- checks
+$Res->header('X-Mesh-Node') =~ /^[ab]$/
+main::heartbeat_status() == 200
+Mesh::Chaos::redis_state()->{connected} == 1
+Mesh::Chaos::redis('HGET', 'mesh:node:a', 'caps') =~ /^\{"node_id":"a",/
+Mesh::Chaos::redis('HGET', 'mesh:node:b', 'caps') =~ /^\{"node_id":"b",/
+Mesh::Chaos::event_seen(qr/^node\.heartbeat .* node_id=a /)
+Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=[ab] /)
+Mesh::Chaos::node('a')->{up} == 1 && Mesh::Chaos::node('b')->{up} == 1
+--- error_log eval
+[qr/\[notice\] .*redis command connection to 127\.0\.0\.1:\d+ restored/,
+ qr/\[notice\] .*redis subscriber connection to 127\.0\.0\.1:\d+ restored/]
+--- no_error_log
+[crit]
