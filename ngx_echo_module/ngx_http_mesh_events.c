@@ -43,6 +43,7 @@ void
 ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
 {
     ngx_str_t               msg;
+    const char             *channel;
     ngx_http_mesh_redis_t  *rc;
 
     ngx_http_mesh_json_obj_end(w);
@@ -60,9 +61,12 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
         return;
     }
 
+    channel = (msg.len > 15 && ngx_strncmp(msg.data, "{\"event\":\"task.",
+                                           15) == 0)
+              ? NGX_HTTP_MESH_TASK_CHANNEL : NGX_HTTP_MESH_REDIS_CHANNEL;
+
     (void) ngx_http_mesh_redis_command(rc, NULL, NULL, "PUBLISH %s %b",
-                                       NGX_HTTP_MESH_REDIS_CHANNEL,
-                                       msg.data, msg.len);
+                                       channel, msg.data, msg.len);
 }
 
 

@@ -17,6 +17,13 @@
 #include "ngx_http_mesh_json.h"
 
 
+/*
+ * Task events go to their own channel: nothing in nginx needs them back, so
+ * the registry subscribers never receive them; the live feed reads both.
+ */
+#define NGX_HTTP_MESH_TASK_CHANNEL  "mesh:tasks"
+
+
 /* starts {"event":"<kind>","ts":<ms>, ...; the caller adds fields */
 ngx_int_t ngx_http_mesh_event_start(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
     const char *kind);

@@ -147,43 +147,77 @@ ngx_http_mesh_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/* every NDJSON line but the last is a token; the last says "done":true */
+/*
+ * The first body bytes are the first token.  The last NDJSON line (or the
+ * one object of a reply without streaming) says "done":true and counts the
+ * tokens exactly in "eval_count"; without it, the lines seen are the count.
+ */
 
 static void
 ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ngx_chain_t *in)
 {
     u_char       *p;
+    ngx_buf_t    *b;
+    ngx_uint_t    n, data;
     ngx_chain_t  *cl;
 
+    data = 0;
+
     for (cl = in; cl; cl = cl->next) {
-        if (!ngx_buf_in_memory(cl->buf)) {
+        b = cl->buf;
+
+        if (!ngx_buf_in_memory(b) || b->pos == b->last) {
             continue;
         }
 
-        for (p = cl->buf->pos; p < cl->buf->last; p++) {
+        data = 1;
+
+        if (ctx->tokens_exact) {
+            continue;
+        }
+
+        for (p = b->pos; p < b->last; p++) {
             if (*p == '\n') {
                 ctx->tokens++;
             }
         }
 
-        if (!ctx->done_seen
-            && ngx_strlcasestrn(cl->buf->pos, cl->buf->last,
-                                (u_char *) "\"done\":true", 11 - 1)
-               != NULL)
+        if (ngx_strlcasestrn(b->pos, b->last, (u_char *) "\"done\":true",
+                             11 - 1)
+            == NULL)
         {
-            ctx->done_seen = 1;
+            continue;
         }
+
+        ctx->done_seen = 1;
+
+        p = ngx_strlcasestrn(b->pos, b->last, (u_char *) "\"eval_count\":",
+                             13 - 1);
+        if (p == NULL) {
+            continue;
+        }
+
+        for (p += 13, n = 0; p < b->last && *p >= '0' && *p <= '9'
+                             && n < 100000000; p++)
+        {
+            n = n * 10 + (*p - '0');
+        }
+
+        ctx->tokens = n;
+        ctx->tokens_exact = 1;
     }
 
-    if (!ctx->first_seen && ctx->tokens) {
+    /* a one-object reply has no first token apart from the whole reply */
+
+    if (!ctx->first_seen && data && ctx->stream) {
         ctx->first_seen = 1;
         ctx->first_byte = ngx_current_msec;
         ngx_http_mesh_task_event(r, ctx, "task.first_token", NULL);
     }
 
     if (!ctx->stream) {
-        /* one object: count its eval_count later; a reply is one task */
+        /* one object: a reply is one task */
         ctx->done_seen = 1;
     }
 }

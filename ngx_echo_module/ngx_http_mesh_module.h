@@ -93,6 +93,7 @@ typedef struct {
     unsigned                      sent_routed_line:1;
     unsigned                      first_seen:1;
     unsigned                      done_seen:1;
+    unsigned                      tokens_exact:1;   /* from eval_count */
     unsigned                      failed:1;
 } ngx_http_mesh_ctx_t;
 

@@ -59,7 +59,7 @@ struct ngx_http_mesh_redis_s {
     redisAsyncContext             *ac;
     ngx_connection_t              *conn;
     ngx_event_t                    timer;     /* retry, connect or command */
-    ngx_event_t                    drop;      /* posted: free outside hiredis */
+    ngx_event_t                    drop;      /* posted: free off hiredis */
     ngx_queue_t                    pending;   /* commands sent, oldest first */
     ngx_uint_t                     npending;
     ngx_uint_t                     state;
@@ -957,9 +957,8 @@ ngx_http_mesh_redis_handshake(ngx_http_mesh_redis_t *lk)
         }
 
         return ngx_http_mesh_redis_send_argv(lk,
-                                            ngx_http_mesh_redis_handshake_reply,
-                                            (void *) step, argc, argv,
-                                            argvlen);
+                   ngx_http_mesh_redis_handshake_reply, (void *) step, argc,
+                   argv, argvlen);
     }
 
     ngx_http_mesh_redis_ready(lk);
@@ -1113,7 +1112,7 @@ ngx_http_mesh_redis_ready(ngx_http_mesh_redis_t *lk)
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "mesh registry: redis %s connection to %V restored "
-                      "after %ui attempts", lk->name, &w->target,
+                      "on attempt %ui", lk->name, &w->target,
                       lk->attempts);
     }
 

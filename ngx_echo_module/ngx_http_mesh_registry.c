@@ -36,8 +36,17 @@ static void ngx_http_mesh_registry_load_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 
 
-static ngx_event_t  ngx_http_mesh_sweep_event;
-static ngx_connection_t  ngx_http_mesh_sweep_conn;
+#define NGX_HTTP_MESH_FLUSH_MS      100
+
+
+static void ngx_http_mesh_registry_flush_handler(ngx_event_t *ev);
+
+
+/* per worker: timers and the load changes not yet sent to Redis */
+static ngx_event_t   ngx_http_mesh_sweep_event;
+static ngx_event_t   ngx_http_mesh_flush_event;
+static ngx_int_t    *ngx_http_mesh_load_delta;
+static ngx_uint_t    ngx_http_mesh_load_n;
 
 
 ngx_int_t
@@ -321,21 +330,21 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
 
 
 /*
- * Load: the shared-zone counter is exact for this nginx; Redis' HINCRBY
- * makes it mesh-wide, and its reply is published so other orchestrators
- * see the new count.  The router already counted a dispatch (+1) in the
- * zone under its lock; an end (-1) is counted down here.
+ * Load: the shared-zone counter is exact for this nginx.  Redis' HINCRBY
+ * makes it mesh-wide and its reply, published as node.load, tells other
+ * orchestrators.  Changes are summed per node and flushed every 100 ms, so
+ * a busy node costs Redis one command per flush, not two per task.  The
+ * router already counted a dispatch (+1) in the zone under its lock; an
+ * end (-1) is counted down here.
  */
 
 void
 ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log)
 {
-    size_t                  len;
-    u_char                 *copy;
-    ngx_http_mesh_node_t   *node;
-    ngx_http_mesh_zone_t   *zone;
-    ngx_http_mesh_redis_t  *rc;
+    ngx_atomic_uint_t      old;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
 
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL) {
@@ -347,7 +356,7 @@ ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
     if (delta < 0) {
         /* never below zero, whatever order the callbacks come in */
         for ( ;; ) {
-            ngx_atomic_uint_t  old = node->active;
+            old = node->active;
 
             if (old == 0
                 || ngx_atomic_cmp_set(&node->active, old, old - 1))
@@ -357,27 +366,64 @@ ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
         }
     }
 
+    if (ngx_http_mesh_load_delta == NULL || index >= ngx_http_mesh_load_n) {
+        return;
+    }
+
+    ngx_http_mesh_load_delta[index] += delta;
+
+    if (!ngx_http_mesh_flush_event.timer_set && !ngx_exiting) {
+        ngx_add_timer(&ngx_http_mesh_flush_event, NGX_HTTP_MESH_FLUSH_MS);
+    }
+}
+
+
+static void
+ngx_http_mesh_registry_flush_handler(ngx_event_t *ev)
+{
+    size_t                  len;
+    u_char                 *copy;
+    ngx_int_t               delta;
+    ngx_uint_t              i;
+    ngx_http_mesh_zone_t   *zone;
+    ngx_http_mesh_redis_t  *rc;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     rc = ngx_http_mesh_redis_commands();
 
-    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
-        return;
-    }
+    for (i = 0; i < ngx_http_mesh_load_n; i++) {
+        delta = ngx_http_mesh_load_delta[i];
 
-    len = ngx_strlen(node->caps.node_id);
+        if (delta == 0) {
+            continue;
+        }
 
-    copy = ngx_alloc(len + 1, log);
-    if (copy == NULL) {
-        return;
-    }
+        ngx_http_mesh_load_delta[i] = 0;
 
-    ngx_memcpy(copy, node->caps.node_id, len + 1);
+        /* Redis away: the next heartbeat resets the count anyway */
 
-    if (ngx_http_mesh_redis_command(rc, ngx_http_mesh_registry_load_reply,
-                                    copy, "HINCRBY " NGX_HTTP_MESH_KEY_PREFIX
-                                    "%s active %d", copy, (int) delta)
-        != NGX_OK)
-    {
-        ngx_free(copy);
+        if (zone == NULL || rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+            continue;
+        }
+
+        len = ngx_strlen(zone->sh->reg.nodes[i].caps.node_id);
+
+        copy = ngx_alloc(len + 1, ev->log);
+        if (copy == NULL) {
+            continue;
+        }
+
+        ngx_memcpy(copy, zone->sh->reg.nodes[i].caps.node_id, len + 1);
+
+        if (ngx_http_mesh_redis_command(rc,
+                                        ngx_http_mesh_registry_load_reply,
+                                        copy, "HINCRBY "
+                                        NGX_HTTP_MESH_KEY_PREFIX
+                                        "%s active %d", copy, (int) delta)
+            != NGX_OK)
+        {
+            ngx_free(copy);
+        }
     }
 }
 
@@ -740,14 +786,25 @@ ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_memzero(&ngx_http_mesh_sweep_conn, sizeof(ngx_connection_t));
     ngx_memzero(&ngx_http_mesh_sweep_event, sizeof(ngx_event_t));
+    ngx_memzero(&ngx_http_mesh_flush_event, sizeof(ngx_event_t));
 
-    ngx_http_mesh_sweep_conn.fd = (ngx_socket_t) -1;
     ngx_http_mesh_sweep_event.handler = ngx_http_mesh_registry_sweep_handler;
-    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_sweep_conn;
+    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_sweep_event;
     ngx_http_mesh_sweep_event.log = cycle->log;
     ngx_http_mesh_sweep_event.cancelable = 1;
+
+    ngx_http_mesh_flush_event.handler = ngx_http_mesh_registry_flush_handler;
+    ngx_http_mesh_flush_event.data = &ngx_http_mesh_flush_event;
+    ngx_http_mesh_flush_event.log = cycle->log;
+    ngx_http_mesh_flush_event.cancelable = 1;
+
+    ngx_http_mesh_load_n = zone->sh->reg.max_nodes;
+    ngx_http_mesh_load_delta = ngx_pcalloc(cycle->pool,
+                                    ngx_http_mesh_load_n * sizeof(ngx_int_t));
+    if (ngx_http_mesh_load_delta == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_add_timer(&ngx_http_mesh_sweep_event,
                   NGX_HTTP_MESH_SWEEP_MS / 2 + ngx_random() % 200);
