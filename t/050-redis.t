@@ -223,8 +223,8 @@ GET /mesh/status
 --- response_body_like: "db":3,.*"redis":\{"connected":true,"subscribed":true,
 --- redis_cli: main CLIENT LIST
 --- redis_cli_like
- db=3 sub=0 
- db=3 sub=1 .* cmd=subscribe 
+ db=3 sub=0\s
+ db=3 sub=1\s.* cmd=subscribe\s
 --- no_error_log
 [error]
 
@@ -283,7 +283,7 @@ GET /mesh/status
 --- response_body_like: "redis":\{"connected":true,"subscribed":true,
 --- redis_cli: user --user mesh --pass user-pass --no-auth-warning CLIENT LIST
 --- redis_cli_like
- cmd=subscribe user=mesh 
+ cmd=subscribe user=mesh\s
 --- no_error_log
 [error]
 
@@ -332,6 +332,8 @@ GET /mesh/status
 
 
 === TEST 9: Redis stops: disconnected, one warning, the worker serves on
+After "lost", the refused reconnects make one more warning, then only debug
+lines.  (A slow start, e.g. under valgrind, may add one "failed" before.)
 --- http_config
     mesh_registry redis://127.0.0.1:$TEST_NGINX_REDIS_FLAP_PORT;
 --- config
@@ -377,8 +379,8 @@ GET /mesh/status
 --- redis_cli_like
 ^1$
 --- error_log eval
-[qr/\[notice\] .*redis command connection to 127\.0\.0\.1:\d+ restored after \d+ attempts/,
- qr/\[notice\] .*redis subscriber connection to 127\.0\.0\.1:\d+ restored after \d+ attempts/]
+[qr/\[notice\] .*redis command connection to 127\.0\.0\.1:\d+ restored on attempt \d+/,
+ qr/\[notice\] .*redis subscriber connection to 127\.0\.0\.1:\d+ restored on attempt \d+/]
 --- no_error_log
 [error]
 

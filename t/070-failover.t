@@ -41,11 +41,11 @@ X-Mesh-Node: b
 X-Mesh-Model: mistral:7b
 --- response_body_like: ^\{"model":"mistral:7b",.*"response":"\[mistral:7b\] hello mesh","done":true,
 --- checks
-Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=a type=text$/)
-Mesh::Chaos::event_seen(qr/^task\.retried model=mistral:7b node_id=a reason=failed type=text$/)
-Mesh::Chaos::event_seen(qr/^node\.down node_id=a$/)
-Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=b reason=retry type=text$/)
-Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=b tokens=\d+ type=text$/)
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'failed', model => 'mistral:7b', type => 'text')
+Mesh::Chaos::seen(event => 'node.down', node_id => 'a')
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'b', reason => 'retry')
+Mesh::Chaos::seen(event => 'task.done', node_id => 'b', model => 'mistral:7b')
 # down at once: no heartbeat timeout could have passed yet
 Mesh::Chaos::node('a')->{up} == 0
 Mesh::Chaos::node('b')->{up} == 1
@@ -83,7 +83,7 @@ $Cut->{lines}[-1] eq qq({"error":"mesh: node \\"$Killed\\" failed mid-stream","n
 !grep { /"done":true/ } @{ $Cut->{lines} }
 # the chunked transfer is cut, never ended with its last chunk
 $Cut->{eof} && !$Cut->{clean_end} && $Cut->{raw} !~ /\r\n0\r\n\r\n\z/
-Mesh::Chaos::event_seen(qr/^task\.failed model=mistral:7b node_id=$Killed reason=node_failed_mid_stream type=text$/)
+Mesh::Chaos::seen(event => 'task.failed', task_id => $Task, node_id => $Killed, reason => 'node_failed_mid_stream')
 Mesh::Chaos::settled_load($Killed) eq '0/0'
 Mesh::Chaos::settled_load($Killed eq 'a' ? 'b' : 'a') eq '0/0'
 --- error_log eval
@@ -114,8 +114,8 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] busy","done":true
 --- checks
 Mesh::SimClient->new($Mesh::Chaos::Sim{a}->port)->stats->{busy_rejected} == 1
-Mesh::Chaos::event_seen(qr/^task\.retried model=mistral:7b node_id=a reason=busy type=text$/)
-Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=b /)
+Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'busy')
+Mesh::Chaos::seen(event => 'task.done', node_id => 'b')
 # busy is not down
 Mesh::Chaos::node('a')->{up} == 1
 Mesh::Chaos::settled_load('a') eq '0/0'

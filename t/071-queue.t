@@ -30,17 +30,11 @@ sub busy_mesh {
     Mesh::Chaos::record_events();
 }
 
-sub queued {
-    my ($code, $body) = Mesh::Orch::http('GET', '/mesh/v1/nodes');
-    my ($n) = ($body // '') =~ /"queued":(\d+),"generation"/;
-    return $n // -1;
-}
-
 # A task sent in the background, waiting in the queue once this returns.
 sub waiter {
     $Waiter = Mesh::Chaos::background(path => '/api/generate',
                                       body => $GENERATE, timeout => 20);
-    Mesh::Orch::wait_until(sub { queued() == 1 }, 10)
+    Mesh::Orch::wait_until(sub { Mesh::Orch::nodes_queued() == 1 }, 10)
         or Test::More::diag('the background task was never queued');
 }
 
@@ -63,7 +57,7 @@ __DATA__
 === TEST 1: every node busy: the task waits, then runs when the node frees up
 --- init
 main::busy_mesh();
-Mesh::Chaos::later(sub { main::queued() == 1 },
+Mesh::Chaos::later(sub { Mesh::Orch::nodes_queued() == 1 },
                    sub { $Mesh::Orch::Nodes{a}->set(active_tasks => 0) });
 --- request eval
 "POST /api/generate\n$::GENERATE"
@@ -72,9 +66,9 @@ X-Mesh-Node: a
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
-Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=a type=text$/)
-main::queued() == 0
+Mesh::Chaos::seen(event => 'task.queued', position => 1)
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
 
@@ -83,7 +77,7 @@ main::queued() == 0
 === TEST 2: every node busy: the task waits, then runs on a node that joins
 --- init
 main::busy_mesh();
-Mesh::Chaos::later(sub { main::queued() == 1 }, sub {
+Mesh::Chaos::later(sub { Mesh::Orch::nodes_queued() == 1 }, sub {
     Mesh::Chaos::heartbeat(node_id => 'b', port => $Mesh::Orch::Sims{B}->port,
                            models => [['mistral:7b', 'text']]) == 200 });
 --- request eval
@@ -93,10 +87,10 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
-Mesh::Chaos::event_seen(qr/^node\.join .* node_id=b /)
-Mesh::Chaos::event_seen(qr/^task\.routed model=mistral:7b node_id=b type=text$/)
-main::queued() == 0
+Mesh::Chaos::seen(event => 'task.queued', position => 1)
+Mesh::Chaos::seen(event => 'node.join', node_id => 'b')
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'b')
+Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
 
@@ -113,9 +107,9 @@ main::busy_mesh();
 --- response_body_like: ^\{"error":"no capable node is free","reason":"queue_timeout","estimated_wait_s":[1-9]\d*\}$
 --- checks
 main::retry_after_matches()
-Mesh::Chaos::event_seen(qr/^task\.queued position=1$/)
-Mesh::Chaos::event_seen(qr/^task\.expired$/)
-main::queued() == 0
+Mesh::Chaos::seen(event => 'task.queued', position => 1)
+Mesh::Chaos::seen(event => 'task.expired')
+Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
 
@@ -134,10 +128,10 @@ main::waiter();
 --- checks
 main::retry_after_matches()
 # the waiter kept its place, and expired in its turn
-main::queued() == 1
+Mesh::Orch::nodes_queued() == 1
 $Waiter->result->{status} == 503
 $Waiter->result->{body} =~ /"reason":"queue_timeout"/
-main::queued() == 0
+Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
 
@@ -150,13 +144,13 @@ Mesh::Orch::http_config("    mesh_queue_ttl 30s;\n")
 main::busy_mesh();
 main::waiter();
 $main::Waiter->stop;
-Mesh::Orch::wait_until(sub { main::queued() == 0 }, 3);
+Mesh::Orch::wait_until(sub { Mesh::Orch::nodes_queued() == 0 }, 3);
 --- request
 GET /mesh/status
 --- response_body_like: "worker_queue":0\}$
 --- checks
-main::queued() == 0
-Mesh::Chaos::event_seen(qr/^task\.cancelled reason=client_gone$/)
-!Mesh::Chaos::event_seen(qr/^task\.(expired|routed)/, 0.5)
+Mesh::Orch::nodes_queued() == 0
+Mesh::Chaos::seen(event => 'task.cancelled', reason => 'client_gone')
+Mesh::Chaos::unseen(event => qr/^task\.(expired|routed)$/)
 --- no_error_log
 [error]

@@ -118,8 +118,8 @@ main::heartbeat_status() == 200
 Mesh::Chaos::redis_state()->{connected} == 1
 Mesh::Chaos::redis('HGET', 'mesh:node:a', 'caps') =~ /^\{"node_id":"a",/
 Mesh::Chaos::redis('HGET', 'mesh:node:b', 'caps') =~ /^\{"node_id":"b",/
-Mesh::Chaos::event_seen(qr/^node\.heartbeat .* node_id=a /)
-Mesh::Chaos::event_seen(qr/^task\.done model=mistral:7b node_id=[ab] /)
+Mesh::Chaos::seen(event => 'node.heartbeat', node_id => 'a')
+Mesh::Chaos::seen(event => 'task.done', node_id => qr/^[ab]$/)
 Mesh::Chaos::node('a')->{up} == 1 && Mesh::Chaos::node('b')->{up} == 1
 --- error_log eval
 [qr/\[notice\] .*redis command connection to 127\.0\.0\.1:\d+ restored/,

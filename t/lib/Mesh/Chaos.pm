@@ -9,7 +9,7 @@ package Mesh::Chaos;
 #   my $bg = Mesh::Chaos::background(path => '/api/generate', body => $j);
 #   my $r  = $bg->result;                 # Mesh::Stream's result
 #   Mesh::Chaos::record_events();         # in --- init: events from now on
-#   Mesh::Chaos::event_seen(qr/^node\.down node_id=a$/);
+#   Mesh::Chaos::seen(event => 'node.down', node_id => 'a');
 #
 # --- checks: one Perl expression a line, run in package main after the
 # block's response (its body is in $main::Body, the HTTP::Response in
@@ -34,8 +34,7 @@ use Test::Nginx::Util ();
 use Test::Nginx::Socket ();
 
 our $Why;
-our @Seen;          # event lines (Mesh::Orch::event_line), recorded since
-                    # record_events()
+my $Events;         # the redis-cli that records mesh:events
 
 my $JSON = JSON::PP->new->canonical;
 my $LIB  = File::Spec->rel2abs(File::Spec->catdir(
@@ -67,6 +66,7 @@ sub agents {
 # children, agents and sims of the block are stopped.
 sub teardown {
     reap_later();
+    $Events->stop if $Events && $Events->alive;
     $_->stop for @BG;
     @BG = ();
     $_->alive && $_->stop for values %Agent, values %Sim;
@@ -206,27 +206,59 @@ sub heartbeat {
     return $r->{status} // 0;
 }
 
-# Events from now on (the subscription of Mesh::Orch).
+# Records the events of both channels (mesh:events for nodes, mesh:tasks
+# for tasks) from now on: a redis-cli subscribed to them, its output in
+# its log.  A Redis restart needs a new recorder.
 sub record_events {
-    @Seen = ();
-    Mesh::Orch::subscribe();
+    $Events->stop if $Events && $Events->alive;
+    $Events = Mesh::Proc->start(
+        name  => 'events',
+        cmd   => ['redis-cli', '-p', $Mesh::Orch::Redis->port,
+                  'SUBSCRIBE', 'mesh:events', 'mesh:tasks'],
+        ready => sub { $_[0]->log_text =~ /^mesh:tasks\n2\n/m },
+    );
 }
 
-# True once an event whose line matches $re has been seen since
-# record_events(), waiting up to $limit s for it.
-sub event_seen {
-    my ($re, $limit) = @_;
-    my $deadline = time + ($limit // 3) * slow();
-    while (1) {
-        return 1 if grep { $_ =~ $re } @Seen;
-        my $left = $deadline - time;
-        last if $left <= 0;
-        push @Seen, map { Mesh::Orch::event_line($_) }
-            Mesh::Orch::events($re, $left / slow());
+# The events recorded so far, decoded, oldest first.
+sub events {
+    return () unless $Events;
+    return map { scalar eval { $JSON->decode($_) } // () }
+        $Events->log_text =~ /^(\{.*\})$/mg;
+}
+
+# True once an event with these fields was recorded, waiting up to 3 s
+# (scaled): seen(event => 'node.down', node_id => 'a').  A qr// value
+# matches, undef means the field is absent, any other value is equal.
+sub seen {
+    my (%want) = @_;
+    return _seen(3, \%want);
+}
+
+# True when no such event comes within 0.5 s (scaled).
+sub unseen {
+    my (%want) = @_;
+    return !_seen(0.5, \%want);
+}
+
+sub _match {
+    my ($ev, $want) = @_;
+    for my $k (keys %$want) {
+        my ($w, $v) = ($want->{$k}, $ev->{$k});
+        next if !defined $w && !defined $v;
+        return 0 unless defined $w && defined $v;
+        return 0 unless ref $w eq 'Regexp' ? $v =~ $w : $v eq $w;
     }
-    my @shown = grep { !/^node\.heartbeat / } @Seen;
-    $Why = "events seen (heartbeats left out):\n" . join "\n", @shown;
-    return 0;
+    return 1;
+}
+
+sub _seen {
+    my ($limit, $want) = @_;
+    my $found = Mesh::Orch::wait_until(
+        sub { grep { _match($_, $want) } events() }, $limit);
+    $Why = "events recorded (heartbeats left out):\n" . join "\n",
+        map { $JSON->encode($_) }
+        grep { ($_->{event} // '') ne 'node.heartbeat' } events();
+    return $found;
 }
 
 # The "redis" object of /mesh/status (connected, subscribed, ...), {}

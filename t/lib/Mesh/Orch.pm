@@ -32,12 +32,11 @@ package Mesh::Orch;
 use strict;
 use warnings;
 
-use IO::Select;
-use IO::Socket::INET;
 use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
+use Mesh::Events;
 use Mesh::Node;
 use Mesh::Proc;
 use Mesh::SimClient;
@@ -49,7 +48,7 @@ our $Redis;         # the file's redis-server (Mesh::Proc)
 our %Sims;          # name => ollama-sim (Mesh::Proc)
 our %Nodes;         # node_id => Mesh::Node, the current scene
 our %Want;          # node_id => what it reports (Mesh::Node fields)
-our $Sub;           # socket subscribed to mesh:events
+our $Sub;           # Mesh::Events subscription of subscribe()
 
 my $JSON = JSON::PP->new->canonical;
 
@@ -282,14 +281,18 @@ sub wait_scene {
 }
 
 # Stops node $id's heartbeats: it goes silent, it does not leave.  Waits
-# until the registry shows it down.
+# until the health sweep has marked it down (its node.down event).
 sub silence {
     my ($id) = @_;
+    my $sub = Mesh::Events->new($Redis->port, 'mesh:events');
     $Nodes{$id}->stop;
-    return wait_until(sub {
-        my $node = nodes()->{$id};
-        return $node && !$node->{up};
-    }, 10);
+    my $down = grep { ($_->{event} // '') eq 'node.down'
+                      && ($_->{node_id} // '') eq $id }
+        $sub->events(sub { ($_[0]{event} // '') eq 'node.down'
+                           && ($_[0]{node_id} // '') eq $id }, 10 * $Slow);
+    $sub->close;
+    Test::More::diag("node $id was not marked down") unless $down;
+    return $down;
 }
 
 # Node $id stops its heartbeats and leaves; waits until it is not listed.
@@ -337,71 +340,18 @@ sub _reap_later {
 
 # --- mesh:events ---------------------------------------------------------
 
-sub _resp_cmd {
-    my (@args) = @_;
-    return join '', '*' . @args . "\r\n",
-        map { '$' . length($_) . "\r\n$_\r\n" } @args;
-}
-
-# Subscribes to mesh:events on the file's Redis; events published from
-# now on are read by events().
+# Subscribes to the mesh's channels (Mesh::Events); the events published
+# from now on are read by events() and the --- events check.
 sub subscribe {
-    close $Sub if $Sub;
-    $Sub = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                 PeerPort => $Redis->port, Timeout => 2)
-        or die "cannot connect to redis: $!";
-    print $Sub _resp_cmd('SUBSCRIBE', 'mesh:events');
-    my ($kind) = _read_push(5);
-    die "SUBSCRIBE failed\n" unless ($kind // '') eq 'subscribe';
+    $Sub->close if $Sub;
+    $Sub = Mesh::Events->new($Redis->port);
     return $Sub;
 }
 
-# One RESP push from the subscription: (kind, channel, payload).
-sub _read_push {
-    my ($limit) = @_;
-    my $sel = IO::Select->new($Sub);
-    my $line = sub {
-        return undef unless $sel->can_read($limit);
-        my $l = <$Sub>;
-        $l =~ s/\r\n\z// if defined $l;
-        return $l;
-    };
-    my $head = $line->() // return;
-    my ($n) = $head =~ /^\*(\d+)$/ or return;
-    my @items;
-    for (1 .. $n) {
-        my $h = $line->() // return;
-        if ($h =~ /^\$(\d+)$/) {
-            my $len = $1;
-            my $data = '';
-            while (length $data < $len + 2) {
-                return unless $sel->can_read($limit);
-                read($Sub, my $buf, $len + 2 - length $data) or return;
-                $data .= $buf;
-            }
-            push @items, substr $data, 0, $len;
-        } else {
-            push @items, $h =~ s/^[:+]//r;
-        }
-    }
-    return @items;
-}
-
-# Reads events (decoded) and gives each to $stop until it returns true
-# or $limit seconds pass; returns the events read.
+# Events read from the subscription (see Mesh::Events::events).
 sub events {
     my ($stop, $limit) = @_;
-    my @got;
-    my $deadline = time + ($limit // 10) * $Slow;
-    while ((my $left = $deadline - time) > 0) {
-        my ($kind, undef, $payload) = _read_push($left);
-        last unless defined $kind;
-        next unless $kind eq 'message';
-        my $ev = eval { $JSON->decode($payload) } // { event => $payload };
-        push @got, $ev;
-        last if $stop && $stop->($ev);
-    }
-    return @got;
+    return $Sub->events($stop, ($limit // 10) * $Slow);
 }
 
 # "kind key=value ...": the event's fields, keys sorted, nested values
@@ -415,11 +365,13 @@ sub event_line {
     for my $k (sort keys %$ev) {
         next if $k eq 'event';
         my $v = $ev->{$k};
-        if ($k =~ /^(ts|duration_ms|tokens_per_sec)$/) {
+        if ($k eq 'ts' || ($ev->{event} // '') =~ /^task\./
+                          && $k =~ /^(duration_ms|tokens_per_sec)$/) {
             $v = 'N' if defined $v && $v =~ /^\d+(\.\d+)?$/;
             next if $k eq 'ts' && $v eq 'N';
         } elsif ($k eq 'task_id') {
-            $v = $ids->{$v} //= '#' . (1 + keys %$ids);
+            my $n = keys %$ids;
+            $v = $ids->{$v} //= '#' . ($n + 1);
         }
         $v = $JSON->encode($v) if ref $v;
         push @kv, "$k=$v";
@@ -510,15 +462,18 @@ sub _check_events {
     $until = defined $until ? qr/$until/ : qr/^\Q$want[-1]\E$/;
     my (%ids, @lines);
     $ids{$1} = '#1' if ($body // '') =~ /"task_id":"([^"]+)"/;
+    my @all;
     my $take = sub {
         my $line = event_line($_[0], \%ids);
+        push @all, $line;
         push @lines, $line if $line =~ /$filter/;
         return $line =~ $until;
     };
     events($take, 10);
     events($take, 0.3);    # nothing more should come
     Test::More::is(join("\n", @lines, ''), join("\n", @want, ''),
-                   $block->name . ' - events');
+                   $block->name . ' - events')
+        or Test::More::diag("every event seen:\n", join "\n", @all);
 }
 
 sub _check_redis {
@@ -627,7 +582,7 @@ END {
     # they use
     local $?;
     _reap_later();
-    close $Sub if $Sub;
+    $Sub->close if $Sub;
     $_->stop for values %Nodes;
     $_->stop for values %Sims;
     $Redis->stop if $Redis;
