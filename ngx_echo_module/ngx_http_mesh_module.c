@@ -27,6 +27,7 @@ static char *ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
     ngx_http_mesh_redis_addr_t *addr);
+static ngx_str_t *ngx_http_mesh_masked_url(ngx_conf_t *cf, ngx_str_t *url);
 static char *ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -493,9 +494,16 @@ ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
 {
     u_char     *p, *last, *at, *colon, *slash;
     ngx_int_t   n;
+    ngx_str_t  *shown;
 
     addr->url = *url;
     addr->port = 6379;
+
+    /* messages show the URL without its password */
+    shown = ngx_http_mesh_masked_url(cf, url);
+    if (shown == NULL) {
+        return NGX_ERROR;
+    }
 
     p = url->data;
     last = url->data + url->len;
@@ -514,7 +522,7 @@ ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
     if (url->len < 9 || ngx_strncasecmp(p, (u_char *) "redis://", 8) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid registry address \"%V\": expected "
-                           "\"redis://host:port\" or \"unix:/path\"", url);
+                           "\"redis://host:port\" or \"unix:/path\"", shown);
         return NGX_ERROR;
     }
 
@@ -548,7 +556,7 @@ ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
 
         if (n == NGX_ERROR || n > 1024) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid registry database in \"%V\"", url);
+                               "invalid registry database in \"%V\"", shown);
             return NGX_ERROR;
         }
 
@@ -563,7 +571,7 @@ ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
 
         if (n < 1 || n > 65535) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid registry port in \"%V\"", url);
+                               "invalid registry port in \"%V\"", shown);
             return NGX_ERROR;
         }
 
@@ -583,8 +591,56 @@ ngx_http_mesh_parse_redis_url(ngx_conf_t *cf, ngx_str_t *url,
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid registry address \"%V\"", url);
+                       "invalid registry address \"%V\"", shown);
     return NGX_ERROR;
+}
+
+
+/* redis://user:secret@host -> redis://user:***@host */
+
+static ngx_str_t *
+ngx_http_mesh_masked_url(ngx_conf_t *cf, ngx_str_t *url)
+{
+    u_char     *p, *at, *colon, *start;
+    ngx_str_t  *shown;
+
+    shown = ngx_palloc(cf->pool, sizeof(ngx_str_t));
+    if (shown == NULL) {
+        return NULL;
+    }
+
+    *shown = *url;
+
+    if (url->len < 8
+        || ngx_strncasecmp(url->data, (u_char *) "redis://", 8) != 0)
+    {
+        return shown;
+    }
+
+    start = url->data + 8;
+    at = ngx_strlchr(start, url->data + url->len, '@');
+
+    if (at == NULL) {
+        return shown;
+    }
+
+    colon = ngx_strlchr(start, at, ':');
+
+    if (colon == NULL) {
+        return shown;
+    }
+
+    shown->data = ngx_pnalloc(cf->pool, url->len + 3);
+    if (shown->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(shown->data, url->data, colon + 1 - url->data);
+    p = ngx_cpymem(p, "***", 3);
+    p = ngx_cpymem(p, at, url->data + url->len - at);
+    shown->len = p - shown->data;
+
+    return shown;
 }
 
 

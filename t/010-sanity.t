@@ -23,7 +23,7 @@ for my $f (keys %files) {
 }
 $ENV{TEST_NGINX_SECRET_DIR} = $dir;
 
-plan tests => repeat_each() * 2 * blocks() + 2 * 2;
+plan tests => repeat_each() * 2 * blocks() + 2 * 2 + repeat_each();
 
 run_tests();
 
@@ -182,3 +182,15 @@ invalid parameter "magic", expected "ollama" or "task"
 --- must_die
 --- error_log
 invalid number of arguments in "mesh_status" directive
+
+
+
+=== TEST 15: a bad registry URL is reported without its password
+--- http_config
+    mesh_registry redis://admin:hunter2@127.0.0.1:0;
+--- config
+--- must_die
+--- error_log
+invalid registry port in "redis://admin:***@127.0.0.1:0"
+--- no_error_log
+hunter2

@@ -21,7 +21,11 @@ sub command {
     my ($log) = @_;
     my @cmd = ('valgrind', '--tool=memcheck', '--leak-check=full',
                '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
-               '--num-callers=40', "--log-file=$log");
+               '--num-callers=40',
+               # nginx unloads modules before the leak report: keep
+               # their symbols so leak stacks name ngx_http_mesh_
+               '--keep-debuginfo=yes',
+               "--log-file=$log");
     push @cmd, "--suppressions=$SUPPRESS" if -f $SUPPRESS;
     return @cmd;
 }
