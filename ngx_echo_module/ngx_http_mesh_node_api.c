@@ -236,13 +236,11 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
                                         "retry later");
     }
 
-    /* the agent's own count heals one a crashed orchestrator left */
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
                                        "HSET " NGX_HTTP_MESH_KEY_PREFIX
-                                       "%s caps %b last_seen %lld active %u",
+                                       "%s caps %b last_seen %lld",
                                        caps->node_id, json, len,
-                                       (long long) now,
-                                       (unsigned) caps->active_tasks);
+                                       (long long) now);
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
                                        "ZADD " NGX_HTTP_MESH_LIVE_KEY
                                        " %lld %s",

@@ -89,21 +89,21 @@ X-Mesh-Model: mistral:7b
 
 
 === TEST 4: "mistral" is "mistral:latest": both nodes qualify, RAM decides
-a has "mistral:latest" (less RAM), b has "mistral" (more RAM).  The
+a has "mistral:latest" (more RAM), b has "mistral" (less RAM).  The
 Ollama body is relayed unchanged, so the backend sees "mistral".
 --- init
 Mesh::Orch::scene(
-    a => { sim => 'A', ram_free_gb => 3,
+    a => { sim => 'A', ram_free_gb => 5,
            models => [['mistral:latest', 'text']] },
-    b => { sim => 'B', ram_free_gb => 5, models => [['mistral', 'text']] });
+    b => { sim => 'B', ram_free_gb => 3, models => [['mistral', 'text']] });
 --- request
 POST /api/generate
 {"model":"mistral","prompt":"one two","stream":false}
 --- response_headers
-X-Mesh-Node: b
-X-Mesh-Model: mistral
+X-Mesh-Node: a
+X-Mesh-Model: mistral:latest
 --- body_normalized chomp
-{"model":"mistral","created_at":"T","response":"[mistral] one two one two one","done":true,"done_reason":"stop","context":[C],"total_duration":0,"load_duration":0,"prompt_eval_count":2,"prompt_eval_duration":0,"eval_count":6,"eval_duration":0}
+{"model":"mistral","created_at":"T","response":"[mistral] one two one","done":true,"done_reason":"stop","context":[C],"total_duration":0,"load_duration":0,"prompt_eval_count":2,"prompt_eval_duration":0,"eval_count":4,"eval_duration":0}
 --- no_error_log
 [error]
 
@@ -249,7 +249,42 @@ Retry-After: 1
 
 
 
-=== TEST 12: native code task: the node with a code model, streamed
+=== TEST 12: a draining node is not routed to, even with more RAM
+--- init
+Mesh::Orch::scene(
+    a => { sim => 'A', ram_free_gb => 16, status => 'draining',
+           models => [['mistral:7b', 'text']] },
+    b => { sim => 'B', ram_free_gb => 2, models => [['mistral:7b', 'text']] });
+--- request
+POST /api/generate
+{"model":"mistral:7b","prompt":"drain","stream":false}
+--- response_headers
+X-Mesh-Node: b
+--- response_body_like: "response":"\[mistral:7b\] drain drain drain drain drain","done":true
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a degraded node is not routed to; "busy" is a status like idle
+--- init
+Mesh::Orch::scene(
+    a => { sim => 'A', ram_free_gb => 16, status => 'degraded',
+           models => [['mistral:7b', 'text']] },
+    b => { sim => 'B', ram_free_gb => 2, status => 'busy',
+           models => [['mistral:7b', 'text']] });
+--- request
+POST /api/generate
+{"model":"mistral:7b","prompt":"ill","stream":false}
+--- response_headers
+X-Mesh-Node: b
+--- response_body_like: "response":"\[mistral:7b\] ill ill ill ill ill","done":true
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: native code task: the node with a code model, streamed
 c has the most RAM but only a text model; a has a vision model.
 --- init
 Mesh::Orch::scene(
@@ -278,7 +313,7 @@ Content-Type: application/x-ndjson
 
 
 
-=== TEST 13: native vision task: the node with a vision model
+=== TEST 15: native vision task: the node with a vision model
 --- init
 Mesh::Orch::scene(
     a => { sim => 'A', ram_free_gb => 1, models => [['llava', 'vision']] },
@@ -303,7 +338,7 @@ X-Mesh-Model: llava
 
 
 
-=== TEST 14: native summarize task: a text model, not the bigger nodes
+=== TEST 16: native summarize task: a text model, not the bigger nodes
 --- init
 Mesh::Orch::scene(
     a => { sim => 'A', ram_free_gb => 32, models => [['llava', 'vision']] },
@@ -327,7 +362,7 @@ X-Mesh-Model: mistral:7b
 
 
 
-=== TEST 15: native text task, "stream":false: one JSON object, no routed line
+=== TEST 17: native text task, "stream":false: one JSON object, no routed line
 --- init
 Mesh::Orch::scene(
     a => { sim => 'A', ram_free_gb => 32, models => [['llava', 'vision']] },
@@ -347,7 +382,7 @@ X-Mesh-Model: mistral:7b
 
 
 
-=== TEST 16: code task, no code model in the mesh: a text model serves it
+=== TEST 18: code task, no code model in the mesh: a text model serves it
 --- init
 Mesh::Orch::scene(
     a => { sim => 'A', ram_free_gb => 32, models => [['llava', 'vision']] },
@@ -364,7 +399,7 @@ X-Mesh-Model: mistral:7b
 
 
 
-=== TEST 17: code task, the only code model is full: wait for it, no text
+=== TEST 19: code task, the only code model is full: wait for it, no text
 fallback (mesh_queue_size 0: the answer is 503 at once)
 --- http_config eval
 Mesh::Orch::http_config("    mesh_queue_size 0;\n")
@@ -383,7 +418,7 @@ POST /mesh/v1/tasks
 
 
 
-=== TEST 18: native task with a model: the model decides, not the type
+=== TEST 20: native task with a model: the model decides, not the type
 --- init
 Mesh::Orch::scene(
     a => { sim => 'A', ram_free_gb => 1, models => [['mistral:7b', 'text']] },

@@ -13,6 +13,7 @@ use warnings;
 
 use Test::Nginx::Socket;
 use Mesh::Chaos;
+use Mesh::Checks;
 use Mesh::Orch;
 use Mesh::Proc;
 
@@ -22,7 +23,7 @@ Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
-plan tests => Mesh::Chaos::count_tests();
+plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 no_shuffle();
 run_tests();
 

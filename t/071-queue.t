@@ -13,6 +13,7 @@ use warnings;
 
 use Test::Nginx::Socket;
 use Mesh::Chaos;
+use Mesh::Checks;
 use Mesh::Orch;
 
 our ($Waiter, $GENERATE);
@@ -20,8 +21,7 @@ our ($Waiter, $GENERATE);
 Mesh::Orch::suite();
 Mesh::Orch::sim($_, '--model', 'mistral:7b', '--tokens', 3) for qw(A B);
 
-$GENERATE = '{"model":"mistral:7b","prompt":"queued task",'
-             . '"stream":false}';
+$GENERATE = '{"model":"mistral:7b","prompt":"queued task","stream":false}';
 
 # Node "a" (sim A) with its one slot taken; events from now on.
 sub busy_mesh {
@@ -41,14 +41,14 @@ sub waiter {
 sub retry_after_matches {
     my $h = $main::Res ? $main::Res->header('Retry-After') // '' : '';
     my ($s) = ($main::Body // '') =~ /"estimated_wait_s":(\d+)/;
-    $Mesh::Chaos::Why = "Retry-After: $h, body: " . ($main::Body // '');
+    $Mesh::Checks::Why = "Retry-After: $h, body: " . ($main::Body // '');
     return defined $s && $s >= 1 && $h eq $s;
 }
 
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
-plan tests => Mesh::Chaos::count_tests();
+plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 no_shuffle();
 run_tests();
 

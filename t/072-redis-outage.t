@@ -14,6 +14,7 @@ use warnings;
 
 use Test::Nginx::Socket;
 use Mesh::Chaos;
+use Mesh::Checks;
 use Mesh::Orch;
 
 our ($Traffic, $Outage);
@@ -58,7 +59,7 @@ sub traffic_ok {
     my $r = $Traffic->finish;
     my @all = @{ $r->{results} || [] };
     my @bad = grep { $_->{status} != 200 } @all;
-    $Mesh::Chaos::Why = scalar(@all) . " tasks, not 200: "
+    $Mesh::Checks::Why = scalar(@all) . " tasks, not 200: "
         . JSON::PP->new->canonical->encode(\@bad) . ($r->{error} // '');
     return @all >= 3 && !@bad;
 }
@@ -69,7 +70,7 @@ sub heartbeat_status {
 }
 
 repeat_each(1);
-plan tests => Mesh::Chaos::count_tests();
+plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 no_shuffle();
 run_tests();
 

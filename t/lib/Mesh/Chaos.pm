@@ -2,21 +2,17 @@ package Mesh::Chaos;
 
 # Helpers for the resilience suites (t/070-079), on top of Mesh::Orch:
 # real echo-agents that join the nginx under test, requests sent in the
-# background while a block's main request runs, a second nginx on the
-# same Redis, the mesh:events seen so far, and a "--- checks" section.
+# background while a block's main request runs, the mesh events recorded
+# from a point on, Redis killed and restarted, a second nginx on the same
+# Redis.  Everything a block starts is stopped by teardown().
 #
-#   my $agent = Mesh::Chaos::agent('a', $sim, '--max-tasks', 2);
+#   add_test_cleanup_handler(\&Mesh::Chaos::teardown);
+#   # in --- init:
+#   Mesh::Chaos::agents(a => {}, b => { sim => ['--token-delay-ms', 100] });
 #   my $bg = Mesh::Chaos::background(path => '/api/generate', body => $j);
-#   my $r  = $bg->result;                 # Mesh::Stream's result
-#   Mesh::Chaos::record_events();         # in --- init: events from now on
-#   Mesh::Chaos::seen(event => 'node.down', node_id => 'a');
-#
-# --- checks: one Perl expression a line, run in package main after the
-# block's response (its body is in $main::Body, the HTTP::Response in
-# $main::Res); each line is one test, which fails when the expression is
-# false.  Lines starting with # are comments.  On a failure the diag
-# shows the expression and $Mesh::Chaos::Why (helpers set it to say what
-# they saw).
+#   # in --- checks (Mesh::Checks):
+#   $bg->result->{status} == 200
+#   Mesh::Chaos::seen(event => 'node.down', node_id => 'a')
 
 use strict;
 use warnings;
@@ -24,26 +20,24 @@ use warnings;
 use File::Spec;
 use JSON::PP ();
 use POSIX ();
-use Time::HiRes qw(sleep time);
 
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
+use Mesh::Checks;
 use Mesh::Stream;
 use Test::Nginx::Util ();
-use Test::Nginx::Socket ();
 
-our $Why;
-my $Events;         # the redis-cli that records mesh:events
+our (%Sim, %Agent); # the block's sims and real agents, by node id
+my @BG;             # the block's background clients
+my @OWN;            # more of the block's processes, stopped at its end
+my $Events;         # the redis-cli that records the events
 
 my $JSON = JSON::PP->new->canonical;
 my $LIB  = File::Spec->rel2abs(File::Spec->catdir(
     (File::Spec->splitpath(__FILE__))[1], '..'));
 
 sub slow { $Mesh::Orch::Slow }
-
-our (%Sim, %Agent);  # the block's sims and real agents, by node id
-my @BG;             # the block's background clients
 
 # A fresh mesh of real agents for a block: nothing left of the last one,
 # then for each node id an ollama-sim (mistral:7b, 20 ms a token) and an
@@ -63,14 +57,25 @@ sub agents {
 }
 
 # The end of a block (add_test_cleanup_handler): clients, forked
-# children, agents and sims of the block are stopped.
+# children, agents, stand-in nodes and sims of the block are stopped,
+# and Redis is emptied, so that the next block's nginx finds nothing of
+# this one when it resyncs.
 sub teardown {
     reap_later();
     $Events->stop if $Events && $Events->alive;
-    $_->stop for @BG;
-    @BG = ();
+    $_->stop for @BG, reverse @OWN;
+    @BG = @OWN = ();
     $_->alive && $_->stop for values %Agent, values %Sim;
     %Agent = %Sim = ();
+    $_->stop for values %Mesh::Orch::Nodes;
+    Mesh::Orch::redis('FLUSHALL') if $Mesh::Orch::Redis->alive;
+}
+
+# Stops $thing (anything with a stop method) at the end of the block.
+sub own {
+    my ($thing) = @_;
+    push @OWN, $thing;
+    return $thing;
 }
 
 # A long task sent to agent $id directly: the orchestrator learns of it
@@ -87,16 +92,19 @@ sub load_directly {
 }
 
 # "zone/redis": node $id's load as /mesh/v1/nodes and Redis count it,
-# once both are 0 (or whatever they are after a bounded wait).
+# once both are 0 (or whatever they are after a bounded wait).  Redis
+# has no count for a node no task was ever counted on: that is 0.
 sub settled_load {
     my ($id) = @_;
     my ($zone, $redis);
     Mesh::Orch::wait_until(sub {
         $zone = node($id)->{active_tasks} // -1;
         $redis = redis('HGET', "mesh:node:$id", 'active');
+        $redis = '0' if $redis eq '';
         return $zone == 0 && $redis eq '0';
     }, 5);
-    $Why = "node $id: zone active_tasks=$zone, redis active=$redis";
+    $Mesh::Checks::Why = "node $id: zone active_tasks=$zone, "
+                       . "redis active=$redis";
     return "$zone/$redis";
 }
 
@@ -255,7 +263,8 @@ sub _seen {
     my ($limit, $want) = @_;
     my $found = Mesh::Orch::wait_until(
         sub { grep { _match($_, $want) } events() }, $limit);
-    $Why = "events recorded (heartbeats left out):\n" . join "\n",
+    $Mesh::Checks::Why = join "\n",
+        'events recorded (heartbeats left out):',
         map { $JSON->encode($_) }
         grep { ($_->{event} // '') ne 'node.heartbeat' } events();
     return $found;
@@ -296,13 +305,15 @@ sub redis {
 # Starts another nginx on the file's Redis, with its own server root and
 # port, from a block-like configuration: http_config and config (the
 # $TEST_NGINX_* variables expanded).  Under TEST_NGINX_USE_VALGRIND it
-# runs under memcheck too.
+# runs under memcheck too.  Options: name, master (on|off, default off),
+# root and port (default: its own), keep_logs.
 sub nginx {
     my (%o) = @_;
     my $name = $o{name} // 'nginx-b';
-    my $root = File::Spec->catdir(Mesh::Proc::log_dir(), $name);
-    my $port = Mesh::Proc::free_port();
-    Test::Nginx::Util::setup_server_root(servroot => $root);
+    my $root = $o{root} // File::Spec->catdir(Mesh::Proc::log_dir(), $name);
+    my $port = $o{port} // Mesh::Proc::free_port();
+    Test::Nginx::Util::setup_server_root(servroot => $root,
+                                         keep_logs => $o{keep_logs});
     my $conf = Test::Nginx::Util::render_conf(
         servroot    => $root,
         port        => $port,
@@ -324,66 +335,16 @@ sub nginx {
         valgrind => $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0,
     );
     $p->{root} = $root;
+    $p->{conf} = $file;
     return $p;
 }
 
-# --- the --- checks section --------------------------------------------
-
-sub _check_lines {
-    my ($v) = @_;
-    return () unless defined $v;
-    return grep { /\S/ && !/^\s*#/ } split /\n/, $v;
+# The pids of the processes nginx $p's master runs now (its workers).
+sub workers {
+    my ($p) = @_;
+    open my $in, '<', "/proc/$p->{pid}/task/$p->{pid}/children" or return ();
+    return split ' ', <$in> // '';
 }
-
-# The runner hands body checks only the body: keep the whole response
-# (HTTP::Response) for $main::Res, e.g. to compare a header with the body.
-my $Last;
-my $parse = \&Test::Nginx::Request::parse_response;
-{
-    no warnings 'redefine';
-    *Test::Nginx::Request::parse_response = sub {
-        my @r = $parse->(@_);
-        $Last = $r[0];
-        return @r;
-    };
-}
-
-sub _checks {
-    my ($block, $body, $idx, $rep, $dry) = @_;
-    my @lines = _check_lines(scalar $block->checks) or return;
-    my $tb = Test::More->builder;
-    for my $line (@lines) {
-        if (defined $dry) {
-            $tb->skip($dry);
-            next;
-        }
-        undef $Why;
-        local $main::Body = $body;
-        local $main::Res = $Last;
-        my $ok = eval "package main; no strict 'vars'; $line";
-        my $err = $@;
-        (my $text = $line) =~ s/^\s+|\s+$//g;
-        $tb->ok($ok && !$err, $block->name . " - check: $text")
-            or Test::More::diag(join "\n", grep { defined }
-                                ($err || undef, $Why));
-    }
-}
-
-# The plan of a file: Mesh::Orch's count plus one test a check line.
-sub count_tests {
-    my $total = Mesh::Orch::count_tests();
-    for my $block (Test::Base::blocks()) {
-        next if defined $block->SKIP || defined $block->must_die;
-        my $req = $block->request;
-        my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
-        $total += Test::Nginx::Util::repeat_each() * $nreq
-            * _check_lines(scalar $block->checks);
-    }
-    return $total;
-}
-
-Test::Nginx::Socket::add_response_body_check(\&_checks);
-
 
 package Mesh::Chaos::Bg;
 

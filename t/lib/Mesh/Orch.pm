@@ -246,6 +246,7 @@ sub _pump {
 # A silent node $id heartbeats again; waits until it is up.
 sub resume {
     my ($id) = @_;
+    delete $Want{$id}{silent};
     _pump($id);
     return wait_scene();
 }
@@ -266,7 +267,8 @@ sub wait_scene {
         for my $id (keys %Nodes) {
             my $want = $Want{$id};
             my $got = $listed->{$id};
-            my $live = $want->{status} =~ /^(idle|busy)$/ ? 1 : 0;
+            my $live = $want->{status} =~ /^(idle|busy)$/
+                       && !$want->{silent} ? 1 : 0;
             return 0 unless ($got->{up} ? 1 : 0) == $live
                 && $got->{active_tasks} == $want->{active_tasks}
                 && $got->{max_tasks} == $want->{max_tasks}
@@ -286,6 +288,7 @@ sub silence {
     my ($id) = @_;
     my $sub = Mesh::Events->new($Redis->port, 'mesh:events');
     $Nodes{$id}->stop;
+    $Want{$id}{silent} = 1;
     my $down = grep { ($_->{event} // '') eq 'node.down'
                       && ($_->{node_id} // '') eq $id }
         $sub->events(sub { ($_[0]{event} // '') eq 'node.down'

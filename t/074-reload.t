@@ -1,0 +1,125 @@
+# nginx -s reload keeps streams and the registry: a task streaming while
+# nginx reloads gets every token and its done line from the old worker,
+# which exits once the stream is over; the mesh zone is kept (its
+# reloads_kept counter grows, its creation time and the nodes' stats are
+# the same right after the reload), and the new worker routes tasks at
+# once and joins Redis again.
+#
+# A reload needs a master process: in single-process mode (which the
+# runner uses under valgrind) nginx stops accepting after a HUP.  So this
+# file runs its own nginx, master on, on the runner's port and server
+# root (no_nginx_manager), the same way in every mode, under memcheck
+# with TEST_NGINX_USE_VALGRIND.
+use strict;
+use warnings;
+
+use Test::Nginx::Socket;
+use Mesh::Chaos;
+use Mesh::Checks;
+use Mesh::Orch;
+
+our ($Nginx, $Stream, $Before, $After, $Workers);
+
+Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
+Mesh::Orch::sim('S', '--model', 'mistral:7b', '--token-delay-ms', 100);
+add_test_cleanup_handler(\&Mesh::Chaos::teardown);
+no_nginx_manager();
+
+# A fresh nginx (master on) and node "a" before sim S.
+sub mesh {
+    $Nginx = Mesh::Chaos::own(Mesh::Chaos::nginx(
+        name => 'nginx', master => 'on',
+        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
+        port => $ENV{TEST_NGINX_SERVER_PORT},
+        http_config => Mesh::Orch::http_config(
+            "    mesh_heartbeat_interval 300ms;\n"),
+        config => $Mesh::Orch::LOCATIONS));
+    Mesh::Orch::scene(a => { sim => 'S', models => [['mistral:7b', 'text']],
+                             max_tasks => 4 });
+    Mesh::Chaos::record_events();
+}
+
+sub status {
+    my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
+    return eval { JSON::PP->new->decode($body) } || {};
+}
+
+# nginx -s reload, then waits until a new worker answers with the zone
+# kept once more; returns the /mesh/status of before and after.
+sub reload {
+    my $before = status();
+    system($Test::Nginx::Util::NginxBinary, '-p', "$Nginx->{root}/",
+           '-c', $Nginx->{conf}, '-e', "$Nginx->{root}/logs/error.log",
+           '-s', 'reload') == 0
+        or Test::More::diag("nginx -s reload failed: $?");
+    my $after = {};
+    Mesh::Orch::wait_until(sub {
+        $after = status();
+        return ($after->{pid} // 0) != $before->{pid}
+            && $after->{config}{zone}{reloads_kept}
+               == $before->{config}{zone}{reloads_kept} + 1;
+    }, 10);
+    return ($before, $after);
+}
+
+repeat_each(1);
+plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a reload during a long stream: every token and the done line arrive, the zone is kept
+--- init
+main::mesh();
+# one task before the reload: its count lives only in the zone
+Mesh::Chaos::request(path => '/api/generate',
+    body => '{"model":"mistral:7b","prompt":"x","stream":false,"options":{"num_predict":1}}');
+$main::Stream = Mesh::Chaos::background(path => '/mesh/v1/tasks', timeout => 30,
+    body => '{"type":"text","prompt":"reload me","options":{"num_predict":30}}');
+Mesh::Orch::wait_until(sub { Mesh::Chaos::node('a')->{active_tasks} == 1 });
+($main::Before, $main::After) = main::reload();
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: ^\{"nodes":\[\{"node_id":"a",.*"up":true,.*"tasks_done":1,
+--- checks
+$After->{config}{zone}{reloads_kept} == $Before->{config}{zone}{reloads_kept} + 1
+$After->{config}{zone}{created} == $Before->{config}{zone}{created}
+$After->{pid} != $Before->{pid}
+# the stream, served by the old worker to its end
+$Stream->result->{status} == 200 && $Stream->result->{clean_end}
+$Stream->result->{lines}[0] =~ /^\{"event":"routed","task_id":"[^"]+","node":"a","model":"mistral:7b"\}$/
+(grep { /"done":false/ } @{ $Stream->result->{lines} }) == 30
+$Stream->result->{lines}[-1] =~ /"response":"","done":true,"done_reason":"length",.*"eval_count":30,/
+join('', map { /"response":"([^"]*)"/ } @{ $Stream->result->{lines} }) eq '[mistral:7b]' . ' reload me' x 14 . ' reload'
+Mesh::Chaos::seen(event => 'task.done', node_id => 'a', tokens => 30)
+# then the old worker exits: one worker is left
+Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
+$Nginx->stop
+--- error_log
+reconfiguring
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: after two reloads the new worker routes at once and is back on Redis
+--- init
+main::mesh();
+main::reload();
+($main::Before, $main::After) = main::reload();
+Mesh::Orch::wait_until(sub { main::status()->{redis}{subscribed} });
+--- request
+POST /api/generate
+{"model":"mistral:7b","prompt":"after reload","stream":false,"options":{"num_predict":2}}
+--- response_headers
+X-Mesh-Node: a
+--- response_body_like: "response":"\[mistral:7b\] after","done":true
+--- checks
+$After->{config}{zone}{reloads_kept} == 2
+main::status()->{redis}{connected} && main::status()->{redis}{subscribed}
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
+$Nginx->stop
+--- no_error_log
+[error]
