@@ -236,11 +236,16 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
                                         "retry later");
     }
 
+    /* the agent's own count heals one a crashed orchestrator left;
+       the load changes summed so far must reach Redis before it */
+    ngx_http_mesh_registry_flush_load(r->connection->log);
+
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
                                        "HSET " NGX_HTTP_MESH_KEY_PREFIX
-                                       "%s caps %b last_seen %lld",
+                                       "%s caps %b last_seen %lld active %u",
                                        caps->node_id, json, len,
-                                       (long long) now);
+                                       (long long) now,
+                                       (unsigned) caps->active_tasks);
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
                                        "ZADD " NGX_HTTP_MESH_LIVE_KEY
                                        " %lld %s",

@@ -381,6 +381,19 @@ ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
 static void
 ngx_http_mesh_registry_flush_handler(ngx_event_t *ev)
 {
+    ngx_http_mesh_registry_flush_load(ev->log);
+}
+
+
+/*
+ * Also called before a heartbeat writes the agent's own count: the
+ * changes summed so far go to Redis first, so a task the agent already
+ * counts is not added on top of its count a moment later.
+ */
+
+void
+ngx_http_mesh_registry_flush_load(ngx_log_t *log)
+{
     size_t                  len;
     u_char                 *copy;
     ngx_int_t               delta;
@@ -408,7 +421,7 @@ ngx_http_mesh_registry_flush_handler(ngx_event_t *ev)
 
         len = ngx_strlen(zone->sh->reg.nodes[i].caps.node_id);
 
-        copy = ngx_alloc(len + 1, ev->log);
+        copy = ngx_alloc(len + 1, log);
         if (copy == NULL) {
             continue;
         }

@@ -80,6 +80,7 @@ void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
 void ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log);
+void ngx_http_mesh_registry_flush_load(ngx_log_t *log);
 
 
 /* routable: heartbeating, not marked down, not leaving or degraded */

@@ -57,9 +57,8 @@ sub agents {
 }
 
 # The end of a block (add_test_cleanup_handler): clients, forked
-# children, agents, stand-in nodes and sims of the block are stopped,
-# and Redis is emptied, so that the next block's nginx finds nothing of
-# this one when it resyncs.
+# children, agents and sims of the block are stopped (then Mesh::Orch's
+# own handler stops its stand-in nodes and empties Redis).
 sub teardown {
     reap_later();
     $Events->stop if $Events && $Events->alive;
@@ -67,8 +66,6 @@ sub teardown {
     @BG = @OWN = ();
     $_->alive && $_->stop for values %Agent, values %Sim;
     %Agent = %Sim = ();
-    $_->stop for values %Mesh::Orch::Nodes;
-    Mesh::Orch::redis('FLUSHALL') if $Mesh::Orch::Redis->alive;
 }
 
 # Stops $thing (anything with a stop method) at the end of the block.
@@ -92,15 +89,13 @@ sub load_directly {
 }
 
 # "zone/redis": node $id's load as /mesh/v1/nodes and Redis count it,
-# once both are 0 (or whatever they are after a bounded wait).  Redis
-# has no count for a node no task was ever counted on: that is 0.
+# once both are 0 (or whatever they are after a bounded wait).
 sub settled_load {
     my ($id) = @_;
     my ($zone, $redis);
     Mesh::Orch::wait_until(sub {
         $zone = node($id)->{active_tasks} // -1;
         $redis = redis('HGET', "mesh:node:$id", 'active');
-        $redis = '0' if $redis eq '';
         return $zone == 0 && $redis eq '0';
     }, 5);
     $Mesh::Checks::Why = "node $id: zone active_tasks=$zone, "

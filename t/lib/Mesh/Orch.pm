@@ -40,7 +40,8 @@ use Mesh::Events;
 use Mesh::Node;
 use Mesh::Proc;
 use Mesh::SimClient;
-use Test::Nginx::Util qw(add_block_preprocessor repeat_each);
+use Test::Nginx::Util qw(add_block_preprocessor add_test_cleanup_handler
+                         repeat_each);
 use Test::Nginx::Socket ();
 
 our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 1;
@@ -139,6 +140,7 @@ sub suite {
             unless defined $block->config;
     });
     Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
+    add_test_cleanup_handler(\&quiet);
 }
 
 sub sim {
@@ -192,13 +194,22 @@ sub redis {
     return $out;
 }
 
-# Stops every stand-in node, makes every node the registry lists leave,
-# and empties Redis: the next scene starts from nothing.
-sub reset_scene {
+# Stops every stand-in node and empties Redis (after each block: a new
+# nginx must not learn the last block's nodes, from heartbeats or from
+# its first resync).
+sub quiet {
     _reap_later();
     $_->stop for values %Nodes;
     %Nodes = ();
     %Want = ();
+    redis('FLUSHALL');
+}
+
+# quiet(), and every node the registry still lists leaves: the next scene
+# starts from nothing.  (A node that left keeps its registry slot: ids
+# joining again keep the order of their first join to this nginx.)
+sub reset_scene {
+    quiet();
     wait_until(sub {
         my $listed = nodes();
         Mesh::Node::leave(port(), $_) for keys %$listed;
