@@ -19,12 +19,21 @@
 
 #define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
 
+/* longer than the Redis command timeout, which answers first */
+#define NGX_HTTP_MESH_NODE_WAIT_MAX  3000
 
-/* outlives the request if the client goes first: the pool cleanup
-   detaches it, the Redis reply frees it */
+
+/*
+ * Outlives the request if the client goes first: the pool cleanup
+ * detaches it, the Redis reply frees it.  Its timer is not cancelable:
+ * a worker shutting down gracefully answers the wait before it exits
+ * (nothing else holds it, and exiting first would leave the request's
+ * socket open).
+ */
 typedef struct {
     ngx_http_request_t     *request;
     ngx_pool_cleanup_t     *cln;
+    ngx_event_t             guard;
 } ngx_http_mesh_node_wait_t;
 
 
@@ -42,6 +51,7 @@ static ngx_int_t ngx_http_mesh_node_wait(ngx_http_request_t *r,
 static void ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 static void ngx_http_mesh_node_wait_cleanup(void *data);
+static void ngx_http_mesh_node_wait_expired(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
     const char *tail);
 
@@ -318,7 +328,7 @@ ngx_http_mesh_node_wait(ngx_http_request_t *r, ngx_http_mesh_redis_t *redis,
 {
     ngx_http_mesh_node_wait_t  *wait;
 
-    wait = ngx_alloc(sizeof(ngx_http_mesh_node_wait_t), r->connection->log);
+    wait = ngx_calloc(sizeof(ngx_http_mesh_node_wait_t), r->connection->log);
     if (wait == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -344,6 +354,11 @@ ngx_http_mesh_node_wait(ngx_http_request_t *r, ngx_http_mesh_redis_t *redis,
                                         "retry later");
     }
 
+    wait->guard.handler = ngx_http_mesh_node_wait_expired;
+    wait->guard.data = wait;
+    wait->guard.log = r->connection->log;
+    ngx_add_timer(&wait->guard, NGX_HTTP_MESH_NODE_WAIT_MAX);
+
     r->main->count++;
 
     return NGX_DONE;
@@ -356,6 +371,39 @@ ngx_http_mesh_node_wait_cleanup(void *data)
     ngx_http_mesh_node_wait_t  *wait = data;
 
     wait->request = NULL;
+
+    if (wait->guard.timer_set) {
+        ngx_del_timer(&wait->guard);
+    }
+}
+
+
+static void
+ngx_http_mesh_node_wait_expired(ngx_event_t *ev)
+{
+    ngx_http_mesh_node_wait_t  *wait = ev->data;
+
+    ngx_int_t            status;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = wait->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    /* the Redis reply comes later and frees the wait */
+    wait->request = NULL;
+    wait->cln->handler = NULL;
+
+    c = r->connection;
+
+    status = ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "the registry did not answer, "
+                                      "retry later");
+    ngx_http_finalize_request(r, status);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -371,6 +419,10 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     ngx_http_request_t         *r;
     ngx_http_mesh_json_t        w;
     ngx_http_mesh_main_conf_t  *mmcf;
+
+    if (wait->guard.timer_set) {
+        ngx_del_timer(&wait->guard);
+    }
 
     r = wait->request;
 

@@ -36,7 +36,8 @@ plan tests => 4 + Mesh::Orch::count_tests();
     print $s "conf-test-secret-0123456789\n";
     close $s;
     chmod 0600, "$prefix/conf/mesh.secret";
-    my $out = `$Test::Nginx::Util::NginxBinary -t -p $prefix/ -c conf/nginx.conf -e $prefix/logs/error.log 2>&1`;
+    my $out = `$Test::Nginx::Util::NginxBinary -t -p $prefix/ \\
+               -c conf/nginx.conf -e $prefix/logs/error.log 2>&1`;
     is $? >> 8, 0, 'nginx -t accepts conf/nginx.conf' or diag($out);
     like $out, qr/configuration file \S+ test is successful/,
          'nginx -t says so';
@@ -53,7 +54,8 @@ plan tests => 4 + Mesh::Orch::count_tests();
         "mesh_secret_file $dir/open.secret;", '');
     is $code, 0, 'nginx -t accepts a secret file others can read'
         or diag($out);
-    like $out, qr/\[warn\] mesh secret file "\Q$dir\E\/open\.secret" is readable by others/,
+    my $file = "$dir/open.secret";
+    like $out, qr/\[warn\] mesh secret file "\Q$file\E" is readable by/,
          'with a warning';
 }
 

@@ -3,7 +3,8 @@
 # which exits once the stream is over; the mesh zone is kept (its
 # reloads_kept counter grows, its creation time and the nodes' stats are
 # the same right after the reload), and the new worker routes tasks at
-# once and joins Redis again.
+# once and joins Redis again.  A heartbeat waiting for Redis when the
+# reload comes is answered by the old worker before it exits.
 #
 # A reload needs a master process: in single-process mode (which the
 # runner uses under valgrind) nginx stops accepting after a HUP.  So this
@@ -18,7 +19,7 @@ use Mesh::Chaos;
 use Mesh::Checks;
 use Mesh::Orch;
 
-our ($Nginx, $Stream, $Before, $After, $Workers);
+our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
 
 Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
 Mesh::Orch::sim('S', '--model', 'mistral:7b', '--token-delay-ms', 100);
@@ -61,6 +62,17 @@ sub reload {
     }, 10);
     return ($before, $after);
 }
+
+# True once worker $pid has begun its graceful shutdown.
+sub shutting_down {
+    my ($pid) = @_;
+    open my $in, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+    local $/;
+    return (<$in> // '') =~ /\[notice\] $pid#\d+: gracefully shutting down/;
+}
+
+# a fresh server root for the file: the blocks keep adding to its logs
+Test::Nginx::Util::setup_server_root();
 
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
@@ -119,6 +131,32 @@ X-Mesh-Node: a
 $After->{config}{zone}{reloads_kept} == 2
 main::status()->{redis}{connected} && main::status()->{redis}{subscribed}
 Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
+$Nginx->stop
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a reload while a heartbeat waits for Redis: the old worker answers it, then exits
+--- init
+main::mesh();
+$Mesh::Orch::Redis->signal('STOP');
+$main::Beat = Mesh::Chaos::background(path => '/mesh/v1/nodes/heartbeat',
+    headers => Mesh::Chaos::auth_headers(),
+    body => Mesh::Node::caps_json({ caps => { node_id => 'w', port => 9,
+                                              models => [['w', 'text']] } }));
+Mesh::Orch::wait_until(sub { Mesh::Chaos::redis_state()->{pending} });
+$main::OldPid = main::status()->{pid};
+($main::Before, $main::After) = main::reload();
+Mesh::Orch::wait_until(sub { main::shutting_down($main::OldPid) });
+$Mesh::Orch::Redis->signal('CONT');
+--- request
+GET /mesh/status
+--- response_body_like: "reloads_kept":1\}
+--- checks
+$Beat->result->{status} == 200
+$Beat->result->{body} =~ /^\{"ok":true,/
 Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
 $Nginx->stop
 --- no_error_log
