@@ -42,7 +42,7 @@ X-Mesh-Node: b
 X-Mesh-Model: mistral:7b
 --- response_body_like: ^\{"model":"mistral:7b",.*"response":"\[mistral:7b\] hello mesh","done":true,
 --- checks
-Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Chaos::seen(event => 'task.routed', node_id => 'a', reason => undef)
 Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'failed', model => 'mistral:7b', type => 'text')
 Mesh::Chaos::seen(event => 'node.down', node_id => 'a')
 Mesh::Chaos::seen(event => 'task.routed', node_id => 'b', reason => 'retry')

@@ -21,7 +21,9 @@ use Mesh::Orch;
 
 our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
 
-Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
+my $HTTP = "    mesh_heartbeat_interval 300ms;\n";
+
+Mesh::Orch::suite(http_extra => $HTTP);
 Mesh::Orch::sim('S', '--model', 'mistral:7b', '--token-delay-ms', 100);
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 no_nginx_manager();
@@ -32,8 +34,7 @@ sub mesh {
         name => 'nginx', master => 'on',
         root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
         port => $ENV{TEST_NGINX_SERVER_PORT},
-        http_config => Mesh::Orch::http_config(
-            "    mesh_heartbeat_interval 300ms;\n"),
+        http_config => Mesh::Orch::http_config($HTTP),
         config => $Mesh::Orch::LOCATIONS));
     Mesh::Orch::scene(a => { sim => 'S', models => [['mistral:7b', 'text']],
                              max_tasks => 4 });

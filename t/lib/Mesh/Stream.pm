@@ -129,7 +129,8 @@ sub json_lines {
 
 # Program mode: one request from the JSON argument, the result on stdout.
 # With "repeat": the request again and again, "pause" s apart, until
-# SIGTERM; the result is then {"results":[{status, node, error}, ...]}.
+# SIGTERM; the result is then {"results":[{status, node, error, end},
+# ...]} (end: when the reply was in, seconds since the epoch).
 sub run {
     my ($spec) = @_;
     my %o = %{ $JSON->decode($spec) };
@@ -142,7 +143,7 @@ sub run {
             my $one = request(%o);
             push @all, { status => $one->{status} // 0,
                          node => $one->{headers}{'x-mesh-node'} // '',
-                         error => $one->{error} // '' };
+                         error => $one->{error} // '', end => time };
             select undef, undef, undef, $pause unless $stop;
         }
         $r = { results => \@all };
