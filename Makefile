@@ -30,7 +30,7 @@ MOD_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -Wl,-z,now -fP
 export MESH_BUILD := $(BUILD)
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
-        test-valgrind demo clean fuzz bench-route bench-mesh
+        test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh
 
 all: build
 
@@ -92,11 +92,21 @@ test: deps
 	$(MAKE) test-unit
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  PERL5LIB=$(TOP)/t/lib $(PROVE) $(PROVE_ARGS) $(TESTS)
+	@if [ "$(TESTS)" = t ]; then $(MAKE) test-memcheck; fi
+
+# The module suites with nginx under valgrind memcheck, and the agent suites
+# with echo-agent under it (a block fails on an invalid access or a definite
+# leak in our code).
+MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t)
+AGENT_SUITES  = $(wildcard t/03*.t)
+
+test-memcheck: build
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
-	  $(PROVE) $(PROVE_ARGS) $(wildcard t/01*.t)
+	  $(PROVE) $(MODULE_SUITES)
+	MESH_VALGRIND=1 PERL5LIB=$(TOP)/t/lib $(PROVE) $(AGENT_SUITES)
 
-# The module suites alone under valgrind memcheck.
+# Any suites (TESTS=...) with nginx under valgrind memcheck.
 test-valgrind: deps build
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \

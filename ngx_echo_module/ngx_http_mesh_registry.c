@@ -37,6 +37,7 @@ static void ngx_http_mesh_registry_load_reply(ngx_http_mesh_redis_t *rc,
 
 
 #define NGX_HTTP_MESH_FLUSH_MS      100
+#define NGX_HTTP_MESH_GRACE_MS      35000     /* agents back off to 30 s */
 
 
 static void ngx_http_mesh_registry_flush_handler(ngx_event_t *ev);
@@ -47,6 +48,8 @@ static ngx_event_t   ngx_http_mesh_sweep_event;
 static ngx_event_t   ngx_http_mesh_flush_event;
 static ngx_int_t    *ngx_http_mesh_load_delta;
 static ngx_uint_t    ngx_http_mesh_load_n;
+static ngx_uint_t    ngx_http_mesh_connects;     /* to Redis, this worker */
+static int64_t       ngx_http_mesh_grace_until;  /* ms; after an outage */
 
 
 ngx_int_t
@@ -86,7 +89,9 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
 /*
  * While this worker's Redis is away, agents get 503 and back off, so
  * their silence says nothing: routing goes on from the last known
- * registry, as the sweep does, until Redis is back.
+ * registry, as the sweep does, until Redis is back, and for a grace period
+ * after, long enough for agents at their longest backoff to heartbeat
+ * again.  A dead node is still found at once by a failed connect.
  */
 
 int64_t
@@ -98,6 +103,12 @@ ngx_http_mesh_registry_timeout(void)
     rc = ngx_http_mesh_redis_commands();
 
     if (rc != NULL && !ngx_http_mesh_redis_connected(rc)) {
+        return INT64_MAX;
+    }
+
+    if (ngx_http_mesh_grace_until
+        && ngx_http_mesh_now_ms() < ngx_http_mesh_grace_until)
+    {
         return INT64_MAX;
     }
 
@@ -676,6 +687,11 @@ ngx_http_mesh_registry_on_message(ngx_str_t *msg)
 void
 ngx_http_mesh_registry_on_connect(void)
 {
+    if (ngx_http_mesh_connects++ > 0) {
+        ngx_http_mesh_grace_until = ngx_http_mesh_now_ms()
+                                    + NGX_HTTP_MESH_GRACE_MS;
+    }
+
     ngx_http_mesh_registry_resync();
 }
 
@@ -801,6 +817,8 @@ ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle)
 
     ngx_memzero(&ngx_http_mesh_sweep_event, sizeof(ngx_event_t));
     ngx_memzero(&ngx_http_mesh_flush_event, sizeof(ngx_event_t));
+    ngx_http_mesh_connects = 0;
+    ngx_http_mesh_grace_until = 0;
 
     ngx_http_mesh_sweep_event.handler = ngx_http_mesh_registry_sweep_handler;
     ngx_http_mesh_sweep_event.data = &ngx_http_mesh_sweep_event;
