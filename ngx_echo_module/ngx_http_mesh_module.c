@@ -7,6 +7,7 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_redis.h"
 
 
@@ -290,6 +291,7 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_mesh_queue_exit_worker(cycle);
+    ngx_http_mesh_events_flush();
 
     if (mmcf->registry) {
         ngx_http_mesh_redis_exit_worker(cycle);

@@ -29,6 +29,7 @@ static ngx_uint_t ngx_http_mesh_queue_estimate(void);
 static ngx_queue_t   ngx_http_mesh_waiters;
 static ngx_uint_t    ngx_http_mesh_nwaiters;
 static ngx_event_t   ngx_http_mesh_poll_event;
+static ngx_connection_t  ngx_http_mesh_poll_conn;     /* fd -1: for logs */
 static ngx_uint_t    ngx_http_mesh_waking;
 static ngx_uint_t    ngx_http_mesh_queue_ready;
 
@@ -42,7 +43,8 @@ ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
     ngx_memzero(&ngx_http_mesh_poll_event, sizeof(ngx_event_t));
     ngx_http_mesh_poll_event.handler = ngx_http_mesh_queue_poll_handler;
     ngx_http_mesh_poll_event.log = cycle->log;
-    ngx_http_mesh_poll_event.data = &ngx_http_mesh_waiters;
+    ngx_http_mesh_poll_conn.fd = (ngx_socket_t) -1;
+    ngx_http_mesh_poll_event.data = &ngx_http_mesh_poll_conn;
     ngx_http_mesh_poll_event.cancelable = 1;
 
     ngx_http_mesh_queue_ready = 1;

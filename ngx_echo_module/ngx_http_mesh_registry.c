@@ -46,6 +46,7 @@ static void ngx_http_mesh_registry_flush_handler(ngx_event_t *ev);
 /* per worker: timers and the load changes not yet sent to Redis */
 static ngx_event_t   ngx_http_mesh_sweep_event;
 static ngx_event_t   ngx_http_mesh_flush_event;
+static ngx_connection_t  ngx_http_mesh_timer_conn;    /* fd -1: for logs */
 static ngx_int_t    *ngx_http_mesh_load_delta;
 static ngx_uint_t    ngx_http_mesh_load_n;
 static ngx_uint_t    ngx_http_mesh_connects;     /* to Redis, this worker */
@@ -383,9 +384,12 @@ ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
 
     ngx_http_mesh_load_delta[index] += delta;
 
-    if (!ngx_http_mesh_flush_event.timer_set && !ngx_exiting) {
+    if (!ngx_http_mesh_flush_event.timer_set) {
         ngx_add_timer(&ngx_http_mesh_flush_event, NGX_HTTP_MESH_FLUSH_MS);
     }
+
+    /* an exiting worker sends its last counts before it leaves */
+    ngx_http_mesh_flush_event.cancelable = ngx_exiting ? 0 : 1;
 }
 
 
@@ -393,6 +397,7 @@ static void
 ngx_http_mesh_registry_flush_handler(ngx_event_t *ev)
 {
     ngx_http_mesh_registry_flush_load(ev->log);
+    ngx_http_mesh_events_linger();
 }
 
 
@@ -821,12 +826,13 @@ ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle)
     ngx_http_mesh_grace_until = 0;
 
     ngx_http_mesh_sweep_event.handler = ngx_http_mesh_registry_sweep_handler;
-    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_sweep_event;
+    ngx_http_mesh_timer_conn.fd = (ngx_socket_t) -1;
+    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_timer_conn;
     ngx_http_mesh_sweep_event.log = cycle->log;
     ngx_http_mesh_sweep_event.cancelable = 1;
 
     ngx_http_mesh_flush_event.handler = ngx_http_mesh_registry_flush_handler;
-    ngx_http_mesh_flush_event.data = &ngx_http_mesh_flush_event;
+    ngx_http_mesh_flush_event.data = &ngx_http_mesh_timer_conn;
     ngx_http_mesh_flush_event.log = cycle->log;
     ngx_http_mesh_flush_event.cancelable = 1;
 
