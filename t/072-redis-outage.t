@@ -3,7 +3,9 @@
 # longer than the liveness window: its agent is backing off, not dead),
 # heartbeats answer 503, nothing crashes.  Redis back on the same port:
 # the worker reconnects, heartbeats answer 200 again and Redis holds the
-# registry again, all within a bounded poll.
+# registry again, all within a bounded poll.  For a grace period after
+# the reconnect the nodes' silence still says nothing (their agents are
+# backing off): they stay up, no node.down, no flapping.
 #
 # The nodes are real echo-agents (they back off after a 503), the
 # traffic a client in the background sending one task after another.
@@ -19,7 +21,7 @@ use Mesh::Chaos;
 use Mesh::Checks;
 use Mesh::Orch;
 
-our ($Traffic, $Outage, $KilledAt);
+our ($Traffic, $Outage, $KilledAt, $Back, $BackAt, @Looks);
 
 Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n"
                               . "    mesh_queue_size 0;\n");
@@ -58,17 +60,76 @@ sub outage {
     }, 15);
 }
 
-# Every task of the background traffic was served, a few of them during
-# the outage.
+# Every task of the background traffic was served, a few of them after
+# $since (default: the kill, so during the outage).
 sub traffic_ok {
+    my ($since) = @_;
     my $r = $Traffic->finish;
     my @all = @{ $r->{results} || [] };
     my @bad = grep { $_->{status} != 200 } @all;
-    my @during = grep { $_->{end} > $KilledAt } @all;
-    $Mesh::Checks::Why = @all . ' tasks, ' . @during . ' in the outage, '
+    my @during = grep { $_->{end} > ($since // $KilledAt) } @all;
+    $Mesh::Checks::Why = @all . ' tasks, ' . @during . ' after '
+        . ($since ? 'the reconnect' : 'the kill') . ', '
         . 'not 200: ' . JSON::PP->new->canonical->encode(\@bad)
         . ($r->{error} // '');
     return @during >= 3 && !@bad;
+}
+
+# After outage(), $silent s more of it (the agents deep in backoff,
+# retrying seconds apart), Redis restarted: waits for the worker to
+# reconnect (polling fast: an agent's retry must not slip in before the
+# first look), then looks at /mesh/v1/nodes every 50 ms for $secs s
+# (@Looks: [seconds since the reconnect, nodes]), recording the events
+# from the first look on.
+sub after_restart {
+    my ($silent, $secs) = @_;
+    Time::HiRes::sleep($silent);
+    Mesh::Chaos::redis_restart();
+    my $deadline = Time::HiRes::time() + 15 * $Mesh::Orch::Slow;
+    my $back = 0;
+    while (!$back && Time::HiRes::time() < $deadline) {
+        $back = Mesh::Chaos::redis_state()->{connected};
+        Time::HiRes::sleep(0.005) unless $back;
+    }
+    $BackAt = Time::HiRes::time();
+    @Looks = $back ? ([0, Mesh::Orch::nodes()]) : ();
+    Mesh::Chaos::record_events();
+    while ($back && Time::HiRes::time() < $BackAt + $secs) {
+        push @Looks, [Time::HiRes::time() - $BackAt, Mesh::Orch::nodes()];
+        Time::HiRes::sleep(0.05);
+    }
+    return $back;
+}
+
+# The longest silence (last_seen_ago_ms) of node $id in a look after the
+# reconnect that listed it up: beyond the liveness window (900 ms), only
+# the grace keeps it up.  A refused heartbeat counts as seen too, so
+# each agent is silent from its last retry in the outage to its next.
+sub silent_up_ms {
+    my ($id) = @_;
+    my ($max) = sort { $b <=> $a } map { $_->{last_seen_ago_ms} }
+        grep { $_->{up} } map { $_->[1]{$id} // {} } @Looks;
+    $Mesh::Checks::Why = "node $id in " . @Looks . ' looks: '
+        . join ', ', map { node_text($_->[1]{$id}) } @Looks[0 .. 9];
+    return $max // -1;
+}
+
+sub node_text {
+    my ($n) = @_;
+    return 'unlisted' unless $n;
+    return ($n->{up} ? 'up' : 'down') . " ($n->{last_seen_ago_ms} ms)";
+}
+
+# Both nodes listed up in every look after the reconnect.
+sub stayed_up {
+    my @bad = grep { !($_->[1]{a}{up} && $_->[1]{b}{up}) } @Looks;
+    my @show = @bad > 5 ? @bad[0 .. 4] : @bad;
+    $Mesh::Checks::Why = @Looks . ' looks, ' . @bad . ' without both up'
+        . join '', map {
+            sprintf "\n%.2f s: a %s, b %s", $_->[0],
+                node_text($_->[1]{a}), node_text($_->[1]{b})
+        } @show;
+    return @Looks >= 20 && !@bad;
 }
 
 sub heartbeat_status {
@@ -133,4 +194,28 @@ Mesh::Chaos::node('a')->{up} == 1 && Mesh::Chaos::node('b')->{up} == 1
 [qr/\[notice\] .*redis command connection to 127\.0\.0\.1:\d+ restored/,
  qr/\[notice\] .*redis subscriber connection to 127\.0\.0\.1:\d+ restored/]
 --- no_error_log
+[crit]
+
+
+
+=== TEST 3: Redis back: nodes silent beyond the liveness window stay up a while
+--- main_config
+# its own nginx: no grace left from the reconnects of the blocks before
+--- init
+main::outage();
+$main::Back = main::after_restart(1, 3);
+--- request eval
+"POST /api/generate\n$::TASK"
+--- response_body_like: "response":"\[mistral:7b\] outage","done":true
+--- checks
+$Back
+main::silent_up_ms('a') > 900
+main::silent_up_ms('b') > 900
+main::stayed_up()
+Mesh::Chaos::unseen(event => 'node.down')
+Mesh::Chaos::unseen(event => 'node.up')
+main::traffic_ok($BackAt)
+Mesh::Chaos::redis_state()->{connected} == 1
+--- no_error_log
+is down
 [crit]
