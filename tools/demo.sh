@@ -163,5 +163,7 @@ while :; do
             exit 1
         fi
     done
-    sleep 1
+    # an interruptible wait: Ctrl-C runs the trap at once
+    sleep 1 &
+    wait $!
 done
