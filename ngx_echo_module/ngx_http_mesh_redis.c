@@ -411,6 +411,15 @@ ngx_http_mesh_redis_commands(void)
 
 
 ngx_uint_t
+ngx_http_mesh_redis_subscribed(void)
+{
+    return ngx_http_mesh_redis_worker == NULL
+           || ngx_http_mesh_redis_worker->subscriber.state
+              == NGX_HTTP_MESH_REDIS_READY;
+}
+
+
+ngx_uint_t
 ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc)
 {
     return rc != NULL && rc->state == NGX_HTTP_MESH_REDIS_READY;

@@ -50,6 +50,7 @@ void ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle);
 
 /* this worker's command connection, NULL when no mesh_registry is set */
 ngx_http_mesh_redis_t *ngx_http_mesh_redis_commands(void);
+ngx_uint_t ngx_http_mesh_redis_subscribed(void);
 ngx_uint_t ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc);
 
 /*

@@ -92,7 +92,9 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
  * their silence says nothing: routing goes on from the last known
  * registry, as the sweep does, until Redis is back, and for a grace period
  * after, long enough for agents at their longest backoff to heartbeat
- * again.  A dead node is still found at once by a failed connect.
+ * again.  "Back" means both links: the grace starts when the subscriber
+ * is ready too, so until then the timeout stays suspended.  A dead node is
+ * still found at once by a failed connect.
  */
 
 int64_t
@@ -103,7 +105,10 @@ ngx_http_mesh_registry_timeout(void)
 
     rc = ngx_http_mesh_redis_commands();
 
-    if (rc != NULL && !ngx_http_mesh_redis_connected(rc)) {
+    if (rc != NULL
+        && (!ngx_http_mesh_redis_connected(rc)
+            || !ngx_http_mesh_redis_subscribed()))
+    {
         return INT64_MAX;
     }
 

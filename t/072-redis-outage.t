@@ -109,8 +109,9 @@ sub silent_up_ms {
     my ($id) = @_;
     my ($max) = sort { $b <=> $a } map { $_->{last_seen_ago_ms} }
         grep { $_->{up} } map { $_->[1]{$id} // {} } @Looks;
-    $Mesh::Checks::Why = "node $id in " . @Looks . ' looks: '
-        . join ', ', map { node_text($_->[1]{$id}) } @Looks[0 .. 9];
+    my @show = @Looks > 10 ? @Looks[0 .. 9] : @Looks;
+    $Mesh::Checks::Why = "node $id in " . @Looks . ' looks, the first: '
+        . join ', ', map { node_text($_->[1]{$id}) } @show;
     return $max // -1;
 }
 
