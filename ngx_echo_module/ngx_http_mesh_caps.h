@@ -82,7 +82,7 @@ typedef struct {
     ngx_http_mesh_span_t   system;      /* len 0: not given */
     ngx_http_mesh_span_t  *images;      /* base64 text, as sent */
     size_t                 nimages;
-    ngx_http_mesh_span_t   options;     /* re-serialised JSON object or len 0 */
+    ngx_http_mesh_span_t   options;     /* re-serialised JSON, or len 0 */
 } ngx_http_mesh_task_t;
 
 

@@ -47,10 +47,8 @@ ngx_http_mesh_event_start(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
     }
 
     ngx_http_mesh_json_obj_start(w);
-    ngx_http_mesh_json_key(w, "event");
-    ngx_http_mesh_json_cstr(w, kind);
-    ngx_http_mesh_json_key(w, "ts");
-    ngx_http_mesh_json_int(w, ngx_http_mesh_now_ms());
+    ngx_http_mesh_json_kcstr(w, "event", kind);
+    ngx_http_mesh_json_kint(w, "ts", ngx_http_mesh_now_ms());
 
     return NGX_OK;
 }
@@ -109,7 +107,8 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
     ngx_http_mesh_nevents++;
 
     if (!ngx_http_mesh_events_timer.timer_set) {
-        ngx_http_mesh_events_timer.handler = ngx_http_mesh_events_timer_handler;
+        ngx_http_mesh_events_timer.handler =
+                                      ngx_http_mesh_events_timer_handler;
         ngx_http_mesh_events_conn.fd = (ngx_socket_t) -1;
         ngx_http_mesh_events_timer.data = &ngx_http_mesh_events_conn;
         ngx_http_mesh_events_timer.log = ngx_cycle->log;
@@ -204,8 +203,7 @@ ngx_http_mesh_event_node(const char *kind, const char *node_id,
     }
 
     if (ngx_http_mesh_event_start(&w, pool, kind) == NGX_OK) {
-        ngx_http_mesh_json_key(&w, "node_id");
-        ngx_http_mesh_json_cstr(&w, node_id);
+        ngx_http_mesh_json_kcstr(&w, "node_id", node_id);
         ngx_http_mesh_event_publish(&w, log);
     }
 
@@ -220,12 +218,9 @@ ngx_http_mesh_event_caps_fields(ngx_http_mesh_json_t *w,
     ngx_uint_t              i;
     ngx_http_mesh_model_t  *m;
 
-    ngx_http_mesh_json_key(w, "node_id");
-    ngx_http_mesh_json_cstr(w, caps->node_id);
-    ngx_http_mesh_json_key(w, "host");
-    ngx_http_mesh_json_cstr(w, caps->host);
-    ngx_http_mesh_json_key(w, "port");
-    ngx_http_mesh_json_int(w, caps->port);
+    ngx_http_mesh_json_kcstr(w, "node_id", caps->node_id);
+    ngx_http_mesh_json_kcstr(w, "host", caps->host);
+    ngx_http_mesh_json_kint(w, "port", caps->port);
 
     ngx_http_mesh_json_key(w, "models");
     ngx_http_mesh_json_arr_start(w);
@@ -234,14 +229,10 @@ ngx_http_mesh_event_caps_fields(ngx_http_mesh_json_t *w,
         m = &caps->models[i];
 
         ngx_http_mesh_json_obj_start(w);
-        ngx_http_mesh_json_key(w, "name");
-        ngx_http_mesh_json_cstr(w, m->name);
-        ngx_http_mesh_json_key(w, "type");
-        ngx_http_mesh_json_cstr(w, ngx_http_mesh_type_name(m->type));
-        ngx_http_mesh_json_key(w, "size_gb");
-        ngx_http_mesh_json_double(w, m->size_gb);
-        ngx_http_mesh_json_key(w, "loaded");
-        ngx_http_mesh_json_bool(w, m->loaded);
+        ngx_http_mesh_json_kcstr(w, "name", m->name);
+        ngx_http_mesh_json_kcstr(w, "type", ngx_http_mesh_type_name(m->type));
+        ngx_http_mesh_json_kdouble(w, "size_gb", m->size_gb);
+        ngx_http_mesh_json_kbool(w, "loaded", m->loaded);
         ngx_http_mesh_json_obj_end(w);
     }
 
@@ -249,26 +240,17 @@ ngx_http_mesh_event_caps_fields(ngx_http_mesh_json_t *w,
 
     ngx_http_mesh_json_key(w, "hardware");
     ngx_http_mesh_json_obj_start(w);
-    ngx_http_mesh_json_key(w, "ram_total_gb");
-    ngx_http_mesh_json_double(w, caps->ram_total_gb);
-    ngx_http_mesh_json_key(w, "ram_free_gb");
-    ngx_http_mesh_json_double(w, caps->ram_free_gb);
-    ngx_http_mesh_json_key(w, "has_gpu");
-    ngx_http_mesh_json_bool(w, caps->has_gpu);
-    ngx_http_mesh_json_key(w, "gpu_vram_gb");
-    ngx_http_mesh_json_double(w, caps->gpu_vram_gb);
+    ngx_http_mesh_json_kdouble(w, "ram_total_gb", caps->ram_total_gb);
+    ngx_http_mesh_json_kdouble(w, "ram_free_gb", caps->ram_free_gb);
+    ngx_http_mesh_json_kbool(w, "has_gpu", caps->has_gpu);
+    ngx_http_mesh_json_kdouble(w, "gpu_vram_gb", caps->gpu_vram_gb);
     ngx_http_mesh_json_obj_end(w);
 
-    ngx_http_mesh_json_key(w, "status");
-    ngx_http_mesh_json_cstr(w, ngx_http_mesh_status_name(caps->status));
-    ngx_http_mesh_json_key(w, "active_tasks");
-    ngx_http_mesh_json_int(w, caps->active_tasks);
-    ngx_http_mesh_json_key(w, "max_tasks");
-    ngx_http_mesh_json_int(w, caps->max_tasks);
-    ngx_http_mesh_json_key(w, "queued");
-    ngx_http_mesh_json_int(w, caps->queued);
-    ngx_http_mesh_json_key(w, "tokens_per_sec");
-    ngx_http_mesh_json_double(w, caps->tokens_per_sec);
-    ngx_http_mesh_json_key(w, "agent_version");
-    ngx_http_mesh_json_cstr(w, caps->agent_version);
+    ngx_http_mesh_json_kcstr(w, "status",
+        ngx_http_mesh_status_name(caps->status));
+    ngx_http_mesh_json_kint(w, "active_tasks", caps->active_tasks);
+    ngx_http_mesh_json_kint(w, "max_tasks", caps->max_tasks);
+    ngx_http_mesh_json_kint(w, "queued", caps->queued);
+    ngx_http_mesh_json_kdouble(w, "tokens_per_sec", caps->tokens_per_sec);
+    ngx_http_mesh_json_kcstr(w, "agent_version", caps->agent_version);
 }

@@ -273,6 +273,50 @@ ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json)
 }
 
 
+void
+ngx_http_mesh_json_kint(ngx_http_mesh_json_t *w, const char *key, int64_t n)
+{
+    ngx_http_mesh_json_key(w, key);
+    ngx_http_mesh_json_int(w, n);
+}
+
+
+void
+ngx_http_mesh_json_kcstr(ngx_http_mesh_json_t *w, const char *key,
+    const char *s)
+{
+    ngx_http_mesh_json_key(w, key);
+    ngx_http_mesh_json_cstr(w, s);
+}
+
+
+void
+ngx_http_mesh_json_kstr(ngx_http_mesh_json_t *w, const char *key,
+    ngx_str_t *s)
+{
+    ngx_http_mesh_json_key(w, key);
+    ngx_http_mesh_json_str(w, s);
+}
+
+
+void
+ngx_http_mesh_json_kdouble(ngx_http_mesh_json_t *w, const char *key,
+    double d)
+{
+    ngx_http_mesh_json_key(w, key);
+    ngx_http_mesh_json_double(w, d);
+}
+
+
+void
+ngx_http_mesh_json_kbool(ngx_http_mesh_json_t *w, const char *key,
+    ngx_uint_t b)
+{
+    ngx_http_mesh_json_key(w, key);
+    ngx_http_mesh_json_bool(w, b);
+}
+
+
 ngx_int_t
 ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out)
 {

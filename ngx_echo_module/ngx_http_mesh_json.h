@@ -41,6 +41,17 @@ void ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n);
 void ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d);
 void ngx_http_mesh_json_bool(ngx_http_mesh_json_t *w, ngx_uint_t b);
 void ngx_http_mesh_json_null(ngx_http_mesh_json_t *w);
+/* "key":value in one call */
+void ngx_http_mesh_json_kint(ngx_http_mesh_json_t *w, const char *key,
+    int64_t n);
+void ngx_http_mesh_json_kcstr(ngx_http_mesh_json_t *w, const char *key,
+    const char *s);
+void ngx_http_mesh_json_kstr(ngx_http_mesh_json_t *w, const char *key,
+    ngx_str_t *s);
+void ngx_http_mesh_json_kdouble(ngx_http_mesh_json_t *w, const char *key,
+    double d);
+void ngx_http_mesh_json_kbool(ngx_http_mesh_json_t *w, const char *key,
+    ngx_uint_t b);
 /* a value that is already JSON text, copied as is */
 void ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json);
 ngx_int_t ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out);

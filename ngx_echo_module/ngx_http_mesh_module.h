@@ -80,7 +80,7 @@ typedef struct {
     ngx_uint_t                    tokens;
     u_char                        task_id[40];
     void                         *task;         /* ngx_http_mesh_task_t */
-    ngx_queue_t                   queue;        /* in the worker's wait queue */
+    ngx_queue_t                   queue;        /* in this worker's queue */
     ngx_event_t                   ttl;
     ngx_event_t                   resume;
     void                        (*finalize)(ngx_http_request_t *r,

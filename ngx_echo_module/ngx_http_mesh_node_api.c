@@ -451,12 +451,11 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     }
 
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "ok");
-    ngx_http_mesh_json_bool(&w, 1);
+    ngx_http_mesh_json_kbool(&w, "ok", 1);
 
     if (ngx_http_mesh_node_is(r, "/heartbeat")) {
-        ngx_http_mesh_json_key(&w, "heartbeat_interval_ms");
-        ngx_http_mesh_json_int(&w, mmcf->heartbeat_interval);
+        ngx_http_mesh_json_kint(&w, "heartbeat_interval_ms",
+            mmcf->heartbeat_interval);
     }
 
     ngx_http_mesh_json_obj_end(&w);
@@ -528,10 +527,8 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     }
 
     ngx_http_mesh_json_arr_end(&w);
-    ngx_http_mesh_json_key(&w, "queued");
-    ngx_http_mesh_json_int(&w, reg->queued);
-    ngx_http_mesh_json_key(&w, "generation");
-    ngx_http_mesh_json_int(&w, reg->generation);
+    ngx_http_mesh_json_kint(&w, "queued", reg->queued);
+    ngx_http_mesh_json_kint(&w, "generation", reg->generation);
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
@@ -555,19 +552,14 @@ ngx_http_mesh_node_list_one(ngx_http_mesh_json_t *w,
 
     ngx_http_mesh_event_caps_fields(w, &caps);
 
-    ngx_http_mesh_json_key(w, "up");
-    ngx_http_mesh_json_bool(w, ngx_http_mesh_registry_live(node, now,
+    ngx_http_mesh_json_kbool(w, "up",
+        ngx_http_mesh_registry_live(node, now,
                                                              timeout));
-    ngx_http_mesh_json_key(w, "last_seen");
-    ngx_http_mesh_json_int(w, node->last_seen);
-    ngx_http_mesh_json_key(w, "last_seen_ago_ms");
-    ngx_http_mesh_json_int(w, now - node->last_seen);
-    ngx_http_mesh_json_key(w, "recent_tokens_per_sec");
-    ngx_http_mesh_json_double(w, node->recent_tps);
-    ngx_http_mesh_json_key(w, "tasks_done");
-    ngx_http_mesh_json_int(w, node->tasks_done);
-    ngx_http_mesh_json_key(w, "tasks_failed");
-    ngx_http_mesh_json_int(w, node->tasks_failed);
+    ngx_http_mesh_json_kint(w, "last_seen", node->last_seen);
+    ngx_http_mesh_json_kint(w, "last_seen_ago_ms", now - node->last_seen);
+    ngx_http_mesh_json_kdouble(w, "recent_tokens_per_sec", node->recent_tps);
+    ngx_http_mesh_json_kint(w, "tasks_done", node->tasks_done);
+    ngx_http_mesh_json_kint(w, "tasks_failed", node->tasks_failed);
 
     ngx_http_mesh_json_obj_end(w);
 }

@@ -124,10 +124,8 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
     r->read_event_handler = ngx_http_test_reading;
 
     if (ngx_http_mesh_event_start(&w, r->pool, "task.queued") == NGX_OK) {
-        ngx_http_mesh_json_key(&w, "task_id");
-        ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
-        ngx_http_mesh_json_key(&w, "position");
-        ngx_http_mesh_json_int(&w, n + 1);
+        ngx_http_mesh_json_kcstr(&w, "task_id", (char *) ctx->task_id);
+        ngx_http_mesh_json_kint(&w, "position", n + 1);
         ngx_http_mesh_event_publish(&w, r->connection->log);
     }
 
@@ -181,10 +179,8 @@ ngx_http_mesh_queue_cleanup(void *data)
         if (pool
             && ngx_http_mesh_event_start(&w, pool, "task.cancelled") == NGX_OK)
         {
-            ngx_http_mesh_json_key(&w, "task_id");
-            ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
-            ngx_http_mesh_json_key(&w, "reason");
-            ngx_http_mesh_json_cstr(&w, "client_gone");
+            ngx_http_mesh_json_kcstr(&w, "task_id", (char *) ctx->task_id);
+            ngx_http_mesh_json_kcstr(&w, "reason", "client_gone");
             ngx_http_mesh_event_publish(&w, ngx_cycle->log);
         }
 
@@ -219,8 +215,7 @@ ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev)
     ngx_http_mesh_queue_remove(ctx);
 
     if (ngx_http_mesh_event_start(&w, r->pool, "task.expired") == NGX_OK) {
-        ngx_http_mesh_json_key(&w, "task_id");
-        ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+        ngx_http_mesh_json_kcstr(&w, "task_id", (char *) ctx->task_id);
         ngx_http_mesh_event_publish(&w, c->log);
     }
 
@@ -383,12 +378,9 @@ ngx_http_mesh_queue_reject(ngx_http_request_t *r, const char *reason)
     }
 
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "error");
-    ngx_http_mesh_json_cstr(&w, "no capable node is free");
-    ngx_http_mesh_json_key(&w, "reason");
-    ngx_http_mesh_json_cstr(&w, reason);
-    ngx_http_mesh_json_key(&w, "estimated_wait_s");
-    ngx_http_mesh_json_int(&w, wait);
+    ngx_http_mesh_json_kcstr(&w, "error", "no capable node is free");
+    ngx_http_mesh_json_kcstr(&w, "reason", reason);
+    ngx_http_mesh_json_kint(&w, "estimated_wait_s", wait);
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {

@@ -443,17 +443,14 @@ ngx_http_mesh_redis_status_json(ngx_http_mesh_json_t *j)
     err.len = w->last_error_len;
 
     ngx_http_mesh_json_obj_start(j);
-    ngx_http_mesh_json_key(j, "connected");
-    ngx_http_mesh_json_bool(j, ngx_http_mesh_redis_connected(&w->command));
+    ngx_http_mesh_json_kbool(j, "connected",
+        ngx_http_mesh_redis_connected(&w->command));
     ngx_http_mesh_json_key(j, "subscribed");
     ngx_http_mesh_json_bool(j,
                            ngx_http_mesh_redis_connected(&w->subscriber));
-    ngx_http_mesh_json_key(j, "reconnects");
-    ngx_http_mesh_json_int(j, w->reconnects);
-    ngx_http_mesh_json_key(j, "pending");
-    ngx_http_mesh_json_int(j, w->command.npending);
-    ngx_http_mesh_json_key(j, "last_error");
-    ngx_http_mesh_json_str(j, &err);
+    ngx_http_mesh_json_kint(j, "reconnects", w->reconnects);
+    ngx_http_mesh_json_kint(j, "pending", w->command.npending);
+    ngx_http_mesh_json_kstr(j, "last_error", &err);
     ngx_http_mesh_json_obj_end(j);
 }
 

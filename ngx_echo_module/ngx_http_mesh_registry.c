@@ -490,10 +490,8 @@ ngx_http_mesh_registry_load_reply(ngx_http_mesh_redis_t *rc,
     }
 
     if (ngx_http_mesh_event_start(&w, pool, "node.load") == NGX_OK) {
-        ngx_http_mesh_json_key(&w, "node_id");
-        ngx_http_mesh_json_cstr(&w, (char *) node_id);
-        ngx_http_mesh_json_key(&w, "active");
-        ngx_http_mesh_json_int(&w, reply->integer);
+        ngx_http_mesh_json_kcstr(&w, "node_id", (char *) node_id);
+        ngx_http_mesh_json_kint(&w, "active", reply->integer);
         ngx_http_mesh_event_publish(&w, ngx_cycle->log);
     }
 

@@ -48,7 +48,7 @@ typedef struct {
     ngx_uint_t                    max_nodes;
     ngx_uint_t                    nnodes;       /* high-water mark */
     ngx_atomic_t                  generation;   /* bumped on every change */
-    ngx_atomic_t                  queued;       /* waiting tasks, all workers */
+    ngx_atomic_t                  queued;       /* waiting, all workers */
     int64_t                       last_sweep;   /* ms */
     ngx_uint_t                    sweeps;
     double                        avg_task_ms;  /* for the estimated wait */

@@ -63,8 +63,7 @@ ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "error");
-    ngx_http_mesh_json_cstr(&w, message);
+    ngx_http_mesh_json_kcstr(&w, "error", message);
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {

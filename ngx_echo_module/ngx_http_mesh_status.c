@@ -42,14 +42,10 @@ ngx_http_mesh_status_handler(ngx_http_request_t *r)
 
     ngx_http_mesh_json_obj_start(&w);
 
-    ngx_http_mesh_json_key(&w, "module");
-    ngx_http_mesh_json_cstr(&w, "ngx_http_mesh_module");
-    ngx_http_mesh_json_key(&w, "version");
-    ngx_http_mesh_json_cstr(&w, NGX_HTTP_MESH_VERSION);
-    ngx_http_mesh_json_key(&w, "nginx_version");
-    ngx_http_mesh_json_cstr(&w, NGINX_VERSION);
-    ngx_http_mesh_json_key(&w, "pid");
-    ngx_http_mesh_json_int(&w, ngx_pid);
+    ngx_http_mesh_json_kcstr(&w, "module", "ngx_http_mesh_module");
+    ngx_http_mesh_json_kcstr(&w, "version", NGX_HTTP_MESH_VERSION);
+    ngx_http_mesh_json_kcstr(&w, "nginx_version", NGINX_VERSION);
+    ngx_http_mesh_json_kint(&w, "pid", ngx_pid);
 
     ngx_http_mesh_json_key(&w, "config");
     ngx_http_mesh_json_obj_start(&w);
@@ -60,18 +56,13 @@ ngx_http_mesh_status_handler(ngx_http_request_t *r)
     ngx_http_mesh_json_key(&w, "zone");
     ngx_http_mesh_status_zone(&w, mmcf->shm_zone);
 
-    ngx_http_mesh_json_key(&w, "secret");
-    ngx_http_mesh_json_bool(&w, mmcf->secret.len > 0);
-    ngx_http_mesh_json_key(&w, "heartbeat_interval_ms");
-    ngx_http_mesh_json_int(&w, mmcf->heartbeat_interval);
-    ngx_http_mesh_json_key(&w, "heartbeat_misses");
-    ngx_http_mesh_json_int(&w, mmcf->heartbeat_misses);
-    ngx_http_mesh_json_key(&w, "queue_ttl_ms");
-    ngx_http_mesh_json_int(&w, mmcf->queue_ttl);
-    ngx_http_mesh_json_key(&w, "queue_size");
-    ngx_http_mesh_json_int(&w, mmcf->queue_size);
-    ngx_http_mesh_json_key(&w, "tries");
-    ngx_http_mesh_json_int(&w, mmcf->tries);
+    ngx_http_mesh_json_kbool(&w, "secret", mmcf->secret.len > 0);
+    ngx_http_mesh_json_kint(&w, "heartbeat_interval_ms",
+        mmcf->heartbeat_interval);
+    ngx_http_mesh_json_kint(&w, "heartbeat_misses", mmcf->heartbeat_misses);
+    ngx_http_mesh_json_kint(&w, "queue_ttl_ms", mmcf->queue_ttl);
+    ngx_http_mesh_json_kint(&w, "queue_size", mmcf->queue_size);
+    ngx_http_mesh_json_kint(&w, "tries", mmcf->tries);
 
     ngx_http_mesh_json_obj_end(&w);
 
@@ -80,8 +71,7 @@ ngx_http_mesh_status_handler(ngx_http_request_t *r)
         ngx_http_mesh_redis_status_json(&w);
     }
 
-    ngx_http_mesh_json_key(&w, "worker_queue");
-    ngx_http_mesh_json_int(&w, ngx_http_mesh_queue_length());
+    ngx_http_mesh_json_kint(&w, "worker_queue", ngx_http_mesh_queue_length());
 
     ngx_http_mesh_json_obj_end(&w);
 
@@ -107,20 +97,15 @@ ngx_http_mesh_status_registry(ngx_http_mesh_json_t *w,
     ngx_http_mesh_json_obj_start(w);
 
     if (addr->unix_path.len) {
-        ngx_http_mesh_json_key(w, "unix");
-        ngx_http_mesh_json_str(w, &addr->unix_path);
+        ngx_http_mesh_json_kstr(w, "unix", &addr->unix_path);
 
     } else {
-        ngx_http_mesh_json_key(w, "host");
-        ngx_http_mesh_json_str(w, &addr->host);
-        ngx_http_mesh_json_key(w, "port");
-        ngx_http_mesh_json_int(w, addr->port);
+        ngx_http_mesh_json_kstr(w, "host", &addr->host);
+        ngx_http_mesh_json_kint(w, "port", addr->port);
     }
 
-    ngx_http_mesh_json_key(w, "db");
-    ngx_http_mesh_json_int(w, addr->db);
-    ngx_http_mesh_json_key(w, "auth");
-    ngx_http_mesh_json_bool(w, addr->password.len > 0);
+    ngx_http_mesh_json_kint(w, "db", addr->db);
+    ngx_http_mesh_json_kbool(w, "auth", addr->password.len > 0);
 
     ngx_http_mesh_json_obj_end(w);
 }
@@ -140,14 +125,10 @@ ngx_http_mesh_status_zone(ngx_http_mesh_json_t *w, ngx_shm_zone_t *shm_zone)
 
     ngx_http_mesh_json_obj_start(w);
 
-    ngx_http_mesh_json_key(w, "name");
-    ngx_http_mesh_json_str(w, &shm_zone->shm.name);
-    ngx_http_mesh_json_key(w, "size");
-    ngx_http_mesh_json_int(w, shm_zone->shm.size);
-    ngx_http_mesh_json_key(w, "created");
-    ngx_http_mesh_json_int(w, ctx->sh->created);
-    ngx_http_mesh_json_key(w, "reloads_kept");
-    ngx_http_mesh_json_int(w, ctx->sh->reused);
+    ngx_http_mesh_json_kstr(w, "name", &shm_zone->shm.name);
+    ngx_http_mesh_json_kint(w, "size", shm_zone->shm.size);
+    ngx_http_mesh_json_kint(w, "created", ctx->sh->created);
+    ngx_http_mesh_json_kint(w, "reloads_kept", ctx->sh->reused);
 
     ngx_http_mesh_json_obj_end(w);
 }

@@ -108,12 +108,10 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
         m = tags[j].model;
 
         ngx_http_mesh_json_obj_start(&w);
-        ngx_http_mesh_json_key(&w, "name");
-        ngx_http_mesh_json_cstr(&w, m->name);
-        ngx_http_mesh_json_key(&w, "model");
-        ngx_http_mesh_json_cstr(&w, m->name);
-        ngx_http_mesh_json_key(&w, "size");
-        ngx_http_mesh_json_int(&w, (int64_t) (m->size_gb * 1e9 + 0.5));
+        ngx_http_mesh_json_kcstr(&w, "name", m->name);
+        ngx_http_mesh_json_kcstr(&w, "model", m->name);
+        ngx_http_mesh_json_kint(&w, "size",
+            (int64_t) (m->size_gb * 1e9 + 0.5));
 
         /* which nodes serve it: not in Ollama's shape, ignored by its
            clients */

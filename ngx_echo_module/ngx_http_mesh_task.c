@@ -225,8 +225,8 @@ ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
             break;
 
         case NGX_HTTP_MESH_ROUTE_UNKNOWN:
-            return ngx_http_mesh_task_reply(r,
-                                            ngx_http_mesh_task_unknown(r, ctx));
+            rc = ngx_http_mesh_task_unknown(r, ctx);
+            return ngx_http_mesh_task_reply(r, rc);
 
         case NGX_HTTP_MESH_ROUTE_BUSY:
         case NGX_HTTP_MESH_ROUTE_NONE:
@@ -356,8 +356,7 @@ ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
     ngx_http_mesh_json_obj_start(&w);
 
-    ngx_http_mesh_json_key(&w, "model");
-    ngx_http_mesh_json_cstr(&w, (char *) ctx->serve_model);
+    ngx_http_mesh_json_kcstr(&w, "model", (char *) ctx->serve_model);
 
     ngx_http_mesh_json_key(&w, "prompt");
     s.data = (u_char *) task->prompt.data;
@@ -371,8 +370,7 @@ ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         ngx_http_mesh_json_str(&w, &s);
 
     } else if (task->type == NGX_HTTP_MESH_TYPE_SUMMARIZE) {
-        ngx_http_mesh_json_key(&w, "system");
-        ngx_http_mesh_json_cstr(&w, NGX_HTTP_MESH_SUMMARIZE_SYSTEM);
+        ngx_http_mesh_json_kcstr(&w, "system", NGX_HTTP_MESH_SUMMARIZE_SYSTEM);
     }
 
     if (task->nimages) {
@@ -388,8 +386,7 @@ ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         ngx_http_mesh_json_arr_end(&w);
     }
 
-    ngx_http_mesh_json_key(&w, "stream");
-    ngx_http_mesh_json_bool(&w, task->stream);
+    ngx_http_mesh_json_kbool(&w, "stream", task->stream);
 
     if (task->options.len) {
         ngx_http_mesh_json_key(&w, "options");
@@ -495,8 +492,7 @@ ngx_http_mesh_task_unknown(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     (void) last;
 
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "error");
-    ngx_http_mesh_json_cstr(&w, (char *) msg);
+    ngx_http_mesh_json_kcstr(&w, "error", (char *) msg);
     ngx_http_mesh_json_key(&w, "models");
     ngx_http_mesh_json_arr_start(&w);
 
@@ -526,36 +522,29 @@ ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         return;
     }
 
-    ngx_http_mesh_json_key(&w, "task_id");
-    ngx_http_mesh_json_cstr(&w, (char *) ctx->task_id);
+    ngx_http_mesh_json_kcstr(&w, "task_id", (char *) ctx->task_id);
 
     if (ctx->node_id[0]) {
-        ngx_http_mesh_json_key(&w, "node_id");
-        ngx_http_mesh_json_cstr(&w, (char *) ctx->node_id);
+        ngx_http_mesh_json_kcstr(&w, "node_id", (char *) ctx->node_id);
     }
 
     if (ctx->serve_model[0]) {
-        ngx_http_mesh_json_key(&w, "model");
-        ngx_http_mesh_json_cstr(&w, (char *) ctx->serve_model);
+        ngx_http_mesh_json_kcstr(&w, "model", (char *) ctx->serve_model);
     }
 
-    ngx_http_mesh_json_key(&w, "type");
-    ngx_http_mesh_json_cstr(&w, ngx_http_mesh_type_name(ctx->type));
+    ngx_http_mesh_json_kcstr(&w, "type", ngx_http_mesh_type_name(ctx->type));
 
     if (reason) {
-        ngx_http_mesh_json_key(&w, "reason");
-        ngx_http_mesh_json_cstr(&w, reason);
+        ngx_http_mesh_json_kcstr(&w, "reason", reason);
     }
 
     if (ngx_strcmp(kind, "task.done") == 0) {
         ms = ngx_current_msec - ctx->start;
 
-        ngx_http_mesh_json_key(&w, "tokens");
-        ngx_http_mesh_json_int(&w, ctx->tokens);
-        ngx_http_mesh_json_key(&w, "duration_ms");
-        ngx_http_mesh_json_int(&w, ms);
-        ngx_http_mesh_json_key(&w, "tokens_per_sec");
-        ngx_http_mesh_json_double(&w, ms ? ctx->tokens * 1000.0 / ms : 0);
+        ngx_http_mesh_json_kint(&w, "tokens", ctx->tokens);
+        ngx_http_mesh_json_kint(&w, "duration_ms", ms);
+        ngx_http_mesh_json_kdouble(&w, "tokens_per_sec",
+            ms ? ctx->tokens * 1000.0 / ms : 0);
     }
 
     ngx_http_mesh_event_publish(&w, r->connection->log);
