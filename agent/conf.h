@@ -16,7 +16,7 @@
 #define CONF_URL_MAX       512
 #define CONF_HOST_MAX      255
 #define CONF_PATH_MAX      1024
-#define CONF_NODE_ID_MAX   64
+#define CONF_NODE_ID_MAX   63      /* the orchestrator's limit */
 #define CONF_SECRET_MAX    512
 #define CONF_TYPES_MAX     64
 #define CONF_ENV_PREFIX    "ECHO_AGENT_"
