@@ -54,6 +54,7 @@ static void ngx_http_mesh_node_wait_cleanup(void *data);
 static void ngx_http_mesh_node_wait_expired(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
     const char *tail);
+static ngx_int_t ngx_http_mesh_node_unavailable(ngx_http_request_t *r);
 
 
 static ngx_uint_t
@@ -65,6 +66,17 @@ ngx_http_mesh_node_is(ngx_http_request_t *r, const char *tail)
 
     return r->uri.len >= len
            && ngx_strncmp(r->uri.data + r->uri.len - len, tail, len) == 0;
+}
+
+
+/* Redis away: the agent backs off and tries again */
+
+static ngx_int_t
+ngx_http_mesh_node_unavailable(ngx_http_request_t *r)
+{
+    return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "the registry is unavailable, "
+                                    "retry later");
 }
 
 
@@ -241,9 +253,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     redis = ngx_http_mesh_redis_commands();
 
     if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
-        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "the registry is unavailable, "
-                                        "retry later");
+        return ngx_http_mesh_node_unavailable(r);
     }
 
     /* the agent's own count heals one a crashed orchestrator left;
@@ -299,9 +309,7 @@ ngx_http_mesh_node_leave(ngx_http_request_t *r, ngx_str_t *body)
     redis = ngx_http_mesh_redis_commands();
 
     if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
-        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "the registry is unavailable, "
-                                        "retry later");
+        return ngx_http_mesh_node_unavailable(r);
     }
 
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
@@ -349,9 +357,7 @@ ngx_http_mesh_node_wait(ngx_http_request_t *r, ngx_http_mesh_redis_t *redis,
     {
         wait->cln->handler = NULL;
         ngx_free(wait);
-        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "the registry is unavailable, "
-                                        "retry later");
+        return ngx_http_mesh_node_unavailable(r);
     }
 
     wait->guard.handler = ngx_http_mesh_node_wait_expired;
@@ -437,9 +443,7 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     c = r->connection;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        status = ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "the registry is unavailable, "
-                                          "retry later");
+        status = ngx_http_mesh_node_unavailable(r);
         goto done;
     }
 
