@@ -11,6 +11,8 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_task.h"
 #include "ngx_http_mesh_queue.h"
+#include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_dispatch.h"
 
 
 static ngx_int_t ngx_http_mesh_balancer_init(ngx_conf_t *cf,
@@ -123,7 +125,7 @@ ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc, void *data)
     ngx_int_t  rc;
 
     if (ctx->node < 0) {
-        rc = ngx_http_mesh_task_route(ctx->request, ctx);
+        rc = ngx_http_mesh_dispatch_reserve(ctx->request, ctx);
 
         if (rc != NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, pc->log, 0,
@@ -171,7 +173,7 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 
     if (state & NGX_PEER_FAILED) {
         if (u->state && u->state->connect_time == (ngx_msec_t) -1) {
-            ngx_http_mesh_registry_node_failed(node, pc->log);
+            ngx_http_mesh_sync_node_failed(node, pc->log);
         }
 
         ngx_http_mesh_task_event(ctx->request, ctx, "task.retried",
@@ -185,7 +187,7 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
                                         pc->log);
     }
 
-    ngx_http_mesh_registry_count(node, -1, pc->log);
+    ngx_http_mesh_dispatch_release(node, pc->log);
 
     ngx_http_mesh_queue_wake();
 }

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_redis.h"
@@ -25,17 +26,6 @@ static ngx_uint_t    ngx_http_mesh_nevents;
 static ngx_event_t   ngx_http_mesh_events_timer;
 static ngx_event_t   ngx_http_mesh_linger_timer;
 static ngx_connection_t  ngx_http_mesh_events_conn;    /* fd -1: for logs */
-
-
-int64_t
-ngx_http_mesh_now_ms(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (int64_t) tp->sec * 1000 + tp->msec;
-}
 
 
 ngx_int_t

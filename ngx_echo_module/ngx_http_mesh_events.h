@@ -35,7 +35,6 @@ void ngx_http_mesh_event_node(const char *kind, const char *node_id,
 /* the capability object fields (no braces), as parse_caps reads them */
 void ngx_http_mesh_event_caps_fields(ngx_http_mesh_json_t *w,
     ngx_http_mesh_caps_t *caps);
-int64_t ngx_http_mesh_now_ms(void);
 /* task events are batched per worker: send the batch now */
 void ngx_http_mesh_events_flush(void);
 /* in an exiting worker: stay a moment so Redis writes just made go out */

@@ -9,6 +9,7 @@
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_redis.h"
+#include "ngx_http_mesh_sync.h"
 
 
 static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
@@ -266,7 +267,7 @@ ngx_http_mesh_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_mesh_queue_init_worker(cycle) != NGX_OK
-        || ngx_http_mesh_registry_init_worker(cycle) != NGX_OK)
+        || ngx_http_mesh_sync_init_worker(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

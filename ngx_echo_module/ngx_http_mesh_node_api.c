@@ -11,10 +11,12 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_redis.h"
+#include "ngx_http_mesh_sync.h"
 
 
 #define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
@@ -258,7 +260,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 
     /* the agent's own count heals one a crashed orchestrator left;
        the load changes summed so far must reach Redis before it */
-    ngx_http_mesh_registry_flush_load(r->connection->log);
+    ngx_http_mesh_sync_flush_load(r->connection->log);
 
     (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
                                        "HSET " NGX_HTTP_MESH_KEY_PREFIX
@@ -518,7 +520,7 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     }
 
     now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_registry_timeout();
+    timeout = ngx_http_mesh_sync_timeout();
 
     ngx_http_mesh_json_obj_start(&w);
     ngx_http_mesh_json_key(&w, "nodes");

@@ -2,8 +2,8 @@
 /*
  * JSON request parsers of the mesh: node capabilities (heartbeat), native
  * tasks, the routing fields of Ollama API bodies, and the leave body.  Plain
- * C on yajl's streaming parser, no nginx types: unit tested and fuzzed
- * outside nginx (tests/).
+ * C on the engine of ngx_http_mesh_parse_core.c, no nginx types: unit tested
+ * and fuzzed outside nginx (tests/).
  *
  * Every parser returns 0 on success, or -1 with a NUL-terminated message of
  * at most NGX_HTTP_MESH_ERR_LEN bytes in err, fit for a 400 reply.
@@ -17,15 +17,11 @@
 #include "ngx_http_mesh_caps.h"
 
 
-#define NGX_HTTP_MESH_PARSE_DEPTH    32           /* nested objects/arrays */
-#define NGX_HTTP_MESH_KEY_MAX        256          /* bytes of any key */
-#define NGX_HTTP_MESH_NUMBER_MAX     32           /* characters of a number */
 #define NGX_HTTP_MESH_CAPS_BODY_MAX  65536        /* heartbeat, leave */
 #define NGX_HTTP_MESH_BODY_MAX       (64 << 20)   /* task, Ollama body */
 #define NGX_HTTP_MESH_TEXT_MAX       (1 << 20)    /* prompt, system */
 #define NGX_HTTP_MESH_IMAGE_MAX      (32 << 20)   /* one base64 image */
 #define NGX_HTTP_MESH_MAX_IMAGES     16
-#define NGX_HTTP_MESH_OPTIONS_MAX    65536        /* re-serialised options */
 #define NGX_HTTP_MESH_COUNT_MAX      999999       /* tasks, queue */
 #define NGX_HTTP_MESH_GB_MAX         1e6          /* RAM, VRAM, model size */
 #define NGX_HTTP_MESH_RATE_MAX       1e6          /* tokens per second */
@@ -52,13 +48,6 @@ int ngx_http_mesh_parse_node_id(const char *data, size_t len, char *node_id,
 ngx_http_mesh_type_e ngx_http_mesh_type_from_name(const char *s, size_t len);
 const char *ngx_http_mesh_type_name(ngx_http_mesh_type_e t);
 const char *ngx_http_mesh_status_name(ngx_http_mesh_status_e s);
-
-/*
- * Writes s as the inside of a JSON string, NUL-terminated; returns the bytes
- * written without the NUL, or -1 if outsize is too small.
- */
-int ngx_http_mesh_json_escape(const char *s, size_t len, char *out,
-    size_t outsize);
 
 /*
  * The canonical capability JSON, the fields parse_caps reads, all of them,

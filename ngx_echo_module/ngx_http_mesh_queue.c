@@ -9,10 +9,13 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_dispatch.h"
 
 
 #define NGX_HTTP_MESH_QUEUE_POLL  100
@@ -247,7 +250,7 @@ ngx_http_mesh_queue_wake(void)
         next = ngx_queue_next(q);
         ctx = ngx_queue_data(q, ngx_http_mesh_ctx_t, queue);
 
-        rc = ngx_http_mesh_task_route(ctx->request, ctx);
+        rc = ngx_http_mesh_dispatch_reserve(ctx->request, ctx);
 
         if (rc == NGX_HTTP_MESH_ROUTE_BUSY || rc == NGX_HTTP_MESH_ROUTE_NONE) {
             continue;
@@ -319,7 +322,7 @@ ngx_http_mesh_queue_estimate(void)
 
     reg = &zone->sh->reg;
     now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_registry_timeout();
+    timeout = ngx_http_mesh_sync_timeout();
     slots = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);

@@ -28,6 +28,7 @@
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_registry.h"
+#include "ngx_http_mesh_sync.h"
 
 
 #define NGX_HTTP_MESH_REDIS_CONNECT_TIMEOUT  2000    /* connect + handshake */
@@ -1088,7 +1089,7 @@ ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     msg.data = (u_char *) body->str;
     msg.len = body->len;
 
-    ngx_http_mesh_registry_on_message(&msg);
+    ngx_http_mesh_sync_on_message(&msg);
 }
 
 
@@ -1130,7 +1131,7 @@ ngx_http_mesh_redis_ready(ngx_http_mesh_redis_t *lk)
     /* a resync needs both: commands to read, the channel to stay current */
 
     if (other->state == NGX_HTTP_MESH_REDIS_READY) {
-        ngx_http_mesh_registry_on_connect();
+        ngx_http_mesh_sync_on_connect();
     }
 }
 

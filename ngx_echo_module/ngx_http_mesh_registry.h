@@ -1,7 +1,7 @@
 
 /*
  * The node registry: Redis holds the truth, every nginx keeps a snapshot in
- * the mesh shared zone, and routing reads only the snapshot.
+ * the mesh shared zone (this store), and routing reads only the snapshot.
  */
 
 
@@ -15,9 +15,6 @@
 
 #include "ngx_http_mesh_caps.h"
 
-
-#define NGX_HTTP_MESH_KEY_PREFIX    "mesh:node:"
-#define NGX_HTTP_MESH_LIVE_KEY      "mesh:nodes"
 
 #define NGX_HTTP_MESH_CHANGE_SAME    0
 #define NGX_HTTP_MESH_CHANGE_JOIN    1
@@ -55,32 +52,21 @@ typedef struct {
 } ngx_http_mesh_registry_sh_t;
 
 
-
-
-/* from the Redis subscriber: a message on the event channel */
-void ngx_http_mesh_registry_on_message(ngx_str_t *msg);
-/* from the Redis adapter: connected (again), authenticated, subscribed */
-void ngx_http_mesh_registry_on_connect(void);
-
 ngx_int_t ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
     ngx_http_mesh_registry_sh_t *reg);
-ngx_int_t ngx_http_mesh_registry_init_worker(ngx_cycle_t *cycle);
 
-/* the caller holds the zone mutex for these four */
+/* the caller holds the zone mutex */
 ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
     const char *node_id);
-int64_t ngx_http_mesh_registry_timeout(void);
 
 /* these take the zone mutex themselves */
 ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,
     int64_t last_seen, ngx_uint_t *change);
 ngx_int_t ngx_http_mesh_registry_leave(const char *node_id);
-void ngx_http_mesh_registry_node_failed(ngx_uint_t index, ngx_log_t *log);
 void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
-void ngx_http_mesh_registry_count(ngx_uint_t index, ngx_int_t delta,
-    ngx_log_t *log);
-void ngx_http_mesh_registry_flush_load(ngx_log_t *log);
+/* the mesh-wide load of a node, as Redis counts it */
+void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active);
 
 
 /* routable: heartbeating, not marked down, not leaving or degraded */

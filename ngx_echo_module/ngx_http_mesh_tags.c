@@ -6,9 +6,11 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
+#include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_zone.h"
-#include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_router.h"
+#include "ngx_http_mesh_sync.h"
 
 
 #define NGX_HTTP_MESH_TAGS_MAX  1024
@@ -53,7 +55,7 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
 
     reg = &zone->sh->reg;
     now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_registry_timeout();
+    timeout = ngx_http_mesh_sync_timeout();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

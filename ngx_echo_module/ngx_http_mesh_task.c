@@ -10,11 +10,14 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_task.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
+#include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_dispatch.h"
 
 
 #define NGX_HTTP_MESH_SUMMARIZE_SYSTEM                                       \
@@ -217,7 +220,7 @@ ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     ngx_http_mesh_loc_conf_t  *mlcf;
 
     if (!ctx->routed) {
-        rc = ngx_http_mesh_task_route(r, ctx);
+        rc = ngx_http_mesh_dispatch_reserve(r, ctx);
 
         switch (rc) {
 
@@ -258,79 +261,6 @@ ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     ngx_http_mesh_task_event(r, ctx, "task.routed", NULL);
 
     return NGX_DECLINED;
-}
-
-
-ngx_int_t
-ngx_http_mesh_task_route(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
-{
-    ngx_int_t                   rc;
-    ngx_http_mesh_node_t       *node;
-    ngx_http_mesh_zone_t       *zone;
-    ngx_http_mesh_route_req_t   req;
-    ngx_http_mesh_route_res_t   res;
-
-    zone = ngx_http_mesh_zone_get(r);
-    if (zone == NULL) {
-        return NGX_HTTP_MESH_ROUTE_NONE;
-    }
-
-    ngx_memzero(&req, sizeof(ngx_http_mesh_route_req_t));
-
-    /* a retry stays on the model the body already names */
-
-    if (ctx->serve_model[0]) {
-        req.model = ctx->serve_model;
-        req.model_len = ngx_strlen(ctx->serve_model);
-
-    } else if (ctx->model_len) {
-        req.model = ctx->model;
-        req.model_len = ctx->model_len;
-    }
-
-    req.type = ctx->type;
-    req.exclude = ctx->tried;
-    req.nexclude = ctx->ntried;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    rc = ngx_http_mesh_route(&zone->sh->reg, &req, &res,
-                             ngx_http_mesh_now_ms(),
-                             ngx_http_mesh_registry_timeout());
-
-    if (rc == NGX_OK) {
-        node = &zone->sh->reg.nodes[res.node];
-
-        ngx_cpystrn(ctx->node_id, (u_char *) node->caps.node_id,
-                    sizeof(ctx->node_id));
-        ngx_cpystrn(ctx->serve_model,
-                    (u_char *) node->caps.models[res.model].name,
-                    sizeof(ctx->serve_model));
-        ngx_memcpy(&ctx->sockaddr, &node->sockaddr, node->socklen);
-        ctx->socklen = node->socklen;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ctx->route_rc = rc;
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ctx->node = res.node;
-    ctx->last_node = res.node;
-    ctx->routed = 1;
-    ctx->node_name.data = ctx->node_id;
-    ctx->node_name.len = ngx_strlen(ctx->node_id);
-
-    if (ctx->ntried < sizeof(ctx->tried) / sizeof(ctx->tried[0])) {
-        ctx->tried[ctx->ntried++] = res.node;
-    }
-
-    ngx_http_mesh_registry_count(res.node, 1, r->connection->log);
-
-    return NGX_OK;
 }
 
 

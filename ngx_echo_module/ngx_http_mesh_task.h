@@ -17,9 +17,6 @@
 #include "ngx_http_mesh_router.h"
 
 
-/* route ctx's task now; on NGX_OK a node is reserved for it */
-ngx_int_t ngx_http_mesh_task_route(ngx_http_request_t *r,
-    ngx_http_mesh_ctx_t *ctx);
 void ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     const char *kind, const char *reason);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ngx_http_mesh_parse_core.h"
 #include "../ngx_http_mesh_parse.h"
 #include "test_arena.h"
 

@@ -1,0 +1,624 @@
+
+/*
+ * Keeping the registry snapshot current from Redis: heartbeats received
+ * here, events from other orchestrators, periodic resync, the load counts
+ * flushed to Redis, and a sweep (one worker at a time) that marks silent
+ * nodes down.  The Redis key layout lives here.
+ */
+
+
+#include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
+#include "ngx_http_mesh_registry.h"
+#include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_events.h"
+#include "ngx_http_mesh_parse.h"
+#include "ngx_http_mesh_redis.h"
+#include "ngx_http_mesh_sync.h"
+
+
+#define NGX_HTTP_MESH_SWEEP_MS      1000
+#define NGX_HTTP_MESH_RESYNC_EVERY  5         /* sweeps */
+#define NGX_HTTP_MESH_FLUSH_MS      100
+#define NGX_HTTP_MESH_GRACE_MS      35000     /* agents back off to 30 s */
+
+
+static void ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev);
+static void ngx_http_mesh_sync_resync(void);
+static void ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_sync_flush_handler(ngx_event_t *ev);
+
+
+/* per worker: timers and the load changes not yet sent to Redis */
+static ngx_event_t   ngx_http_mesh_sweep_event;
+static ngx_event_t   ngx_http_mesh_flush_event;
+static ngx_connection_t  ngx_http_mesh_timer_conn;    /* fd -1: for logs */
+static ngx_int_t    *ngx_http_mesh_load_delta;
+static ngx_uint_t    ngx_http_mesh_load_n;
+static ngx_uint_t    ngx_http_mesh_connects;     /* to Redis, this worker */
+static int64_t       ngx_http_mesh_grace_until;  /* ms; after an outage */
+
+
+/*
+ * While this worker's Redis is away, agents get 503 and back off, so
+ * their silence says nothing: routing goes on from the last known
+ * registry, as the sweep does, until Redis is back, and for a grace period
+ * after, long enough for agents at their longest backoff to heartbeat
+ * again.  "Back" means both links: the grace starts when the subscriber
+ * is ready too, so until then the timeout stays suspended.  A dead node is
+ * still found at once by a failed connect.
+ */
+
+int64_t
+ngx_http_mesh_sync_timeout(void)
+{
+    ngx_http_mesh_redis_t      *rc;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc != NULL
+        && (!ngx_http_mesh_redis_connected(rc)
+            || !ngx_http_mesh_redis_subscribed()))
+    {
+        return INT64_MAX;
+    }
+
+    if (ngx_http_mesh_grace_until
+        && ngx_http_mesh_now_ms() < ngx_http_mesh_grace_until)
+    {
+        return INT64_MAX;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_mesh_module);
+
+    return (int64_t) mmcf->heartbeat_interval * mmcf->heartbeat_misses;
+}
+
+
+/* a dispatch could not even connect: the node is down at once */
+
+void
+ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log)
+{
+    ngx_uint_t             was_up;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+    char                   node_id[NGX_HTTP_MESH_ID_LEN];
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &zone->sh->reg.nodes[index];
+    was_up = (node->down_since == 0);
+
+    if (was_up) {
+        node->down_since = ngx_http_mesh_now_ms();
+        zone->sh->reg.generation++;
+    }
+
+    ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (was_up) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "mesh: node \"%s\" is down: connect failed", node_id);
+        ngx_http_mesh_event_node("node.down", node_id, log);
+    }
+}
+
+
+/*
+ * Load: the shared-zone counter is exact for this nginx.  Redis' HINCRBY
+ * makes it mesh-wide and its reply, published as node.load, tells other
+ * orchestrators.  Changes are summed per node and flushed every 100 ms, so
+ * a busy node costs Redis one command per flush, not two per task.  The
+ * router already counted a dispatch (+1) in the zone under its lock; an
+ * end (-1) is counted down here.
+ */
+
+void
+ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
+    ngx_log_t *log)
+{
+    ngx_atomic_uint_t      old;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    node = &zone->sh->reg.nodes[index];
+
+    if (delta < 0) {
+        /* never below zero, whatever order the callbacks come in */
+        for ( ;; ) {
+            old = node->active;
+
+            if (old == 0
+                || ngx_atomic_cmp_set(&node->active, old, old - 1))
+            {
+                break;
+            }
+        }
+    }
+
+    if (ngx_http_mesh_load_delta == NULL || index >= ngx_http_mesh_load_n) {
+        return;
+    }
+
+    ngx_http_mesh_load_delta[index] += delta;
+
+    if (!ngx_http_mesh_flush_event.timer_set) {
+        ngx_add_timer(&ngx_http_mesh_flush_event, NGX_HTTP_MESH_FLUSH_MS);
+    }
+
+    /* an exiting worker sends its last counts before it leaves */
+    ngx_http_mesh_flush_event.cancelable = ngx_exiting ? 0 : 1;
+}
+
+
+static void
+ngx_http_mesh_sync_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_mesh_sync_flush_load(ev->log);
+    ngx_http_mesh_events_linger();
+}
+
+
+/*
+ * Also called before a heartbeat writes the agent's own count: the
+ * changes summed so far go to Redis first, so a task the agent already
+ * counts is not added on top of its count a moment later.
+ */
+
+void
+ngx_http_mesh_sync_flush_load(ngx_log_t *log)
+{
+    size_t                  len;
+    u_char                 *copy;
+    ngx_int_t               delta;
+    ngx_uint_t              i;
+    ngx_http_mesh_zone_t   *zone;
+    ngx_http_mesh_redis_t  *rc;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    rc = ngx_http_mesh_redis_commands();
+
+    for (i = 0; i < ngx_http_mesh_load_n; i++) {
+        delta = ngx_http_mesh_load_delta[i];
+
+        if (delta == 0) {
+            continue;
+        }
+
+        ngx_http_mesh_load_delta[i] = 0;
+
+        /* Redis away: the next heartbeat resets the count anyway */
+
+        if (zone == NULL || rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+            continue;
+        }
+
+        len = ngx_strlen(zone->sh->reg.nodes[i].caps.node_id);
+
+        copy = ngx_alloc(len + 1, log);
+        if (copy == NULL) {
+            continue;
+        }
+
+        ngx_memcpy(copy, zone->sh->reg.nodes[i].caps.node_id, len + 1);
+
+        if (ngx_http_mesh_redis_command(rc,
+                                        ngx_http_mesh_sync_load_reply,
+                                        copy, "HINCRBY "
+                                        NGX_HTTP_MESH_KEY_PREFIX
+                                        "%s active %d", copy, (int) delta)
+            != NGX_OK)
+        {
+            ngx_free(copy);
+        }
+    }
+}
+
+
+static void
+ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    u_char                *node_id = data;
+    ngx_pool_t            *pool;
+    ngx_http_mesh_json_t   w;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        goto done;
+    }
+
+    if (reply->integer < 0) {
+        /* an old count from before a crash: start again from zero */
+        (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                           "HSET " NGX_HTTP_MESH_KEY_PREFIX
+                                           "%s active 0", node_id);
+        reply->integer = 0;
+    }
+
+    ngx_http_mesh_registry_set_remote((char *) node_id, reply->integer);
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_mesh_event_start(&w, pool, "node.load") == NGX_OK) {
+        ngx_http_mesh_json_kcstr(&w, "node_id", (char *) node_id);
+        ngx_http_mesh_json_kint(&w, "active", reply->integer);
+        ngx_http_mesh_event_publish(&w, ngx_cycle->log);
+    }
+
+    ngx_destroy_pool(pool);
+
+done:
+
+    ngx_free(node_id);
+}
+
+
+/*
+ * Events from every orchestrator sharing the Redis (ours included: applying
+ * them twice is harmless).  Messages are ours, so the kind is at a fixed
+ * place: {"event":"node.xxx",...
+ */
+
+void
+ngx_http_mesh_sync_on_message(ngx_str_t *msg)
+{
+    u_char                *p, *last;
+    int64_t                active;
+    ngx_uint_t             change;
+    ngx_http_mesh_caps_t  *caps;
+    char                   node_id[NGX_HTTP_MESH_ID_LEN];
+    char                   err[NGX_HTTP_MESH_ERR_LEN];
+
+    static const char      prefix[] = "{\"event\":\"node.";
+
+    if (msg->len < sizeof(prefix) - 1 + 4
+        || ngx_strncmp(msg->data, prefix, sizeof(prefix) - 1) != 0)
+    {
+        return;                     /* task events: for the live feed */
+    }
+
+    p = msg->data + sizeof(prefix) - 1;
+    last = msg->data + msg->len;
+
+    if (ngx_strncmp(p, "load\"", 5) == 0) {
+        if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
+                                        node_id, err) != 0)
+        {
+            return;
+        }
+
+        p = ngx_strlcasestrn(p, last, (u_char *) "\"active\":", 9 - 1);
+        if (p == NULL) {
+            return;
+        }
+
+        p += 9;
+        active = 0;
+
+        while (p < last && *p >= '0' && *p <= '9' && active < 1000000) {
+            active = active * 10 + (*p++ - '0');
+        }
+
+        ngx_http_mesh_registry_set_remote(node_id, active);
+        return;
+    }
+
+    if (ngx_strncmp(p, "down\"", 5) == 0
+        || ngx_strncmp(p, "leave\"", 6) == 0)
+    {
+        if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
+                                        node_id, err) != 0)
+        {
+            return;
+        }
+
+        if (p[0] == 'l') {
+            (void) ngx_http_mesh_registry_leave(node_id);
+            return;
+        }
+
+        /* another orchestrator failed to connect: trust it, a heartbeat
+           brings the node back */
+        {
+            ngx_int_t              i;
+            ngx_http_mesh_zone_t  *zone;
+
+            zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+            if (zone == NULL) {
+                return;
+            }
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
+            if (i != NGX_ERROR && zone->sh->reg.nodes[i].down_since == 0) {
+                zone->sh->reg.nodes[i].down_since = ngx_http_mesh_now_ms();
+                zone->sh->reg.generation++;
+            }
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
+
+        return;
+    }
+
+    /* join, up, update, heartbeat: the full capabilities */
+
+    caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
+    if (caps == NULL) {
+        return;
+    }
+
+    if (ngx_http_mesh_parse_caps((char *) msg->data, msg->len, caps, err)
+        == 0)
+    {
+        (void) ngx_http_mesh_registry_update(caps, ngx_http_mesh_now_ms(),
+                                             &change);
+    }
+
+    ngx_free(caps);
+}
+
+
+void
+ngx_http_mesh_sync_on_connect(void)
+{
+    if (ngx_http_mesh_connects++ > 0) {
+        ngx_http_mesh_grace_until = ngx_http_mesh_now_ms()
+                                    + NGX_HTTP_MESH_GRACE_MS;
+    }
+
+    ngx_http_mesh_sync_resync();
+}
+
+
+/* the full registry from Redis: after a reconnect and every few sweeps */
+
+static void
+ngx_http_mesh_sync_resync(void)
+{
+    int64_t                 since;
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return;
+    }
+
+    since = ngx_http_mesh_now_ms() - ngx_http_mesh_sync_timeout();
+
+    (void) ngx_http_mesh_redis_command(rc,
+                                       ngx_http_mesh_sync_resync_ids,
+                                       NULL,
+                                       "ZRANGEBYSCORE " NGX_HTTP_MESH_LIVE_KEY
+                                       " %lld +inf WITHSCORES",
+                                       (long long) since);
+}
+
+
+static void
+ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    size_t   i;
+    int64_t  *seen;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || reply->element[i]->len >= NGX_HTTP_MESH_ID_LEN)
+        {
+            continue;
+        }
+
+        seen = ngx_alloc(sizeof(int64_t), ngx_cycle->log);
+        if (seen == NULL) {
+            return;
+        }
+
+        *seen = ngx_atoof((u_char *) reply->element[i + 1]->str,
+                          reply->element[i + 1]->len);
+
+        if (ngx_http_mesh_redis_command(rc,
+                                        ngx_http_mesh_sync_resync_node,
+                                        seen,
+                                        "HMGET " NGX_HTTP_MESH_KEY_PREFIX
+                                        "%b caps active",
+                                        reply->element[i]->str,
+                                        reply->element[i]->len)
+            != NGX_OK)
+        {
+            ngx_free(seen);
+        }
+    }
+}
+
+
+static void
+ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    int64_t               *seen = data;
+
+    ngx_uint_t             change;
+    ngx_http_mesh_caps_t  *caps;
+    char                   err[NGX_HTTP_MESH_ERR_LEN];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        goto done;
+    }
+
+    caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
+    if (caps == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_mesh_parse_caps(reply->element[0]->str,
+                                 reply->element[0]->len, caps, err) == 0
+        && *seen > 0)
+    {
+        (void) ngx_http_mesh_registry_update(caps, *seen, &change);
+
+        if (reply->element[1]->type == REDIS_REPLY_STRING) {
+            ngx_http_mesh_registry_set_remote(caps->node_id,
+                ngx_atoi((u_char *) reply->element[1]->str,
+                         reply->element[1]->len));
+        }
+    }
+
+    ngx_free(caps);
+
+done:
+
+    ngx_free(seen);
+}
+
+
+ngx_int_t
+ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle(cycle);
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ngx_http_mesh_sweep_event, sizeof(ngx_event_t));
+    ngx_memzero(&ngx_http_mesh_flush_event, sizeof(ngx_event_t));
+    ngx_http_mesh_connects = 0;
+    ngx_http_mesh_grace_until = 0;
+
+    ngx_http_mesh_sweep_event.handler = ngx_http_mesh_sync_sweep_handler;
+    ngx_http_mesh_timer_conn.fd = (ngx_socket_t) -1;
+    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_timer_conn;
+    ngx_http_mesh_sweep_event.log = cycle->log;
+    ngx_http_mesh_sweep_event.cancelable = 1;
+
+    ngx_http_mesh_flush_event.handler = ngx_http_mesh_sync_flush_handler;
+    ngx_http_mesh_flush_event.data = &ngx_http_mesh_timer_conn;
+    ngx_http_mesh_flush_event.log = cycle->log;
+    ngx_http_mesh_flush_event.cancelable = 1;
+
+    ngx_http_mesh_load_n = zone->sh->reg.max_nodes;
+    ngx_http_mesh_load_delta = ngx_pcalloc(cycle->pool,
+                                    ngx_http_mesh_load_n * sizeof(ngx_int_t));
+    if (ngx_http_mesh_load_delta == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&ngx_http_mesh_sweep_event,
+                  NGX_HTTP_MESH_SWEEP_MS / 2 + ngx_random() % 200);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whichever worker gets the zone mutex first in a sweep period does the
+ * sweep; the others find last_sweep fresh and skip.  While Redis is away
+ * the registry is frozen: agents cannot heartbeat, they are not dead.
+ */
+
+static void
+ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
+{
+    int64_t                       now, timeout;
+    ngx_uint_t                    i, n, resync;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_redis_t        *rc;
+    ngx_http_mesh_registry_sh_t  *reg;
+    char                          down[8][NGX_HTTP_MESH_ID_LEN];
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_MESH_SWEEP_MS + ngx_random() % 100);
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc != NULL && !ngx_http_mesh_redis_connected(rc)) {
+        return;
+    }
+
+    if (!ngx_shmtx_trylock(&zone->shpool->mutex)) {
+        return;
+    }
+
+    reg = &zone->sh->reg;
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+    n = 0;
+    resync = 0;
+
+    if (now - reg->last_sweep >= NGX_HTTP_MESH_SWEEP_MS * 9 / 10) {
+        reg->last_sweep = now;
+        resync = (++reg->sweeps % NGX_HTTP_MESH_RESYNC_EVERY == 0);
+
+        for (i = 0; i < reg->nnodes; i++) {
+            node = &reg->nodes[i];
+
+            if (!node->used || node->left || node->down_since) {
+                continue;
+            }
+
+            if (now - node->last_seen > timeout) {
+                node->down_since = now;
+                reg->generation++;
+
+                if (n < 8) {
+                    ngx_memcpy(down[n++], node->caps.node_id,
+                               NGX_HTTP_MESH_ID_LEN);
+                }
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "mesh: node \"%s\" is down: no heartbeat for %L ms",
+                      down[i], timeout);
+        ngx_http_mesh_event_node("node.down", down[i], ev->log);
+    }
+
+    if (resync) {
+        ngx_http_mesh_sync_resync();
+    }
+}

@@ -1,0 +1,38 @@
+
+/*
+ * The registry kept in sync with Redis: the key layout, heartbeat and load
+ * writes, pub/sub apply, resync, and the liveness sweep.
+ */
+
+
+#ifndef _NGX_HTTP_MESH_SYNC_H_INCLUDED_
+#define _NGX_HTTP_MESH_SYNC_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_HTTP_MESH_KEY_PREFIX    "mesh:node:"
+#define NGX_HTTP_MESH_LIVE_KEY      "mesh:nodes"
+
+
+/* from the Redis subscriber: a message on the event channel */
+void ngx_http_mesh_sync_on_message(ngx_str_t *msg);
+/* from the Redis adapter: connected (again), authenticated, subscribed */
+void ngx_http_mesh_sync_on_connect(void);
+
+ngx_int_t ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle);
+
+/* ms of silence after which a node is down; INT64_MAX while suspended */
+int64_t ngx_http_mesh_sync_timeout(void);
+
+/* a dispatch could not even connect: the node is down at once */
+void ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log);
+/* a node's load changed by delta; sent to Redis with the next flush */
+void ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
+    ngx_log_t *log);
+void ngx_http_mesh_sync_flush_load(ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_MESH_SYNC_H_INCLUDED_ */
