@@ -17,16 +17,8 @@
 #define NGX_HTTP_MESH_SECRET_MAX      4096
 
 
-typedef struct {
-    ngx_str_t                     url;       /* as written in nginx.conf */
-    ngx_str_t                     host;      /* empty for a unix socket */
-    ngx_str_t                     ip;        /* numeric, resolved at start */
-    in_port_t                     port;
-    ngx_str_t                     unix_path;
-    ngx_uint_t                    db;
-    ngx_str_t                     user;
-    ngx_str_t                     password;
-} ngx_http_mesh_redis_addr_t;
+/* a Redis address, defined by the Redis adapter */
+typedef struct ngx_http_mesh_redis_addr_s  ngx_http_mesh_redis_addr_t;
 
 
 typedef struct {

@@ -105,6 +105,8 @@ typedef struct {
 } ngx_http_mesh_redis_worker_t;
 
 
+static ngx_str_t *ngx_http_mesh_redis_masked_url(ngx_conf_t *cf,
+    ngx_str_t *url);
 static u_char *ngx_http_mesh_redis_copy(u_char *p, ngx_str_t *dst,
     ngx_str_t *src);
 static void ngx_http_mesh_redis_link_init(ngx_http_mesh_redis_t *lk,
@@ -161,6 +163,166 @@ static const char  *ngx_http_mesh_redis_refused[] = {
     "sunsubscribe", "monitor", "hello", "reset", "quit", "sync", "psync",
     NULL
 };
+
+
+/*
+ * redis://[[user]:password@]host[:port][/db]  or  unix:/path/to/redis.sock
+ */
+
+ngx_int_t
+ngx_http_mesh_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_mesh_redis_addr_t *addr)
+{
+    u_char     *p, *last, *at, *colon, *slash;
+    ngx_int_t   n;
+    ngx_str_t  *shown;
+
+    addr->url = *url;
+    addr->port = 6379;
+
+    /* messages show the URL without its password */
+    shown = ngx_http_mesh_redis_masked_url(cf, url);
+    if (shown == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = url->data;
+    last = url->data + url->len;
+
+    if (url->len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
+        addr->unix_path.data = p + 5;
+        addr->unix_path.len = url->len - 5;
+
+        if (addr->unix_path.data[0] != '/') {
+            goto invalid;
+        }
+
+        return NGX_OK;
+    }
+
+    if (url->len < 9 || ngx_strncasecmp(p, (u_char *) "redis://", 8) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid registry address \"%V\": expected "
+                           "\"redis://host:port\" or \"unix:/path\"", shown);
+        return NGX_ERROR;
+    }
+
+    p += 8;
+
+    at = ngx_strlchr(p, last, '@');
+
+    if (at) {
+        colon = ngx_strlchr(p, at, ':');
+
+        if (colon == NULL) {
+            goto invalid;
+        }
+
+        addr->user.data = p;
+        addr->user.len = colon - p;
+        addr->password.data = colon + 1;
+        addr->password.len = at - colon - 1;
+
+        if (addr->password.len == 0) {
+            goto invalid;
+        }
+
+        p = at + 1;
+    }
+
+    slash = ngx_strlchr(p, last, '/');
+
+    if (slash) {
+        n = ngx_atoi(slash + 1, last - slash - 1);
+
+        if (n == NGX_ERROR || n > 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid registry database in \"%V\"", shown);
+            return NGX_ERROR;
+        }
+
+        addr->db = n;
+        last = slash;
+    }
+
+    colon = ngx_strlchr(p, last, ':');
+
+    if (colon) {
+        n = ngx_atoi(colon + 1, last - colon - 1);
+
+        if (n < 1 || n > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid registry port in \"%V\"", shown);
+            return NGX_ERROR;
+        }
+
+        addr->port = (in_port_t) n;
+        last = colon;
+    }
+
+    if (p == last) {
+        goto invalid;
+    }
+
+    addr->host.data = p;
+    addr->host.len = last - p;
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid registry address \"%V\"", shown);
+    return NGX_ERROR;
+}
+
+
+/* redis://user:secret@host -> redis://user:***@host */
+
+static ngx_str_t *
+ngx_http_mesh_redis_masked_url(ngx_conf_t *cf, ngx_str_t *url)
+{
+    u_char     *p, *at, *colon, *start;
+    ngx_str_t  *shown;
+
+    shown = ngx_palloc(cf->pool, sizeof(ngx_str_t));
+    if (shown == NULL) {
+        return NULL;
+    }
+
+    *shown = *url;
+
+    if (url->len < 8
+        || ngx_strncasecmp(url->data, (u_char *) "redis://", 8) != 0)
+    {
+        return shown;
+    }
+
+    start = url->data + 8;
+    at = ngx_strlchr(start, url->data + url->len, '@');
+
+    if (at == NULL) {
+        return shown;
+    }
+
+    colon = ngx_strlchr(start, at, ':');
+
+    if (colon == NULL) {
+        return shown;
+    }
+
+    shown->data = ngx_pnalloc(cf->pool, url->len + 3);
+    if (shown->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(shown->data, url->data, colon + 1 - url->data);
+    p = ngx_cpymem(p, "***", 3);
+    p = ngx_cpymem(p, at, url->data + url->len - at);
+    shown->len = p - shown->data;
+
+    return shown;
+}
 
 
 ngx_int_t

@@ -40,6 +40,24 @@ typedef void (*ngx_http_mesh_redis_reply_pt)(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 
 
+struct ngx_http_mesh_redis_addr_s {
+    ngx_str_t                     url;       /* as written in nginx.conf */
+    ngx_str_t                     host;      /* empty for a unix socket */
+    ngx_str_t                     ip;        /* numeric, resolved at start */
+    in_port_t                     port;
+    ngx_str_t                     unix_path;
+    ngx_uint_t                    db;
+    ngx_str_t                     user;
+    ngx_str_t                     password;
+};
+
+
+/*
+ * config time: redis://[[user]:password@]host[:port][/db] or unix:/path;
+ * errors are logged without the password
+ */
+ngx_int_t ngx_http_mesh_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_mesh_redis_addr_t *addr);
 /* config time (may block): host to a numeric addr->ip, limits checked */
 ngx_int_t ngx_http_mesh_redis_resolve(ngx_conf_t *cf,
     ngx_http_mesh_redis_addr_t *addr);
