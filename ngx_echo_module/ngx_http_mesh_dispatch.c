@@ -8,6 +8,7 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
 
@@ -45,12 +46,15 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    rc = ngx_http_mesh_route(&zone->sh->reg, &req, &res,
+    rc = ngx_http_mesh_route(ngx_http_mesh_reg(zone), &req, &res,
                              ngx_http_mesh_now_ms(),
                              ngx_http_mesh_sync_timeout());
 
     if (rc == NGX_OK) {
-        node = &zone->sh->reg.nodes[res.node];
+        node = &ngx_http_mesh_reg(zone)->nodes[res.node];
+
+        /* counted under the lock that chose it: no two take the last slot */
+        (void) ngx_atomic_fetch_add(&node->active, 1);
 
         ngx_cpystrn(ctx->node_id, (u_char *) node->caps.node_id,
                     sizeof(ctx->node_id));
@@ -86,7 +90,28 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
 
 void
-ngx_http_mesh_dispatch_release(ngx_uint_t node, ngx_log_t *log)
+ngx_http_mesh_dispatch_release(ngx_uint_t index, ngx_log_t *log)
 {
-    ngx_http_mesh_sync_count(node, -1, log);
+    ngx_atomic_uint_t      old;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    node = &ngx_http_mesh_reg(zone)->nodes[index];
+
+    /* never below zero, whatever order the callbacks come in */
+
+    for ( ;; ) {
+        old = node->active;
+
+        if (old == 0 || ngx_atomic_cmp_set(&node->active, old, old - 1)) {
+            break;
+        }
+    }
+
+    ngx_http_mesh_sync_count(index, -1, log);
 }

@@ -70,7 +70,7 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
         || ngx_strncmp(msg.data, "{\"event\":\"task.", 15) != 0)
     {
         (void) ngx_http_mesh_redis_command(rc, NULL, NULL, "PUBLISH %s %b",
-                                           NGX_HTTP_MESH_REDIS_CHANNEL,
+                                           NGX_HTTP_MESH_EVENT_CHANNEL,
                                            msg.data, msg.len);
         return;
     }

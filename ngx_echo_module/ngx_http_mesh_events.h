@@ -17,6 +17,9 @@
 #include "ngx_http_mesh_json.h"
 
 
+/* registry changes, which every orchestrator applies */
+#define NGX_HTTP_MESH_EVENT_CHANNEL  "mesh:events"
+
 /*
  * Task events go to their own channel: nothing in nginx needs them back, so
  * the registry subscribers never receive them; the live feed reads both.

@@ -6,10 +6,13 @@
 
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_api.h"
 
 
 static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
@@ -270,7 +273,7 @@ ngx_http_mesh_init_process(ngx_cycle_t *cycle)
     }
 
     if (mmcf->registry) {
-        return ngx_http_mesh_redis_init_worker(cycle);
+        return ngx_http_mesh_sync_connect(cycle, mmcf->registry);
     }
 
     return NGX_OK;
@@ -447,6 +450,7 @@ ngx_http_mesh_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return ngx_http_mesh_zone_add(cf, &value[1], (size_t) size,
+                                  ngx_http_mesh_registry_init_zone,
                                   &mmcf->shm_zone);
 }
 

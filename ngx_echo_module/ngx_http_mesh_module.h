@@ -17,12 +17,8 @@
 #define NGX_HTTP_MESH_SECRET_MAX      4096
 
 
-/* a Redis address, defined by the Redis adapter */
-typedef struct ngx_http_mesh_redis_addr_s  ngx_http_mesh_redis_addr_t;
-
-
 typedef struct {
-    ngx_http_mesh_redis_addr_t   *registry;
+    struct ngx_http_mesh_redis_addr_s  *registry;   /* the Redis adapter's */
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     secret;
     ngx_str_t                     secret_file;
@@ -90,12 +86,7 @@ typedef struct {
 } ngx_http_mesh_ctx_t;
 
 
-ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_mesh_precontent_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_mesh_filter_init(ngx_conf_t *cf);
-char *ngx_http_mesh_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+/* ngx_http_mesh_reply.c, ngx_http_mesh_body.c: for every HTTP handler */
 ngx_int_t ngx_http_mesh_auth_ok(ngx_http_request_t *r, ngx_str_t *secret);
 ngx_int_t ngx_http_mesh_read_json_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);

@@ -11,8 +11,10 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_redis.h"
@@ -275,8 +277,8 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 
     argv[0] = "PUBLISH";
     argvlen[0] = 7;
-    argv[1] = NGX_HTTP_MESH_REDIS_CHANNEL;
-    argvlen[1] = sizeof(NGX_HTTP_MESH_REDIS_CHANNEL) - 1;
+    argv[1] = NGX_HTTP_MESH_EVENT_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MESH_EVENT_CHANNEL) - 1;
     argv[2] = (const char *) event.data;
     argvlen[2] = event.len;
 
@@ -498,7 +500,7 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
                                         "no mesh_zone is configured");
     }
 
-    reg = &zone->sh->reg;
+    reg = ngx_http_mesh_reg(zone);
 
     /* copy under the lock, write JSON after it */
 

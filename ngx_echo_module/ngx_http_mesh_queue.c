@@ -12,8 +12,8 @@
 #include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_events.h"
-#include "ngx_http_mesh_task.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
 
@@ -51,6 +51,8 @@ ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
     ngx_http_mesh_poll_event.cancelable = 1;
 
     ngx_http_mesh_queue_ready = 1;
+
+    ngx_http_mesh_registry_set_change_handler(ngx_http_mesh_queue_wake);
 
     return NGX_OK;
 }
@@ -94,16 +96,16 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
         return ngx_http_mesh_queue_reject(r, "no_capable_node");
     }
 
-    n = ngx_atomic_fetch_add(&zone->sh->reg.queued, 1);
+    n = ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, 1);
 
     if (n >= mmcf->queue_size) {
-        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+        (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
         return ngx_http_mesh_queue_reject(r, "queue_full");
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+        (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -159,7 +161,7 @@ ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx)
     zone = ngx_http_mesh_zone_get(ctx->request);
 
     if (zone) {
-        (void) ngx_atomic_fetch_add(&zone->sh->reg.queued, -1);
+        (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
     }
 }
 
@@ -320,7 +322,7 @@ ngx_http_mesh_queue_estimate(void)
         return 1;
     }
 
-    reg = &zone->sh->reg;
+    reg = ngx_http_mesh_reg(zone);
     now = ngx_http_mesh_now_ms();
     timeout = ngx_http_mesh_sync_timeout();
     slots = 0;

@@ -20,15 +20,16 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
 #include <sys/un.h>
 
 #include <hiredis/async.h>
 
-#include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_redis.h"
-#include "ngx_http_mesh_registry.h"
-#include "ngx_http_mesh_sync.h"
 
 
 #define NGX_HTTP_MESH_REDIS_CONNECT_TIMEOUT  2000    /* connect + handshake */
@@ -92,6 +93,7 @@ typedef struct {
 typedef struct {
     ngx_http_mesh_redis_t          command;
     ngx_http_mesh_redis_t          subscriber;
+    ngx_http_mesh_redis_handlers_t handlers;
     ngx_str_t                      ip;           /* NUL-terminated */
     int                            port;
     ngx_str_t                      unix_path;    /* NUL-terminated */
@@ -417,28 +419,20 @@ ngx_http_mesh_redis_resolve(ngx_conf_t *cf, ngx_http_mesh_redis_addr_t *addr)
 
 
 ngx_int_t
-ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle)
+ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_http_mesh_redis_addr_t *addr, ngx_http_mesh_redis_handlers_t *handlers)
 {
     u_char                        *p;
     size_t                         size;
-    ngx_http_mesh_main_conf_t     *mmcf;
-    ngx_http_mesh_redis_addr_t    *addr;
     ngx_http_mesh_redis_worker_t  *w;
 
     if ((ngx_process != NGX_PROCESS_WORKER
          && ngx_process != NGX_PROCESS_SINGLE)
-        || ngx_http_mesh_redis_worker != NULL)
+        || ngx_http_mesh_redis_worker != NULL
+        || addr == NULL)
     {
         return NGX_OK;
     }
-
-    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
-
-    if (mmcf == NULL || mmcf->registry == NULL) {
-        return NGX_OK;
-    }
-
-    addr = mmcf->registry;
 
     if (addr->unix_path.len == 0 && addr->ip.len == 0) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -476,6 +470,7 @@ ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle)
     w->target.len = p - w->target.data;
     w->port = addr->port;
     w->db = addr->db;
+    w->handlers = *handlers;
 
     ngx_http_mesh_redis_worker = w;
 
@@ -1115,7 +1110,7 @@ ngx_http_mesh_redis_handshake(ngx_http_mesh_redis_t *lk)
                 return redisAsyncCommand(lk->ac,
                                          ngx_http_mesh_redis_on_subscribe,
                                          lk, "SUBSCRIBE %s",
-                                         NGX_HTTP_MESH_REDIS_CHANNEL)
+                                         w->handlers.channel)
                        == REDIS_OK ? NGX_OK : NGX_ERROR;
             }
 
@@ -1195,12 +1190,14 @@ static void
 ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    ngx_str_t               msg;
-    redisReply             *reply, *kind, *body;
-    ngx_http_mesh_redis_t  *lk;
+    ngx_str_t                      msg;
+    redisReply                    *reply, *kind, *body;
+    ngx_http_mesh_redis_t         *lk;
+    ngx_http_mesh_redis_worker_t  *w;
 
     reply = r;
     lk = privdata;
+    w = ngx_http_mesh_redis_worker;
 
     if (reply == NULL) {
         lk->state = NGX_HTTP_MESH_REDIS_CLOSING;
@@ -1243,7 +1240,7 @@ ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "mesh registry: dropped a message of %uz bytes on "
                       "\"%s\", the limit is %uz", body->len,
-                      NGX_HTTP_MESH_REDIS_CHANNEL,
+                      w->handlers.channel,
                       (size_t) NGX_HTTP_MESH_REDIS_MESSAGE_MAX);
         return;
     }
@@ -1251,7 +1248,7 @@ ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     msg.data = (u_char *) body->str;
     msg.len = body->len;
 
-    ngx_http_mesh_sync_on_message(&msg);
+    w->handlers.message(&msg, w->handlers.data);
 }
 
 
@@ -1293,7 +1290,7 @@ ngx_http_mesh_redis_ready(ngx_http_mesh_redis_t *lk)
     /* a resync needs both: commands to read, the channel to stay current */
 
     if (other->state == NGX_HTTP_MESH_REDIS_READY) {
-        ngx_http_mesh_sync_on_connect();
+        w->handlers.ready(w->handlers.data);
     }
 }
 

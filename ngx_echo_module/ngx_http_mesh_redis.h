@@ -15,11 +15,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_json.h"
 
-
-#define NGX_HTTP_MESH_REDIS_CHANNEL      "mesh:events"
 
 /* a longer message on the channel is dropped with a warning */
 #define NGX_HTTP_MESH_REDIS_MESSAGE_MAX  (256 * 1024)
@@ -29,7 +26,8 @@
 #define NGX_HTTP_MESH_REDIS_PENDING_MAX  4096
 
 
-typedef struct ngx_http_mesh_redis_s  ngx_http_mesh_redis_t;
+typedef struct ngx_http_mesh_redis_s       ngx_http_mesh_redis_t;
+typedef struct ngx_http_mesh_redis_addr_s  ngx_http_mesh_redis_addr_t;
 
 /*
  * reply == NULL: error, timeout or disconnect before a reply.  The callback
@@ -62,8 +60,22 @@ ngx_int_t ngx_http_mesh_redis_parse_url(ngx_conf_t *cf, ngx_str_t *url,
 ngx_int_t ngx_http_mesh_redis_resolve(ngx_conf_t *cf,
     ngx_http_mesh_redis_addr_t *addr);
 
-/* init_process / exit_process */
-ngx_int_t ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle);
+/*
+ * What the layer above hears from the adapter: every message on the
+ * subscribed channel, and "ready" each time both connections are up (again).
+ */
+typedef struct {
+    const char                   *channel;   /* subscribed, static text */
+    void                        (*message)(ngx_str_t *msg, void *data);
+    void                        (*ready)(void *data);
+    void                         *data;
+} ngx_http_mesh_redis_handlers_t;
+
+
+/* init_process / exit_process; addr NULL: no Redis in this config */
+ngx_int_t ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
+    ngx_http_mesh_redis_addr_t *addr,
+    ngx_http_mesh_redis_handlers_t *handlers);
 void ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle);
 
 /* this worker's command connection, NULL when no mesh_registry is set */

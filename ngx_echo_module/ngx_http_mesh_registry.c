@@ -9,7 +9,6 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_zone.h"
-#include "ngx_http_mesh_queue.h"
 
 
 #define NGX_HTTP_MESH_MAX_NODES     4096
@@ -19,14 +18,28 @@ static ngx_int_t ngx_http_mesh_registry_sockaddr(ngx_http_mesh_caps_t *caps,
     struct sockaddr_storage *ss, socklen_t *len);
 static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     ngx_http_mesh_caps_t *caps);
+static void ngx_http_mesh_registry_changed_hook(void);
+static ngx_http_mesh_zone_t *ngx_http_mesh_registry_lock(const char *node_id,
+    ngx_http_mesh_node_t **node);
+
+
+/* per worker, set by the layer that waits for nodes (the queue) */
+static ngx_http_mesh_registry_change_pt  ngx_http_mesh_registry_on_change;
 
 
 ngx_int_t
-ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
-    ngx_http_mesh_registry_sh_t *reg)
+ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
 {
-    size_t      avail;
-    ngx_uint_t  n;
+    size_t                        avail;
+    ngx_uint_t                    n;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t));
+    if (reg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *data = reg;
 
     /* three quarters of the zone for nodes, the rest for slab overhead */
 
@@ -94,7 +107,7 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
         return NGX_ERROR;
     }
 
-    reg = &zone->sh->reg;
+    reg = ngx_http_mesh_reg(zone);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -167,7 +180,7 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
-        ngx_http_mesh_queue_wake();
+        ngx_http_mesh_registry_changed_hook();
     }
 
     return NGX_OK;
@@ -177,29 +190,26 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
 ngx_int_t
 ngx_http_mesh_registry_leave(const char *node_id)
 {
-    ngx_int_t              i;
-    ngx_http_mesh_zone_t  *zone;
+    ngx_int_t                     rc;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
 
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    zone = ngx_http_mesh_registry_lock(node_id, &node);
     if (zone == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    rc = NGX_DECLINED;
 
-    i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
-
-    if (i != NGX_ERROR && !zone->sh->reg.nodes[i].left) {
-        zone->sh->reg.nodes[i].left = 1;
-        zone->sh->reg.generation++;
-
-    } else {
-        i = NGX_ERROR;
+    if (node && !node->left) {
+        node->left = 1;
+        ngx_http_mesh_reg(zone)->generation++;
+        rc = NGX_OK;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return i == NGX_ERROR ? NGX_DECLINED : NGX_OK;
+    return rc;
 }
 
 
@@ -207,9 +217,10 @@ void
 ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log)
 {
-    double                 tps;
-    ngx_http_mesh_node_t  *node;
-    ngx_http_mesh_zone_t  *zone;
+    double                        tps;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
 
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL) {
@@ -218,7 +229,7 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = &zone->sh->reg.nodes[index];
+    node = &ngx_http_mesh_reg(zone)->nodes[index];
 
     if (ok) {
         node->tasks_done++;
@@ -228,8 +239,8 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
         node->recent_tps = node->recent_tps * 0.8 + tps * 0.2;
         node->recent_ms = node->recent_ms * 0.8 + ms * 0.2;
 
-        zone->sh->reg.avg_task_ms = zone->sh->reg.avg_task_ms * 0.9
-                                    + ms * 0.1;
+        reg = ngx_http_mesh_reg(zone);
+        reg->avg_task_ms = reg->avg_task_ms * 0.9 + ms * 0.1;
 
     } else {
         node->tasks_failed++;
@@ -242,25 +253,21 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
 void
 ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active)
 {
-    ngx_int_t              i;
+    ngx_http_mesh_node_t  *node;
     ngx_http_mesh_zone_t  *zone;
 
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    zone = ngx_http_mesh_registry_lock(node_id, &node);
     if (zone == NULL) {
         return;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
-
-    if (i != NGX_ERROR) {
-        zone->sh->reg.nodes[i].remote_active = active < 0 ? 0 : active;
+    if (node) {
+        node->remote_active = active < 0 ? 0 : active;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_http_mesh_queue_wake();
+    ngx_http_mesh_registry_changed_hook();
 }
 
 
@@ -320,4 +327,97 @@ ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     }
 
     return 0;
+}
+
+
+/* down until its next heartbeat; returns whether it was up */
+
+ngx_uint_t
+ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now, char *node_id)
+{
+    ngx_uint_t             was_up;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &ngx_http_mesh_reg(zone)->nodes[index];
+    was_up = ngx_http_mesh_registry_mark_down(ngx_http_mesh_reg(zone), node,
+                                              now);
+
+    ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return was_up;
+}
+
+
+void
+ngx_http_mesh_registry_down_by_id(const char *node_id, int64_t now)
+{
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+
+    zone = ngx_http_mesh_registry_lock(node_id, &node);
+    if (zone == NULL) {
+        return;
+    }
+
+    if (node) {
+        (void) ngx_http_mesh_registry_mark_down(ngx_http_mesh_reg(zone), node,
+                                                now);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The zone, its mutex held, and in *node the node with that id or NULL;
+ * NULL without a zone (nothing locked).
+ */
+
+static ngx_http_mesh_zone_t *
+ngx_http_mesh_registry_lock(const char *node_id, ngx_http_mesh_node_t **node)
+{
+    ngx_int_t                     i;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(reg, node_id);
+    *node = (i == NGX_ERROR) ? NULL : &reg->nodes[i];
+
+    return zone;
+}
+
+
+void
+ngx_http_mesh_registry_set_change_handler(
+    ngx_http_mesh_registry_change_pt handler)
+{
+    ngx_http_mesh_registry_on_change = handler;
+}
+
+
+static void
+ngx_http_mesh_registry_changed_hook(void)
+{
+    if (ngx_http_mesh_registry_on_change) {
+        ngx_http_mesh_registry_on_change();
+    }
 }

@@ -52,8 +52,13 @@ typedef struct {
 } ngx_http_mesh_registry_sh_t;
 
 
+/* the zone's init hook: a new registry in a new zone */
 ngx_int_t ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
-    ngx_http_mesh_registry_sh_t *reg);
+    void **data);
+
+/* the registry of an ngx_http_mesh_zone_t */
+#define ngx_http_mesh_reg(zone)                                              \
+    ((ngx_http_mesh_registry_sh_t *) (zone)->sh->data)
 
 /* the caller holds the zone mutex */
 ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
@@ -67,6 +72,20 @@ void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
 /* the mesh-wide load of a node, as Redis counts it */
 void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active);
+
+/* down until a newer heartbeat; node_id gets its id; 1 if it was up */
+ngx_uint_t ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now,
+    char *node_id);
+void ngx_http_mesh_registry_down_by_id(const char *node_id, int64_t now);
+
+/*
+ * Called in this worker after a node joined, came back, changed or had its
+ * mesh-wide load updated: something waiting may be able to run now.
+ */
+typedef void (*ngx_http_mesh_registry_change_pt)(void);
+
+void ngx_http_mesh_registry_set_change_handler(
+    ngx_http_mesh_registry_change_pt handler);
 
 
 /* routable: heartbeating, not marked down, not leaving or degraded */
@@ -86,6 +105,23 @@ ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node, int64_t now,
     }
 
     return now - node->last_seen <= timeout;
+}
+
+
+/* the caller holds the zone mutex */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_node_t *node, int64_t now)
+{
+    if (node->down_since) {
+        return 0;
+    }
+
+    node->down_since = now;
+    reg->generation++;
+
+    return 1;
 }
 
 

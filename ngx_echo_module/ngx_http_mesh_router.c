@@ -175,7 +175,6 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
         if (best != -1) {
             res->node = best;
             res->model = best_model;
-            (void) ngx_atomic_fetch_add(&reg->nodes[best].active, 1);
             return NGX_OK;
         }
 

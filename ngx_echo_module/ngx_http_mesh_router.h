@@ -37,7 +37,7 @@ typedef struct {
 } ngx_http_mesh_route_res_t;
 
 
-/* the caller holds the zone mutex; on NGX_OK the node's load is counted */
+/* the caller holds the zone mutex; a pure choice, nothing is reserved */
 ngx_int_t ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
     int64_t now, int64_t timeout);

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_redis.h"

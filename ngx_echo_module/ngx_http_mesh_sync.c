@@ -23,6 +23,8 @@
 #define NGX_HTTP_MESH_GRACE_MS      35000     /* agents back off to 30 s */
 
 
+static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
+static void ngx_http_mesh_sync_on_connect(void *data);
 static void ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev);
 static void ngx_http_mesh_sync_resync(void);
 static void ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
@@ -87,31 +89,9 @@ ngx_http_mesh_sync_timeout(void)
 void
 ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log)
 {
-    ngx_uint_t             was_up;
-    ngx_http_mesh_node_t  *node;
-    ngx_http_mesh_zone_t  *zone;
-    char                   node_id[NGX_HTTP_MESH_ID_LEN];
+    char  node_id[NGX_HTTP_MESH_ID_LEN];
 
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL) {
-        return;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    node = &zone->sh->reg.nodes[index];
-    was_up = (node->down_since == 0);
-
-    if (was_up) {
-        node->down_since = ngx_http_mesh_now_ms();
-        zone->sh->reg.generation++;
-    }
-
-    ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (was_up) {
+    if (ngx_http_mesh_registry_down(index, ngx_http_mesh_now_ms(), node_id)) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "mesh: node \"%s\" is down: connect failed", node_id);
         ngx_http_mesh_event_node("node.down", node_id, log);
@@ -124,38 +104,13 @@ ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log)
  * makes it mesh-wide and its reply, published as node.load, tells other
  * orchestrators.  Changes are summed per node and flushed every 100 ms, so
  * a busy node costs Redis one command per flush, not two per task.  The
- * router already counted a dispatch (+1) in the zone under its lock; an
- * end (-1) is counted down here.
+ * zone counter itself is dispatch's (reserve and release).
  */
 
 void
 ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log)
 {
-    ngx_atomic_uint_t      old;
-    ngx_http_mesh_node_t  *node;
-    ngx_http_mesh_zone_t  *zone;
-
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL) {
-        return;
-    }
-
-    node = &zone->sh->reg.nodes[index];
-
-    if (delta < 0) {
-        /* never below zero, whatever order the callbacks come in */
-        for ( ;; ) {
-            old = node->active;
-
-            if (old == 0
-                || ngx_atomic_cmp_set(&node->active, old, old - 1))
-            {
-                break;
-            }
-        }
-    }
-
     if (ngx_http_mesh_load_delta == NULL || index >= ngx_http_mesh_load_n) {
         return;
     }
@@ -190,6 +145,7 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
 {
     size_t                  len;
     u_char                 *copy;
+    char                   *node_id;
     ngx_int_t               delta;
     ngx_uint_t              i;
     ngx_http_mesh_zone_t   *zone;
@@ -213,14 +169,15 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
             continue;
         }
 
-        len = ngx_strlen(zone->sh->reg.nodes[i].caps.node_id);
+        node_id = ngx_http_mesh_reg(zone)->nodes[i].caps.node_id;
+        len = ngx_strlen(node_id);
 
         copy = ngx_alloc(len + 1, log);
         if (copy == NULL) {
             continue;
         }
 
-        ngx_memcpy(copy, zone->sh->reg.nodes[i].caps.node_id, len + 1);
+        ngx_memcpy(copy, node_id, len + 1);
 
         if (ngx_http_mesh_redis_command(rc,
                                         ngx_http_mesh_sync_load_reply,
@@ -282,8 +239,8 @@ done:
  * place: {"event":"node.xxx",...
  */
 
-void
-ngx_http_mesh_sync_on_message(ngx_str_t *msg)
+static void
+ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 {
     u_char                *p, *last;
     int64_t                active;
@@ -342,23 +299,7 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg)
 
         /* another orchestrator failed to connect: trust it, a heartbeat
            brings the node back */
-        {
-            ngx_int_t              i;
-            ngx_http_mesh_zone_t  *zone;
-
-            zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-            if (zone == NULL) {
-                return;
-            }
-
-            ngx_shmtx_lock(&zone->shpool->mutex);
-            i = ngx_http_mesh_registry_find(&zone->sh->reg, node_id);
-            if (i != NGX_ERROR && zone->sh->reg.nodes[i].down_since == 0) {
-                zone->sh->reg.nodes[i].down_since = ngx_http_mesh_now_ms();
-                zone->sh->reg.generation++;
-            }
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-        }
+        ngx_http_mesh_registry_down_by_id(node_id, ngx_http_mesh_now_ms());
 
         return;
     }
@@ -381,8 +322,8 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg)
 }
 
 
-void
-ngx_http_mesh_sync_on_connect(void)
+static void
+ngx_http_mesh_sync_on_connect(void *data)
 {
     if (ngx_http_mesh_connects++ > 0) {
         ngx_http_mesh_grace_until = ngx_http_mesh_now_ms()
@@ -528,7 +469,7 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
     ngx_http_mesh_flush_event.log = cycle->log;
     ngx_http_mesh_flush_event.cancelable = 1;
 
-    ngx_http_mesh_load_n = zone->sh->reg.max_nodes;
+    ngx_http_mesh_load_n = ngx_http_mesh_reg(zone)->max_nodes;
     ngx_http_mesh_load_delta = ngx_pcalloc(cycle->pool,
                                     ngx_http_mesh_load_n * sizeof(ngx_int_t));
     if (ngx_http_mesh_load_delta == NULL) {
@@ -539,6 +480,23 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
                   NGX_HTTP_MESH_SWEEP_MS / 2 + ngx_random() % 200);
 
     return NGX_OK;
+}
+
+
+/* the Redis adapter, with this layer listening to it */
+
+ngx_int_t
+ngx_http_mesh_sync_connect(ngx_cycle_t *cycle,
+    ngx_http_mesh_redis_addr_t *addr)
+{
+    ngx_http_mesh_redis_handlers_t  handlers;
+
+    handlers.channel = NGX_HTTP_MESH_EVENT_CHANNEL;
+    handlers.message = ngx_http_mesh_sync_on_message;
+    handlers.ready = ngx_http_mesh_sync_on_connect;
+    handlers.data = NULL;
+
+    return ngx_http_mesh_redis_init_worker(cycle, addr, &handlers);
 }
 
 
@@ -580,7 +538,7 @@ ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
         return;
     }
 
-    reg = &zone->sh->reg;
+    reg = ngx_http_mesh_reg(zone);
     now = ngx_http_mesh_now_ms();
     timeout = ngx_http_mesh_sync_timeout();
     n = 0;
@@ -598,8 +556,7 @@ ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
             }
 
             if (now - node->last_seen > timeout) {
-                node->down_since = now;
-                reg->generation++;
+                (void) ngx_http_mesh_registry_mark_down(reg, node, now);
 
                 if (n < 8) {
                     ngx_memcpy(down[n++], node->caps.node_id,

@@ -12,17 +12,17 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_mesh_redis.h"
+
 
 #define NGX_HTTP_MESH_KEY_PREFIX    "mesh:node:"
 #define NGX_HTTP_MESH_LIVE_KEY      "mesh:nodes"
 
 
-/* from the Redis subscriber: a message on the event channel */
-void ngx_http_mesh_sync_on_message(ngx_str_t *msg);
-/* from the Redis adapter: connected (again), authenticated, subscribed */
-void ngx_http_mesh_sync_on_connect(void);
-
 ngx_int_t ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle);
+/* starts this worker's Redis links, their messages applied here */
+ngx_int_t ngx_http_mesh_sync_connect(ngx_cycle_t *cycle,
+    ngx_http_mesh_redis_addr_t *addr);
 
 /* ms of silence after which a node is down; INT64_MAX while suspended */
 int64_t ngx_http_mesh_sync_timeout(void);

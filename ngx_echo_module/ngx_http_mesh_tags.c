@@ -6,9 +6,11 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_router.h"
 #include "ngx_http_mesh_sync.h"
 
@@ -53,7 +55,7 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
                                         "no mesh_zone is configured");
     }
 
-    reg = &zone->sh->reg;
+    reg = ngx_http_mesh_reg(zone);
     now = ngx_http_mesh_now_ms();
     timeout = ngx_http_mesh_sync_timeout();
 

@@ -13,6 +13,7 @@
 #include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_task.h"
 #include "ngx_http_mesh_zone.h"
+#include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
@@ -390,8 +391,8 @@ ngx_http_mesh_task_unknown(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (i = 0; i < zone->sh->reg.nnodes; i++) {
-        node = &zone->sh->reg.nodes[i];
+    for (i = 0; i < ngx_http_mesh_reg(zone)->nnodes; i++) {
+        node = &ngx_http_mesh_reg(zone)->nodes[i];
 
         if (!node->used || node->left) {
             continue;

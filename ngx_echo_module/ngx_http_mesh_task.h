@@ -14,8 +14,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_mesh_router.h"
+#include "ngx_http_mesh_module.h"
 
+
+/* the precontent handler of mesh_route locations */
+ngx_int_t ngx_http_mesh_precontent_handler(ngx_http_request_t *r);
+/* mesh_balancer, and the body filter that watches a task's reply */
+char *ngx_http_mesh_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_mesh_filter_init(ngx_conf_t *cf);
 
 void ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     const char *kind, const char *reason);

@@ -17,7 +17,7 @@ static ngx_int_t ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone,
 
 char *
 ngx_http_mesh_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_shm_zone_t **zone)
+    ngx_http_mesh_zone_init_pt init, ngx_shm_zone_t **zone)
 {
     ngx_shm_zone_t        *shm_zone;
     ngx_http_mesh_zone_t  *ctx;
@@ -34,6 +34,8 @@ ngx_http_mesh_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     if (ctx == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    ctx->init = init;
 
     shm_zone = ngx_shared_memory_add(cf, name, size, &ngx_http_mesh_module);
     if (shm_zone == NULL) {
@@ -88,9 +90,7 @@ ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ctx->shpool->data = ctx->sh;
     ctx->sh->created = ngx_time();
 
-    if (ngx_http_mesh_registry_init_zone(ctx->shpool, &ctx->sh->reg)
-        != NGX_OK)
-    {
+    if (ctx->init(ctx->shpool, &ctx->sh->data) != NGX_OK) {
         return NGX_ERROR;
     }
 
