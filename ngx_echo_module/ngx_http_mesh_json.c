@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_mesh_json.h"
+#include "ngx_http_mesh_parse_core.h"
 
 
 static u_char *ngx_http_mesh_json_reserve(ngx_http_mesh_json_t *w,
@@ -174,15 +175,26 @@ ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
 
     ngx_http_mesh_json_value(w);
 
-    len = s->len + ngx_escape_json(NULL, s->data, s->len);
+    len = ngx_http_mesh_json_escape_len((char *) s->data, s->len);
 
-    p = ngx_http_mesh_json_reserve(w, len + 2);
+    /* the quotes, and the NUL the escaper ends with */
+
+    p = ngx_http_mesh_json_reserve(w, len + 3);
     if (p == NULL) {
         return;
     }
 
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+
+    if (ngx_http_mesh_json_escape((char *) s->data, s->len, (char *) p,
+                                  len + 1)
+        != (int) len)
+    {
+        w->failed = 1;
+        return;
+    }
+
+    p += len;
     *p++ = '"';
 
     w->pos = p;

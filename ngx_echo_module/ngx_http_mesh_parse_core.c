@@ -26,6 +26,7 @@
 #define NGX_HTTP_MESH_QUOTE_MAX  24     /* bytes of a bad value quoted back */
 
 
+static size_t ngx_http_mesh_json_esc(unsigned char c, char *esc);
 static int ngx_http_mesh_parse_value(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_value_t *v);
 static int ngx_http_mesh_parse_key(ngx_http_mesh_parser_t *p,
@@ -73,6 +74,42 @@ static const yajl_callbacks  ngx_http_mesh_callbacks = {
 };
 
 
+/* the bytes c takes in a JSON string; *esc: its short escape, or 0 */
+
+static size_t
+ngx_http_mesh_json_esc(unsigned char c, char *esc)
+{
+    switch (c) {
+    case '"':  *esc = '"';  break;
+    case '\\': *esc = '\\'; break;
+    case '\n': *esc = 'n';  break;
+    case '\r': *esc = 'r';  break;
+    case '\t': *esc = 't';  break;
+    case '\b': *esc = 'b';  break;
+    case '\f': *esc = 'f';  break;
+    default:   *esc = 0;
+    }
+
+    return *esc ? 2 : (c < 0x20 ? 6 : 1);
+}
+
+
+size_t
+ngx_http_mesh_json_escape_len(const char *s, size_t len)
+{
+    char    esc;
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        n += ngx_http_mesh_json_esc((unsigned char) s[i], &esc);
+    }
+
+    return n;
+}
+
+
 int
 ngx_http_mesh_json_escape(const char *s, size_t len, char *out,
     size_t outsize)
@@ -86,19 +123,7 @@ ngx_http_mesh_json_escape(const char *s, size_t len, char *out,
 
     for (i = 0; i < len; i++) {
         c = (unsigned char) s[i];
-
-        switch (c) {
-        case '"':  esc = '"';  break;
-        case '\\': esc = '\\'; break;
-        case '\n': esc = 'n';  break;
-        case '\r': esc = 'r';  break;
-        case '\t': esc = 't';  break;
-        case '\b': esc = 'b';  break;
-        case '\f': esc = 'f';  break;
-        default:   esc = 0;
-        }
-
-        need = esc ? 2 : (c < 0x20 ? 6 : 1);
+        need = ngx_http_mesh_json_esc(c, &esc);
 
         /* always keep a byte for the NUL */
 

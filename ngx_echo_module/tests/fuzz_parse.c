@@ -189,6 +189,7 @@ fuzz_escape(const char *s, size_t len)
 
     n = ngx_http_mesh_json_escape(s, len, out, 6 * len + 1);
     FUZZ_ASSERT(n >= 0 && (size_t) n == strlen(out));
+    FUZZ_ASSERT((size_t) n == ngx_http_mesh_json_escape_len(s, len));
 
     for (i = 0; i < (size_t) n; i++) {
         FUZZ_ASSERT((unsigned char) out[i] >= 0x20);

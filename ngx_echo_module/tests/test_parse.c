@@ -295,6 +295,14 @@ test_escape(void)
     CHECK(ngx_http_mesh_json_escape("\n", 1, out, 3) == 2);
     CHECK(ngx_http_mesh_json_escape("\x01", 1, out, 6) == -1);
     CHECK(ngx_http_mesh_json_escape("\x01", 1, out, 7) == 6);
+
+    /* the length the nginx JSON writer reserves: exactly what is written */
+    CHECK(ngx_http_mesh_json_escape_len("a\"b\\c\n\r\t\b\f\x01\x1f/"
+                                        "\xc3\xa9", 15) == 32);
+    CHECK(ngx_http_mesh_json_escape_len("a\0b", 3) == 8);
+    CHECK(ngx_http_mesh_json_escape_len("", 0) == 0);
+    CHECK(ngx_http_mesh_json_escape("\x1f\"", 2, out,
+              ngx_http_mesh_json_escape_len("\x1f\"", 2) + 1) == 8);
 }
 
 
