@@ -286,6 +286,27 @@ ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json)
 
 
 void
+ngx_http_mesh_json_raw_members(ngx_http_mesh_json_t *w, ngx_str_t *object)
+{
+    if (object->len < 2
+        || object->data[0] != '{'
+        || object->data[object->len - 1] != '}')
+    {
+        w->failed = 1;
+        return;
+    }
+
+    if (object->len == 2) {
+        return;
+    }
+
+    ngx_http_mesh_json_value(w);
+    ngx_http_mesh_json_raw(w, (const char *) object->data + 1,
+                           object->len - 2);
+}
+
+
+void
 ngx_http_mesh_json_kint(ngx_http_mesh_json_t *w, const char *key, int64_t n)
 {
     ngx_http_mesh_json_key(w, key);

@@ -54,6 +54,9 @@ void ngx_http_mesh_json_kbool(ngx_http_mesh_json_t *w, const char *key,
     ngx_uint_t b);
 /* a value that is already JSON text, copied as is */
 void ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json);
+/* the members of a compact JSON object "{...}", as if written one by one */
+void ngx_http_mesh_json_raw_members(ngx_http_mesh_json_t *w,
+    ngx_str_t *object);
 ngx_int_t ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out);
 
 

@@ -183,7 +183,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_mesh_caps_t   *caps;
     ngx_http_mesh_json_t    w;
     ngx_http_mesh_redis_t  *redis;
-    ngx_str_t               event;
+    ngx_str_t               event, caps_json;
     const char             *kind;
     const char             *argv[3];
     size_t                  argvlen[3];
@@ -235,22 +235,25 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
         kind = "node.heartbeat";
     }
 
-    /* the event carries the full capabilities: other orchestrators
-       update their snapshot from it */
+    /* serialised once: the Redis copy, and the event that carries the full
+       capabilities for other orchestrators to update their snapshot */
+
+    len = ngx_http_mesh_caps_to_json(caps, json, NGX_HTTP_MESH_CAPS_JSON_MAX);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    caps_json.data = (u_char *) json;
+    caps_json.len = len;
 
     if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mesh_event_caps_fields(&w, caps);
+    ngx_http_mesh_json_raw_members(&w, &caps_json);
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &event) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_http_mesh_caps_to_json(caps, json, NGX_HTTP_MESH_CAPS_JSON_MAX);
-    if (len == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
