@@ -11,21 +11,12 @@
 #include "ngx_http_mesh_redis.h"
 
 
-#define NGX_HTTP_MESH_EVENTS_BATCH  256
 #define NGX_HTTP_MESH_EVENTS_FLUSH  10        /* ms */
 #define NGX_HTTP_MESH_LINGER        50        /* ms */
 
 
 static void ngx_http_mesh_events_timer_handler(ngx_event_t *ev);
 static void ngx_http_mesh_linger_handler(ngx_event_t *ev);
-
-
-/* per worker: task events waiting for the next flush */
-static ngx_str_t     ngx_http_mesh_events[NGX_HTTP_MESH_EVENTS_BATCH];
-static ngx_uint_t    ngx_http_mesh_nevents;
-static ngx_event_t   ngx_http_mesh_events_timer;
-static ngx_event_t   ngx_http_mesh_linger_timer;
-static ngx_connection_t  ngx_http_mesh_events_conn;    /* fd -1: for logs */
 
 
 ngx_int_t
@@ -81,7 +72,7 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
      * instead of one per event.  A live feed does not notice 10 ms.
      */
 
-    if (ngx_http_mesh_nevents == NGX_HTTP_MESH_EVENTS_BATCH) {
+    if (ngx_http_mesh_worker.nevents == NGX_HTTP_MESH_EVENTS_BATCH) {
         ngx_http_mesh_events_flush();
     }
 
@@ -92,22 +83,22 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
 
     ngx_memcpy(copy, msg.data, msg.len);
 
-    ngx_http_mesh_events[ngx_http_mesh_nevents].data = copy;
-    ngx_http_mesh_events[ngx_http_mesh_nevents].len = msg.len;
-    ngx_http_mesh_nevents++;
+    ngx_http_mesh_worker.events[ngx_http_mesh_worker.nevents].data = copy;
+    ngx_http_mesh_worker.events[ngx_http_mesh_worker.nevents].len = msg.len;
+    ngx_http_mesh_worker.nevents++;
 
-    if (!ngx_http_mesh_events_timer.timer_set) {
-        ngx_http_mesh_events_timer.handler =
+    if (!ngx_http_mesh_worker.events_timer.timer_set) {
+        ngx_http_mesh_worker.events_timer.handler =
                                       ngx_http_mesh_events_timer_handler;
-        ngx_http_mesh_events_conn.fd = (ngx_socket_t) -1;
-        ngx_http_mesh_events_timer.data = &ngx_http_mesh_events_conn;
-        ngx_http_mesh_events_timer.log = ngx_cycle->log;
-        ngx_add_timer(&ngx_http_mesh_events_timer,
+        ngx_http_mesh_worker.events_timer.data =
+                                      &ngx_http_mesh_worker.timer_conn;
+        ngx_http_mesh_worker.events_timer.log = ngx_cycle->log;
+        ngx_add_timer(&ngx_http_mesh_worker.events_timer,
                       NGX_HTTP_MESH_EVENTS_FLUSH);
     }
 
     /* an exiting worker waits for its last events (a reload ends a stream) */
-    ngx_http_mesh_events_timer.cancelable = ngx_exiting ? 0 : 1;
+    ngx_http_mesh_worker.events_timer.cancelable = ngx_exiting ? 0 : 1;
 }
 
 
@@ -119,17 +110,16 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
 void
 ngx_http_mesh_events_linger(void)
 {
-    if (!ngx_exiting || ngx_http_mesh_linger_timer.timer_set) {
+    if (!ngx_exiting || ngx_http_mesh_worker.linger_timer.timer_set) {
         return;
     }
 
-    ngx_http_mesh_events_conn.fd = (ngx_socket_t) -1;
-    ngx_http_mesh_linger_timer.data = &ngx_http_mesh_events_conn;
-    ngx_http_mesh_linger_timer.handler = ngx_http_mesh_linger_handler;
-    ngx_http_mesh_linger_timer.log = ngx_cycle->log;
-    ngx_http_mesh_linger_timer.cancelable = 0;
+    ngx_http_mesh_worker.linger_timer.data = &ngx_http_mesh_worker.timer_conn;
+    ngx_http_mesh_worker.linger_timer.handler = ngx_http_mesh_linger_handler;
+    ngx_http_mesh_worker.linger_timer.log = ngx_cycle->log;
+    ngx_http_mesh_worker.linger_timer.cancelable = 0;
 
-    ngx_add_timer(&ngx_http_mesh_linger_timer, NGX_HTTP_MESH_LINGER);
+    ngx_add_timer(&ngx_http_mesh_worker.linger_timer, NGX_HTTP_MESH_LINGER);
 }
 
 
@@ -152,31 +142,34 @@ void
 ngx_http_mesh_events_flush(void)
 {
     ngx_uint_t              i;
-    ngx_http_mesh_redis_t  *rc;
+    ngx_http_mesh_redis_t   *rc;
+    ngx_http_mesh_worker_t  *w;
 
-    if (ngx_http_mesh_events_timer.timer_set) {
-        ngx_del_timer(&ngx_http_mesh_events_timer);
+    w = &ngx_http_mesh_worker;
+
+    if (w->events_timer.timer_set) {
+        ngx_del_timer(&w->events_timer);
     }
 
     rc = ngx_http_mesh_redis_commands();
 
-    for (i = 0; i < ngx_http_mesh_nevents; i++) {
+    for (i = 0; i < w->nevents; i++) {
         if (rc && ngx_http_mesh_redis_connected(rc)) {
             (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
                                                "PUBLISH %s %b",
                                                NGX_HTTP_MESH_TASK_CHANNEL,
-                                               ngx_http_mesh_events[i].data,
-                                               ngx_http_mesh_events[i].len);
+                                               w->events[i].data,
+                                               w->events[i].len);
         }
 
-        ngx_free(ngx_http_mesh_events[i].data);
+        ngx_free(w->events[i].data);
     }
 
-    if (ngx_http_mesh_nevents) {
+    if (w->nevents) {
         ngx_http_mesh_events_linger();
     }
 
-    ngx_http_mesh_nevents = 0;
+    w->nevents = 0;
 }
 
 

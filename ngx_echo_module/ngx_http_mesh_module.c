@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_queue.h"
@@ -259,6 +260,8 @@ static ngx_int_t
 ngx_http_mesh_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_mesh_main_conf_t  *mmcf;
+
+    ngx_http_mesh_worker_init();
 
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 

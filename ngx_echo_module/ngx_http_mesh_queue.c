@@ -29,28 +29,21 @@ static void ngx_http_mesh_queue_poll_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_queue_estimate(void);
 
 
-static ngx_queue_t   ngx_http_mesh_waiters;
-static ngx_uint_t    ngx_http_mesh_nwaiters;
-static ngx_event_t   ngx_http_mesh_poll_event;
-static ngx_connection_t  ngx_http_mesh_poll_conn;     /* fd -1: for logs */
-static ngx_uint_t    ngx_http_mesh_waking;
-static ngx_uint_t    ngx_http_mesh_queue_ready;
-
-
 ngx_int_t
 ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
 {
-    ngx_queue_init(&ngx_http_mesh_waiters);
-    ngx_http_mesh_nwaiters = 0;
+    ngx_http_mesh_worker_t  *w;
 
-    ngx_memzero(&ngx_http_mesh_poll_event, sizeof(ngx_event_t));
-    ngx_http_mesh_poll_event.handler = ngx_http_mesh_queue_poll_handler;
-    ngx_http_mesh_poll_event.log = cycle->log;
-    ngx_http_mesh_poll_conn.fd = (ngx_socket_t) -1;
-    ngx_http_mesh_poll_event.data = &ngx_http_mesh_poll_conn;
-    ngx_http_mesh_poll_event.cancelable = 1;
+    w = &ngx_http_mesh_worker;
 
-    ngx_http_mesh_queue_ready = 1;
+    ngx_queue_init(&w->waiters);
+
+    w->poll_event.handler = ngx_http_mesh_queue_poll_handler;
+    w->poll_event.log = cycle->log;
+    w->poll_event.data = &w->timer_conn;
+    w->poll_event.cancelable = 1;
+
+    w->queue_ready = 1;
 
     ngx_http_mesh_registry_set_change_handler(ngx_http_mesh_queue_wake);
 
@@ -61,18 +54,18 @@ ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_mesh_queue_exit_worker(ngx_cycle_t *cycle)
 {
-    if (ngx_http_mesh_poll_event.timer_set) {
-        ngx_del_timer(&ngx_http_mesh_poll_event);
+    if (ngx_http_mesh_worker.poll_event.timer_set) {
+        ngx_del_timer(&ngx_http_mesh_worker.poll_event);
     }
 
-    ngx_http_mesh_queue_ready = 0;
+    ngx_http_mesh_worker.queue_ready = 0;
 }
 
 
 ngx_uint_t
 ngx_http_mesh_queue_length(void)
 {
-    return ngx_http_mesh_nwaiters;
+    return ngx_http_mesh_worker.nwaiters;
 }
 
 
@@ -90,7 +83,9 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
     zone = ngx_http_mesh_zone_get(r);
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
 
-    if (zone == NULL || !ngx_http_mesh_queue_ready || mmcf->queue_size == 0
+    if (zone == NULL
+        || !ngx_http_mesh_worker.queue_ready
+        || mmcf->queue_size == 0
         || mmcf->queue_ttl == 0)
     {
         return ngx_http_mesh_queue_reject(r, "no_capable_node");
@@ -113,16 +108,17 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->queued = 1;
-    ngx_queue_insert_tail(&ngx_http_mesh_waiters, &ctx->queue);
-    ngx_http_mesh_nwaiters++;
+    ngx_queue_insert_tail(&ngx_http_mesh_worker.waiters, &ctx->queue);
+    ngx_http_mesh_worker.nwaiters++;
 
     ctx->ttl.handler = ngx_http_mesh_queue_ttl_handler;
     ctx->ttl.data = r;
     ctx->ttl.log = r->connection->log;
     ngx_add_timer(&ctx->ttl, mmcf->queue_ttl);
 
-    if (!ngx_http_mesh_poll_event.timer_set) {
-        ngx_add_timer(&ngx_http_mesh_poll_event, NGX_HTTP_MESH_QUEUE_POLL);
+    if (!ngx_http_mesh_worker.poll_event.timer_set) {
+        ngx_add_timer(&ngx_http_mesh_worker.poll_event,
+                      NGX_HTTP_MESH_QUEUE_POLL);
     }
 
     /* a client that goes away while waiting leaves the queue at once */
@@ -152,7 +148,7 @@ ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx)
 
     ctx->queued = 0;
     ngx_queue_remove(&ctx->queue);
-    ngx_http_mesh_nwaiters--;
+    ngx_http_mesh_worker.nwaiters--;
 
     if (ctx->ttl.timer_set) {
         ngx_del_timer(&ctx->ttl);
@@ -239,14 +235,14 @@ ngx_http_mesh_queue_wake(void)
     ngx_queue_t          *q, *next;
     ngx_http_mesh_ctx_t  *ctx;
 
-    if (!ngx_http_mesh_queue_ready || ngx_http_mesh_waking) {
+    if (!ngx_http_mesh_worker.queue_ready || ngx_http_mesh_worker.waking) {
         return;
     }
 
-    ngx_http_mesh_waking = 1;
+    ngx_http_mesh_worker.waking = 1;
 
-    for (q = ngx_queue_head(&ngx_http_mesh_waiters);
-         q != ngx_queue_sentinel(&ngx_http_mesh_waiters);
+    for (q = ngx_queue_head(&ngx_http_mesh_worker.waiters);
+         q != ngx_queue_sentinel(&ngx_http_mesh_worker.waiters);
          q = next)
     {
         next = ngx_queue_next(q);
@@ -269,7 +265,7 @@ ngx_http_mesh_queue_wake(void)
         ngx_post_event(&ctx->resume, &ngx_posted_events);
     }
 
-    ngx_http_mesh_waking = 0;
+    ngx_http_mesh_worker.waking = 0;
 }
 
 
@@ -293,13 +289,13 @@ ngx_http_mesh_queue_resume_handler(ngx_event_t *ev)
 static void
 ngx_http_mesh_queue_poll_handler(ngx_event_t *ev)
 {
-    if (ngx_queue_empty(&ngx_http_mesh_waiters)) {
+    if (ngx_queue_empty(&ngx_http_mesh_worker.waiters)) {
         return;
     }
 
     ngx_http_mesh_queue_wake();
 
-    if (!ngx_queue_empty(&ngx_http_mesh_waiters) && !ev->timer_set) {
+    if (!ngx_queue_empty(&ngx_http_mesh_worker.waiters) && !ev->timer_set) {
         ngx_add_timer(ev, NGX_HTTP_MESH_QUEUE_POLL);
     }
 }

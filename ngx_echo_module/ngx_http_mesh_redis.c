@@ -28,6 +28,7 @@
 
 #include <hiredis/async.h>
 
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_redis.h"
 
@@ -153,10 +154,12 @@ static void ngx_http_mesh_redis_fail(ngx_http_mesh_redis_t *lk,
 
 
 /*
- * Per process by nature (each worker has its own sockets); NULL in the
- * master and without mesh_registry.
+ * Per process by nature (each worker has its own sockets), kept in the
+ * module's per-process state; NULL in the master and without
+ * mesh_registry.
  */
-static ngx_http_mesh_redis_worker_t  *ngx_http_mesh_redis_worker;
+#define ngx_http_mesh_redis_worker                                           \
+    ((ngx_http_mesh_redis_worker_t *) ngx_http_mesh_worker.redis)
 
 
 /* commands that would switch the shared connection out of request/reply */
@@ -472,7 +475,7 @@ ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
     w->db = addr->db;
     w->handlers = *handlers;
 
-    ngx_http_mesh_redis_worker = w;
+    ngx_http_mesh_worker.redis = w;
 
     ngx_http_mesh_redis_link_init(&w->command, "command", 0);
     ngx_http_mesh_redis_link_init(&w->subscriber, "subscriber", 1);
@@ -552,7 +555,7 @@ ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle)
         ngx_http_mesh_redis_close(lk[i]);
     }
 
-    ngx_http_mesh_redis_worker = NULL;
+    ngx_http_mesh_worker.redis = NULL;
     ngx_free(w);
 }
 

@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_mesh_module.h"
+#include "ngx_http_mesh_util.h"
 #include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_zone.h"
 
@@ -21,10 +22,6 @@ static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
 static void ngx_http_mesh_registry_changed_hook(void);
 static ngx_http_mesh_zone_t *ngx_http_mesh_registry_lock(const char *node_id,
     ngx_http_mesh_node_t **node);
-
-
-/* per worker, set by the layer that waits for nodes (the queue) */
-static ngx_http_mesh_registry_change_pt  ngx_http_mesh_registry_on_change;
 
 
 ngx_int_t
@@ -410,14 +407,14 @@ void
 ngx_http_mesh_registry_set_change_handler(
     ngx_http_mesh_registry_change_pt handler)
 {
-    ngx_http_mesh_registry_on_change = handler;
+    ngx_http_mesh_worker.registry_change = handler;
 }
 
 
 static void
 ngx_http_mesh_registry_changed_hook(void)
 {
-    if (ngx_http_mesh_registry_on_change) {
-        ngx_http_mesh_registry_on_change();
+    if (ngx_http_mesh_worker.registry_change) {
+        ngx_http_mesh_worker.registry_change();
     }
 }

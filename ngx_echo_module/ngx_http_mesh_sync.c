@@ -36,16 +36,6 @@ static void ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
 static void ngx_http_mesh_sync_flush_handler(ngx_event_t *ev);
 
 
-/* per worker: timers and the load changes not yet sent to Redis */
-static ngx_event_t   ngx_http_mesh_sweep_event;
-static ngx_event_t   ngx_http_mesh_flush_event;
-static ngx_connection_t  ngx_http_mesh_timer_conn;    /* fd -1: for logs */
-static ngx_int_t    *ngx_http_mesh_load_delta;
-static ngx_uint_t    ngx_http_mesh_load_n;
-static ngx_uint_t    ngx_http_mesh_connects;     /* to Redis, this worker */
-static int64_t       ngx_http_mesh_grace_until;  /* ms; after an outage */
-
-
 /*
  * While this worker's Redis is away, agents get 503 and back off, so
  * their silence says nothing: routing goes on from the last known
@@ -71,8 +61,8 @@ ngx_http_mesh_sync_timeout(void)
         return INT64_MAX;
     }
 
-    if (ngx_http_mesh_grace_until
-        && ngx_http_mesh_now_ms() < ngx_http_mesh_grace_until)
+    if (ngx_http_mesh_worker.grace_until
+        && ngx_http_mesh_now_ms() < ngx_http_mesh_worker.grace_until)
     {
         return INT64_MAX;
     }
@@ -111,18 +101,22 @@ void
 ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log)
 {
-    if (ngx_http_mesh_load_delta == NULL || index >= ngx_http_mesh_load_n) {
+    ngx_http_mesh_worker_t  *w;
+
+    w = &ngx_http_mesh_worker;
+
+    if (w->load_delta == NULL || index >= w->load_n) {
         return;
     }
 
-    ngx_http_mesh_load_delta[index] += delta;
+    w->load_delta[index] += delta;
 
-    if (!ngx_http_mesh_flush_event.timer_set) {
-        ngx_add_timer(&ngx_http_mesh_flush_event, NGX_HTTP_MESH_FLUSH_MS);
+    if (!w->flush_event.timer_set) {
+        ngx_add_timer(&w->flush_event, NGX_HTTP_MESH_FLUSH_MS);
     }
 
     /* an exiting worker sends its last counts before it leaves */
-    ngx_http_mesh_flush_event.cancelable = ngx_exiting ? 0 : 1;
+    w->flush_event.cancelable = ngx_exiting ? 0 : 1;
 }
 
 
@@ -154,14 +148,14 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     rc = ngx_http_mesh_redis_commands();
 
-    for (i = 0; i < ngx_http_mesh_load_n; i++) {
-        delta = ngx_http_mesh_load_delta[i];
+    for (i = 0; i < ngx_http_mesh_worker.load_n; i++) {
+        delta = ngx_http_mesh_worker.load_delta[i];
 
         if (delta == 0) {
             continue;
         }
 
-        ngx_http_mesh_load_delta[i] = 0;
+        ngx_http_mesh_worker.load_delta[i] = 0;
 
         /* Redis away: the next heartbeat resets the count anyway */
 
@@ -325,8 +319,8 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 static void
 ngx_http_mesh_sync_on_connect(void *data)
 {
-    if (ngx_http_mesh_connects++ > 0) {
-        ngx_http_mesh_grace_until = ngx_http_mesh_now_ms()
+    if (ngx_http_mesh_worker.connects++ > 0) {
+        ngx_http_mesh_worker.grace_until = ngx_http_mesh_now_ms()
                                     + NGX_HTTP_MESH_GRACE_MS;
     }
 
@@ -446,37 +440,33 @@ done:
 ngx_int_t
 ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 {
-    ngx_http_mesh_zone_t  *zone;
+    ngx_http_mesh_zone_t    *zone;
+    ngx_http_mesh_worker_t  *w;
 
     zone = ngx_http_mesh_zone_from_cycle(cycle);
     if (zone == NULL) {
         return NGX_OK;
     }
 
-    ngx_memzero(&ngx_http_mesh_sweep_event, sizeof(ngx_event_t));
-    ngx_memzero(&ngx_http_mesh_flush_event, sizeof(ngx_event_t));
-    ngx_http_mesh_connects = 0;
-    ngx_http_mesh_grace_until = 0;
+    w = &ngx_http_mesh_worker;
 
-    ngx_http_mesh_sweep_event.handler = ngx_http_mesh_sync_sweep_handler;
-    ngx_http_mesh_timer_conn.fd = (ngx_socket_t) -1;
-    ngx_http_mesh_sweep_event.data = &ngx_http_mesh_timer_conn;
-    ngx_http_mesh_sweep_event.log = cycle->log;
-    ngx_http_mesh_sweep_event.cancelable = 1;
+    w->sweep_event.handler = ngx_http_mesh_sync_sweep_handler;
+    w->sweep_event.data = &w->timer_conn;
+    w->sweep_event.log = cycle->log;
+    w->sweep_event.cancelable = 1;
 
-    ngx_http_mesh_flush_event.handler = ngx_http_mesh_sync_flush_handler;
-    ngx_http_mesh_flush_event.data = &ngx_http_mesh_timer_conn;
-    ngx_http_mesh_flush_event.log = cycle->log;
-    ngx_http_mesh_flush_event.cancelable = 1;
+    w->flush_event.handler = ngx_http_mesh_sync_flush_handler;
+    w->flush_event.data = &w->timer_conn;
+    w->flush_event.log = cycle->log;
+    w->flush_event.cancelable = 1;
 
-    ngx_http_mesh_load_n = ngx_http_mesh_reg(zone)->max_nodes;
-    ngx_http_mesh_load_delta = ngx_pcalloc(cycle->pool,
-                                    ngx_http_mesh_load_n * sizeof(ngx_int_t));
-    if (ngx_http_mesh_load_delta == NULL) {
+    w->load_n = ngx_http_mesh_reg(zone)->max_nodes;
+    w->load_delta = ngx_pcalloc(cycle->pool, w->load_n * sizeof(ngx_int_t));
+    if (w->load_delta == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_add_timer(&ngx_http_mesh_sweep_event,
+    ngx_add_timer(&w->sweep_event,
                   NGX_HTTP_MESH_SWEEP_MS / 2 + ngx_random() % 200);
 
     return NGX_OK;

@@ -7,6 +7,10 @@
 #include "ngx_http_mesh_util.h"
 
 
+/* per process by nature: see ngx_http_mesh_worker_t */
+ngx_http_mesh_worker_t  ngx_http_mesh_worker;
+
+
 int64_t
 ngx_http_mesh_now_ms(void)
 {
@@ -15,4 +19,13 @@ ngx_http_mesh_now_ms(void)
     tp = ngx_timeofday();
 
     return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+void
+ngx_http_mesh_worker_init(void)
+{
+    ngx_memzero(&ngx_http_mesh_worker, sizeof(ngx_http_mesh_worker_t));
+
+    ngx_http_mesh_worker.timer_conn.fd = (ngx_socket_t) -1;
 }
