@@ -49,9 +49,10 @@ static ngx_int_t ngx_http_mesh_node_leave(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mesh_node_list(ngx_http_request_t *r);
 static void ngx_http_mesh_node_list_one(ngx_http_mesh_json_t *w,
     ngx_http_mesh_node_t *node, int64_t now, int64_t timeout);
+static ngx_http_mesh_node_wait_t *ngx_http_mesh_node_wait_alloc(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_node_wait(ngx_http_request_t *r,
-    ngx_http_mesh_redis_t *redis, int argc, const char **argv,
-    const size_t *argvlen);
+    ngx_http_mesh_node_wait_t *wait, ngx_int_t rc);
 static void ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 static void ngx_http_mesh_node_wait_cleanup(void *data);
@@ -175,19 +176,17 @@ ngx_http_mesh_node_post(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 {
-    char                   *json;
-    size_t                  len;
-    int64_t                 now;
-    ngx_int_t               rc;
-    ngx_uint_t              change;
-    ngx_http_mesh_caps_t   *caps;
-    ngx_http_mesh_json_t    w;
-    ngx_http_mesh_redis_t  *redis;
-    ngx_str_t               event, caps_json;
-    const char             *kind;
-    const char             *argv[3];
-    size_t                  argvlen[3];
-    char                    err[NGX_HTTP_MESH_ERR_LEN];
+    char                       *json;
+    size_t                      len;
+    int64_t                     now;
+    ngx_int_t                   rc;
+    ngx_uint_t                  change;
+    ngx_str_t                   event, caps_json;
+    const char                 *kind;
+    ngx_http_mesh_caps_t       *caps;
+    ngx_http_mesh_json_t        w;
+    ngx_http_mesh_node_wait_t  *wait;
+    char                        err[NGX_HTTP_MESH_ERR_LEN];
 
     caps = ngx_palloc(r->pool, sizeof(ngx_http_mesh_caps_t));
     json = ngx_pnalloc(r->pool, NGX_HTTP_MESH_CAPS_JSON_MAX);
@@ -257,46 +256,25 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    redis = ngx_http_mesh_redis_commands();
-
-    if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
-        return ngx_http_mesh_node_unavailable(r);
+    wait = ngx_http_mesh_node_wait_alloc(r);
+    if (wait == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the agent's own count heals one a crashed orchestrator left;
-       the load changes summed so far must reach Redis before it */
-    ngx_http_mesh_sync_flush_load(r->connection->log);
+    rc = ngx_http_mesh_sync_heartbeat(caps, &caps_json, now, &event,
+                                      ngx_http_mesh_node_reply, wait,
+                                      r->connection->log);
 
-    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
-                                       "HSET " NGX_HTTP_MESH_KEY_PREFIX
-                                       "%s caps %b last_seen %lld active %u",
-                                       caps->node_id, json, len,
-                                       (long long) now,
-                                       (unsigned) caps->active_tasks);
-    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
-                                       "ZADD " NGX_HTTP_MESH_LIVE_KEY
-                                       " %lld %s",
-                                       (long long) now, caps->node_id);
-
-    argv[0] = "PUBLISH";
-    argvlen[0] = 7;
-    argv[1] = NGX_HTTP_MESH_EVENT_CHANNEL;
-    argvlen[1] = sizeof(NGX_HTTP_MESH_EVENT_CHANNEL) - 1;
-    argv[2] = (const char *) event.data;
-    argvlen[2] = event.len;
-
-    return ngx_http_mesh_node_wait(r, redis, 3, argv, argvlen);
+    return ngx_http_mesh_node_wait(r, wait, rc);
 }
 
 
 static ngx_int_t
 ngx_http_mesh_node_leave(ngx_http_request_t *r, ngx_str_t *body)
 {
-    ngx_int_t               rc;
-    ngx_http_mesh_redis_t  *redis;
-    const char             *argv[1];
-    size_t                  argvlen[1];
-    char                    node_id[NGX_HTTP_MESH_ID_LEN];
+    ngx_int_t                   rc;
+    ngx_http_mesh_node_wait_t  *wait;
+    char                        node_id[NGX_HTTP_MESH_ID_LEN];
     char                    err[NGX_HTTP_MESH_ERR_LEN];
 
     if (ngx_http_mesh_parse_node_id((char *) body->data, body->len, node_id,
@@ -313,55 +291,51 @@ ngx_http_mesh_node_leave(ngx_http_request_t *r, ngx_str_t *body)
                       "mesh: node \"%s\" left", node_id);
     }
 
-    redis = ngx_http_mesh_redis_commands();
-
-    if (redis == NULL || !ngx_http_mesh_redis_connected(redis)) {
-        return ngx_http_mesh_node_unavailable(r);
+    wait = ngx_http_mesh_node_wait_alloc(r);
+    if (wait == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
-                                       "ZREM " NGX_HTTP_MESH_LIVE_KEY " %s",
-                                       node_id);
-    (void) ngx_http_mesh_redis_command(redis, NULL, NULL,
-                                       "DEL " NGX_HTTP_MESH_KEY_PREFIX "%s",
-                                       node_id);
+    rc = ngx_http_mesh_sync_leave(node_id, ngx_http_mesh_node_reply, wait,
+                                  r->connection->log);
 
-    ngx_http_mesh_event_node("node.leave", node_id, r->connection->log);
-
-    argv[0] = "PING";
-    argvlen[0] = 4;
-
-    return ngx_http_mesh_node_wait(r, redis, 1, argv, argvlen);
+    return ngx_http_mesh_node_wait(r, wait, rc);
 }
 
 
-/* the last command of a heartbeat or leave answers the agent */
+/* the reply to the last Redis command of a heartbeat or leave answers */
 
-static ngx_int_t
-ngx_http_mesh_node_wait(ngx_http_request_t *r, ngx_http_mesh_redis_t *redis,
-    int argc, const char **argv, const size_t *argvlen)
+static ngx_http_mesh_node_wait_t *
+ngx_http_mesh_node_wait_alloc(ngx_http_request_t *r)
 {
     ngx_http_mesh_node_wait_t  *wait;
 
     wait = ngx_calloc(sizeof(ngx_http_mesh_node_wait_t), r->connection->log);
     if (wait == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     wait->cln = ngx_pool_cleanup_add(r->pool, 0);
     if (wait->cln == NULL) {
         ngx_free(wait);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     wait->request = r;
     wait->cln->handler = ngx_http_mesh_node_wait_cleanup;
     wait->cln->data = wait;
 
-    if (ngx_http_mesh_redis_command_argv(redis, ngx_http_mesh_node_reply,
-                                         wait, argc, argv, argvlen)
-        != NGX_OK)
-    {
+    return wait;
+}
+
+
+/* rc: NGX_OK if the command that answers was sent, with wait as its data */
+
+static ngx_int_t
+ngx_http_mesh_node_wait(ngx_http_request_t *r,
+    ngx_http_mesh_node_wait_t *wait, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
         wait->cln->handler = NULL;
         ngx_free(wait);
         return ngx_http_mesh_node_unavailable(r);

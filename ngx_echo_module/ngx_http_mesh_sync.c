@@ -473,6 +473,85 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * A heartbeat's writes, in order: the node's hash and its place in the live
+ * set, then the event, whose reply goes to cb.  NGX_DECLINED: Redis is away
+ * and nothing was sent; otherwise what sending the event gave.
+ */
+
+ngx_int_t
+ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
+    int64_t now, ngx_str_t *event, ngx_http_mesh_redis_reply_pt cb,
+    void *data, ngx_log_t *log)
+{
+    size_t                  argvlen[3];
+    const char             *argv[3];
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return NGX_DECLINED;
+    }
+
+    /* the agent's own count heals one a crashed orchestrator left;
+       the load changes summed so far must reach Redis before it */
+    ngx_http_mesh_sync_flush_load(log);
+
+    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                       "HSET " NGX_HTTP_MESH_KEY_PREFIX
+                                       "%s caps %b last_seen %lld active %u",
+                                       caps->node_id, caps_json->data,
+                                       caps_json->len, (long long) now,
+                                       (unsigned) caps->active_tasks);
+    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                       "ZADD " NGX_HTTP_MESH_LIVE_KEY
+                                       " %lld %s",
+                                       (long long) now, caps->node_id);
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = NGX_HTTP_MESH_EVENT_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MESH_EVENT_CHANNEL) - 1;
+    argv[2] = (const char *) event->data;
+    argvlen[2] = event->len;
+
+    return ngx_http_mesh_redis_command_argv(rc, cb, data, 3, argv, argvlen);
+}
+
+
+/* a leave's: out of the live set and deleted, node.leave, then a PING */
+
+ngx_int_t
+ngx_http_mesh_sync_leave(const char *node_id, ngx_http_mesh_redis_reply_pt cb,
+    void *data, ngx_log_t *log)
+{
+    size_t                  argvlen[1];
+    const char             *argv[1];
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                       "ZREM " NGX_HTTP_MESH_LIVE_KEY " %s",
+                                       node_id);
+    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                       "DEL " NGX_HTTP_MESH_KEY_PREFIX "%s",
+                                       node_id);
+
+    ngx_http_mesh_event_node("node.leave", node_id, log);
+
+    argv[0] = "PING";
+    argvlen[0] = 4;
+
+    return ngx_http_mesh_redis_command_argv(rc, cb, data, 1, argv, argvlen);
+}
+
+
 /* the Redis adapter, with this layer listening to it */
 
 ngx_int_t

@@ -12,6 +12,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_mesh_caps.h"
 #include "ngx_http_mesh_redis.h"
 
 
@@ -33,6 +34,17 @@ void ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log);
 void ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
     ngx_log_t *log);
 void ngx_http_mesh_sync_flush_load(ngx_log_t *log);
+
+/*
+ * The Redis writes of a heartbeat (node hash, live set, the event) and of
+ * a leave; cb gets the reply of the last command.  NGX_DECLINED: Redis is
+ * away, nothing sent; NGX_OK: cb will be called.
+ */
+ngx_int_t ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps,
+    ngx_str_t *caps_json, int64_t now, ngx_str_t *event,
+    ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
+ngx_int_t ngx_http_mesh_sync_leave(const char *node_id,
+    ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_MESH_SYNC_H_INCLUDED_ */
