@@ -29,6 +29,10 @@ MOD_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -Wl,-z,now -fP
 
 export MESH_BUILD := $(BUILD)
 
+# TESTS= on the command line names suites here; the sub-makes have their own
+# TESTS (unit test programs), so keep it out of what they inherit.
+MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
+
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
         test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh
 
