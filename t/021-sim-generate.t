@@ -213,7 +213,7 @@ subtest 'errors, as Ollama words them' => sub {
          q(model 'ghost' not found)],
         ['/api/generate', { prompt => 'x' }, 404, q(model '' not found)],
         ['/api/chat', { model => 'ghost', messages => [] }, 404,
-         q(model \"ghost\" not found, try pulling it first)],
+         q(model 'ghost' not found)],
         ['/api/chat', { messages => [] }, 400, 'model is required'],
         ['/api/generate', { model => 'embedder', prompt => 'x' }, 400,
          q(\"embedder\" does not support generate)],

@@ -74,7 +74,7 @@ subtest 'errors' => sub {
          'invalid input type'],
         [{ model => 'all-minilm', input => { a => 'b' } }, 400,
          'invalid input type'],
-        [{ input => 'x' }, 400, 'model is required'],
+        [{ input => 'x' }, 404, q(model '' not found)],
         [{ model => 'ghost', input => 'x' }, 404,
          q(model \"ghost\" not found, try pulling it first)],
         [{ model => 'llama3.2', input => 'x' }, 500,
