@@ -49,7 +49,7 @@ subtest 'malformed JSON' => sub {
     error_is $c->post('/api/chat',
                       '{"messages":[{"role":"user","content":1}]}'), 400,
         'json: cannot unmarshal number into Go struct field '
-        . 'ChatRequest.messages.content of type string', 'chat content';
+        . 'Message.messages.content of type string', 'chat content';
     error_is $c->post('/api/show', '{"model":false}'), 400,
         'json: cannot unmarshal bool into Go struct field ShowRequest.model '
         . 'of type string', 'show model';

@@ -101,6 +101,7 @@ typedef struct {
     const sim_field_t  *table;
     const sim_field_t  *cur;    /* field of the last key; NULL: unknown */
     const sim_option_t *opt;    /* options: the last key's option */
+    const char         *gostruct;   /* the Go struct being decoded */
     sim_str_t           role;
     sim_str_t           content;
 } sim_frame_t;
@@ -127,6 +128,7 @@ static int sim_str_set(sim_str_t *s, const char *p, size_t n);
 static const sim_field_t *sim_field_find(const sim_field_t *t,
     const char *key, size_t n);
 static void sim_expect(sim_parser_t *p, sim_field_t *e);
+static const char *sim_go_struct(const sim_parser_t *p);
 static void sim_type_error(sim_parser_t *p, const sim_field_t *e,
     sim_vtype_t vt);
 static int sim_abort(sim_parser_t *p, const char *fmt, ...)
@@ -643,6 +645,19 @@ sim_expect(sim_parser_t *p, sim_field_t *e)
 }
 
 
+/*
+ * The struct Go names in an error: the innermost one being decoded
+ * (errorContext.Struct), while the field path runs from the top:
+ * "Message.messages.content".
+ */
+static const char *
+sim_go_struct(const sim_parser_t *p)
+{
+    return p->nframes > 0 ? p->frames[p->nframes - 1].gostruct
+                          : sim_struct_names[p->api];
+}
+
+
 /* Go reports the first type mismatch after decoding the rest. */
 static void
 sim_type_error(sim_parser_t *p, const sim_field_t *e, sim_vtype_t vt)
@@ -660,7 +675,7 @@ sim_type_error(sim_parser_t *p, const sim_field_t *e, sim_vtype_t vt)
 
     snprintf(p->err, sizeof(p->err),
              "json: cannot unmarshal %s into Go struct field %s.%s "
-             "of type %s", sim_vtype_names[vt], sim_struct_names[p->api],
+             "of type %s", sim_vtype_names[vt], sim_go_struct(p),
              e->path, e->gotype);
 }
 
@@ -704,15 +719,20 @@ sim_enter(sim_parser_t *p, sim_kind_t kind, const char *path)
     memset(f, 0, sizeof(*f));
     f->kind = kind;
     f->path = path;
+    f->gostruct = (p->nframes > 1) ? p->frames[p->nframes - 2].gostruct
+                                   : sim_struct_names[p->api];
 
     if (kind == K_REQUEST) {
         f->table = sim_api_fields[p->api];
     } else if (kind == K_MESSAGE) {
         f->table = sim_message_fields;
+        f->gostruct = "Message";
     } else if (kind == K_TOOL) {
         f->table = sim_tool_fields;
+        f->gostruct = "Tool";
     } else if (kind == K_TOOL_FUNCTION) {
         f->table = sim_tool_function_fields;
+        f->gostruct = "ToolFunction";
     }
 
     return 1;
@@ -1017,7 +1037,7 @@ sim_number_error(sim_parser_t *p, const char *path, const char *s, size_t n,
     snprintf(p->err, sizeof(p->err),
              "json: cannot unmarshal number %.*s into Go struct field "
              "%s.%s of type %s", (int) (n > 64 ? 64 : n), s,
-             sim_struct_names[p->api], path, gotype);
+             sim_go_struct(p), path, gotype);
 }
 
 

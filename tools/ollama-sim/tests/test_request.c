@@ -147,7 +147,7 @@ test_chat(void)
     CHECK_STR(parse_err(SIM_API_CHAT,
                         "{\"messages\":[{\"role\":\"user\",\"content\":5}]}"),
               "json: cannot unmarshal number into Go struct field "
-              "ChatRequest.messages.content of type string");
+              "Message.messages.content of type string");
     CHECK_STR(parse_err(SIM_API_CHAT, "{\"messages\":{}}"),
               "json: cannot unmarshal object into Go struct field "
               "ChatRequest.messages of type []api.Message");
@@ -370,6 +370,10 @@ test_shapes(void)
     CHECK_STR(r.tool_name.p, "first");
     CHECK(r.last_is_tool == 1);
     sim_request_free(&r);
+    CHECK_STR(parse_err(SIM_API_CHAT,
+                        "{\"tools\":[{\"function\":{\"name\":7}}]}"),
+              "json: cannot unmarshal number into Go struct field "
+              "ToolFunction.tools.function.name of type string");
 
     CHECK(parse(SIM_API_CHAT, "{\"think\":\"low\"}", &r) == 0);
     CHECK(r.think == 1);
