@@ -1118,7 +1118,7 @@ sim_duration(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
         if (secs < 0 || secs >= 9.2e9) {
             ns = INT64_MAX;
         } else {
-            ns = (int64_t) secs * SIM_NS_PER_SEC;
+            ns = (int64_t) (secs * (double) SIM_NS_PER_SEC);
         }
         break;
     case V_STRING:

@@ -88,8 +88,8 @@ test_generate(void)
     CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":-1}", &r) == 0);
     CHECK(r.keep_alive_ns == INT64_MAX);
     sim_request_free(&r);
-    CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":1.9}", &r) == 0);
-    CHECK(r.keep_alive_ns == 1000000000LL);
+    CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":1.5}", &r) == 0);
+    CHECK(r.keep_alive_ns == 1500000000LL);
     sim_request_free(&r);
 
     /* num_predict of the wrong type is an options error, found later */
