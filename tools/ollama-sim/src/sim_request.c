@@ -1114,6 +1114,12 @@ sim_duration(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
 
     switch (vt) {
     case V_NUMBER:
+        /* its own json.Unmarshal into an any fails, without context */
+        if (sim_float_overflows(s, n)) {
+            return sim_abort(p, "json: cannot unmarshal number %.*s into Go "
+                             "value of type float64",
+                             (int) (n > 64 ? 64 : n), s);
+        }
         secs = sim_number(s, n);
         if (secs < 0 || secs >= 9.2e9) {
             ns = INT64_MAX;

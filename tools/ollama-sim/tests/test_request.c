@@ -285,6 +285,10 @@ test_options(void)
               "json: cannot unmarshal number 1e999 into Go struct field "
               "EmbedRequest.input of type float64");
 
+    CHECK_STR(parse_err(SIM_API_CHAT, "{\"keep_alive\":-1e400}"),
+              "json: cannot unmarshal number -1e400 into Go value of type "
+              "float64");
+
     /* underflow is no error in strconv.ParseFloat; -1 is a fine int */
     CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"num_ctx\":-1,"
                 "\"temperature\":1e-400}}", &r) == 0);
