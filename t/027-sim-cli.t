@@ -109,11 +109,13 @@ subtest 'SIGTERM and SIGINT' => sub {
         like $p->log_text, qr/listening on 127\.0\.0\.1:\d+ \(3 models/,
             "$sig: start line";
         $p->signal($sig);
-        is $p->wait_exit(3), 0, "SIG$sig: status 0";
+        is $p->wait_exit(20), 0, "SIG$sig: status 0";
         like $p->log_text, qr/ollama-sim: stopped\n\z/, "SIG$sig: stopped";
     }
 
-    my $p = Mesh::Proc::start_sim('--token-delay-ms', '1000');
+    # tokens 10 minutes apart: an exit that waited for a reply, or for a
+    # wait to run out, would miss the deadline (which only catches that)
+    my $p = Mesh::Proc::start_sim('--token-delay-ms', '600000');
     my $c = Mesh::SimClient->new($p->port);
     my $stream = $c->raw_post('/api/generate', { model => 'llama3.2',
         prompt => 'long', options => { num_predict => 100 } });
@@ -124,10 +126,8 @@ subtest 'SIGTERM and SIGINT' => sub {
     my $hung = $c->raw_send("GET /api/tags HTTP/1.1\r\nHost: x\r\n\r\n");
     sleep 0.2;
 
-    my $t0 = time;
     $p->signal('TERM');
-    is $p->wait_exit(3), 0, 'with streams and a hung request: status 0';
-    ok time - $t0 < 2, sprintf('promptly (%.2f s)', time - $t0);
+    is $p->wait_exit(30), 0, 'with streams and a hung request: status 0';
     close $_ for $stream, $queued, $hung;
 };
 
