@@ -48,6 +48,9 @@ subtest '--help and --version' => sub {
     is $st, 0, '--help: status 0';
     like $out, qr/\AUsage: ollama-sim /, '--help: usage on stdout';
     like $out, qr/--fault F/, '--help: lists the options';
+    like $out, qr/--load-delay-ms[ ]MS.*--prompt-delay-ms[ ]MS
+                  .*--keep-alive[ ]D.*--max-loaded-models[ ]N/sx,
+        '--help: and the new ones';
     is $err, '', '--help: nothing on stderr';
 
     ($st, $out, $err) = run_sim('--version');
@@ -77,6 +80,11 @@ subtest 'bad flags: one line on stderr, status 2' => sub {
         [['--model', 'x', '--model', 'x:latest'],
          qr/--model: model "x:latest" given twice/],
         [['--version-string', ''], qr/--version-string/],
+        [['--load-delay-ms', '-1'], qr/--load-delay-ms/],
+        [['--prompt-delay-ms', '600001'], qr/--prompt-delay-ms/],
+        [['--max-loaded-models', '0'], qr/--max-loaded-models/],
+        [['--keep-alive', 'soon'], qr/bad value "soon" for --keep-alive/],
+        [['--keep-alive', ''], qr/--keep-alive/],
         [['extra'], qr/unexpected argument "extra"/],
     );
     for my $t (@cases) {
@@ -88,6 +96,34 @@ subtest 'bad flags: one line on stderr, status 2' => sub {
             "$what: one line";
         like $err, $re, "$what: says what is wrong";
         is $out, '', "$what: nothing on stdout";
+    }
+};
+
+# The release the simulator follows (tools/ollama-sim/README.md), and
+# --keep-alive read as OLLAMA_KEEP_ALIVE is: a duration, else seconds.
+subtest 'defaults and --keep-alive' => sub {
+    my $p = Mesh::Proc::start_sim();
+    my $c = Mesh::SimClient->new($p->port);
+    is $c->get('/api/version')->{content}, '{"version":"0.32.15"}',
+        'reports Ollama 0.32.15';
+    ok $p->stop, 'stopped';
+
+    for my $t (['90', 60, 120], ['2m', 100, 140], ['-1', 50 * 365 * 86400,
+                                                    200 * 365 * 86400]) {
+        my ($ka, $lo, $hi) = @$t;
+        $p = Mesh::Proc::start_sim('--keep-alive', $ka);
+        $c = Mesh::SimClient->new($p->port);
+        my $t0 = time;
+        $c->post('/api/generate', { model => 'llama3.2', prompt => 'x',
+                                    stream => JSON::PP::false });
+        my ($y, $mo, $d, $h, $mi, $sec) = ($c->get('/api/ps')->{json}
+            {models}[0]{expires_at} // '') =~ /\A(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)/;
+        require Time::Local;
+        my $left = defined $y
+            ? Time::Local::timegm_modern($sec, $mi, $h, $d, $mo - 1, $y) - $t0
+            : -1;
+        ok $left > $lo && $left < $hi, "--keep-alive $ka: expires in $left s";
+        ok $p->stop, "--keep-alive $ka: stopped";
     }
 };
 
