@@ -510,7 +510,7 @@ sim_gen_doc(sim_gen_t *g, yajl_val tree)
     sim_request_t  *r = &g->ctx->req;
     sim_buf_t       text;
     long            i, n, npieces = 0;
-    size_t          off, end;
+    size_t          off, end, piece;
 
     sim_buf_init(&text);
     n = sim_cfg.tokens < SIM_DOC_TOKENS_MAX ? sim_cfg.tokens
@@ -536,14 +536,19 @@ sim_gen_doc(sim_gen_t *g, yajl_val tree)
         return -1;
     }
 
-    g->cuts = malloc((g->doc.len / SIM_DOC_PIECE + 2) * sizeof(size_t));
+    /* longer pieces for a long document: at most SIM_TOKENS_MAX */
+    piece = g->doc.len / SIM_TOKENS_MAX + 1;
+    if (piece < SIM_DOC_PIECE) {
+        piece = SIM_DOC_PIECE;
+    }
+
+    g->cuts = malloc((g->doc.len / piece + 2) * sizeof(size_t));
     if (g->cuts == NULL) {
         return -1;
     }
 
     for (off = 0; off < g->doc.len; off = end) {
-        end = off + SIM_DOC_PIECE < g->doc.len ? off + SIM_DOC_PIECE
-                                               : g->doc.len;
+        end = off + piece < g->doc.len ? off + piece : g->doc.len;
         while (end < g->doc.len
                && ((unsigned char) g->doc.data[end] & 0xc0) == 0x80)
         {

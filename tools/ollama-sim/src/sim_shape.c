@@ -149,7 +149,7 @@ sim_shape_fill(sim_buf_t *b, yajl_val schema, const char *text,
     size_t       i;
 
     if (schema == NULL || !YAJL_IS_OBJECT(schema)
-        || depth > SIM_SHAPE_DEPTH_MAX)
+        || depth > SIM_SHAPE_DEPTH_MAX || b->len > SIM_SHAPE_MAX)
     {
         sim_buf_adds(b, "null");
         return;

@@ -14,8 +14,9 @@
 
 #include "sim_buf.h"
 
-/* Deeper schemas are answered with null there. */
+/* Deeper schemas, and values beyond this size, are answered with null. */
 #define SIM_SHAPE_DEPTH_MAX  32
+#define SIM_SHAPE_MAX        (4 * 1024 * 1024)
 
 
 yajl_val sim_shape_tree(const char *body, size_t len);
