@@ -254,7 +254,7 @@ subtest 'all loaded models busy: the next one waits for an idle one' => sub {
     my @streams = map {
         my $m = $_;
         $lc->raw_post('/api/generate', { model => $m, prompt => 'long',
-                                         options => { num_predict => 400 } })
+                                         options => { num_predict => 4000 } })
     } ('beta', 'gamma');
     $lc->wait_stats(sub { $_[0]{active} == 2 }, 30);
     my $waiting = $lc->raw_post('/api/generate', { model => 'alpha',
