@@ -189,6 +189,106 @@ subtest 'unknown paths and wrong methods, as gin answers them' => sub {
 };
 
 ok $sim->stop, 'ollama-sim stopped cleanly';
+
+# Loaded models as Ollama's server/sched.go keeps them: a request loads
+# its model, keep_alive (the request's, else --keep-alive) runs from the
+# end of the last request, and at --max-loaded-models the idle model with
+# the shortest keep_alive goes, ties by name (findRunnerToUnload).
+my $ls = Mesh::Proc::start_sim('--max-loaded-models', '2',
+    '--keep-alive', '10m', '--token-delay-ms', '50',
+    '--model', 'alpha', '--model', 'beta', '--model', 'gamma');
+my $lc = Mesh::SimClient->new($ls->port);
+
+sub gen {
+    my ($model, %o) = @_;
+    return $lc->post('/api/generate', { model => $model, prompt => 'x',
+                                        stream => \0, %o });
+}
+
+sub ps_names {
+    return [map { $_->{name} =~ s/:latest\z//r }
+            @{ $lc->get('/api/ps')->{json}{models} || [] }];
+}
+
+# Polls /api/ps until $cond->(names) holds; the limit only catches hangs.
+sub wait_ps {
+    my ($cond, $limit) = @_;
+    my $deadline = time + ($limit // 30);
+    my $names = ps_names();
+    until ($cond->($names) || time > $deadline) {
+        select undef, undef, undef, 0.05;
+        $names = ps_names();
+    }
+    return $names;
+}
+
+subtest 'keep_alive: per request, else --keep-alive' => sub {
+    my $before = time;
+    is gen('alpha', keep_alive => '1h')->{status}, 200, 'alpha, 1h';
+    is gen('beta')->{status}, 200, 'beta, the default';
+    my $r = $lc->get('/api/ps');
+    is_deeply ps_names(), ['alpha', 'beta'], 'both, longest time left first';
+    my %exp = map { ($_->{name} =~ s/:latest\z//r) => _epoch($_->{expires_at}) }
+              @{ $r->{json}{models} };
+    ok $exp{alpha} > $before + 3500 && $exp{alpha} < time + 3700,
+        'alpha expires in about an hour';
+    ok $exp{beta} > $before + 540 && $exp{beta} < time + 660,
+        'beta in about 10 minutes (--keep-alive 10m)';
+};
+
+subtest 'the limit evicts by keep_alive, then by name, not by last use' => sub {
+    is gen('gamma')->{status}, 200, 'gamma';
+    is_deeply ps_names(), ['alpha', 'gamma'],
+        'beta (10m) went, not alpha (1h)';
+
+    is gen('beta', keep_alive => '1h')->{status}, 200, 'beta again, 1h';
+    is_deeply [sort @{ ps_names() }], ['alpha', 'beta'], 'gamma (10m) went';
+    is gen('alpha', keep_alive => '1h')->{status}, 200,
+        'alpha used last';
+    is gen('gamma', keep_alive => '1h')->{status}, 200, 'gamma, 1h';
+    is_deeply [sort @{ ps_names() }], ['beta', 'gamma'],
+        'a tie: alpha went first by name, although beta was used longer ago';
+};
+
+subtest 'all loaded models busy: the next one waits for an idle one' => sub {
+    my @streams = map {
+        my $m = $_;
+        $lc->raw_post('/api/generate', { model => $m, prompt => 'long',
+                                         options => { num_predict => 4000 } })
+    } ('beta', 'gamma');
+    $lc->wait_stats(sub { $_[0]{active} == 2 }, 30);
+    my $waiting = $lc->raw_post('/api/generate', { model => 'alpha',
+        prompt => 'w', stream => JSON::PP::false });
+    my $s = $lc->wait_stats(sub { $_[0]{active} == 3 }, 30);
+    is $s->{active}, 3, 'the alpha request is in';
+    is Mesh::SimClient::read_until($waiting, qr/./, 2), '', 'and waits';
+    is_deeply [sort @{ ps_names() }], ['beta', 'gamma'], 'nothing evicted';
+
+    close $streams[0];
+    like Mesh::SimClient::read_until($waiting, qr/"done":true/, 30),
+        qr{\AHTTP/1\.1 200 }, 'beta\'s request ended: alpha loads';
+    is_deeply [sort @{ ps_names() }], ['alpha', 'gamma'], 'in beta\'s place';
+    close $waiting;
+    close $streams[1];
+    $lc->wait_stats(sub { $_[0]{active} == 0 }, 30);
+};
+
+subtest 'keep_alive 0 with a prompt: unloaded once the reply ends' => sub {
+    my $r = gen('gamma', keep_alive => 0);
+    is $r->{status}, 200, 'a reply';
+    like $r->{json}{response}, qr/\A\[gamma\] x/, 'with its text';
+    is_deeply wait_ps(sub { !grep { $_ eq 'gamma' } @{ $_[0] } }), ['alpha'],
+        'then gamma is gone';
+};
+
+subtest 'a keep_alive runs out' => sub {
+    is gen('beta', keep_alive => '1s')->{status}, 200, 'beta, 1s';
+    ok grep({ $_ eq 'beta' } @{ ps_names() }), 'loaded';
+    is_deeply wait_ps(sub { !grep { $_ eq 'beta' } @{ $_[0] } }), ['alpha'],
+        'and unloaded by itself';
+};
+
+ok $ls->stop, 'the lifecycle ollama-sim stopped cleanly';
 done_testing;
 
 

@@ -213,7 +213,7 @@ subtest 'errors, as Ollama words them' => sub {
          q(model 'ghost' not found)],
         ['/api/generate', { prompt => 'x' }, 404, q(model '' not found)],
         ['/api/chat', { model => 'ghost', messages => [] }, 404,
-         q(model \"ghost\" not found, try pulling it first)],
+         q(model 'ghost' not found)],
         ['/api/chat', { messages => [] }, 400, 'model is required'],
         ['/api/generate', { model => 'embedder', prompt => 'x' }, 400,
          q(\"embedder\" does not support generate)],
@@ -246,6 +246,118 @@ subtest 'errors, as Ollama words them' => sub {
     my $r = $c->post('/api/generate', { model => 'coder', prompt => 'def f(',
         suffix => 'return', stream => \0 });
     is $r->{status}, 200, 'suffix on a model with insert: 200';
+};
+
+my $WEATHER = { type => 'function', function => {
+    name => 'get_weather', description => 'the weather in a city',
+    parameters => { type => 'object', required => ['city'], properties => {
+        city => { type => 'string' }, days => { type => 'integer' },
+        unit => { type => 'string', enum => ['celsius', 'fahrenheit'] } } } } };
+
+subtest 'chat with tools: the model calls the first tool' => sub {
+    my $ask = { role => 'user', content => 'weather Paris' };
+    my $r = $c->post('/api/chat', { model => 'llama3.2', stream => \0,
+        messages => [$ask], tools => [$WEATHER, { type => 'function',
+            function => { name => 'other' } }] });
+    is $r->{status}, 200, 'status';
+    my $m = $r->{json}{message};
+    is $m->{content}, '', 'no text';
+    is scalar @{ $m->{tool_calls} || [] }, 1, 'one call';
+    my $call = $m->{tool_calls}[0];
+    like $call->{id}, qr/\Acall_[a-z0-9]{8}\z/, 'an id shaped like Ollama\'s';
+    is_deeply $call->{function}, { index => 0, name => 'get_weather',
+        arguments => { city => 'weather Paris', days => 2,
+                       unit => 'celsius' } },
+        'of the first tool, arguments filling its parameters';
+    is $r->{json}{done_reason}, 'stop', 'done_reason';
+    like $r->{content}, qr/"message":\{"role":"assistant","content":"",
+        "tool_calls":\[\{"id":"call_[a-z0-9]{8}","function":\{"index":0,
+        "name":"get_weather","arguments":\{"city":/x,
+        'fields in the order Go writes them';
+
+    my $s = $c->stream('/api/chat', { model => 'llama3.2',
+        messages => [$ask], tools => [$WEATHER] });
+    my @l = @{ $s->{lines} };
+    is scalar @l, 2, 'streamed: the call, then the final line';
+    is $l[0]{json}{message}{tool_calls}[0]{function}{name}, 'get_weather',
+        'streamed: the call comes in a chunk';
+    ok !$l[0]{json}{done}, 'streamed: not the last';
+    ok !exists $l[1]{json}{message}{tool_calls},
+        'streamed: the final line carries no call';
+
+    $r = $c->post('/api/chat', { model => 'llama3.2', stream => \0,
+        tools => [$WEATHER], messages => [$ask,
+            { role => 'assistant', content => '',
+              tool_calls => [ { function => { name => 'get_weather',
+                  arguments => { city => 'Paris' } } } ] },
+            { role => 'tool', tool_name => 'get_weather',
+              content => 'sunny' }] });
+    is $r->{json}{message}{content}, '[llama3.2] weather Paris weather Paris',
+        'after the tool\'s result: text again';
+    ok !exists $r->{json}{message}{tool_calls}, '... and no call';
+};
+
+subtest 'format: json or a schema shapes the reply' => sub {
+    my $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'p q',
+        stream => \0, format => 'json' });
+    is $r->{status}, 200, 'json: status';
+    is_deeply JSON::PP::decode_json($r->{json}{response}),
+        { response => '[llama3.2] p q p q' }, 'json: the text is JSON';
+
+    my $schema = { type => 'object', properties => {
+        name => { type => 'string' }, age => { type => 'integer' },
+        score => { type => 'number' }, ok => { type => 'boolean' },
+        tags => { type => 'array', items => { type => 'string' } },
+        kind => { enum => ['a', 'b'] },
+        inner => { type => 'object',
+                   properties => { n => { type => ['null', 'integer'] } } } },
+        required => ['name'] };
+    my $want = { name => '[llama3.2] p q p q', age => 2, score => 2.5,
+                 ok => JSON::PP::true, tags => ['[llama3.2] p q p q'],
+                 kind => 'a', inner => { n => 2 } };
+    $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'p q',
+        stream => \0, format => $schema });
+    is_deeply JSON::PP::decode_json($r->{json}{response}), $want,
+        'schema: a value that fills it';
+
+    my $s = $c->stream('/api/chat', { model => 'llama3.2', format => $schema,
+        messages => [ { role => 'user', content => 'p q' } ] });
+    my @l = @{ $s->{lines} };
+    ok @l > 3, 'streamed: in several chunks';
+    my $doc = join '', map { $_->{json}{message}{content} } @l;
+    is_deeply JSON::PP::decode_json($doc), $want,
+        'streamed: the chunks spell the same document';
+
+    $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'p q',
+        stream => \0, format => $schema, options => { num_predict => 2 } });
+    is $r->{json}{done_reason}, 'length', 'num_predict cuts it short';
+    ok !eval { JSON::PP::decode_json($r->{json}{response}); 1 },
+        '... into JSON that does not parse, as a real model\'s';
+
+    for my $f (['', 200], [undef, 200], ['xml', 500], [[1], 500]) {
+        $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'x',
+            stream => \0, format => $f->[0] });
+        is $r->{status}, $f->[1],
+            'format ' . JSON::PP->new->allow_nonref->encode($f->[0]);
+    }
+    is $r->{content}, '{"error":"invalid format: \"[1]\"; expected '
+        . '\"json\" or a valid JSON Schema object"}', 'the invalid one: why';
+};
+
+subtest 'think, top_logprobs' => sub {
+    my $r = $c->post('/api/chat', { model => 'llama3.2', think => \1,
+        messages => [ { role => 'user', content => 'x' } ] });
+    is $r->{status}, 400, 'think on a model without thinking: 400';
+    is $r->{content}, '{"error":"\"llama3.2\" does not support thinking"}',
+        '... as ChatHandler says it';
+    $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'x',
+        stream => \0, think => \0 });
+    is $r->{status}, 200, 'think false: fine';
+    $r = $c->post('/api/generate', { model => 'llama3.2', prompt => 'x',
+        stream => \0, top_logprobs => 21 });
+    is $r->{status}, 400, 'top_logprobs 21: 400';
+    is $r->{content}, '{"error":"top_logprobs must be between 0 and 20"}',
+        '... with the reason';
 };
 
 ok $sim->stop, 'ollama-sim stopped cleanly';
@@ -282,4 +394,47 @@ subtest 'streaming is paced by the token delays' => sub {
 };
 
 ok $slow->stop, 'slow ollama-sim stopped cleanly';
+
+# Ollama writes status and headers with the first chunk (gin's c.Stream),
+# after loading the model and evaluating the prompt.  With a prompt phase
+# of 10 minutes, nothing may arrive while the request is in it; the 3 s
+# of silence only ever pass on a correct simulator, however busy.
+my $think = Mesh::Proc::start_sim('--prompt-delay-ms', '600000');
+my $tc = Mesh::SimClient->new($think->port);
+
+subtest 'no status or headers before the first chunk' => sub {
+    for my $path ('/api/generate', '/api/chat') {
+        my $sock = $tc->raw_post($path, { model => 'llama3.2',
+            prompt => 'x', messages => [ { role => 'user', content => 'x' } ] });
+        my $s = $tc->wait_stats(sub { $_[0]{active} == 1 }, 30);
+        is $s->{active}, 1, "$path: in its prompt phase";
+        is Mesh::SimClient::read_until($sock, qr/./, 3), '',
+            "$path: not a byte of the reply yet";
+        close $sock;
+        $tc->wait_stats(sub { $_[0]{active} == 0 }, 30);
+    }
+};
+
+ok $think->stop, 'thinking ollama-sim stopped cleanly';
+
+my $phased = Mesh::Proc::start_sim('--tokens', '2', '--prompt-delay-ms', '50',
+                                   '--load-delay-ms', '50');
+my $pc = Mesh::SimClient->new($phased->port);
+
+subtest 'the status line and the first chunk come together' => sub {
+    my $sock = $pc->raw_post('/api/generate', { model => 'llama3.2',
+                                                prompt => 'x' });
+    my $data = Mesh::SimClient::read_until($sock, qr/"done":false/, 30);
+    close $sock;
+    like $data, qr{\AHTTP/1\.1[ ]200[ ]OK\r\n.*\r\n\r\n[0-9a-f]+\r\n
+        \{"model":"llama3\.2",[^\n]*"response":"\[llama3\.2\]"}sx,
+        'first read through to the first chunk';
+
+    my $r = $pc->post('/api/generate', { model => 'llama3.2', prompt => 'x',
+                                         stream => \0 });
+    ok $r->{json}{prompt_eval_duration} >= 40_000_000,
+        'prompt_eval_duration covers the prompt phase';
+};
+
+ok $phased->stop, 'phased ollama-sim stopped cleanly';
 done_testing;

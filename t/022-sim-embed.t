@@ -74,7 +74,7 @@ subtest 'errors' => sub {
          'invalid input type'],
         [{ model => 'all-minilm', input => { a => 'b' } }, 400,
          'invalid input type'],
-        [{ input => 'x' }, 400, 'model is required'],
+        [{ input => 'x' }, 404, q(model '' not found)],
         [{ model => 'ghost', input => 'x' }, 404,
          q(model \"ghost\" not found, try pulling it first)],
         [{ model => 'llama3.2', input => 'x' }, 500,
@@ -83,6 +83,42 @@ subtest 'errors' => sub {
     for my $t (@cases) {
         my ($body, $status, $msg) = @$t;
         my $r = $c->post('/api/embed', $body);
+        is $r->{status}, $status, "$msg: status";
+        is $r->{content}, qq({"error":"$msg"}), "$msg: body";
+    }
+};
+
+# The legacy endpoint (server/routes.go EmbeddingsHandler): one prompt,
+# one "embedding" of float64s, the runner's vector unnormalised, here
+# the same unit vector /api/embed gives.
+subtest 'POST /api/embeddings' => sub {
+    my $r = $c->post('/api/embeddings',
+                     { model => 'all-minilm', prompt => 'why is the sky blue' });
+    is $r->{status}, 200, 'status';
+    is $r->{type}, 'application/json; charset=utf-8', 'content type';
+    shape_ok $r->{content}, [embedding => 'array'], 'one field';
+    my $v = $r->{json}{embedding};
+    is scalar @$v, 16, 'length is --embed-dim';
+    my $e = $c->post('/api/embed', { model => 'all-minilm',
+        input => 'why is the sky blue' })->{json}{embeddings}[0];
+    ok !(grep { abs($v->[$_] - $e->[$_]) > 1e-6 } 0 .. 15),
+        'the vector /api/embed gives for the text';
+
+    $r = $c->post('/api/embeddings', { model => 'all-minilm' });
+    is $r->{content}, '{"embedding":[]}', 'no prompt: loads, no vector';
+
+    for my $t ([{ prompt => 'x' }, 400, 'model is required'],
+               [{ model => 'bad name!', prompt => 'x' }, 400,
+                'invalid model name'],
+               [{ model => 'ghost', prompt => 'x' }, 404,
+                q(model \"ghost\" not found, try pulling it first)],
+               [{ model => 'llama3.2', prompt => 'x' }, 500,
+                'this model does not support embeddings'],
+               [{ model => 'all-minilm', prompt => 7 }, 400,
+                'json: cannot unmarshal number into Go struct field '
+                . 'EmbeddingRequest.prompt of type string']) {
+        my ($body, $status, $msg) = @$t;
+        $r = $c->post('/api/embeddings', $body);
         is $r->{status}, $status, "$msg: status";
         is $r->{content}, qq({"error":"$msg"}), "$msg: body";
     }

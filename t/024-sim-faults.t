@@ -92,6 +92,40 @@ subtest 'fail-after=N' => sub {
     $c->set_fault('none');
 };
 
+# A model that fails to load has sent nothing yet: a plain 500 (server/
+# routes.go handleScheduleError), never a 200 with a broken stream.
+# The fault only bites when a request has to load its model.
+subtest 'fail-load: the load phase fails, only when loading' => sub {
+    my $LOAD_ERR = '{"error":"llama-server process has terminated"}';
+    my $before = $c->stats;
+    is $c->post('/api/generate', { model => 'llama3.2', prompt => 'a',
+        stream => \0 })->{status}, 200, 'llama3.2 loaded';
+    $c->set_fault('fail-load');
+    fault_is 'fail-load', 'set';
+
+    my $s = $c->stream('/api/generate', { model => 'llama3.2', prompt => 'a' });
+    ok $s->{lines}[-1]{json}{done}, 'a loaded model is not loaded again';
+
+    for my $t (['/api/generate', { model => 'llava', prompt => 'a' }],
+               ['/api/chat', { model => 'llava',
+                               messages => [{ role => 'user', content => 'a' }] }],
+               ['/api/embed', { model => 'nomic-embed-text', input => 'a' }]) {
+        my ($path, $body) = @$t;
+        my $r = $c->post($path, $body);
+        is $r->{status}, 500, "$path, streamed: a plain 500";
+        is $r->{type}, 'application/json; charset=utf-8', "$path: as JSON";
+        is $r->{content}, $LOAD_ERR, "$path: with Ollama's text";
+    }
+    is_deeply [map { $_->{name} } @{ $c->get('/api/ps')->{json}{models} }],
+        ['llama3.2:latest'], 'the failed loads left nothing loaded';
+    is $c->stats->{failed} - $before->{failed}, 3, 'stats: three failed';
+
+    $c->set_fault('none');
+    is $c->post('/api/generate', { model => 'llava', prompt => 'a',
+        stream => \0 })->{status}, 200, 'cleared: llava loads';
+    is scalar @{ $c->get('/api/ps')->{json}{models} }, 2, 'two loaded';
+};
+
 subtest 'hang' => sub {
     $c->set_fault('hang');
     my $t0 = time;

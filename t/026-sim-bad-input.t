@@ -49,7 +49,7 @@ subtest 'malformed JSON' => sub {
     error_is $c->post('/api/chat',
                       '{"messages":[{"role":"user","content":1}]}'), 400,
         'json: cannot unmarshal number into Go struct field '
-        . 'ChatRequest.messages.content of type string', 'chat content';
+        . 'Message.messages.content of type string', 'chat content';
     error_is $c->post('/api/show', '{"model":false}'), 400,
         'json: cannot unmarshal bool into Go struct field ShowRequest.model '
         . 'of type string', 'show model';
@@ -62,6 +62,51 @@ subtest 'malformed JSON' => sub {
     my $r = $c->post('/api/generate',
         '{"model":"llama3.2","prompt":"ok","stream":false} trailing bytes');
     is $r->{status}, 200, 'bytes after the JSON value are ignored, as in Go';
+};
+
+# What the mesh relays unchanged must fail (or pass) as on Ollama: Go
+# decodes options as map[string]any (numbers are float64: 1e400 does not
+# fit, a 400 from ShouldBindJSON), then Options.FromMap checks each known
+# option's type once the model is known (a 500 from scheduleRunner);
+# unknown fields and options are ignored, num_ctx -1 is an int.
+subtest 'numbers and types as Go decodes them' => sub {
+    my $F64 = 'json: cannot unmarshal number 1e400 into Go struct field %s'
+            . '.options of type float64';
+    error_is $c->post('/api/generate', '{"model":"llama3.2","prompt":"x",'
+                      . '"options":{"num_ctx":1e400}}'), 400,
+        sprintf($F64, 'GenerateRequest'), 'generate num_ctx 1e400';
+    error_is $c->post('/api/chat', '{"model":"llama3.2","messages":[],'
+                      . '"options":{"num_ctx":1e400}}'), 400,
+        sprintf($F64, 'ChatRequest'), 'chat num_ctx 1e400';
+    error_is $c->post('/api/generate', '{"model":"llama3.2","prompt":"x",'
+                      . '"keep_alive":1e400}'), 400,
+        'json: cannot unmarshal number 1e400 into Go value of type float64',
+        'keep_alive 1e400';
+    error_is $c->post('/api/generate', '{"model":"llama3.2","context":[1e3]}'),
+        400, 'json: cannot unmarshal number 1e3 into Go struct field '
+        . 'GenerateRequest.context of type int', 'context 1e3';
+
+    my $r = $c->post('/api/generate', '{"model":"llama3.2","prompt":"x",'
+                     . '"stream":false,"options":{"num_ctx":-1}}');
+    is $r->{status}, 200, 'num_ctx -1: 200';
+    $r = $c->post('/api/generate', '{"model":"llama3.2","prompt":"x",'
+                  . '"stream":false,"surprise":{"n":1e400},'
+                  . '"options":{"not_an_option":"x"}}');
+    is $r->{status}, 200, 'unknown fields and options: ignored';
+
+    for my $t (['num_ctx', '"4096"', 'type integer'],
+               ['temperature', '"hot"', 'type float32'],
+               ['use_mmap', '1', 'type boolean'],
+               ['stop', '"\n"', 'type array'],
+               ['stop', '[1]', 'an array of strings']) {
+        my ($opt, $val, $what) = @$t;
+        for my $path ('/api/generate', '/api/chat', '/api/embed') {
+            $r = $c->post($path, qq({"model":"llama3.2","prompt":"x",)
+                . qq("messages":[],"input":"x","options":{"$opt":$val}}));
+            error_is $r, 500, qq(option \\"$opt\\" must be of $what),
+                "$path $opt $val";
+        }
+    }
 };
 
 subtest 'deep nesting' => sub {

@@ -33,6 +33,22 @@ my @ok = (
         { role => 'user', content => 'see', images => ['aGk='] } ] }],
     ['POST', '/api/embed', { model => 'nomic-embed-text',
                              input => ['x', 'y'] }],
+    ['POST', '/api/embeddings', { model => 'nomic-embed-text',
+                                  prompt => 'x' }],
+    ['POST', '/api/chat', { model => 'llama3.2', stream => \0,
+        messages => [ { role => 'user', content => 'call' } ],
+        tools => [ { type => 'function', function => { name => 'f',
+            parameters => { type => 'object', properties => {
+                a => { type => 'string' }, b => { type => 'array',
+                    items => { type => 'integer' } } } } } } ] }],
+    ['POST', '/api/generate', { model => 'llama3.2', prompt => 'json',
+        format => { type => 'object', properties => {
+            x => { enum => [1, 'y'] }, o => { properties => {
+                n => { type => 'number' } } } } } }],
+    ['POST', '/api/generate', { model => 'llama3.2', prompt => 'j',
+                                format => 'json', stream => \0 }],
+    ['POST', '/api/generate', { model => 'llava', prompt => 'again',
+                                stream => \0, keep_alive => 0 }],
     ['POST', '/api/pull', { model => 'tmp' }],
     ['DELETE', '/api/delete', { model => 'tmp' }],
 );
@@ -67,9 +83,19 @@ close $sock;
 my $st = $c->wait_stats(sub { $_[0]{cancelled} >= 2 && !$_[0]{active} }, 30);
 is $st->{cancelled}, 2, 'two clients left, both cancelled';
 
-for my $fault ('500', 'fail-after=1', 'hang') {
+for my $bad ('{"options":{"num_ctx":1e400}}', '{"format":"xml",'
+             . '"model":"llama3.2","prompt":"x"}', '{"model":"llama3.2",'
+             . '"options":{"stop":[1],"num_ctx":"x"},"prompt":"x"}') {
+    my $r = $c->post('/api/generate', $bad);
+    like $r->{status}, qr/\A[45]\d\d\z/, 'refused: an error';
+}
+
+$c->post('/api/generate', { model => 'llava', keep_alive => 0 });
+for my $fault ('500', 'fail-after=1', 'fail-load', 'hang') {
     $c->set_fault($fault);
-    $c->post('/api/generate', { model => 'llama3.2', prompt => 'f' },
+    # llava was unloaded above: fail-load has a load to fail
+    $c->post('/api/generate', { model => $fault eq 'fail-load' ? 'llava'
+                                         : 'llama3.2', prompt => 'f' },
              timeout => 2);
 }
 $c->set_fault('none');

@@ -11,7 +11,9 @@
 
 
 const char *sim_str_c(const sim_str_t *s);
+int sim_name_invalid(const sim_str_t *name);
 int sim_api_prepare(sim_ctx_t *ctx, const sim_model_t *m,
     enum MHD_Result *res);
+int sim_api_prompt_phase(sim_ctx_t *ctx);
 
 #endif /* SIM_API_H */

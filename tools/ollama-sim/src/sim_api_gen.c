@@ -1,8 +1,9 @@
 /*
  * POST /api/generate and POST /api/chat.  The checks, their order and
  * their messages follow Ollama's server/routes.go (GenerateHandler,
- * ChatHandler, handleScheduleError), so a client sees the same status
- * and text as from a real server.
+ * ChatHandler, scheduleRunner, handleScheduleError) at the release in
+ * SIM_OLLAMA_VERSION, so a client sees the same status and text as from
+ * a real server.
  */
 
 #include <stdio.h>
@@ -24,6 +25,35 @@ sim_unload_asked(const sim_request_t *r)
 }
 
 
+/* Checks both handlers make before the model is looked up. */
+static int
+sim_gen_early(sim_ctx_t *ctx, enum MHD_Result *res)
+{
+    sim_request_t  *r = &ctx->req;
+
+    if (r->has_top_logprobs
+        && (r->top_logprobs < 0 || r->top_logprobs > 20))
+    {
+        *res = sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST,
+                               "top_logprobs must be between 0 and 20");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+sim_gen_no_think(sim_ctx_t *ctx, const sim_str_t *name)
+{
+    char  q[SIM_NAME_MAX + 16];
+
+    sim_go_quote(q, sizeof(q), name->p, name->n);
+    return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST,
+                           "%s does not support thinking", q);
+}
+
+
 static enum MHD_Result
 sim_gen_no_vision(sim_ctx_t *ctx)
 {
@@ -42,19 +72,31 @@ sim_api_generate(sim_ctx_t *ctx)
     enum MHD_Result   res;
     char              q[SIM_NAME_MAX + 16], full[SIM_NAME_MAX + 64];
 
+    if (sim_gen_early(ctx, &res) != 0) {
+        return res;
+    }
+
+    if (sim_name_invalid(name)) {
+        return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST, "invalid model name");
+    }
+
     if (sim_models_find(sim_str_c(name), name->n, &m) != 0) {
         return sim_reply_error(ctx, MHD_HTTP_NOT_FOUND,
                                "model '%s' not found", sim_str_c(name));
     }
 
     if (r->prompt.n == 0 && sim_unload_asked(r)) {
-        sim_models_unload(m.name);
+        sim_models_expire(m.name);
         return sim_gen_done_reply(ctx, 0, name, "unload");
     }
 
     if (r->raw && (r->has_template || r->has_system || r->ncontext > 0)) {
         return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST, "raw mode does "
                                "not support template, system, or context");
+    }
+
+    if (r->think && !(m.caps & SIM_CAP_THINKING)) {
+        return sim_gen_no_think(ctx, name);
     }
 
     if (!(m.caps & SIM_CAP_COMPLETION)) {
@@ -93,27 +135,31 @@ sim_api_chat(sim_ctx_t *ctx)
     sim_model_t       m;
     enum MHD_Result   res;
     char              q[SIM_NAME_MAX + 16], full[SIM_NAME_MAX + 64];
-    char              norm[SIM_NAME_MAX + 8];
 
-    if (r->nmessages == 0 && sim_unload_asked(r)) {
-        if (sim_models_find(sim_str_c(name), name->n, &m) != 0) {
-            return sim_reply_error(ctx, MHD_HTTP_NOT_FOUND,
-                                   "model '%s' not found", sim_str_c(name));
-        }
-        sim_models_unload(m.name);
-        return sim_gen_done_reply(ctx, 1, name, "unload");
+    if (sim_gen_early(ctx, &res) != 0) {
+        return res;
     }
 
-    if (name->n == 0
-        || sim_model_name_norm(name->p, name->n, norm, sizeof(norm)) != 0)
-    {
+    if (name->n == 0) {
         return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST, "model is required");
     }
 
+    if (sim_name_invalid(name)) {
+        return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST, "invalid model name");
+    }
+
     if (sim_models_find(name->p, name->n, &m) != 0) {
-        sim_go_quote(q, sizeof(q), name->p, name->n);
         return sim_reply_error(ctx, MHD_HTTP_NOT_FOUND,
-                               "model %s not found, try pulling it first", q);
+                               "model '%s' not found", sim_str_c(name));
+    }
+
+    if (r->nmessages == 0 && sim_unload_asked(r)) {
+        sim_models_expire(m.name);
+        return sim_gen_done_reply(ctx, 1, name, "unload");
+    }
+
+    if (r->think && !(m.caps & SIM_CAP_THINKING)) {
+        return sim_gen_no_think(ctx, name);
     }
 
     if (!(m.caps & SIM_CAP_COMPLETION)) {

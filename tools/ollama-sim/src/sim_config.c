@@ -7,12 +7,14 @@
 #include <strings.h>
 
 #include "sim_config.h"
+#include "sim_time.h"
 
 
 static int sim_config_long(const char *arg, long min, long max, long *out);
 static const char *sim_config_number(sim_config_t *c, int opt,
     const char *arg);
 static int sim_config_listen(sim_config_t *c, const char *arg);
+static int sim_config_keep_alive(sim_config_t *c, const char *arg);
 static int sim_config_add_model(sim_config_t *c, const char *spec,
     char *err, size_t errlen);
 static int sim_config_defaults_models(sim_config_t *c);
@@ -35,6 +37,12 @@ static const sim_number_opt_t  sim_number_opts[] = {
       offsetof(sim_config_t, token_delay_ms) },
     { 'f', "--first-token-delay-ms", 0, SIM_DELAY_MAX_MS,
       offsetof(sim_config_t, first_token_delay_ms) },
+    { 'P', "--prompt-delay-ms", 0, SIM_DELAY_MAX_MS,
+      offsetof(sim_config_t, first_token_delay_ms) },
+    { 'L', "--load-delay-ms", 0, SIM_DELAY_MAX_MS,
+      offsetof(sim_config_t, load_delay_ms) },
+    { 'M', "--max-loaded-models", 1, SIM_LOADED_MAX,
+      offsetof(sim_config_t, max_loaded) },
     { 'p', "--parallel", 1, 1024, offsetof(sim_config_t, parallel) },
     { 'q', "--queue", 0, 100000, offsetof(sim_config_t, queue) },
     { 'e', "--embed-dim", 1, SIM_EMBED_DIM_MAX,
@@ -56,15 +64,27 @@ static const char  sim_usage[] =
 "                            (default: llama3.2 with tools, llava with\n"
 "                            vision, nomic-embed-text with embedding)\n"
 "  --tokens N                reply length in tokens (default 8)\n"
-"  --first-token-delay-ms MS pause before the first token (default 0)\n"
+"  --load-delay-ms MS        load phase: before the first chunk when the\n"
+"                            model is not loaded (default 0)\n"
+"  --prompt-delay-ms MS      prompt phase: before the first chunk of\n"
+"                            every reply (default 0); the reply's status\n"
+"                            and headers go out with that first chunk\n"
+"  --first-token-delay-ms MS the same as --prompt-delay-ms\n"
 "  --token-delay-ms MS       pause before each later token (default 0)\n"
+"  --keep-alive D            how long a model stays loaded after its last\n"
+"                            request, a Go duration or seconds; negative:\n"
+"                            forever (default 5m, OLLAMA_KEEP_ALIVE)\n"
+"  --max-loaded-models N     models loaded at once (default 3, Ollama's\n"
+"                            default without a GPU)\n"
 "  --parallel N              requests generating at once (default 4)\n"
 "  --queue N                 requests waiting for a slot (default 16);\n"
 "                            beyond that: 503 server busy\n"
 "  --embed-dim N             embedding length (default 8)\n"
 "  --fault F                 none | refuse[=MS] | hang | 500 |"
-" fail-after=N\n"
-"  --version-string V        what /api/version reports (default 0.5.7)\n"
+" fail-load |\n"
+"                            fail-after=N\n"
+"  --version-string V        what /api/version reports (default "
+SIM_OLLAMA_VERSION ")\n"
 "  --verbose                 log connection errors to stderr\n"
 "  --help, --version\n"
 "\n"
@@ -119,6 +139,36 @@ sim_config_number(sim_config_t *c, int opt, const char *arg)
     }
 
     return "?";
+}
+
+
+/*
+ * As Ollama's envconfig.KeepAlive reads OLLAMA_KEEP_ALIVE: a Go
+ * duration, else whole seconds; anything negative means forever.
+ */
+static int
+sim_config_keep_alive(sim_config_t *c, const char *arg)
+{
+    char       *end = NULL;
+    long long   secs;
+    int64_t     ns;
+
+    if (arg[0] == '\0') {
+        return -1;
+    }
+
+    if (sim_duration_parse(arg, strlen(arg), &ns) != 0) {
+        secs = strtoll(arg, &end, 10);
+        if (*end != '\0' || secs > INT64_MAX / SIM_NS_PER_SEC
+            || secs < INT64_MIN / SIM_NS_PER_SEC)
+        {
+            return -1;
+        }
+        ns = (int64_t) secs * SIM_NS_PER_SEC;
+    }
+
+    c->keep_alive_ns = (ns < 0) ? INT64_MAX : ns;
+    return 0;
 }
 
 
@@ -224,6 +274,10 @@ sim_config_parse(sim_config_t *c, int argc, char **argv)
         { "tokens", required_argument, NULL, 't' },
         { "token-delay-ms", required_argument, NULL, 'd' },
         { "first-token-delay-ms", required_argument, NULL, 'f' },
+        { "prompt-delay-ms", required_argument, NULL, 'P' },
+        { "load-delay-ms", required_argument, NULL, 'L' },
+        { "max-loaded-models", required_argument, NULL, 'M' },
+        { "keep-alive", required_argument, NULL, 'K' },
         { "parallel", required_argument, NULL, 'p' },
         { "queue", required_argument, NULL, 'q' },
         { "embed-dim", required_argument, NULL, 'e' },
@@ -246,7 +300,9 @@ sim_config_parse(sim_config_t *c, int argc, char **argv)
     c->parallel = 4;
     c->queue = 16;
     c->embed_dim = 8;
-    snprintf(c->version, sizeof(c->version), "0.5.7");
+    c->max_loaded = 3;
+    c->keep_alive_ns = 300 * SIM_NS_PER_SEC;
+    snprintf(c->version, sizeof(c->version), "%s", SIM_OLLAMA_VERSION);
 
     err[0] = '\0';
     opterr = 0;
@@ -271,7 +327,15 @@ sim_config_parse(sim_config_t *c, int argc, char **argv)
         case 'p':
         case 'q':
         case 'e':
+        case 'P':
+        case 'L':
+        case 'M':
             what = sim_config_number(c, opt, optarg);
+            break;
+        case 'K':
+            if (sim_config_keep_alive(c, optarg) != 0) {
+                what = "--keep-alive";
+            }
             break;
         case 'F':
             if (sim_fault_parse(optarg, strlen(optarg), &c->fault, err,

@@ -7,6 +7,7 @@
 #define SIM_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sim_fault.h"
 #include "sim_models.h"
@@ -16,6 +17,10 @@
 #define SIM_TOKENS_MAX       100000
 #define SIM_DELAY_MAX_MS     600000
 #define SIM_EMBED_DIM_MAX    8192
+#define SIM_LOADED_MAX       256
+
+/* The Ollama release whose behaviour the simulator follows (README). */
+#define SIM_OLLAMA_VERSION   "0.32.15"
 
 
 typedef struct {
@@ -23,7 +28,10 @@ typedef struct {
     int           port;
     long          tokens;
     long          token_delay_ms;
-    long          first_token_delay_ms;
+    long          first_token_delay_ms;   /* the prompt phase */
+    long          load_delay_ms;
+    long          max_loaded;
+    int64_t       keep_alive_ns;          /* INT64_MAX: forever */
     long          parallel;
     long          queue;
     long          embed_dim;

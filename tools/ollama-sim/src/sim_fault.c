@@ -61,6 +61,11 @@ sim_fault_parse(const char *s, size_t n, sim_fault_t *f, char *err,
         return 0;
     }
 
+    if (n == 9 && memcmp(s, "fail-load", 9) == 0) {
+        f->kind = SIM_FAULT_FAIL_LOAD;
+        return 0;
+    }
+
     if (n == 6 && memcmp(s, "refuse", 6) == 0) {
         f->kind = SIM_FAULT_REFUSE;
         return 0;
@@ -81,7 +86,7 @@ sim_fault_parse(const char *s, size_t n, sim_fault_t *f, char *err,
     }
 
     snprintf(err, errlen, "unknown fault \"%.*s\" (none, refuse[=MS], hang, "
-             "500, fail-after=N)", (int) (n > 32 ? 32 : n), s);
+             "500, fail-load, fail-after=N)", (int) (n > 32 ? 32 : n), s);
     return -1;
 }
 
@@ -102,6 +107,9 @@ sim_fault_format(const sim_fault_t *f, char *out, size_t size)
         break;
     case SIM_FAULT_500:
         snprintf(out, size, "500");
+        break;
+    case SIM_FAULT_FAIL_LOAD:
+        snprintf(out, size, "fail-load");
         break;
     case SIM_FAULT_FAIL_AFTER:
         snprintf(out, size, "fail-after=%ld", f->arg);

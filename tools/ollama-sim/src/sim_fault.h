@@ -7,7 +7,9 @@
  *                 again after MS milliseconds (SIGUSR1 also clears it)
  *   hang          read requests, never answer
  *   500           answer every Ollama endpoint with a 500 error
- *   fail-after=N  stream N tokens, then an error line, then close
+ *   fail-load     loading a model fails: a 500 reply before any chunk
+ *   fail-after=N  stream N tokens, then an error line, then close; with
+ *                 0 the prompt phase fails: a 500 reply, no stream
  * The test endpoints under /_sim/ are never faulted, so a test can
  * always switch a fault off again on a connection it holds.
  */
@@ -26,7 +28,8 @@ typedef enum {
     SIM_FAULT_REFUSE,
     SIM_FAULT_HANG,
     SIM_FAULT_500,
-    SIM_FAULT_FAIL_AFTER
+    SIM_FAULT_FAIL_AFTER,
+    SIM_FAULT_FAIL_LOAD
 } sim_fault_kind_t;
 
 

@@ -2,10 +2,12 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "sim_api.h"
 #include "sim_config.h"
 #include "sim_fault.h"
 #include "sim_gen.h"
 #include "sim_json.h"
+#include "sim_shape.h"
 #include "sim_time.h"
 #include "sim_wait.h"
 
@@ -18,6 +20,13 @@ static void sim_gen_metrics(sim_gen_t *g, sim_buf_t *b);
 static ssize_t sim_gen_read(void *cls, uint64_t pos, char *buf, size_t max);
 static enum MHD_Result sim_gen_whole(sim_gen_t *g);
 static enum MHD_Result sim_gen_stream(sim_gen_t *g);
+static int sim_gen_shape(sim_gen_t *g);
+static int sim_gen_doc(sim_gen_t *g, yajl_val tree);
+static void sim_gen_calls(sim_gen_t *g, yajl_val tree);
+static void sim_gen_token(sim_gen_t *g, sim_buf_t *b, long i);
+static void sim_gen_message(sim_gen_t *g, sim_buf_t *b, const char *text,
+    size_t n, int with_calls);
+static enum MHD_Result sim_gen_bad_format(sim_ctx_t *ctx);
 
 
 void
@@ -30,6 +39,9 @@ sim_gen_free(sim_gen_t *g)
     sim_words_free(&g->words);
     sim_buf_free(&g->out);
     sim_buf_free(&g->tok);
+    sim_buf_free(&g->calls);
+    sim_buf_free(&g->doc);
+    free(g->cuts);
     free(g);
 }
 
@@ -60,6 +72,8 @@ sim_gen_start(sim_ctx_t *ctx, int chat, const sim_str_t *model,
     g->t_loaded = sim_mono_ns();
     sim_buf_init(&g->out);
     sim_buf_init(&g->tok);
+    sim_buf_init(&g->calls);
+    sim_buf_init(&g->doc);
 
     /* Ollama ends with "length" when num_predict cut the reply short */
     if (r->has_num_predict && r->num_predict > 0) {
@@ -71,12 +85,6 @@ sim_gen_start(sim_ctx_t *ctx, int chat, const sim_str_t *model,
         g->done_reason = "stop";
     }
 
-    g->fail_after = -1;
-    sim_fault_get(&fault);
-    if (fault.kind == SIM_FAULT_FAIL_AFTER && fault.arg < g->ntokens) {
-        g->fail_after = fault.arg;
-    }
-
     if (sim_words_split(&g->words, text->p, text->n,
                         (size_t) (g->ntokens > SIM_CONTEXT_WORDS_MAX
                                   ? g->ntokens : SIM_CONTEXT_WORDS_MAX))
@@ -85,26 +93,55 @@ sim_gen_start(sim_ctx_t *ctx, int chat, const sim_str_t *model,
         return sim_reply_oom(ctx);
     }
 
+    /* llm/llama_server.go Completion refuses it before any token */
+    if (r->format == SIM_FORMAT_INVALID) {
+        ctx->outcome = SIM_OUT_FAILED;
+        return sim_gen_bad_format(ctx);
+    }
+
+    if (sim_gen_shape(g) != 0) {
+        return sim_reply_oom(ctx);
+    }
+
+    g->fail_after = -1;
+    sim_fault_get(&fault);
+    if (fault.kind == SIM_FAULT_FAIL_AFTER && fault.arg < g->ntokens) {
+        g->fail_after = fault.arg;
+    }
+
+    if (sim_api_prompt_phase(ctx) != 0) {
+        return MHD_NO;
+    }
+
     /* a failure before any content is a plain error reply in Ollama */
-    if (r->stream == 0 || g->fail_after == 0) {
+    if (g->fail_after == 0) {
+        ctx->outcome = SIM_OUT_FAILED;
+        return sim_reply_error(ctx, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                               SIM_ERR_MODEL);
+    }
+
+    if (r->stream == 0) {
         return sim_gen_whole(g);
+    }
+
+    /* gin's c.Stream sends the status and headers with the first chunk */
+    if (sim_gen_step(g) != 0) {
+        return sim_reply_oom(ctx);
     }
 
     return sim_gen_stream(g);
 }
 
 
-/* The pause before token g->next. */
+/* The pause before token g->next; the first one's is the prompt phase. */
 static sim_wait_rc_t
 sim_gen_wait(sim_gen_t *g)
 {
-    long  ms = sim_cfg.token_delay_ms;
-
     if (g->next == 0) {
-        ms = sim_cfg.first_token_delay_ms;
+        return SIM_WAIT_DONE;
     }
 
-    return sim_wait_ms(g->ctx->fd, ms);
+    return sim_wait_ms(g->ctx->fd, sim_cfg.token_delay_ms);
 }
 
 
@@ -134,7 +171,7 @@ sim_gen_whole(sim_gen_t *g)
             g->t_first = sim_mono_ns();
         }
 
-        sim_token_add(&text, g->model, g->mlen, &g->words, g->next);
+        sim_gen_token(g, &text, g->next);
         if (text.len > SIM_REPLY_MAX) {
             g->next++;
             g->done_reason = "length";
@@ -249,16 +286,12 @@ sim_gen_step(sim_gen_t *g)
     }
 
     sim_buf_reset(&g->tok);
-    sim_token_add(&g->tok, g->model, g->mlen, &g->words, g->next);
+    sim_gen_token(g, &g->tok, g->next);
     g->next++;
 
     sim_json_head(b, g->model, g->mlen);
     if (g->chat) {
-        sim_json_key(b, "message");
-        sim_buf_addc(b, '{');
-        sim_json_kcstr(b, "role", "assistant");
-        sim_json_kstr(b, "content", g->tok.data, g->tok.len);
-        sim_buf_addc(b, '}');
+        sim_gen_message(g, b, g->tok.data, g->tok.len, g->tool_call);
     } else {
         sim_json_kstr(b, "response", g->tok.data, g->tok.len);
     }
@@ -276,11 +309,9 @@ sim_gen_final(sim_gen_t *g, sim_buf_t *b, const char *text, size_t n)
     sim_json_head(b, g->model, g->mlen);
 
     if (g->chat) {
-        sim_json_key(b, "message");
-        sim_buf_addc(b, '{');
-        sim_json_kcstr(b, "role", "assistant");
-        sim_json_kstr(b, "content", text, n);
-        sim_buf_addc(b, '}');
+        /* a streamed reply had its calls in a chunk, a whole one here */
+        sim_gen_message(g, b, text, n,
+                        g->tool_call && g->ctx->req.stream == 0);
         sim_json_kcstr(b, "done_reason", g->done_reason);
         sim_json_kbool(b, "done", 1);
     } else {
@@ -347,4 +378,218 @@ sim_gen_done_reply(sim_ctx_t *ctx, int chat, const sim_str_t *model,
 
     ctx->outcome = SIM_OUT_OK;
     return sim_reply_buf(ctx, MHD_HTTP_OK, SIM_CT_JSON, &b);
+}
+
+
+/* message of api.ChatResponse: role, content, then tool_calls. */
+static void
+sim_gen_message(sim_gen_t *g, sim_buf_t *b, const char *text, size_t n,
+    int with_calls)
+{
+    sim_json_key(b, "message");
+    sim_buf_addc(b, '{');
+    sim_json_kcstr(b, "role", "assistant");
+    sim_json_kstr(b, "content", text != NULL ? text : "", n);
+    if (with_calls && g->calls.len > 0) {
+        sim_json_key(b, "tool_calls");
+        sim_buf_add(b, g->calls.data, g->calls.len);
+    }
+    sim_buf_addc(b, '}');
+}
+
+
+/* Token i of the reply: a piece of the format document, nothing for a
+ * tool call, else the deterministic text. */
+static void
+sim_gen_token(sim_gen_t *g, sim_buf_t *b, long i)
+{
+    if (g->tool_call) {
+        return;
+    }
+
+    if (g->cuts != NULL) {
+        sim_buf_add(b, g->doc.data + g->cuts[i], g->cuts[i + 1] - g->cuts[i]);
+        return;
+    }
+
+    sim_token_add(b, g->model, g->mlen, &g->words, i);
+}
+
+
+/*
+ * Tools (chat, last message not a tool's result): the model calls the
+ * first tool, once.  "format": the reply spells a JSON document.
+ */
+static int
+sim_gen_shape(sim_gen_t *g)
+{
+    sim_request_t  *r = &g->ctx->req;
+    yajl_val        tree = NULL;
+    int             rc = 0;
+
+    if (g->chat && r->ntools > 0 && !r->last_is_tool) {
+        tree = sim_shape_tree(g->ctx->raw.data, g->ctx->raw.len);
+        sim_gen_calls(g, tree);
+        g->tool_call = 1;
+        g->ntokens = 1;
+        g->done_reason = "stop";
+        rc = sim_buf_ok(&g->calls) ? 0 : -1;
+
+    } else if (r->format == SIM_FORMAT_JSON
+               || r->format == SIM_FORMAT_SCHEMA)
+    {
+        tree = sim_shape_tree(g->ctx->raw.data, g->ctx->raw.len);
+        rc = sim_gen_doc(g, tree);
+    }
+
+    if (tree != NULL) {
+        yajl_tree_free(tree);
+    }
+    return rc;
+}
+
+
+/*
+ * [{"id":"call_...","function":{"index":0,"name":...,"arguments":{...}}}]
+ * as api.ToolCall marshals; the arguments fill the tool's parameters.
+ */
+static void
+sim_gen_calls(sim_gen_t *g, yajl_val tree)
+{
+    sim_request_t  *r = &g->ctx->req;
+    sim_buf_t      *b = &g->calls;
+    yajl_val        tools = NULL, fn = NULL, params = NULL;
+    uint32_t        h;
+    char            id[16];
+    int             i;
+
+    tools = sim_shape_key(tree, "tools");
+    if (tools != NULL && YAJL_IS_ARRAY(tools) && tools->u.array.len > 0) {
+        fn = sim_shape_key(tools->u.array.values[0], "function");
+        params = sim_shape_key(fn, "parameters");
+    }
+
+    /* Ollama's toolCallId is random; this one is a hash, as everything */
+    h = sim_hash32(r->last_user.p != NULL ? r->last_user.p : "",
+                   r->last_user.n, 0x746f6f6cu);
+    memcpy(id, "call_", 5);
+    for (i = 0; i < 8; i++) {
+        id[5 + i] = "abcdefghijklmnopqrstuvwxyz0123456789"[h % 36];
+        h = h / 36 + (uint32_t) i * 2654435761u;
+    }
+    id[13] = '\0';
+
+    sim_buf_adds(b, "[{");
+    sim_json_kcstr(b, "id", id);
+    sim_json_key(b, "function");
+    sim_buf_addc(b, '{');
+    sim_json_kint(b, "index", 0);
+    sim_json_kstr(b, "name", r->tool_name.p != NULL ? r->tool_name.p : "",
+                  r->tool_name.n);
+    sim_json_key(b, "arguments");
+    if (params != NULL && YAJL_IS_OBJECT(params)) {
+        sim_shape_fill(b, params, r->last_user.p != NULL ? r->last_user.p
+                                                         : "",
+                       r->last_user.n, (long) g->words.nwords, 0);
+    } else {
+        sim_buf_adds(b, "{}");
+    }
+    sim_buf_adds(b, "}}]");
+}
+
+
+/*
+ * The document a format asks for: for "json" {"response": the usual
+ * text}, for a schema a value filling it (sim_shape_fill).  Its tokens
+ * are pieces of it, never splitting a UTF-8 sequence; num_predict cuts
+ * it short (done_reason "length"), as it would a real model's.
+ */
+static int
+sim_gen_doc(sim_gen_t *g, yajl_val tree)
+{
+    sim_request_t  *r = &g->ctx->req;
+    sim_buf_t       text;
+    long            i, n, npieces = 0;
+    size_t          off, end, piece;
+
+    sim_buf_init(&text);
+    n = sim_cfg.tokens < SIM_DOC_TOKENS_MAX ? sim_cfg.tokens
+                                            : SIM_DOC_TOKENS_MAX;
+    for (i = 0; i < n; i++) {
+        sim_token_add(&text, g->model, g->mlen, &g->words, i);
+    }
+
+    if (r->format == SIM_FORMAT_SCHEMA) {
+        sim_shape_fill(&g->doc, sim_shape_key(tree, "format"),
+                       text.data != NULL ? text.data : "", text.len,
+                       (long) g->words.nwords, 0);
+    } else {
+        sim_buf_addc(&g->doc, '{');
+        sim_json_kstr(&g->doc, "response", text.data != NULL ? text.data
+                                                              : "",
+                      text.len);
+        sim_buf_addc(&g->doc, '}');
+    }
+    sim_buf_free(&text);
+
+    if (!sim_buf_ok(&g->doc)) {
+        return -1;
+    }
+
+    /* longer pieces for a long document: at most SIM_TOKENS_MAX */
+    piece = g->doc.len / SIM_TOKENS_MAX + 1;
+    if (piece < SIM_DOC_PIECE) {
+        piece = SIM_DOC_PIECE;
+    }
+
+    g->cuts = malloc((g->doc.len / piece + 2) * sizeof(size_t));
+    if (g->cuts == NULL) {
+        return -1;
+    }
+
+    for (off = 0; off < g->doc.len; off = end) {
+        end = off + piece < g->doc.len ? off + piece : g->doc.len;
+        while (end < g->doc.len
+               && ((unsigned char) g->doc.data[end] & 0xc0) == 0x80)
+        {
+            end++;
+        }
+        g->cuts[npieces++] = off;
+    }
+    g->cuts[npieces] = g->doc.len;
+
+    if (r->has_num_predict && r->num_predict > 0
+        && r->num_predict < npieces)
+    {
+        g->ntokens = (long) r->num_predict;
+        g->done_reason = "length";
+    } else {
+        g->ntokens = npieces;
+        g->done_reason = "stop";
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+sim_gen_bad_format(sim_ctx_t *ctx)
+{
+    yajl_val   tree = NULL;
+    sim_buf_t  raw;
+    char       q[128];
+
+    sim_buf_init(&raw);
+    tree = sim_shape_tree(ctx->raw.data, ctx->raw.len);
+    sim_shape_write(&raw, sim_shape_key(tree, "format"));
+    if (tree != NULL) {
+        yajl_tree_free(tree);
+    }
+
+    sim_go_quote(q, sizeof(q), raw.data != NULL ? raw.data : "", raw.len);
+    sim_buf_free(&raw);
+
+    return sim_reply_error(ctx, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "invalid format: %s; expected \"json\" or a "
+                           "valid JSON Schema object", q);
 }

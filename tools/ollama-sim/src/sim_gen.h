@@ -14,6 +14,11 @@
 /* A non-streamed reply stops growing here (done_reason "length"). */
 #define SIM_REPLY_MAX  (64 * 1024 * 1024)
 
+/* format replies: text for strings from this many tokens at most, and
+ * the document streamed in pieces of about this many bytes */
+#define SIM_DOC_TOKENS_MAX  4096
+#define SIM_DOC_PIECE       8
+
 
 struct sim_gen_s {
     sim_ctx_t    *ctx;
@@ -33,6 +38,10 @@ struct sim_gen_s {
     size_t        off;
     sim_buf_t     tok;
     int           ended;
+    int           tool_call;        /* the reply is calls: JSON in calls */
+    sim_buf_t     calls;
+    sim_buf_t     doc;              /* format: the JSON the tokens spell */
+    size_t       *cuts;             /* token i is doc[cuts[i]..cuts[i+1]) */
 };
 
 

@@ -62,6 +62,8 @@ static const sim_route_t  sim_routes[] = {
       sim_api_generate },
     { "/api/chat", "POST", SIM_M_POST, SIM_API_CHAT, 0, sim_api_chat },
     { "/api/embed", "POST", SIM_M_POST, SIM_API_EMBED, 0, sim_api_embed },
+    { "/api/embeddings", "POST", SIM_M_POST, SIM_API_EMBEDDINGS, 0,
+      sim_api_embeddings },
     { "/api/pull", "POST", SIM_M_POST, SIM_API_PULL, 0, sim_api_pull },
     { "/api/delete", "DELETE", SIM_M_DELETE, SIM_API_DELETE, 0,
       sim_api_delete },
@@ -373,6 +375,10 @@ sim_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (ctx == NULL) {
         return;
+    }
+
+    if (ctx->uses_model) {
+        sim_models_release(ctx->used_model, 0);
     }
 
     if (ctx->holds_slot) {

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "sim_buf.h"
+#include "sim_models.h"
 #include "sim_request.h"
 
 #define SIM_CT_JSON    "application/json; charset=utf-8"
@@ -21,6 +22,9 @@
 /* Go's "server busy" text, two spaces included (server/sched.go). */
 #define SIM_ERR_BUSY \
     "server busy, please try again.  maximum pending requests exceeded"
+
+/* A model that fails to load (llm/llama_server.go WaitUntilRunning). */
+#define SIM_ERR_LOAD  "llama-server process has terminated"
 
 /* The error Ollama's docs show for a failure inside the model. */
 #define SIM_ERR_MODEL  "an error was encountered while running the model"
@@ -69,6 +73,8 @@ struct sim_ctx_s {
     int                     fd;
     int64_t                 t_start;
     int                     holds_slot;
+    int                     uses_model; /* a ref on used_model */
+    char                    used_model[SIM_NAME_MAX + 1];
     int                     counted;    /* ends as completed/cancelled/.. */
     sim_outcome_t           outcome;
     sim_gen_t              *gen;
@@ -98,6 +104,7 @@ enum MHD_Result sim_api_show(sim_ctx_t *ctx);
 enum MHD_Result sim_api_generate(sim_ctx_t *ctx);
 enum MHD_Result sim_api_chat(sim_ctx_t *ctx);
 enum MHD_Result sim_api_embed(sim_ctx_t *ctx);
+enum MHD_Result sim_api_embeddings(sim_ctx_t *ctx);
 enum MHD_Result sim_api_pull(sim_ctx_t *ctx);
 enum MHD_Result sim_api_delete(sim_ctx_t *ctx);
 enum MHD_Result sim_api_stats(sim_ctx_t *ctx);

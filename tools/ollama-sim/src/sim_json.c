@@ -1,5 +1,6 @@
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim_json.h"
@@ -232,6 +233,29 @@ sim_json_float(sim_buf_t *b, double v)
         v = 0;
     }
     return sim_buf_printf(b, "%.9g", v);
+}
+
+
+/* A float64 as Go writes it: the shortest text that reads back the
+ * same (for values in [-1, 1], as embeddings are). */
+int
+sim_json_double(sim_buf_t *b, double v)
+{
+    char  tmp[40];
+    int   prec;
+
+    if (!isfinite(v)) {
+        v = 0;
+    }
+
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) {
+            break;
+        }
+    }
+
+    return sim_buf_printf(b, "%.*g", prec, v);
 }
 
 

@@ -27,6 +27,7 @@ int sim_json_kint(sim_buf_t *b, const char *key, long long v);
 int sim_json_kbool(sim_buf_t *b, const char *key, int v);
 int sim_json_ktime(sim_buf_t *b, const char *key, int64_t real_ns);
 int sim_json_float(sim_buf_t *b, double v);
+int sim_json_double(sim_buf_t *b, double v);
 size_t sim_utf8_seq_len(const unsigned char *s, size_t n);
 void sim_go_quote(char *out, size_t size, const char *s, size_t n);
 

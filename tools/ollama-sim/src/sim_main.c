@@ -14,6 +14,7 @@
 #include "sim_http.h"
 #include "sim_listener.h"
 #include "sim_models.h"
+#include "sim_time.h"
 #include "sim_slots.h"
 #include "sim_wait.h"
 
@@ -71,6 +72,9 @@ sim_run(void)
     sim_slots_init((int) sim_cfg.parallel, (int) sim_cfg.queue);
     /* one timestamp for all, so /api/tags lists them in command order */
     sim_models_init();
+    sim_models_configure(sim_cfg.keep_alive_ns,
+                         sim_cfg.load_delay_ms * SIM_NS_PER_MS,
+                         sim_cfg.max_loaded);
     for (i = 0; i < sim_cfg.nmodels; i++) {
         sim_cfg.models[i].modified_ns = sim_cfg.models[0].modified_ns;
         sim_models_add(&sim_cfg.models[i]);

@@ -10,8 +10,15 @@
 #include "sim_time.h"
 #include "sim_tokens.h"
 
-#define SIM_DEFAULT_KEEP_ALIVE  (300 * SIM_NS_PER_SEC)
+/* What /api/ps can show of "forever": Go prints a year near 2318. */
 #define SIM_FOREVER_NS          (100LL * 365 * 86400 * SIM_NS_PER_SEC)
+
+
+typedef struct {
+    const sim_model_t  *m;
+    int64_t             expires_ns;
+    int64_t             expires_s;
+} sim_ps_entry_t;
 
 
 typedef struct {
@@ -28,11 +35,18 @@ static long long sim_param_count(const sim_model_t *m);
 static int sim_info_cmp(const void *a, const void *b);
 static int sim_modified_cmp(const void *a, const void *b);
 static sim_model_t *sim_models_lookup(const char *name, size_t n);
+static void sim_models_expire_idle(int64_t now);
+static sim_model_t *sim_models_victim(void);
+static int64_t sim_expiry(const sim_model_t *m, int64_t now);
+static int sim_ps_cmp(const void *a, const void *b);
 
 
 static pthread_mutex_t  sim_models_lock = PTHREAD_MUTEX_INITIALIZER;
 static sim_model_t      sim_models[SIM_MODELS_MAX];
 static size_t           sim_nmodels;
+static int64_t          sim_keep_alive_ns = 300 * SIM_NS_PER_SEC;
+static int64_t          sim_load_ns;
+static long             sim_max_loaded = 3;
 
 
 static int
@@ -169,6 +183,7 @@ sim_model_parse_spec(const char *spec, sim_model_t *m, char *err,
         { "embedding", SIM_CAP_EMBEDDING },
         { "tools", SIM_CAP_TOOLS },
         { "insert", SIM_CAP_INSERT },
+        { "thinking", SIM_CAP_THINKING },
     };
 
     end = strchr(spec, ',');
@@ -335,7 +350,15 @@ sim_models_add(const sim_model_t *m)
 
     old = sim_models_lookup(m->name, strlen(m->name));
     if (old != NULL) {
+        /* a pull over a loaded model keeps it loaded */
+        sim_model_t  keep = *old;
+
         *old = *m;
+        old->loaded = keep.loaded;
+        old->refs = keep.refs;
+        old->ready_ns = keep.ready_ns;
+        old->session_ns = keep.session_ns;
+        old->expires_ns = keep.expires_ns;
     } else if (sim_nmodels < SIM_MODELS_MAX) {
         sim_models[sim_nmodels++] = *m;
     } else {
@@ -383,41 +406,208 @@ sim_models_delete(const char *name, size_t n)
 }
 
 
-/* A request used the model: it is loaded until keep_alive runs out. */
 void
-sim_models_touch(const char *name, int64_t keep_alive_ns)
+sim_models_configure(int64_t keep_alive_ns, int64_t load_ns, long max_loaded)
+{
+    pthread_mutex_lock(&sim_models_lock);
+    sim_keep_alive_ns = keep_alive_ns;
+    sim_load_ns = load_ns;
+    sim_max_loaded = max_loaded;
+    pthread_mutex_unlock(&sim_models_lock);
+}
+
+
+/* Caller holds the lock.  The expiry timers of Ollama's scheduler. */
+static void
+sim_models_expire_idle(int64_t now)
+{
+    size_t  i;
+
+    for (i = 0; i < sim_nmodels; i++) {
+        sim_model_t  *m = &sim_models[i];
+
+        if (m->loaded && m->refs == 0 && m->expires_ns != 0
+            && m->expires_ns <= now)
+        {
+            m->loaded = 0;
+        }
+    }
+}
+
+
+/*
+ * Caller holds the lock.  sched.go findRunnerToUnload: the idle model
+ * with the shortest keep_alive, then the first by name (ByDurationAndName);
+ * Ollama does not pick by last use.  NULL when every one is busy: Ollama
+ * then waits for the request using it to end.
+ */
+static sim_model_t *
+sim_models_victim(void)
+{
+    sim_model_t  *best = NULL;
+    size_t        i;
+
+    for (i = 0; i < sim_nmodels; i++) {
+        sim_model_t  *m = &sim_models[i];
+
+        if (!m->loaded || m->refs > 0) {
+            continue;
+        }
+        if (best == NULL || (uint64_t) m->session_ns
+                            < (uint64_t) best->session_ns
+            || (m->session_ns == best->session_ns
+                && strcmp(m->name, best->name) < 0))
+        {
+            best = m;
+        }
+    }
+
+    return best;
+}
+
+
+/*
+ * A request begins to use a model (sched.go getRunner, useLoadedRunner
+ * and load): *wait_ns is how long it waits for the model to be loaded,
+ * *loading says whether this request started the load.  keep_alive_ns
+ * is the request's keep_alive, or -1 for none.
+ */
+sim_use_rc_t
+sim_models_use(const char *name, int64_t keep_alive_ns, int64_t *wait_ns,
+    int *loading)
+{
+    sim_model_t  *m = NULL, *victim = NULL;
+    int64_t       mono = sim_mono_ns();
+    size_t        i;
+    long          nloaded = 0;
+
+    *wait_ns = 0;
+    *loading = 0;
+
+    pthread_mutex_lock(&sim_models_lock);
+    sim_models_expire_idle(sim_real_ns());
+
+    m = sim_models_lookup(name, strlen(name));
+    if (m == NULL) {
+        pthread_mutex_unlock(&sim_models_lock);
+        return SIM_USE_MISSING;
+    }
+
+    if (m->loaded) {
+        m->refs++;
+        if (keep_alive_ns >= 0) {
+            m->session_ns = keep_alive_ns;
+        }
+        *wait_ns = m->ready_ns > mono ? m->ready_ns - mono : 0;
+        pthread_mutex_unlock(&sim_models_lock);
+        return SIM_USE_OK;
+    }
+
+    for (i = 0; i < sim_nmodels; i++) {
+        nloaded += sim_models[i].loaded;
+    }
+
+    if (nloaded >= sim_max_loaded) {
+        victim = sim_models_victim();
+        if (victim == NULL) {
+            pthread_mutex_unlock(&sim_models_lock);
+            return SIM_USE_WAIT;
+        }
+        victim->loaded = 0;
+    }
+
+    m->loaded = 1;
+    m->refs = 1;
+    m->session_ns = keep_alive_ns >= 0 ? keep_alive_ns : sim_keep_alive_ns;
+    m->ready_ns = mono + sim_load_ns;
+    m->expires_ns = 0;
+    *wait_ns = sim_load_ns;
+    *loading = 1;
+
+    pthread_mutex_unlock(&sim_models_lock);
+    return SIM_USE_OK;
+}
+
+
+/* The request ends (sched.go processCompleted); a failed load unloads. */
+void
+sim_models_release(const char *name, int load_failed)
 {
     sim_model_t  *m = NULL;
-    int64_t       now = sim_real_ns();
+    int64_t       keep;
 
-    if (keep_alive_ns < 0) {
-        keep_alive_ns = SIM_DEFAULT_KEEP_ALIVE;
+    pthread_mutex_lock(&sim_models_lock);
+
+    m = sim_models_lookup(name, strlen(name));
+    if (m == NULL || !m->loaded) {
+        pthread_mutex_unlock(&sim_models_lock);
+        return;
     }
-    if (keep_alive_ns > SIM_FOREVER_NS) {
-        keep_alive_ns = SIM_FOREVER_NS;
+
+    if (m->refs > 0) {
+        m->refs--;
     }
+
+    if (load_failed) {
+        m->loaded = 0;
+        m->refs = 0;
+    } else if (m->refs == 0) {
+        if (m->session_ns <= 0) {
+            m->loaded = 0;
+        } else {
+            keep = m->session_ns < SIM_FOREVER_NS ? m->session_ns
+                                                  : SIM_FOREVER_NS;
+            m->expires_ns = sim_real_ns() + keep;
+        }
+    }
+
+    pthread_mutex_unlock(&sim_models_lock);
+}
+
+
+/* keep_alive 0 with nothing to do (sched.go expireRunner): unload now,
+ * or as soon as the requests using it end. */
+void
+sim_models_expire(const char *name)
+{
+    sim_model_t  *m = NULL;
 
     pthread_mutex_lock(&sim_models_lock);
     m = sim_models_lookup(name, strlen(name));
-    if (m != NULL) {
-        m->loaded = 1;
-        m->expires_ns = now + keep_alive_ns;
+    if (m != NULL && m->loaded) {
+        m->session_ns = 0;
+        m->expires_ns = sim_real_ns();
+        if (m->refs == 0) {
+            m->loaded = 0;
+        }
     }
     pthread_mutex_unlock(&sim_models_lock);
 }
 
 
-void
-sim_models_unload(const char *name)
+/* PsHandler's expires_at; a model not yet released has none set, so
+ * Ollama's loadedModels estimates it from its keep_alive. */
+static int64_t
+sim_expiry(const sim_model_t *m, int64_t now)
 {
-    sim_model_t  *m = NULL;
-
-    pthread_mutex_lock(&sim_models_lock);
-    m = sim_models_lookup(name, strlen(name));
-    if (m != NULL) {
-        m->loaded = 0;
+    if (m->expires_ns != 0) {
+        return m->expires_ns;
     }
-    pthread_mutex_unlock(&sim_models_lock);
+    return now + (m->session_ns < SIM_FOREVER_NS ? m->session_ns
+                                                 : SIM_FOREVER_NS);
+}
+
+
+static int
+sim_ps_cmp(const void *a, const void *b)
+{
+    const sim_ps_entry_t  *x = a;
+    const sim_ps_entry_t  *y = b;
+
+    if (x->expires_s != y->expires_s) {
+        return x->expires_s > y->expires_s ? -1 : 1;
+    }
+    return x->m < y->m ? -1 : (x->m > y->m);
 }
 
 
@@ -517,24 +707,30 @@ sim_models_write_tags(sim_buf_t *b)
 }
 
 
+/* PsHandler: the longest time left first (seconds, a stable sort). */
 int
 sim_models_write_ps(sim_buf_t *b)
 {
-    size_t   i;
-    int64_t  now = sim_real_ns();
+    sim_ps_entry_t  order[SIM_MODELS_MAX];
+    size_t          i, n = 0;
+    int64_t         now = sim_real_ns();
 
     pthread_mutex_lock(&sim_models_lock);
+    sim_models_expire_idle(now);
+
+    for (i = 0; i < sim_nmodels; i++) {
+        if (sim_models[i].loaded) {
+            order[n].m = &sim_models[i];
+            order[n].expires_ns = sim_expiry(&sim_models[i], now);
+            order[n].expires_s = order[n].expires_ns / SIM_NS_PER_SEC;
+            n++;
+        }
+    }
+    qsort(order, n, sizeof(order[0]), sim_ps_cmp);
 
     sim_buf_adds(b, "{\"models\":[");
-    for (i = 0; i < sim_nmodels; i++) {
-        sim_model_t  *m = &sim_models[i];
-
-        if (m->loaded && m->expires_ns <= now) {
-            m->loaded = 0;
-        }
-        if (!m->loaded) {
-            continue;
-        }
+    for (i = 0; i < n; i++) {
+        const sim_model_t  *m = order[i].m;
 
         sim_json_sep(b);
         sim_buf_addc(b, '{');
@@ -543,7 +739,7 @@ sim_models_write_ps(sim_buf_t *b)
         sim_json_kint(b, "size", m->size);
         sim_json_kcstr(b, "digest", m->digest);
         sim_write_details(b, m);
-        sim_json_ktime(b, "expires_at", m->expires_ns);
+        sim_json_ktime(b, "expires_at", order[i].expires_ns);
         sim_json_kint(b, "size_vram", m->size);
         sim_json_kint(b, "context_length", 4096);
         sim_buf_addc(b, '}');
@@ -580,6 +776,7 @@ sim_models_write_show(sim_buf_t *b, const sim_model_t *m, int embed_dim)
         { SIM_CAP_VISION, "vision" },
         { SIM_CAP_TOOLS, "tools" },
         { SIM_CAP_INSERT, "insert" },
+        { SIM_CAP_THINKING, "thinking" },
     };
 
     snprintf(k_ctx, sizeof(k_ctx), "%s.context_length", m->family);

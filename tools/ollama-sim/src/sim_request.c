@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +24,13 @@ typedef enum {
     K_THINK,            /* api.ThinkValue: bool or "high|medium|low" */
     K_REQUEST,          /* the top-level object */
     K_OPTIONS,          /* map[string]any */
-    K_NUM_PREDICT,      /* options.num_predict */
+    K_OPTION,           /* the value of a key api.Options knows */
+    K_OPT_STOP,         /* options.stop: []string */
+    K_OPT_STOP_ELEM,
+    K_ANY,              /* decoded into an interface: float64 numbers */
+    K_INT_FIELD,        /* an int field of the request */
+    K_FORMAT,           /* json.RawMessage: kept, not decoded */
+    K_TOOL_FUNCTION,
     K_MESSAGES,
     K_MESSAGE,
     K_IMAGES,
@@ -47,8 +55,25 @@ typedef enum {
     T_STREAM,
     T_RAW,
     T_ROLE,
-    T_CONTENT
+    T_CONTENT,
+    T_TOOL_NAME,
+    T_TOP_LOGPROBS
 } sim_target_t;
+
+
+typedef enum {
+    O_INT = 0,
+    O_FLOAT,
+    O_BOOL,
+    O_STRINGS
+} sim_opt_type_t;
+
+
+/* api.Options (and its Runner) by JSON name, for Options.FromMap. */
+typedef struct {
+    const char      *name;
+    sim_opt_type_t   type;
+} sim_option_t;
 
 
 typedef enum {
@@ -75,7 +100,8 @@ typedef struct {
     const char         *path;
     const sim_field_t  *table;
     const sim_field_t  *cur;    /* field of the last key; NULL: unknown */
-    int                 cur_num_predict;
+    const sim_option_t *opt;    /* options: the last key's option */
+    const char         *gostruct;   /* the Go struct being decoded */
     sim_str_t           role;
     sim_str_t           content;
 } sim_frame_t;
@@ -88,6 +114,7 @@ struct sim_parser_s {
     sim_frame_t     frames[SIM_FRAMES_MAX];
     int             nframes;
     int             skip;       /* depth inside an ignored value */
+    const char     *any_path;   /* the skipped value is decoded as any */
     int             depth;
     int             seen_data;
     int             failed;
@@ -101,6 +128,7 @@ static int sim_str_set(sim_str_t *s, const char *p, size_t n);
 static const sim_field_t *sim_field_find(const sim_field_t *t,
     const char *key, size_t n);
 static void sim_expect(sim_parser_t *p, sim_field_t *e);
+static const char *sim_go_struct(const sim_parser_t *p);
 static void sim_type_error(sim_parser_t *p, const sim_field_t *e,
     sim_vtype_t vt);
 static int sim_abort(sim_parser_t *p, const char *fmt, ...)
@@ -114,10 +142,19 @@ static int sim_store(sim_parser_t *p, sim_target_t t, const char *s,
 static int sim_duration(sim_parser_t *p, sim_vtype_t vt, const char *s,
     size_t n);
 static int sim_think(sim_parser_t *p, sim_vtype_t vt, const char *s,
-    size_t n);
+    size_t n, int bval);
 static int sim_input_add(sim_parser_t *p, const char *s, size_t n);
 static long sim_base64_bad(const unsigned char *s, size_t n);
 static double sim_number(const char *s, size_t n);
+static int sim_float_overflows(const char *s, size_t n);
+static int sim_go_int(const char *s, size_t n, long long *out);
+static void sim_number_error(sim_parser_t *p, const char *path,
+    const char *s, size_t n, const char *gotype);
+static void sim_option_error(sim_parser_t *p, const char *key,
+    const char *what);
+static int sim_enter_any(sim_parser_t *p, const char *path);
+static int sim_option(sim_parser_t *p, sim_vtype_t vt, const char *s,
+    size_t n);
 static int sim_cb_null(void *ctx);
 static int sim_cb_boolean(void *ctx, int b);
 static int sim_cb_number(void *ctx, const char *s, size_t n);
@@ -130,7 +167,7 @@ static int sim_cb_start_array(void *ctx);
 
 static const char  *sim_struct_names[] = {
     "GenerateRequest", "ChatRequest", "EmbedRequest", "ShowRequest",
-    "PullRequest", "DeleteRequest"
+    "PullRequest", "DeleteRequest", "EmbeddingRequest"
 };
 
 #define SIM_FIELD_END      { NULL, NULL, K_SKIP, T_NONE, NULL }
@@ -143,6 +180,12 @@ static const char  *sim_struct_names[] = {
 #define SIM_F_THINK        { "think", "think", K_THINK, T_NONE, \
                              "api.ThinkValue" }
 
+#define SIM_F_FORMAT       { "format", "format", K_FORMAT, T_NONE, \
+                             "json.RawMessage" }
+#define SIM_F_TOP_LOGPROBS { "top_logprobs", "top_logprobs", K_INT_FIELD, \
+                             T_TOP_LOGPROBS, "int" }
+
+/* api/types.go GenerateRequest, ChatRequest, EmbedRequest, ... */
 static const sim_field_t  sim_generate_fields[] = {
     SIM_F_STR("model", T_MODEL),
     SIM_F_STR("prompt", T_PROMPT),
@@ -152,10 +195,16 @@ static const sim_field_t  sim_generate_fields[] = {
     { "context", "context", K_CONTEXT, T_NONE, "[]int" },
     SIM_F_BOOL("stream", T_STREAM),
     SIM_F_BOOL("raw", T_RAW),
+    SIM_F_FORMAT,
     SIM_F_KEEP_ALIVE,
     { "images", "images", K_IMAGES, T_NONE, "[]api.ImageData" },
     SIM_F_OPTIONS,
     SIM_F_THINK,
+    SIM_F_BOOL("truncate", T_NONE),
+    SIM_F_BOOL("shift", T_NONE),
+    SIM_F_BOOL("_debug_render_only", T_NONE),
+    SIM_F_BOOL("logprobs", T_NONE),
+    SIM_F_TOP_LOGPROBS,
     SIM_FIELD_END
 };
 
@@ -163,10 +212,16 @@ static const sim_field_t  sim_chat_fields[] = {
     SIM_F_STR("model", T_MODEL),
     { "messages", "messages", K_MESSAGES, T_NONE, "[]api.Message" },
     SIM_F_BOOL("stream", T_STREAM),
+    SIM_F_FORMAT,
     SIM_F_KEEP_ALIVE,
     { "tools", "tools", K_TOOLS, T_NONE, "api.Tools" },
     SIM_F_OPTIONS,
     SIM_F_THINK,
+    SIM_F_BOOL("truncate", T_NONE),
+    SIM_F_BOOL("shift", T_NONE),
+    SIM_F_BOOL("_debug_render_only", T_NONE),
+    SIM_F_BOOL("logprobs", T_NONE),
+    SIM_F_TOP_LOGPROBS,
     SIM_FIELD_END
 };
 
@@ -175,6 +230,16 @@ static const sim_field_t  sim_embed_fields[] = {
     { "input", "input", K_INPUT, T_NONE, "interface {}" },
     SIM_F_KEEP_ALIVE,
     SIM_F_BOOL("truncate", T_NONE),
+    { "dimensions", "dimensions", K_INT_FIELD, T_NONE, "int" },
+    SIM_F_OPTIONS,
+    SIM_FIELD_END
+};
+
+/* the legacy /api/embeddings: api.EmbeddingRequest */
+static const sim_field_t  sim_embeddings_fields[] = {
+    SIM_F_STR("model", T_MODEL),
+    SIM_F_STR("prompt", T_PROMPT),
+    SIM_F_KEEP_ALIVE,
     SIM_F_OPTIONS,
     SIM_FIELD_END
 };
@@ -205,6 +270,32 @@ static const sim_field_t  sim_delete_fields[] = {
     SIM_FIELD_END
 };
 
+static const sim_field_t  sim_tool_fields[] = {
+    { "type", "tools.type", K_STRING, T_NONE, "string" },
+    { "function", "tools.function", K_TOOL_FUNCTION, T_NONE,
+      "api.ToolFunction" },
+    SIM_FIELD_END
+};
+
+static const sim_field_t  sim_tool_function_fields[] = {
+    { "name", "tools.function.name", K_STRING, T_TOOL_NAME, "string" },
+    { "description", "tools.function.description", K_STRING, T_NONE,
+      "string" },
+    SIM_FIELD_END
+};
+
+static const sim_option_t  sim_options[] = {
+    { "num_keep", O_INT }, { "seed", O_INT }, { "num_predict", O_INT },
+    { "top_k", O_INT }, { "top_p", O_FLOAT }, { "min_p", O_FLOAT },
+    { "typical_p", O_FLOAT }, { "repeat_last_n", O_INT },
+    { "temperature", O_FLOAT }, { "repeat_penalty", O_FLOAT },
+    { "presence_penalty", O_FLOAT }, { "frequency_penalty", O_FLOAT },
+    { "stop", O_STRINGS }, { "num_ctx", O_INT }, { "num_batch", O_INT },
+    { "num_gpu", O_INT }, { "main_gpu", O_INT }, { "use_mmap", O_BOOL },
+    { "num_thread", O_INT }, { "draft_num_predict", O_INT },
+    { NULL, O_INT }
+};
+
 /* inside "messages": Go's error path names the parent field too */
 static const sim_field_t  sim_message_fields[] = {
     { "role", "messages.role", K_STRING, T_ROLE, "string" },
@@ -217,7 +308,8 @@ static const sim_field_t  sim_message_fields[] = {
 
 static const sim_field_t  *sim_api_fields[] = {
     sim_generate_fields, sim_chat_fields, sim_embed_fields,
-    sim_show_fields, sim_pull_fields, sim_delete_fields
+    sim_show_fields, sim_pull_fields, sim_delete_fields,
+    sim_embeddings_fields
 };
 
 static const char  *sim_vtype_names[] = {
@@ -256,6 +348,7 @@ sim_request_free(sim_request_t *r)
     sim_str_free(&r->name);
     sim_str_free(&r->prompt);
     sim_str_free(&r->last_user);
+    sim_str_free(&r->tool_name);
 
     for (i = 0; i < r->ninputs; i++) {
         sim_str_free(&r->inputs[i]);
@@ -514,14 +607,18 @@ sim_expect(sim_parser_t *p, sim_field_t *e)
     switch (f->kind) {
     case K_REQUEST:
     case K_MESSAGE:
+    case K_TOOL:
+    case K_TOOL_FUNCTION:
         if (f->cur != NULL) {
             *e = *f->cur;
         }
         break;
     case K_OPTIONS:
-        if (f->cur_num_predict) {
-            e->kind = K_NUM_PREDICT;
-        }
+        e->kind = (f->opt != NULL) ? K_OPTION : K_ANY;
+        e->gotype = "float64";
+        break;
+    case K_OPT_STOP:
+        e->kind = K_OPT_STOP_ELEM;
         break;
     case K_MESSAGES:
         e->kind = K_MESSAGE;
@@ -548,6 +645,19 @@ sim_expect(sim_parser_t *p, sim_field_t *e)
 }
 
 
+/*
+ * The struct Go names in an error: the innermost one being decoded
+ * (errorContext.Struct), while the field path runs from the top:
+ * "Message.messages.content".
+ */
+static const char *
+sim_go_struct(const sim_parser_t *p)
+{
+    return p->nframes > 0 ? p->frames[p->nframes - 1].gostruct
+                          : sim_struct_names[p->api];
+}
+
+
 /* Go reports the first type mismatch after decoding the rest. */
 static void
 sim_type_error(sim_parser_t *p, const sim_field_t *e, sim_vtype_t vt)
@@ -565,7 +675,7 @@ sim_type_error(sim_parser_t *p, const sim_field_t *e, sim_vtype_t vt)
 
     snprintf(p->err, sizeof(p->err),
              "json: cannot unmarshal %s into Go struct field %s.%s "
-             "of type %s", sim_vtype_names[vt], sim_struct_names[p->api],
+             "of type %s", sim_vtype_names[vt], sim_go_struct(p),
              e->path, e->gotype);
 }
 
@@ -609,11 +719,20 @@ sim_enter(sim_parser_t *p, sim_kind_t kind, const char *path)
     memset(f, 0, sizeof(*f));
     f->kind = kind;
     f->path = path;
+    f->gostruct = (p->nframes > 1) ? p->frames[p->nframes - 2].gostruct
+                                   : sim_struct_names[p->api];
 
     if (kind == K_REQUEST) {
         f->table = sim_api_fields[p->api];
     } else if (kind == K_MESSAGE) {
         f->table = sim_message_fields;
+        f->gostruct = "Message";
+    } else if (kind == K_TOOL) {
+        f->table = sim_tool_fields;
+        f->gostruct = "Tool";
+    } else if (kind == K_TOOL_FUNCTION) {
+        f->table = sim_tool_function_fields;
+        f->gostruct = "ToolFunction";
     }
 
     return 1;
@@ -628,9 +747,14 @@ sim_value(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n,
     sim_request_t  *r = p->req;
     int             container = (vt == V_OBJECT || vt == V_ARRAY);
     long            bad;
-    double          d;
+    long long       ll;
 
     if (p->skip > 0) {
+        if (vt == V_NUMBER && p->any_path != NULL
+            && sim_float_overflows(s, n))
+        {
+            sim_number_error(p, p->any_path, s, n, "float64");
+        }
         return container ? sim_enter(p, K_SKIP, NULL) : 1;
     }
 
@@ -663,7 +787,7 @@ sim_value(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n,
         return sim_duration(p, vt, s, n);
 
     case K_THINK:
-        return sim_think(p, vt, s, n);
+        return sim_think(p, vt, s, n, bval);
 
     case K_REQUEST:
     case K_OPTIONS:
@@ -710,50 +834,88 @@ sim_value(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n,
             return sim_enter(p, K_INPUT, e.path);
         }
         r->input_kind = SIM_INPUT_INVALID;
-        break;
+        goto any;
 
     case K_INPUT_ELEM:
         if (vt == V_STRING) {
             return sim_input_add(p, s, n);
         }
         r->input_kind = SIM_INPUT_INVALID;
-        break;
+        goto any;
+
+    case K_ANY:
+        goto any;
 
     case K_INT:
         if (vt != V_NUMBER) {
             goto mismatch;
         }
+        if (sim_go_int(s, n, &ll) != 0) {
+            sim_number_error(p, e.path, s, n, e.gotype);
+        }
         r->ncontext++;
         return 1;
+
+    case K_INT_FIELD:
+        if (vt != V_NUMBER) {
+            goto mismatch;
+        }
+        if (sim_go_int(s, n, &ll) != 0) {
+            sim_number_error(p, e.path, s, n, e.gotype);
+        } else if (e.target == T_TOP_LOGPROBS) {
+            r->has_top_logprobs = 1;
+            r->top_logprobs = ll;
+        }
+        return 1;
+
+    case K_FORMAT:
+        /* what llm/llama_server.go Completion makes of the raw bytes */
+        if (vt == V_STRING && n == 0) {
+            r->format = SIM_FORMAT_NONE;
+        } else if (vt == V_STRING && n == 4 && memcmp(s, "json", 4) == 0) {
+            r->format = SIM_FORMAT_JSON;
+        } else if (vt == V_OBJECT) {
+            r->format = SIM_FORMAT_SCHEMA;
+        } else {
+            r->format = SIM_FORMAT_INVALID;
+        }
+        break;
 
     case K_TOOL:
         if (vt != V_OBJECT) {
             goto mismatch;
         }
         r->ntools++;
-        break;
+        return sim_enter(p, K_TOOL, e.path);
 
-    case K_NUM_PREDICT:
-        if (vt != V_NUMBER) {
-            r->bad_num_predict = 1;
-            break;
+    case K_TOOL_FUNCTION:
+        if (vt != V_OBJECT) {
+            goto mismatch;
         }
-        d = sim_number(s, n);
-        if (d > 1e15) {
-            d = 1e15;
-        } else if (d < -1e15) {
-            d = -1e15;
+        return sim_enter(p, K_TOOL_FUNCTION, e.path);
+
+    case K_OPTION:
+        return sim_option(p, vt, s, n);
+
+    case K_OPT_STOP_ELEM:
+        if (vt != V_STRING) {
+            sim_option_error(p, "stop", "an array of strings");
         }
-        r->has_num_predict = 1;
-        r->bad_num_predict = 0;
-        r->num_predict = (long long) d;
-        return 1;
+        goto any;
 
     default:
         break;
     }
 
     return container ? sim_enter(p, K_SKIP, NULL) : 1;
+
+any:
+
+    /* Go decodes it into an interface: numbers become float64 */
+    if (vt == V_NUMBER && sim_float_overflows(s, n)) {
+        sim_number_error(p, e.path, s, n, "float64");
+    }
+    return container ? sim_enter_any(p, e.path) : 1;
 
 mismatch:
 
@@ -784,11 +946,109 @@ sim_value_null(sim_parser_t *p, const sim_field_t *e)
     case K_INPUT_ELEM:
         r->input_kind = SIM_INPUT_INVALID;
         break;
+    case K_OPT_STOP_ELEM:
+        sim_option_error(p, "stop", "an array of strings");
+        break;
     default:
         break;
     }
 
     return 1;
+}
+
+
+/*
+ * A value in "options" under a key api.Options has, checked as
+ * Options.FromMap does once the model is known (so a 500 from
+ * scheduleRunner, not a 400).  Overflowing numbers fail decoding.
+ */
+static int
+sim_option(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
+{
+    sim_request_t       *r = p->req;
+    const sim_option_t  *o = p->frames[p->nframes - 1].opt;
+    int                  container = (vt == V_OBJECT || vt == V_ARRAY);
+    double               d;
+
+    if (vt == V_NUMBER && sim_float_overflows(s, n)) {
+        sim_number_error(p, "options", s, n, "float64");
+        return 1;
+    }
+
+    switch (o->type) {
+    case O_INT:
+        if (vt != V_NUMBER) {
+            sim_option_error(p, o->name, "type integer");
+            break;
+        }
+        if (strcmp(o->name, "num_predict") == 0) {
+            d = sim_number(s, n);
+            if (d > 1e15) {
+                d = 1e15;
+            } else if (d < -1e15) {
+                d = -1e15;
+            }
+            r->has_num_predict = 1;
+            r->num_predict = (long long) d;
+        }
+        break;
+    case O_FLOAT:
+        if (vt != V_NUMBER) {
+            sim_option_error(p, o->name, "type float32");
+        }
+        break;
+    case O_BOOL:
+        if (vt != V_BOOL) {
+            sim_option_error(p, o->name, "type boolean");
+        }
+        break;
+    case O_STRINGS:
+        if (vt == V_ARRAY) {
+            return sim_enter(p, K_OPT_STOP, "options");
+        }
+        sim_option_error(p, o->name, "type array");
+        break;
+    }
+
+    return container ? sim_enter_any(p, "options") : 1;
+}
+
+
+/* The first of Options.FromMap's errors ("must be of type integer"). */
+static void
+sim_option_error(sim_parser_t *p, const char *key, const char *what)
+{
+    if (p->req->bad_option[0] == '\0') {
+        snprintf(p->req->bad_option, sizeof(p->req->bad_option),
+                 "option \"%s\" must be of %s", key, what);
+    }
+}
+
+
+/* Go's UnmarshalTypeError for a number its target cannot hold. */
+static void
+sim_number_error(sim_parser_t *p, const char *path, const char *s, size_t n,
+    const char *gotype)
+{
+    if (p->err[0] != '\0') {
+        return;
+    }
+
+    snprintf(p->err, sizeof(p->err),
+             "json: cannot unmarshal number %.*s into Go struct field "
+             "%s.%s of type %s", (int) (n > 64 ? 64 : n), s,
+             sim_go_struct(p), path, gotype);
+}
+
+
+/* A container whose numbers Go decodes as float64 (an any). */
+static int
+sim_enter_any(sim_parser_t *p, const char *path)
+{
+    if (p->skip == 0) {
+        p->any_path = path;
+    }
+    return sim_enter(p, K_SKIP, NULL);
 }
 
 
@@ -818,6 +1078,9 @@ sim_store(sim_parser_t *p, sim_target_t t, const char *s, size_t n)
         break;
     case T_CONTENT:
         dst = (f != NULL) ? &f->content : NULL;
+        break;
+    case T_TOOL_NAME:
+        dst = (r->ntools == 1) ? &r->tool_name : NULL;
         break;
     case T_SUFFIX:
         r->has_suffix = (n > 0);
@@ -851,11 +1114,17 @@ sim_duration(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
 
     switch (vt) {
     case V_NUMBER:
+        /* its own json.Unmarshal into an any fails, without context */
+        if (sim_float_overflows(s, n)) {
+            return sim_abort(p, "json: cannot unmarshal number %.*s into Go "
+                             "value of type float64",
+                             (int) (n > 64 ? 64 : n), s);
+        }
         secs = sim_number(s, n);
         if (secs < 0 || secs >= 9.2e9) {
             ns = INT64_MAX;
         } else {
-            ns = (int64_t) secs * SIM_NS_PER_SEC;
+            ns = (int64_t) (secs * (double) SIM_NS_PER_SEC);
         }
         break;
     case V_STRING:
@@ -882,11 +1151,13 @@ sim_duration(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
 
 
 static int
-sim_think(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
+sim_think(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n,
+    int bval)
 {
     char  q[80];
 
     if (vt == V_BOOL) {
+        p->req->think = bval;
         return 1;
     }
 
@@ -895,6 +1166,7 @@ sim_think(sim_parser_t *p, sim_vtype_t vt, const char *s, size_t n)
             || (n == 6 && memcmp(s, "medium", 6) == 0)
             || (n == 3 && memcmp(s, "low", 3) == 0))
         {
+            p->req->think = 1;
             return 1;
         }
         sim_go_quote(q, sizeof(q), s, n);
@@ -993,6 +1265,63 @@ sim_number(const char *s, size_t n)
 }
 
 
+/* strconv.ParseFloat fails (ErrRange) where the value overflows. */
+static int
+sim_float_overflows(const char *s, size_t n)
+{
+    char    tmp[64], *buf = tmp;
+    double  d;
+
+    if (n >= sizeof(tmp)) {
+        buf = malloc(n + 1);
+        if (buf == NULL) {
+            return 0;
+        }
+    }
+
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    d = strtod(buf, NULL);
+
+    if (buf != tmp) {
+        free(buf);
+    }
+    return isinf(d);
+}
+
+
+/* strconv.ParseInt(s, 10, 64), which Go uses for an int field: no
+ * fraction, no exponent, within int64. */
+static int
+sim_go_int(const char *s, size_t n, long long *out)
+{
+    char    tmp[32];
+    char   *end = NULL;
+    size_t  i = 0;
+
+    if (n == 0 || n >= sizeof(tmp)) {
+        return -1;
+    }
+    if (s[0] == '-') {
+        i = 1;
+    }
+    if (i == n) {
+        return -1;
+    }
+    for ( /* void */ ; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    errno = 0;
+    *out = strtoll(tmp, &end, 10);
+    return (errno == ERANGE) ? -1 : 0;
+}
+
+
 static int
 sim_cb_null(void *ctx)
 {
@@ -1038,8 +1367,9 @@ sim_cb_start_array(void *ctx)
 static int
 sim_cb_map_key(void *ctx, const unsigned char *s, size_t n)
 {
-    sim_parser_t  *p = ctx;
-    sim_frame_t   *f = NULL;
+    sim_parser_t        *p = ctx;
+    sim_frame_t         *f = NULL;
+    const sim_option_t  *o = NULL;
 
     if (p->skip > 0 || p->nframes == 0) {
         return 1;
@@ -1049,7 +1379,13 @@ sim_cb_map_key(void *ctx, const unsigned char *s, size_t n)
 
     if (f->kind == K_OPTIONS) {
         /* options is a Go map: its keys match exactly */
-        f->cur_num_predict = (n == 11 && memcmp(s, "num_predict", 11) == 0);
+        f->opt = NULL;
+        for (o = sim_options; o->name != NULL; o++) {
+            if (strlen(o->name) == n && memcmp(o->name, s, n) == 0) {
+                f->opt = o;
+                break;
+            }
+        }
         return 1;
     }
 
@@ -1070,7 +1406,9 @@ sim_cb_end(void *ctx)
     p->depth--;
 
     if (p->skip > 0) {
-        p->skip--;
+        if (--p->skip == 0) {
+            p->any_path = NULL;
+        }
         return 1;
     }
 
@@ -1081,6 +1419,8 @@ sim_cb_end(void *ctx)
     f = &p->frames[--p->nframes];
 
     if (f->kind == K_MESSAGE) {
+        r->last_is_tool = (f->role.n == 4
+                           && memcmp(f->role.p, "tool", 4) == 0);
         if (f->role.n == 4 && memcmp(f->role.p, "user", 4) == 0) {
             sim_str_free(&r->last_user);
             r->last_user = f->content;

@@ -25,8 +25,17 @@ typedef enum {
     SIM_API_EMBED,
     SIM_API_SHOW,
     SIM_API_PULL,
-    SIM_API_DELETE
+    SIM_API_DELETE,
+    SIM_API_EMBEDDINGS
 } sim_api_t;
+
+
+typedef enum {
+    SIM_FORMAT_NONE = 0,        /* absent, null or "" */
+    SIM_FORMAT_JSON,            /* "json" */
+    SIM_FORMAT_SCHEMA,          /* an object: a JSON schema */
+    SIM_FORMAT_INVALID          /* anything else: fails at generation */
+} sim_format_t;
 
 
 typedef enum {
@@ -53,14 +62,20 @@ typedef struct {
     size_t            nimages;        /* top level and in messages */
     size_t            ncontext;
     size_t            ntools;
+    sim_str_t         tool_name;      /* the first tool's function name */
+    int               last_is_tool;   /* chat: last message role "tool" */
+    sim_format_t      format;
+    int               think;          /* think: true or a level */
+    int               has_top_logprobs;
+    long long         top_logprobs;
     int               stream;         /* -1 when absent */
     int               raw;
     int               has_suffix;
     int               has_system;
     int               has_template;
     int               has_num_predict;
-    int               bad_num_predict;
     long long         num_predict;
+    char              bad_option[96]; /* api.Options.FromMap's error */
     int               has_keep_alive;
     int64_t           keep_alive_ns;  /* INT64_MAX: forever */
     sim_input_kind_t  input_kind;

@@ -8,6 +8,10 @@
 #include "sim_fault.h"
 #include "sim_models.h"
 #include "sim_test.h"
+#include "sim_time.h"
+
+
+static void test_lifecycle(void);
 
 
 static void
@@ -75,6 +79,8 @@ test_store(void)
 {
     sim_model_t  m, got;
     sim_buf_t    b;
+    int64_t      wait;
+    int          loading;
 
     sim_models_init();
     CHECK(sim_model_defaults(&m, "Llama3", 6) == 0);
@@ -92,26 +98,85 @@ test_store(void)
     CHECK_STR(b.data, "{\"models\":[]}");
     sim_buf_free(&b);
 
-    sim_models_touch("llama3:latest", -1);
+    CHECK(sim_models_use("llama3:latest", -1, &wait, &loading)
+          == SIM_USE_OK && loading == 1);
     sim_buf_init(&b);
     CHECK(sim_models_write_ps(&b) == 0);
     CHECK(strstr(b.data, "\"name\":\"Llama3:latest\"") != NULL);
     CHECK(strstr(b.data, "\"size_vram\":") != NULL);
     sim_buf_free(&b);
 
-    sim_models_unload("llama3:latest");
+    /* a second request finds it loaded */
+    CHECK(sim_models_use("llama3", -1, &wait, &loading) == SIM_USE_OK
+          && loading == 0 && wait == 0);
+    sim_models_release("llama3:latest", 0);
+    sim_models_release("llama3:latest", 0);
+    CHECK(sim_models_find("llama3", 6, &got) == 0 && got.loaded
+          && got.refs == 0 && got.expires_ns > 0);
+
+    sim_models_expire("llama3:latest");
     sim_buf_init(&b);
     CHECK(sim_models_write_ps(&b) == 0);
     CHECK_STR(b.data, "{\"models\":[]}");
     sim_buf_free(&b);
+    CHECK(sim_models_use("ghost", -1, &wait, &loading) == SIM_USE_MISSING);
 
     CHECK(sim_models_delete("llama3:latest", 13) == 0);
+    test_lifecycle();
     CHECK(sim_models_delete("llama3", 6) != 0);
     sim_buf_init(&b);
     CHECK(sim_models_write_tags(&b) == 0);
     CHECK_STR(b.data, "{\"models\":[]}");
     sim_buf_free(&b);
     sim_models_fini();
+}
+
+
+/* Ollama's scheduler: keep_alive, 0 unloads at once, the limit evicts
+ * the idle model with the shortest keep_alive, then by name. */
+static void
+test_lifecycle(void)
+{
+    sim_model_t  m, got;
+    int64_t      wait;
+    int          loading;
+
+    sim_models_configure(300 * SIM_NS_PER_SEC, 50 * SIM_NS_PER_MS, 2);
+    CHECK(sim_model_defaults(&m, "a", 1) == 0 && sim_models_add(&m) == 0);
+    CHECK(sim_model_defaults(&m, "b", 1) == 0 && sim_models_add(&m) == 0);
+    CHECK(sim_model_defaults(&m, "c", 1) == 0 && sim_models_add(&m) == 0);
+
+    /* the load phase: the first request waits --load-delay-ms */
+    CHECK(sim_models_use("a", 3600 * SIM_NS_PER_SEC, &wait, &loading)
+          == SIM_USE_OK && loading && wait == 50 * SIM_NS_PER_MS);
+    CHECK(sim_models_use("b", -1, &wait, &loading) == SIM_USE_OK);
+
+    /* both busy: the third waits */
+    CHECK(sim_models_use("c", -1, &wait, &loading) == SIM_USE_WAIT);
+
+    /* keep_alive 0 on a busy model: unloaded when its request ends */
+    CHECK(sim_models_use("b", 0, &wait, &loading) == SIM_USE_OK
+          && !loading);
+    sim_models_release("b:latest", 0);
+    CHECK(sim_models_find("b", 1, &got) == 0 && got.loaded);
+    sim_models_release("b:latest", 0);
+    CHECK(sim_models_find("b", 1, &got) == 0 && !got.loaded);
+
+    /* b reloaded with 5m, a idle with 1h: c evicts b (shorter) */
+    CHECK(sim_models_use("b", -1, &wait, &loading) == SIM_USE_OK && loading);
+    sim_models_release("a:latest", 0);
+    sim_models_release("b:latest", 0);
+    CHECK(sim_models_use("c", -1, &wait, &loading) == SIM_USE_OK && loading);
+    CHECK(sim_models_find("a", 1, &got) == 0 && got.loaded);
+    CHECK(sim_models_find("b", 1, &got) == 0 && !got.loaded);
+
+    /* a failed load leaves it unloaded */
+    sim_models_release("c:latest", 1);
+    CHECK(sim_models_find("c", 1, &got) == 0 && !got.loaded);
+
+    CHECK(sim_models_delete("a", 1) == 0 && sim_models_delete("b", 1) == 0
+          && sim_models_delete("c", 1) == 0);
+    sim_models_configure(300 * SIM_NS_PER_SEC, 0, 3);
 }
 
 
@@ -131,6 +196,10 @@ test_fault(void)
           && f.kind == SIM_FAULT_REFUSE && f.arg == 0);
     CHECK(sim_fault_parse("refuse=250", 10, &f, err, sizeof(err)) == 0
           && f.kind == SIM_FAULT_REFUSE && f.arg == 250);
+    CHECK(sim_fault_parse("fail-load", 9, &f, err, sizeof(err)) == 0
+          && f.kind == SIM_FAULT_FAIL_LOAD);
+    sim_fault_format(&f, s, sizeof(s));
+    CHECK_STR(s, "fail-load");
     CHECK(sim_fault_parse("fail-after=3", 12, &f, err, sizeof(err)) == 0
           && f.kind == SIM_FAULT_FAIL_AFTER && f.arg == 3);
     sim_fault_format(&f, s, sizeof(s));

@@ -88,18 +88,19 @@ test_generate(void)
     CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":-1}", &r) == 0);
     CHECK(r.keep_alive_ns == INT64_MAX);
     sim_request_free(&r);
-    CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":1.9}", &r) == 0);
-    CHECK(r.keep_alive_ns == 1000000000LL);
+    CHECK(parse(SIM_API_GENERATE, "{\"keep_alive\":1.5}", &r) == 0);
+    CHECK(r.keep_alive_ns == 1500000000LL);
     sim_request_free(&r);
 
     /* num_predict of the wrong type is an options error, found later */
     CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"num_predict\":\"5\"}}",
                 &r) == 0);
-    CHECK(r.bad_num_predict == 1 && r.has_num_predict == 0);
+    CHECK_STR(r.bad_option, "option \"num_predict\" must be of type integer");
+    CHECK(r.has_num_predict == 0);
     sim_request_free(&r);
     CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"NUM_PREDICT\":\"5\"}}",
                 &r) == 0);
-    CHECK(r.bad_num_predict == 0);
+    CHECK(r.bad_option[0] == '\0');
     sim_request_free(&r);
 
     /* bytes after the first value are ignored, like Go's Decoder */
@@ -146,7 +147,7 @@ test_chat(void)
     CHECK_STR(parse_err(SIM_API_CHAT,
                         "{\"messages\":[{\"role\":\"user\",\"content\":5}]}"),
               "json: cannot unmarshal number into Go struct field "
-              "ChatRequest.messages.content of type string");
+              "Message.messages.content of type string");
     CHECK_STR(parse_err(SIM_API_CHAT, "{\"messages\":{}}"),
               "json: cannot unmarshal object into Go struct field "
               "ChatRequest.messages of type []api.Message");
@@ -266,6 +267,127 @@ static const bad_case_t  bad_cases[] = {
 };
 
 
+/* Options as Go decodes map[string]any, then Options.FromMap. */
+static void
+test_options(void)
+{
+    sim_request_t  r;
+
+    CHECK_STR(parse_err(SIM_API_GENERATE,
+                        "{\"options\":{\"num_ctx\":1e400}}"),
+              "json: cannot unmarshal number 1e400 into Go struct field "
+              "GenerateRequest.options of type float64");
+    CHECK_STR(parse_err(SIM_API_CHAT,
+                        "{\"options\":{\"x\":{\"y\":[-2e308]}}}"),
+              "json: cannot unmarshal number -2e308 into Go struct field "
+              "ChatRequest.options of type float64");
+    CHECK_STR(parse_err(SIM_API_EMBED, "{\"input\":[\"a\",1e999]}"),
+              "json: cannot unmarshal number 1e999 into Go struct field "
+              "EmbedRequest.input of type float64");
+
+    CHECK_STR(parse_err(SIM_API_CHAT, "{\"keep_alive\":-1e400}"),
+              "json: cannot unmarshal number -1e400 into Go value of type "
+              "float64");
+
+    /* underflow is no error in strconv.ParseFloat; -1 is a fine int */
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"num_ctx\":-1,"
+                "\"temperature\":1e-400}}", &r) == 0);
+    CHECK(r.bad_option[0] == '\0');
+    sim_request_free(&r);
+
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"num_ctx\":\"big\"}}",
+                &r) == 0);
+    CHECK_STR(r.bad_option, "option \"num_ctx\" must be of type integer");
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"top_p\":true}}", &r)
+          == 0);
+    CHECK_STR(r.bad_option, "option \"top_p\" must be of type float32");
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"use_mmap\":1}}", &r)
+          == 0);
+    CHECK_STR(r.bad_option, "option \"use_mmap\" must be of type boolean");
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"stop\":\"x\"}}", &r)
+          == 0);
+    CHECK_STR(r.bad_option, "option \"stop\" must be of type array");
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"stop\":[\"a\",null]}}",
+                &r) == 0);
+    CHECK_STR(r.bad_option,
+              "option \"stop\" must be of an array of strings");
+    sim_request_free(&r);
+
+    /* unknown options and null values are ignored */
+    CHECK(parse(SIM_API_GENERATE, "{\"options\":{\"bogus\":\"x\","
+                "\"num_ctx\":null,\"stop\":[\"a\"]}}", &r) == 0);
+    CHECK(r.bad_option[0] == '\0');
+    sim_request_free(&r);
+
+    /* int fields take what strconv.ParseInt takes */
+    CHECK_STR(parse_err(SIM_API_GENERATE, "{\"context\":[1,1.5]}"),
+              "json: cannot unmarshal number 1.5 into Go struct field "
+              "GenerateRequest.context of type int");
+    CHECK_STR(parse_err(SIM_API_GENERATE,
+                        "{\"top_logprobs\":99999999999999999999}"),
+              "json: cannot unmarshal number 99999999999999999999 into Go "
+              "struct field GenerateRequest.top_logprobs of type int");
+    CHECK_STR(parse_err(SIM_API_EMBED, "{\"dimensions\":\"8\"}"),
+              "json: cannot unmarshal string into Go struct field "
+              "EmbedRequest.dimensions of type int");
+    CHECK(parse(SIM_API_CHAT, "{\"top_logprobs\":-3}", &r) == 0);
+    CHECK(r.has_top_logprobs && r.top_logprobs == -3);
+    sim_request_free(&r);
+
+    /* unknown fields are skipped whatever they hold, as Go does */
+    CHECK(parse(SIM_API_GENERATE, "{\"model\":\"m\",\"extra\":"
+                "{\"n\":1e400,\"deep\":[[\"x\"]]}}", &r) == 0);
+    sim_request_free(&r);
+}
+
+
+/* format (json.RawMessage), tools, think. */
+static void
+test_shapes(void)
+{
+    sim_request_t  r;
+
+    CHECK(parse(SIM_API_GENERATE, "{\"format\":\"json\"}", &r) == 0);
+    CHECK(r.format == SIM_FORMAT_JSON);
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_GENERATE, "{\"format\":{\"type\":\"object\"}}",
+                &r) == 0);
+    CHECK(r.format == SIM_FORMAT_SCHEMA);
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_CHAT, "{\"format\":\"\"}", &r) == 0);
+    CHECK(r.format == SIM_FORMAT_NONE);
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_CHAT, "{\"format\":[1e400]}", &r) == 0);
+    CHECK(r.format == SIM_FORMAT_INVALID);
+    sim_request_free(&r);
+
+    CHECK(parse(SIM_API_CHAT, "{\"tools\":[{\"type\":\"function\","
+                "\"function\":{\"name\":\"first\",\"parameters\":{}}},"
+                "{\"function\":{\"name\":\"second\"}}],"
+                "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+                "{\"role\":\"tool\",\"content\":\"r\"}]}", &r) == 0);
+    CHECK(r.ntools == 2);
+    CHECK_STR(r.tool_name.p, "first");
+    CHECK(r.last_is_tool == 1);
+    sim_request_free(&r);
+    CHECK_STR(parse_err(SIM_API_CHAT,
+                        "{\"tools\":[{\"function\":{\"name\":7}}]}"),
+              "json: cannot unmarshal number into Go struct field "
+              "ToolFunction.tools.function.name of type string");
+
+    CHECK(parse(SIM_API_CHAT, "{\"think\":\"low\"}", &r) == 0);
+    CHECK(r.think == 1);
+    sim_request_free(&r);
+    CHECK(parse(SIM_API_CHAT, "{\"think\":false}", &r) == 0);
+    CHECK(r.think == 0);
+    sim_request_free(&r);
+}
+
+
 static void
 test_bad(void)
 {
@@ -381,6 +503,8 @@ main(void)
     test_chat();
     test_embed();
     test_names();
+    test_options();
+    test_shapes();
     test_bad();
     test_deep();
     test_chunks();
