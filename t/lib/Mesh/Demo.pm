@@ -21,7 +21,6 @@ use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use JSON::PP ();
 use POSIX qw(setsid :sys_wait_h);
-use Time::HiRes qw(sleep time);
 
 use Mesh::Proc;
 
@@ -94,17 +93,10 @@ sub running {
 
 sub status { $_[0]{status} }
 
-# Polls $check until it is true or $limit s pass (a deadline that only
-# catches a hang); returns its last value.
+# Mesh::Proc::wait_for, with a deadline of 60 s by default.
 sub wait_for {
     my ($check, $limit) = @_;
-    my $deadline = time + ($limit // 60);
-    my $v;
-    while (1) {
-        $v = $check->();
-        return $v if $v || time > $deadline;
-        sleep 0.1;
-    }
+    return Mesh::Proc::wait_for($check, $limit // 60);
 }
 
 # Waits until the console matches $re; returns the first capture group
