@@ -97,9 +97,10 @@ free_port() {
 }
 
 # wait_port PORT PID: until PORT accepts, while PID (ours) still runs
+# (30 s at most: a start-up that hangs)
 wait_port() {
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do
         kill -0 "$2" 2>/dev/null || return 1
         port_busy "$1" && return 0
         sleep 0.1
