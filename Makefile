@@ -1,6 +1,7 @@
 # Echo-System top-level build.  Everything lands under build/.
 #
 #   make demo    install what is missing, build, run a local mesh (Ctrl-C stops)
+#                NODES=3: that many nodes (default 2); V=1: every build line
 #   make test    install what is missing, build, run every test suite
 #   make build   build the module, the agent, the simulator and the protos
 
@@ -12,6 +13,8 @@ NGINX      ?= /usr/sbin/nginx
 PROVE      ?= prove
 PROVE_ARGS ?= -r
 TESTS      ?= t
+NODES      ?= 2
+V          ?= 0
 
 PROTOS     := $(wildcard proto/*.proto)
 PROTO_OUT  := $(BUILD)/proto
@@ -34,7 +37,8 @@ export MESH_BUILD := $(BUILD)
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
-        test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh
+        test-valgrind test-memcheck demo demo-build clean fuzz bench-route \
+        bench-mesh
 
 all: build
 
@@ -119,8 +123,28 @@ test-valgrind: deps build
 # The README's main command: a local mesh in the foreground.
 demo:
 	@tools/install-deps.sh demo
+	@$(MAKE) --no-print-directory demo-build
+	@MESH_DEMO_NODES=$(NODES) tools/demo.sh
+
+# The build, one line per component; each component's output goes to
+# build/build-<component>.log, shown when it fails.  V=1 shows it all.
+DEMO_PARTS := proto module sim agent
+
+demo-build:
+ifeq ($(V),1)
 	$(MAKE) build
-	@tools/demo.sh
+else
+	@mkdir -p $(BUILD)
+	@for c in $(DEMO_PARTS); do \
+	  log=$(BUILD)/build-$$c.log; \
+	  if $(MAKE) --no-print-directory $$c > $$log 2>&1; then \
+	    echo "build: $$c"; \
+	  else \
+	    echo "build: $$c FAILED, the end of $$log:"; tail -30 $$log; \
+	    exit 1; \
+	  fi; \
+	done
+endif
 
 clean:
 	rm -rf $(BUILD) t/servroot*
