@@ -126,8 +126,8 @@ subtest 'SIGHUP reloads the config file' => sub {
         node_id => 'flag-wins',
         args => ['--config', $conf, '--heartbeat-interval', '60s']);
     my $caps = sub {
-        Mesh::Agent::json(Mesh::Agent::call($agent, GET => '/v1/capabilities')
-                          ->content);
+        Mesh::Agent::json(Mesh::Agent::call($agent,
+                              GET => '/agent/v1/capabilities')->content);
     };
     is $caps->()->{max_tasks}, 2, 'max_tasks from the file';
     is $caps->()->{node_id}, 'flag-wins', 'node_id from the flag';

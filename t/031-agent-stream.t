@@ -32,8 +32,8 @@ subtest 'health needs no credential' => sub {
 };
 
 subtest 'capabilities' => sub {
-    my $res = Mesh::Agent::call($agent, GET => '/v1/capabilities');
-    is $res->code, 200, 'GET /v1/capabilities is 200';
+    my $res = Mesh::Agent::call($agent, GET => '/agent/v1/capabilities');
+    is $res->code, 200, 'GET /agent/v1/capabilities is 200';
     my $c = Mesh::Agent::json($res->content);
     is $c->{node_id}, 'node-s', 'node_id';
     is $c->{host}, '127.0.0.1', 'host is the listen address';

@@ -44,7 +44,7 @@ subtest 'mesh credential' => sub {
         like $res->header('WWW-Authenticate') // '', qr/^Bearer/,
             "$what: WWW-Authenticate";
     }
-    for my $path ('/v1/capabilities', '/metrics') {
+    for my $path ('/agent/v1/capabilities', '/metrics') {
         my $res = Mesh::Agent::call($agent, GET => $path, undef,
                                     auth => undef);
         is $res->code, 401, "$path needs the credential";

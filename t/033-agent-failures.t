@@ -74,7 +74,7 @@ subtest 'a full node answers 503 with Retry-After' => sub {
         qr/^node node-f is busy/, 'JSON error says the node is busy';
 
     my $c = Mesh::Agent::json(
-        Mesh::Agent::call($agent, GET => '/v1/capabilities')->content);
+        Mesh::Agent::call($agent, GET => '/agent/v1/capabilities')->content);
     is $c->{status}, 'busy', 'capabilities say busy';
     is $c->{active_tasks}, 1, 'one active task';
 
