@@ -25,10 +25,11 @@
 
 
 #define INV_TIMEOUT_MS  5000
+#define INV_PROBE_MS    5000
 
 
 static void *inventory_main(void *arg);
-static void inventory_refresh(CURL *easy, const conf_t *c);
+static void inventory_refresh(CURL *easy, const conf_t *c, int probe);
 static int inventory_read(CURL *easy, const conf_t *c, ollama_reply_t kind,
     const char *path, const char *body, model_list_t *list, model_t *show,
     char *err, size_t errlen);
@@ -52,7 +53,13 @@ static pthread_mutex_t  inv_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 int
 inventory_start(void)
 {
-    return worker_start(&inv_worker, inventory_main);
+    if (worker_start(&inv_worker, inventory_main) != 0) {
+        return -1;
+    }
+
+    /* the probes that start-up skipped run now, in this thread */
+    worker_kick(&inv_worker);
+    return 0;
 }
 
 
@@ -76,6 +83,7 @@ inventory_kick(void)
 }
 
 
+/* at start-up: Ollama and /proc now, the slow probes (nvidia-smi) later */
 void
 inventory_refresh_now(void)
 {
@@ -89,7 +97,7 @@ inventory_refresh_now(void)
     }
 
     c = runtime_conf();
-    inventory_refresh(easy, c);
+    inventory_refresh(easy, c, 0);
     runtime_conf_put(c);
     curl_easy_cleanup(easy);
 }
@@ -149,7 +157,7 @@ inventory_main(void *arg)
         }
 
         c = runtime_conf();
-        inventory_refresh(easy, c);
+        inventory_refresh(easy, c, 1);
         runtime_conf_put(c);
     }
 
@@ -159,7 +167,7 @@ inventory_main(void *arg)
 
 
 static void
-inventory_refresh(CURL *easy, const conf_t *c)
+inventory_refresh(CURL *easy, const conf_t *c, int probe)
 {
     model_list_t   models, loaded, old;
     model_t       *m, *prev;
@@ -194,11 +202,13 @@ inventory_refresh(CURL *easy, const conf_t *c)
     hw = inv_hw;
     was_up = inv_up;
     gpu_stale = inv_gpu_stale;
-    inv_gpu_stale = 0;
+    if (probe) {
+        inv_gpu_stale = 0;
+    }
     pthread_mutex_unlock(&inv_lock);
 
     if (gpu_stale) {
-        hw_detect_gpu("", 1, &hw);
+        hw_detect_gpu("", probe ? INV_PROBE_MS : 0, &hw);
     }
 
     for (i = 0; i < models.n; i++) {

@@ -42,20 +42,6 @@ clock_gettime(clockid_t clock, struct timespec *ts)
 }
 
 
-static void
-on_watchdog(int sig)
-{
-    static const char  msg[] = "test_worker: a wait hung: it follows the "
-                               "wall clock\n";
-
-    (void) sig;
-    if (write(2, msg, sizeof(msg) - 1) < 0) {
-        _exit(1);
-    }
-    _exit(1);
-}
-
-
 static double
 mono_ms(void)
 {
@@ -135,8 +121,7 @@ test_kick_and_stop(void)
 int
 main(void)
 {
-    signal(SIGALRM, on_watchdog);
-    alarm(WATCHDOG_SECS);
+    unit_watchdog(WATCHDOG_SECS);
 
     test_wall_clock_steps();
     test_kick_and_stop();
