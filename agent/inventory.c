@@ -4,7 +4,9 @@
  * /api/show is asked once per model and digest: a model's capabilities
  * only change when it is pulled again.  When Ollama does not answer the
  * node reports no models at all (status "degraded") rather than stale
- * ones.
+ * ones.  A change is announced through a callback that main sets: the
+ * heartbeat reads the inventory, so the inventory does not call the
+ * heartbeat by name.
  */
 
 #include <pthread.h>
@@ -15,7 +17,6 @@
 
 #include "buf.h"
 #include "classify.h"
-#include "heartbeat.h"
 #include "http_fetch.h"
 #include "inventory.h"
 #include "log.h"
@@ -45,6 +46,7 @@ static hw_info_t        inv_hw;
 static int              inv_up = -1;
 static int              inv_gpu_stale = 1;
 static uint64_t         inv_sig;
+static void           (*inv_on_change)(void);
 
 /* only the inventory thread, and main before it starts, refresh */
 static pthread_mutex_t  inv_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,6 +70,14 @@ inventory_stop(void)
 {
     worker_stop(&inv_worker);
     model_list_free(&inv_models);
+}
+
+
+/* set once, before the first refresh */
+void
+inventory_on_change(void (*cb)(void))
+{
+    inv_on_change = cb;
 }
 
 
@@ -257,7 +267,9 @@ inventory_refresh(CURL *easy, const conf_t *c, int probe)
         pthread_mutex_unlock(&inv_lock);
         log_info("inventory: %zu model(s) installed, %zu loaded",
                  models.n, loaded.n);
-        heartbeat_kick();
+        if (inv_on_change != NULL) {
+            inv_on_change();
+        }
 
     } else {
         pthread_mutex_unlock(&inv_lock);

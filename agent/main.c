@@ -89,6 +89,9 @@ main(int argc, char **argv)
         log_warn("%s", c->warning);
     }
 
+    /* a change in the models sends a heartbeat at once */
+    inventory_on_change(heartbeat_kick);
+
     /* the first heartbeat and the first task see Ollama's real state */
     inventory_refresh_now();
 
