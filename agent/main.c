@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "advertise.h"
 #include "conf.h"
 #include "heartbeat.h"
 #include "inventory.h"
@@ -136,6 +137,7 @@ stop:
 
 done:
 
+    advertise_shutdown();
     runtime_shutdown();
     curl_global_cleanup();
     log_info("stopped");
