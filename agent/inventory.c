@@ -59,8 +59,13 @@ inventory_start(void)
         return -1;
     }
 
-    /* the probes that start-up skipped run now, in this thread */
-    worker_kick(&inv_worker);
+    /* a probe that start-up skipped runs now, in this thread */
+    pthread_mutex_lock(&inv_lock);
+    if (inv_gpu_stale) {
+        worker_kick(&inv_worker);
+    }
+    pthread_mutex_unlock(&inv_lock);
+
     return 0;
 }
 
@@ -212,13 +217,18 @@ inventory_refresh(CURL *easy, const conf_t *c, int probe)
     hw = inv_hw;
     was_up = inv_up;
     gpu_stale = inv_gpu_stale;
-    if (probe) {
-        inv_gpu_stale = 0;
-    }
+    inv_gpu_stale = 0;
     pthread_mutex_unlock(&inv_lock);
 
     if (gpu_stale) {
         hw_detect_gpu("", probe ? INV_PROBE_MS : 0, &hw);
+
+        /* a VRAM size only a probe can give: the inventory thread's */
+        if (!probe && hw.has_gpu && hw.vram_total == 0) {
+            pthread_mutex_lock(&inv_lock);
+            inv_gpu_stale = 1;
+            pthread_mutex_unlock(&inv_lock);
+        }
     }
 
     for (i = 0; i < models.n; i++) {
