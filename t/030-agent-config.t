@@ -124,7 +124,8 @@ subtest 'SIGHUP reloads the config file' => sub {
     my $sim = Mesh::Agent::start_sim();
     my $agent = Mesh::Agent::start(sim => $sim, name => 'reloaded',
         node_id => 'flag-wins',
-        args => ['--config', $conf, '--heartbeat-interval', '60s']);
+        args => ['--config', $conf,
+                 '--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL]);
     my $caps = sub {
         Mesh::Agent::json(Mesh::Agent::call($agent,
                               GET => '/agent/v1/capabilities')->content);

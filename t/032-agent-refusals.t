@@ -15,7 +15,8 @@ my $sim = Mesh::Agent::start_sim('--tokens', 3);
 # so its request counter counts only what the agent relays.
 my $agent = Mesh::Agent::start(
     sim => $sim, node_id => 'node-r',
-    args => ['--heartbeat-interval', '60s', '--max-body', '4k']);
+    args => ['--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL,
+             '--max-body', '4k']);
 
 my $secret = $Mesh::Agent::SECRET;
 my $gen    = '{"model":"llama3.2","prompt":"hi"}';
