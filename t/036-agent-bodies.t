@@ -48,10 +48,11 @@ sub start_proxy {
 
 sub connect_agent {
     my ($a) = @_;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                 PeerPort => $a->port, Proto => 'tcp',
-                                 Timeout => 10 * $slow)
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $a->port, Proto => 'tcp',
+                                     Timeout => 10 * $slow)
         or die "connect to the agent: $!\n";
+    return $sock;
 }
 
 sub head_of {
