@@ -34,6 +34,14 @@ sub beats_after {
     return grep { $_->{t} > $t } $orch->heartbeats;
 }
 
+sub heartbeat_metric {
+    my ($result) = @_;
+    my $m = Mesh::Agent::call($agent, GET => '/metrics')->content;
+    my ($v) = $m =~
+        /^echo_agent_heartbeats_total\{result="\Q$result\E"\} (\d+)$/m;
+    return $v;
+}
+
 sub model_types {
     my ($beat) = @_;
     return { map { $_->{name} => $_->{type} } @{ $beat->{body}{models} } };
@@ -110,6 +118,9 @@ subtest 'backs off while the orchestrator answers 503' => sub {
             "after failure $n the retry waited at least ${least} s";
     }
     cmp_ok $g[3] - $g[0], '>', 0.4, 'the delay grows';
+    cmp_ok heartbeat_metric('refused'), '>=', 5,
+        'counted as refused by the orchestrator';
+    is heartbeat_metric('unreachable'), 0, 'not as unreachable';
 
     $orch->set_mode('ok');
     $t = time;
@@ -134,6 +145,9 @@ subtest 'rejoins by itself when a closed orchestrator returns' => sub {
         'the failure was logged';
     like $agent->log_text, qr/joined \S+ again after \d+ failed attempt/,
         'and the return';
+    cmp_ok heartbeat_metric('unreachable'), '>', 0,
+        'a closed orchestrator counts as unreachable';
+    is heartbeat_metric('error'), 0, 'the report never failed';
 };
 
 subtest 'Ollama down: status degraded, no models' => sub {
