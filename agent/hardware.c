@@ -214,6 +214,8 @@ hw_probe_run(char *const argv[], unsigned timeout_ms, char *out,
     posix_spawnattr_t            attr;
     sigset_t                     none, all;
     struct pollfd                pfd;
+    struct timespec              step = { 0, 10 * 1000000L };
+    siginfo_t                    info;
     double                       deadline, left;
     size_t                       len = 0;
     ssize_t                      n;
@@ -292,15 +294,27 @@ hw_probe_run(char *const argv[], unsigned timeout_ms, char *out,
     close(fds[0]);
     out[len] = '\0';
 
-    if (!done) {
-        kill(-pid, SIGKILL);
+    /* its output closed, the probe must still exit within the deadline;
+     * waited for without reaping, so its process group stays valid */
+    memset(&info, 0, sizeof(info));
+    while (done && probe_now_ms() < deadline
+           && waitid(P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT)
+              == 0
+           && info.si_pid == 0)
+    {
+        nanosleep(&step, NULL);
     }
+
+    /* whatever it left running goes with it */
+    kill(-pid, SIGKILL);
 
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         /* retry */
     }
 
-    if (done && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (done && info.si_pid == pid && WIFEXITED(status)
+        && WEXITSTATUS(status) == 0)
+    {
         rc = 0;
     } else {
         out[0] = '\0';

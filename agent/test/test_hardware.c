@@ -136,10 +136,14 @@ test_probe(void)
     CHECK_INT(hw.vram_total, 0);
 
     /* nothing blocked, none of signals 1-31 ignored in the child (glibc
-     * keeps its own two, 32 and 33, ignored across posix_spawn) */
-    stand_in("grep -q '^SigBlk:[[:space:]]*0*$' /proc/$$/status || exit 1\n"
-             "grep -q '^SigIgn:[[:space:]]*[0-9a-f]*[08]0000000$' "
-             "/proc/$$/status || exit 1\n"
+     * keeps its own two, 32 and 33, ignored across posix_spawn); read
+     * with shell builtins only, before the shell forks anything (it
+     * blocks signals of its own around a fork) */
+    stand_in("while read -r k v; do\n"
+             "    case $k in SigBlk:) blk=$v ;; SigIgn:) ign=$v ;; esac\n"
+             "done < /proc/$$/status\n"
+             "[ \"$blk\" = 0000000000000000 ] || exit 1\n"
+             "case $ign in *[08]0000000) ;; *) exit 1 ;; esac\n"
              "echo 1024");
     memset(&hw, 0, sizeof(hw));
     hw_detect_gpu(root, 5000, &hw);
@@ -154,6 +158,25 @@ test_probe(void)
     CHECK_INT(hw.has_gpu, 1);
     CHECK_INT(hw.vram_total, 12 * GiB);
     CHECK(process_gone(pidfile));
+
+    /* its output closed but still running: killed too */
+    snprintf(path, sizeof(path), "exec >&-\nsleep 600 &\necho $! > %s\n"
+             "wait", pidfile);
+    stand_in(path);
+    hw_detect_gpu(root, 300, &hw);
+    CHECK_INT(hw.vram_total, 12 * GiB);
+    CHECK(process_gone(pidfile));
+
+    /* a good answer, and a child left behind: the answer taken, the
+     * child killed */
+    snprintf(path, sizeof(path), "sleep 600 >/dev/null &\necho $! > %s\n"
+             "echo 2048",
+             pidfile);
+    stand_in(path);
+    hw_detect_gpu(root, 5000, &hw);
+    CHECK_INT(hw.vram_total, 2 * GiB);
+    CHECK(process_gone(pidfile));
+    hw.vram_total = 12 * GiB;
 
     /* failing, babbling, missing: the last value kept */
     stand_in("echo 2048; exit 3");
