@@ -579,6 +579,8 @@ sub count_tests {
         next if defined $block->SKIP;
         my $logs = _lines(scalar $block->error_log)
             + _lines(scalar $block->no_error_log)
+            + _lines(scalar $block->access_log)
+            + _lines(scalar $block->no_access_log)
             + (defined $block->grep_error_log ? 1 : 0);
         if (defined $block->must_die) {
             $total += repeat_each() * (1 + $logs);
