@@ -65,7 +65,7 @@ our $LOCATIONS = <<'_EOC_';
     proxy_connect_timeout       2s;
     proxy_send_timeout          30s;
     proxy_read_timeout          300s;
-    proxy_next_upstream         error timeout http_503 non_idempotent;
+    proxy_next_upstream         error timeout http_503 http_429 non_idempotent;
     proxy_next_upstream_tries   3;
     proxy_next_upstream_timeout 10s;
     proxy_intercept_errors      off;
