@@ -101,7 +101,7 @@ main::mesh();
 "POST /api/generate\n$::GENERATE"
 --- response_headers
 X-Mesh-Node: b
---- response_body_like: "response":"\[mistral:7b\] outlier","done":true
+--- response_body_like: "response":"\[mistral:7b\] outlier[^"]*","done":true
 --- checks
 join(' ', @Seen) eq '500/a 500/a 500/a 500/a 500/a'
 Mesh::Chaos::seen(event => 'node.ejected', node_id => 'a', failures => 5, ejections => 1, duration_ms => 30000)
