@@ -90,7 +90,10 @@ __DATA__
 
 === TEST 1: the node refuses and every other node is full: the task waits, then runs where a slot frees
 --- http_config eval
-Mesh::Orch::http_config("    mesh_queue_ttl 20s;\n")
+Mesh::Orch::http_config("    mesh_queue_ttl 20s;\n"
+    . qq{    log_format mesh_up "up=\$upstream_addr st=\$upstream_status";\n})
+--- config eval
+"    access_log logs/access.log mesh_up;\n" . $Mesh::Orch::LOCATIONS
 --- init
 main::refused_and_full();
 Mesh::Chaos::later(sub { main::queued_event() },
@@ -112,6 +115,8 @@ Mesh::Chaos::seen(event => 'task.done', node_id => 'b')
 Mesh::Chaos::unseen(event => 'task.failed')
 Mesh::Orch::nodes_queued() == 0
 Mesh::Chaos::node('b')->{active_tasks} == 0
+--- access_log
+up=a : b st=502 : 200
 --- error_log
 mesh: node "a" is down: connect failed
 --- no_error_log

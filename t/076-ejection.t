@@ -65,9 +65,20 @@ sub script_node {
     return $Script->port;
 }
 
+# Routing prefers the lower load first: a task starts only once the last
+# one's load has come back to 0 everywhere (zone and Redis), so "a" is
+# preferred by its RAM alone.
+sub settle {
+    Mesh::Orch::wait_until(sub {
+        my $nodes = Mesh::Orch::nodes();
+        return !grep { ($_->{active_tasks} // 0) != 0 } values %$nodes;
+    }, 10);
+}
+
 # POST /api/generate with this prompt: "status/node".
 sub task {
     my ($prompt, %o) = @_;
+    settle();
     my $r = Mesh::Chaos::request(path => '/api/generate',
         body => qq({"model":"mistral:7b","prompt":"$prompt")
               . ($o{stream} ? '' : ',"stream":false') . '}');
@@ -97,6 +108,7 @@ __DATA__
 --- init
 main::mesh();
 @main::Seen = map { main::task('outlier') } 1 .. 5;
+main::settle();
 --- request eval
 "POST /api/generate\n$::GENERATE"
 --- response_headers
@@ -126,6 +138,7 @@ Mesh::Orch::http_config("    mesh_eject failures=3;\n")
 main::mesh(port => main::script_node());
 @main::Seen = map { main::task($_) } qw(fail fail fine fail fail);
 $main::Before = main::ejected('a');
+main::settle();
 --- request eval
 "POST /api/generate\n" . '{"model":"mistral:7b","prompt":"fail","stream":false}'
 --- error_code: 500
@@ -153,6 +166,7 @@ push @main::Seen, main::back('a') ? 'back' : 'still ejected';
 push @main::Seen, map { main::task('fail') } 1 .. 2;
 push @main::Seen, main::back('a') ? 'back' : 'still ejected';
 push @main::Seen, map { main::task('fail') } 1 .. 2;
+main::settle();
 --- request eval
 "POST /api/generate\n$::GENERATE"
 --- response_headers
@@ -176,6 +190,7 @@ Mesh::Orch::http_config("    mesh_eject failures=2;\n")
 --- init
 main::mesh(port => main::script_node());
 @main::Seen = (main::task('cut', stream => 1));
+main::settle();
 --- request eval
 "POST /api/generate\n" . '{"model":"mistral:7b","prompt":"reset","stream":false}'
 --- response_headers
@@ -198,6 +213,7 @@ Mesh::Orch::http_config("    mesh_eject failures=2;\n")
 --- init
 main::mesh(port => main::script_node());
 @main::Seen = map { main::task('busy') } 1 .. 3;
+main::settle();
 --- request eval
 "POST /api/generate\n" . '{"model":"mistral:7b","prompt":"fine","stream":false}'
 --- response_headers
@@ -218,6 +234,7 @@ Mesh::Orch::http_config("    mesh_eject off;\n")
 --- init
 main::mesh();
 @main::Seen = map { main::task('outlier') } 1 .. 6;
+main::settle();
 --- request eval
 "POST /api/generate\n$::GENERATE"
 --- error_code: 500
