@@ -12,6 +12,8 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF inet_aton
+              pack_sockaddr_in);
 use Test::Nginx::Socket;
 use Mesh::Chaos;
 use Mesh::Checks;
@@ -23,6 +25,7 @@ our ($Got, $Lines);
 
 Mesh::Orch::suite();
 Mesh::Orch::sim('A', '--model', 'mistral:7b', '--token-delay-ms', 100);
+Mesh::Orch::sim('F', '--model', 'mistral:7b');
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 our $T = '"created_at":"2024-01-01T00:00:00Z"';
@@ -61,6 +64,25 @@ sub walk_away {
         sysread($s, $buf, 65536, length $buf) or last;
     }
     $Lines = () = $buf =~ /(\{[^\r\n]*\}\n)/g;
+    close $s;
+}
+
+# A streamed task whose client never reads its reply (a small receive
+# buffer), until nginx has given up on it (send_timeout) or 15 s.
+sub stall {
+    socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096);
+    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SERVER_PORT},
+                                 inet_aton('127.0.0.1')))
+        or die "connect: $!\n";
+    my $body = '{"type":"text","prompt":"a very long answer",'
+             . '"options":{"num_predict":100000}}';
+    syswrite $s, "POST /mesh/v1/tasks HTTP/1.1\r\nHost: mesh\r\n"
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    Mesh::Orch::wait_until(sub {
+        grep { ($_->{event} // '') eq 'task.failed' }
+            Mesh::Chaos::events() }, 15);
     close $s;
 }
 
@@ -146,3 +168,25 @@ Mesh::Chaos::seen(event => 'task.failed', node_id => 'a', reason => 'node_failed
 Mesh::Chaos::node('a')->{tasks_failed} == 1
 --- error_log eval
 [qr/mesh: node "a" failed mid-stream, task /]
+
+
+
+=== TEST 4: a client that stops reading until send_timeout is not a node failure
+--- config eval
+"    send_timeout 1s;\n" . $Mesh::Orch::LOCATIONS
+--- init
+Mesh::Orch::scene(a => { sim => 'F', models => [['mistral:7b', 'text']] });
+Mesh::Chaos::record_events();
+main::stall();
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: "node_id":"a"
+--- checks
+Mesh::Chaos::seen(event => 'task.failed', node_id => 'a', reason => 'client_gone')
+Mesh::Chaos::unseen(event => 'task.failed', reason => 'node_failed_mid_stream')
+Mesh::Chaos::settled_load('a') eq '0/0'
+Mesh::Chaos::node('a')->{tasks_failed} == 0
+--- error_log
+client timed out
+--- no_error_log
+failed mid-stream
