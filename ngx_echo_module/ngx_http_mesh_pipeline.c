@@ -992,15 +992,30 @@ ngx_http_mesh_pipeline_classify(ngx_http_mesh_pipeline_run_t *run,
 
     run->message = msg;
 
-    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || sr->connection->error) {
+    if (run->overflow || run->reader.failed) {
+        /*
+         * The body filter refused the reply, and ngx_http_output_filter()
+         * took that for a broken client connection: the error was ours.
+         */
+        sr->connection->error = 0;
+
+        if (run->overflow) {
+            run->reason = "output_too_large";
+            ngx_snprintf(msg, len, "the output of step %ui is larger than "
+                         "its max_output, %uz bytes%Z", index, run->out_max);
+
+        } else {
+            run->reason = "node_error";
+            ngx_snprintf(msg, len, "step %ui: the reply of node \"%s\" is "
+                         "not NDJSON%Z", index, st->node_id);
+        }
+
+    } else if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+               || sr->connection->error)
+    {
         run->reason = "client_gone";
         ngx_snprintf(msg, len, "the client went away during step %ui%Z",
                      index);
-
-    } else if (run->overflow) {
-        run->reason = "output_too_large";
-        ngx_snprintf(msg, len, "the output of step %ui is larger than its "
-                     "max_output, %uz bytes%Z", index, run->out_max);
 
     } else if (status != NGX_HTTP_OK && status != 0) {
 
@@ -1038,17 +1053,20 @@ ngx_http_mesh_pipeline_classify(ngx_http_mesh_pipeline_run_t *run,
         ngx_snprintf(msg, len, "step %ui failed with status %ui: %*s%Z",
                      index, status, run->errbody_len, run->errbody);
 
-    } else if (run->reader.error[0]) {
-        run->reason = "node_error";
-        ngx_snprintf(msg, len, "step %ui failed on node \"%s\": %s%Z",
-                     index, st->node_id, run->reader.error);
-
-    } else if (rc == NGX_ERROR || !run->reader.done) {
-        run->reason = st->node_id[0] && run->step_line
-                      ? "node_failed_mid_stream" : "node_failed";
+    } else if (rc == NGX_ERROR || (ctx && ctx->failed)
+               || (!run->reader.done && run->reader.error[0] == '\0'))
+    {
+        /* the balancer's own error line is in the reply by now */
+        run->reason = run->step_line ? "node_failed_mid_stream"
+                                     : "node_failed";
         ngx_snprintf(msg, len, "step %ui failed on node \"%s\" %s%Z",
                      index, st->node_id,
                      run->step_line ? "mid-stream" : "before its reply");
+
+    } else if (run->reader.error[0] || !run->reader.done) {
+        run->reason = "node_error";
+        ngx_snprintf(msg, len, "step %ui failed on node \"%s\": %s%Z",
+                     index, st->node_id, run->reader.error);
 
     } else {
         st->output.data = run->out;

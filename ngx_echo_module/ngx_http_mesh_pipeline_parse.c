@@ -277,8 +277,8 @@ ngx_http_mesh_pl_step_value(ngx_http_mesh_parser_t *p,
         if (type == NGX_HTTP_MESH_TYPE_EMBEDDING
             || type == NGX_HTTP_MESH_TYPE_UNKNOWN)
         {
-            return ngx_http_mesh_parse_bad(p,
-                       "unknown type (code, vision, summarize, text)", v);
+            return ngx_http_mesh_parse_fail(p, "must be code, vision, "
+                                            "summarize or text");
         }
 
         step->type = (uint8_t) type;
