@@ -118,6 +118,10 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 static ngx_str_t  ngx_http_mesh_post_method = ngx_string("POST");
 
+static const char *ngx_http_mesh_step_params[] = {
+    "type", "model", "prompt", "system", "options", "max_output", NULL
+};
+
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -223,14 +227,14 @@ invalid:
 static char *
 ngx_http_mesh_pipeline_step(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 {
-    ngx_http_mesh_pipeline_t *pl = (ngx_http_mesh_pipeline_t *) cf->handler_conf;
+    u_char                    *eq;
+    ngx_str_t                 *value, key, val, json;
+    ngx_uint_t                 i, k;
+    ngx_http_mesh_json_t       w;
+    ngx_http_mesh_pipeline_t  *pl;
+    char                       err[NGX_HTTP_MESH_ERR_LEN];
 
-    u_char                *eq;
-    ngx_str_t             *value, key, val, json;
-    ngx_uint_t             i;
-    ngx_http_mesh_json_t   w;
-    char                   err[NGX_HTTP_MESH_ERR_LEN];
-
+    pl = (ngx_http_mesh_pipeline_t *) cf->handler_conf;
     value = cf->args->elts;
 
     if (value[0].len != 4 || ngx_strncmp(value[0].data, "step", 4) != 0) {
@@ -269,6 +273,23 @@ ngx_http_mesh_pipeline_step(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         key.len = eq - value[i].data;
         val.data = eq + 1;
         val.len = value[i].data + value[i].len - val.data;
+
+        for (k = 0; ngx_http_mesh_step_params[k]; k++) {
+            if (ngx_strlen(ngx_http_mesh_step_params[k]) == key.len
+                && ngx_strncmp(ngx_http_mesh_step_params[k], key.data,
+                               key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_mesh_step_params[k] == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "mesh_pipeline \"%V\": step %ui: invalid "
+                               "parameter \"%V\"", &pl->name, pl->nsteps + 1,
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
 
         if (val.len && val.data[0] == '"') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -14,6 +14,7 @@ package Mesh::Pipeline;
 use strict;
 use warnings;
 
+use File::Spec;
 use JSON::PP ();
 
 use Mesh::Chaos;
@@ -23,30 +24,22 @@ use Mesh::SimClient;
 
 my $JSON = JSON::PP->new->canonical;
 
-# The pipelines of conf/nginx.conf.
-our $PIPELINES = <<'_EOC_';
-    mesh_pipeline describe-and-summarize {
-        step type=vision    "prompt=Describe this image in detail.";
-        step type=summarize "prompt=Summarize in one sentence: {{previous}}";
-    }
-    mesh_pipeline code-review {
-        step type=code "prompt={{input}}";
-        step type=text "prompt=Review this code for bugs and unclear names: {{step1}}";
-    }
-_EOC_
+# The pipelines of conf/nginx.conf and the locations they need, as
+# shipped: the suites run what users get.
+our ($PIPELINES, $LOCATIONS) = _shipped();
 
-# The locations of conf/nginx.conf that pipelines need.
-our $LOCATIONS = <<'_EOC_';
-    location /mesh/v1/pipelines {
-        mesh_pipelines /mesh/internal/step;
-    }
-
-    location = /mesh/internal/step {
-        internal;
-        mesh_route task;
-        proxy_pass http://mesh_agents/api/generate;
-    }
-_EOC_
+sub _shipped {
+    my $file = File::Spec->catfile((File::Spec->splitpath(
+        File::Spec->rel2abs(__FILE__)))[1], '..', '..', '..', 'conf',
+        'nginx.conf');
+    open my $in, '<', $file or die "$file: $!\n";
+    local $/;
+    my $conf = <$in>;
+    my @pl = $conf =~ /^(\s*mesh_pipeline \S+ \{\n.*?^\s*\}\n)/msg;
+    my @loc = $conf =~ m{^(\s*location (?:= )?/mesh/(?:v1/pipelines|internal/step) \{\n.*?^\s*\}\n)}msg;
+    die "$file: no pipelines or their locations\n" unless @pl == 2 && @loc == 2;
+    return (join('', @pl), join('', @loc));
+}
 
 # Mesh::Orch::suite with the pipelines and their locations as defaults;
 # $o{http_extra}: more http directives.
