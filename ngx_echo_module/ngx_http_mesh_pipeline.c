@@ -1071,8 +1071,15 @@ ngx_http_mesh_pipeline_classify(ngx_http_mesh_pipeline_run_t *run,
             run->errbody_len--;
         }
 
-        ngx_snprintf(msg, len, "step %ui failed with status %ui: %*s%Z",
-                     index, status, run->errbody_len, run->errbody);
+        if (run->errbody_len) {
+            ngx_snprintf(msg, len, "step %ui failed with status %ui: %*s%Z",
+                         index, status, run->errbody_len, run->errbody);
+
+        } else {
+            ngx_snprintf(msg, len, "step %ui failed on node \"%s\" before "
+                         "its reply (status %ui)%Z", index, st->node_id,
+                         status);
+        }
 
     } else if (rc == NGX_ERROR || (ctx && ctx->failed)
                || (!run->reader.done && run->reader.error[0] == '\0'))

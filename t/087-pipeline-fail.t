@@ -242,3 +242,25 @@ main::requests('b') == 0
 Mesh::Chaos::settled_load('a') eq '0/0'
 --- no_error_log
 [crit]
+
+
+
+=== TEST 9: the only vision node is dead before step 1's first byte: node_failed, nothing after it runs
+--- init
+Mesh::Pipeline::mesh(a => { model => 'llava:7b' }, b => { model => 'mistral:7b' });
+$Mesh::Chaos::Agent{a}->kill;
+--- request eval
+"POST /mesh/v1/pipelines/describe-and-summarize\n"
+. '{"prompt":"x","images":["aGVsbG8="]}'
+--- response_body_like: "event":"pipeline_failed"
+--- checks
+(@L = Mesh::Pipeline::lines($Body)) == 1
+main::line(0)->{index} == 1 && main::line(0)->{node} eq 'a' && main::line(0)->{reason} eq 'node_failed'
+main::line(0)->{error} eq 'step 1 failed on node "a" before its reply (status 502)'
+main::requests('b') == 0
+Mesh::Chaos::seen(event => 'task.failed', node_id => 'a', reason => 'no_node_left')
+Mesh::Chaos::seen(event => 'pipeline.failed', index => 1, node_id => 'a', reason => 'node_failed')
+--- error_log
+mesh: node "a" is down: connect failed
+--- no_error_log
+[crit]
