@@ -585,8 +585,15 @@ ngx_http_mesh_pipeline_step_start(ngx_http_mesh_pipeline_run_t *run)
         return NGX_ERROR;
     }
 
+    /* a streamed last step's text goes to the client, not to a buffer */
+
     run->out_max = step->max_output ? step->max_output : run->default_max;
-    run->out = ngx_pnalloc(r->pool, run->out_max);
+
+    if (run->stream && run->current + 1 == run->nsteps) {
+        run->out_max = 0;
+    }
+
+    run->out = ngx_pnalloc(r->pool, run->out_max + 1);
     run->out_len = 0;
     run->errbody_len = 0;
     run->step_line = 0;
