@@ -34,7 +34,8 @@ export MESH_BUILD := $(BUILD)
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
-        test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh
+        test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh \
+        bench-pipeline
 
 all: build
 
@@ -89,6 +90,9 @@ bench-route: module
 bench-mesh: build
 	@tools/install-deps.sh bench
 	bench/mesh/run.sh
+
+bench-pipeline: build
+	bench/pipeline/run.sh
 
 # The README's test command.  Each suite starts and stops what it needs.
 test: deps
