@@ -38,7 +38,7 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
         test-valgrind test-memcheck demo demo-build clean fuzz bench-route \
-        bench-mesh
+        bench-mesh bench-pipeline
 
 all: build
 
@@ -93,6 +93,9 @@ bench-route: module
 bench-mesh: build
 	@tools/install-deps.sh bench
 	bench/mesh/run.sh
+
+bench-pipeline: build
+	bench/pipeline/run.sh
 
 # The README's test command.  Each suite starts and stops what it needs.
 test: deps

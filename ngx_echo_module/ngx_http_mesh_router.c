@@ -190,3 +190,31 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
 
     return capable ? NGX_HTTP_MESH_ROUTE_BUSY : NGX_HTTP_MESH_ROUTE_NONE;
 }
+
+
+/* a node of the mesh, live or not, has a model that could serve req */
+
+ngx_uint_t
+ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req)
+{
+    ngx_uint_t             i, tier, tiers;
+    ngx_http_mesh_node_t  *node;
+
+    tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
+            ? 2 : 1;
+
+    for (tier = 0; tier < tiers; tier++) {
+        for (i = 0; i < reg->nnodes; i++) {
+            node = &reg->nodes[i];
+
+            if (node->used && !node->left
+                && ngx_http_mesh_route_model(node, req, tier) >= 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}

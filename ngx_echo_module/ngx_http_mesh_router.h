@@ -41,6 +41,9 @@ typedef struct {
 ngx_int_t ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
     int64_t now, int64_t timeout);
+/* the caller holds the zone mutex; any node that could ever serve req */
+ngx_uint_t ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req);
 ngx_uint_t ngx_http_mesh_model_eq(const char *have, const u_char *want,
     size_t len);
 
