@@ -245,7 +245,10 @@ Mesh::Chaos::settled_load('a') eq '0/0'
 
 
 
-=== TEST 9: the only vision node is dead before step 1's first byte: node_failed, nothing after it runs
+=== TEST 9: the only vision node is dead before step 1's first byte, queueing off: node_failed, nothing after it runs
+--- http_config eval
+Mesh::Orch::http_config("    mesh_heartbeat_interval 300ms;\n    mesh_queue_size 0;\n"
+                        . $Mesh::Pipeline::PIPELINES)
 --- init
 Mesh::Pipeline::mesh(a => { model => 'llava:7b' }, b => { model => 'mistral:7b' });
 $Mesh::Chaos::Agent{a}->kill;
