@@ -215,6 +215,25 @@ sub unseen {
     return !_seen(0.5, \%want);
 }
 
+# True once a recorded event's whole line (Mesh::Orch::event_line: every
+# field, keys sorted, measured values as N) matches $re, waiting up to 3 s
+# (scaled).  Task ids that %names maps to a name of the test's own show
+# as that name, the others as #N, numbered in order of appearance since
+# record_events() (after the named ones):
+#   seen_line(qr/^task\.done .* task_id=T type=text$/, $task_id => 'T')
+sub seen_line {
+    my ($re, %names) = @_;
+    my @lines;
+    my $found = Mesh::Orch::wait_until(sub {
+        my %ids = %names;
+        @lines = map { Mesh::Orch::event_line($_, \%ids) } events();
+        return grep { $_ =~ $re } @lines;
+    }, 3);
+    $Mesh::Checks::Why = join "\n", "no event line matches $re; lines "
+        . '(heartbeats left out):', grep { !/^node\.heartbeat / } @lines;
+    return $found;
+}
+
 sub _match {
     my ($ev, $want) = @_;
     for my $k (keys %$want) {
