@@ -256,14 +256,20 @@ sub _seen {
     return $found;
 }
 
-# The "redis" object of /mesh/status (connected, subscribed, ...), {}
-# when nginx does not answer.
-sub redis_state {
+# /mesh/status decoded, {} when nginx does not answer.
+sub status {
     my ($port) = @_;
     local $ENV{TEST_NGINX_SERVER_PORT} = $port if $port;
     my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
     my $st = ($code // 0) == 200 ? eval { $JSON->decode($body) } : undef;
-    return ($st && $st->{redis}) || {};
+    return $st || {};
+}
+
+# The "redis" object of /mesh/status (connected, subscribed, ...), {}
+# when nginx does not answer.
+sub redis_state {
+    my ($port) = @_;
+    return status($port)->{redis} || {};
 }
 
 # SIGKILLs the file's Redis (Mesh::Orch's), or starts it again with the
@@ -323,6 +329,20 @@ sub nginx {
     $p->{root} = $root;
     $p->{conf} = $file;
     return $p;
+}
+
+# The nginx under test for a file that runs its own (no_nginx_manager):
+# master on (reloads and the cache processes need one, and the runner
+# uses single-process mode under valgrind), on the runner's port and
+# server root, under memcheck with TEST_NGINX_USE_VALGRIND; the block's
+# end stops it.  $http: the http{} directives (Mesh::Orch::http_config).
+sub runner_nginx {
+    my ($http) = @_;
+    return own(nginx(
+        name => 'nginx', master => 'on',
+        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
+        port => $ENV{TEST_NGINX_SERVER_PORT},
+        http_config => $http, config => $Mesh::Orch::LOCATIONS));
 }
 
 # The pids of the processes nginx $p's master runs now (its workers).
