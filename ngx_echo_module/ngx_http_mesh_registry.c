@@ -240,7 +240,8 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
         node->tasks_done++;
         node->tokens += tokens;
 
-        tps = ms ? tokens * 1000.0 / ms : 0;
+        /* under the clock's resolution a task took 1 ms, not 0 */
+        tps = tokens * 1000.0 / (ms ? ms : 1);
         node->recent_tps = node->recent_tps * 0.8 + tps * 0.2;
         node->recent_ms = node->recent_ms * 0.8 + ms * 0.2;
 
