@@ -413,7 +413,6 @@ ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc, redisReply *reply,
 }
 
 
-
 static void
 ngx_http_mesh_sync_restore(ngx_http_mesh_redis_t *rc)
 {
