@@ -319,6 +319,18 @@ ngx_http_mesh_init_process(ngx_cycle_t *cycle)
 
     ngx_http_mesh_worker_init();
 
+    /*
+     * nginx runs this hook in the cache manager and loader too; a sweep
+     * there, with no Redis link to tell it of an outage, would mark
+     * silent nodes down while the workers keep them up
+     */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
     if (mmcf == NULL) {
@@ -344,6 +356,12 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_mesh_main_conf_t  *mmcf;
 
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
     if (mmcf == NULL) {
@@ -351,6 +369,9 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_mesh_queue_exit_worker(cycle);
+
+    /* what this worker still owes Redis goes out before the link closes */
+    ngx_http_mesh_sync_flush_load(cycle->log);
     ngx_http_mesh_events_flush();
 
     if (mmcf->registry) {

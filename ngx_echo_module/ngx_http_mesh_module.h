@@ -72,8 +72,8 @@ typedef struct {
     socklen_t                     socklen;
     ngx_uint_t                    tried[8];     /* node indexes tried */
     ngx_uint_t                    ntried;
-    ngx_msec_t                    start;
     ngx_msec_t                    arrival;      /* for the queue's TTL */
+    ngx_msec_t                    dispatched;   /* this try, to its node */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
