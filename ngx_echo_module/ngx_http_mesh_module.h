@@ -29,6 +29,9 @@ typedef struct {
     ngx_uint_t                    queue_size;
     ngx_uint_t                    tries;
     size_t                        node_body_max;
+    size_t                        feed_buffer;
+    ngx_uint_t                    feed_max_clients;
+    ngx_msec_t                    feed_ping_interval;
 } ngx_http_mesh_main_conf_t;
 
 

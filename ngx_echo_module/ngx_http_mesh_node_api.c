@@ -462,10 +462,8 @@ done:
 static ngx_int_t
 ngx_http_mesh_node_list(ngx_http_request_t *r)
 {
-    int64_t                       now, timeout;
     ngx_str_t                     json;
-    ngx_uint_t                    i, n;
-    ngx_http_mesh_node_t         *nodes;
+    ngx_uint_t                    queued;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_json_t          w;
     ngx_http_mesh_registry_sh_t  *reg;
@@ -479,40 +477,17 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
 
     reg = ngx_http_mesh_reg(zone);
 
-    /* copy under the lock, write JSON after it */
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    n = reg->nnodes;
-    nodes = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_http_mesh_node_t));
-
-    if (nodes) {
-        ngx_memcpy(nodes, reg->nodes, n * sizeof(ngx_http_mesh_node_t));
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (nodes == NULL
-        || ngx_http_mesh_json_init(&w, r->pool, 1024 + n * 1024) != NGX_OK)
-    {
+    if (ngx_http_mesh_json_init(&w, r->pool, 1024) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_sync_timeout();
-
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "nodes");
-    ngx_http_mesh_json_arr_start(&w);
 
-    for (i = 0; i < n; i++) {
-        if (nodes[i].used && !nodes[i].left) {
-            ngx_http_mesh_node_list_one(&w, &nodes[i], now, timeout);
-        }
+    if (ngx_http_mesh_node_list_json(&w, zone, r->pool, &queued) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mesh_json_arr_end(&w);
-    ngx_http_mesh_json_kint(&w, "queued", reg->queued);
+    ngx_http_mesh_json_kint(&w, "queued", queued);
     ngx_http_mesh_json_kint(&w, "generation", reg->generation);
     ngx_http_mesh_json_obj_end(&w);
 
@@ -521,6 +496,62 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* "nodes":[...] of the node list (the feed's snapshot has the same) */
+
+ngx_int_t
+ngx_http_mesh_node_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_zone_t *zone, ngx_pool_t *pool, ngx_uint_t *queued)
+{
+    int64_t                       now, timeout;
+    ngx_uint_t                    i, n;
+    ngx_http_mesh_node_t         *nodes;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    ngx_http_mesh_json_key(w, "nodes");
+    ngx_http_mesh_json_arr_start(w);
+
+    *queued = 0;
+
+    if (zone == NULL) {
+        ngx_http_mesh_json_arr_end(w);
+        return NGX_OK;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    /* copy under the lock, write JSON after it */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    n = reg->nnodes;
+    *queued = reg->queued;
+    nodes = ngx_palloc(pool, (n ? n : 1) * sizeof(ngx_http_mesh_node_t));
+
+    if (nodes) {
+        ngx_memcpy(nodes, reg->nodes, n * sizeof(ngx_http_mesh_node_t));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (nodes == NULL) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+
+    for (i = 0; i < n; i++) {
+        if (nodes[i].used && !nodes[i].left) {
+            ngx_http_mesh_node_list_one(w, &nodes[i], now, timeout);
+        }
+    }
+
+    ngx_http_mesh_json_arr_end(w);
+
+    return NGX_OK;
 }
 
 

@@ -52,6 +52,11 @@ typedef struct {
     ngx_event_t           poll_event;
     unsigned              waking:1;
     unsigned              queue_ready:1;
+
+    /* feed: this worker's live feed clients */
+    ngx_queue_t           feed_clients;
+    ngx_uint_t            nfeed;
+    ngx_event_t           feed_timer;     /* exit check, unsubscribe */
 } ngx_http_mesh_worker_t;
 
 
