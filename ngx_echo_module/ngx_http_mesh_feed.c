@@ -76,7 +76,7 @@ typedef struct {
 static ngx_int_t ngx_http_mesh_feed_check(ngx_http_request_t *r,
     ngx_uint_t *ws, u_char *accept);
 static ngx_table_elt_t *ngx_http_mesh_feed_header(ngx_http_request_t *r,
-    const char *name);
+    const char *name, const char *token);
 static ngx_uint_t ngx_http_mesh_feed_has_token(ngx_str_t *value,
     const char *token);
 static ngx_int_t ngx_http_mesh_feed_args(ngx_http_request_t *r,
@@ -141,7 +141,7 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
     ws = 0;
     rc = ngx_http_mesh_feed_check(r, &ws, accept);
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -192,7 +192,10 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
 }
 
 
-/* which protocol the request asks for, or the status that refuses it */
+/*
+ * NGX_DECLINED: the request may have the feed, *ws says over which
+ * protocol; anything else: it was refused, and that is the handler's rc.
+ */
 
 static ngx_int_t
 ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
@@ -224,7 +227,7 @@ ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
     if (h == NULL) {
         *ws = 0;
 
-        h = ngx_http_mesh_feed_header(r, "Accept");
+        h = ngx_http_mesh_feed_header(r, "Accept", NULL);
 
         if (h == NULL
             || ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
@@ -237,7 +240,7 @@ ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
                        "\"Accept: text/event-stream\"");
         }
 
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     *ws = 1;
@@ -252,15 +255,13 @@ ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
                    "mesh feed: a WebSocket upgrade needs HTTP/1.1");
     }
 
-    h = r->headers_in.connection;
-
-    if (h == NULL || !ngx_http_mesh_feed_has_token(&h->value, "upgrade")) {
+    if (ngx_http_mesh_feed_header(r, "Connection", "upgrade") == NULL) {
         return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "mesh feed: a WebSocket upgrade needs "
                    "\"Connection: Upgrade\"");
     }
 
-    version = ngx_http_mesh_feed_header(r, "Sec-WebSocket-Version");
+    version = ngx_http_mesh_feed_header(r, "Sec-WebSocket-Version", NULL);
 
     if (version == NULL || version->value.len != 2
         || ngx_strncmp(version->value.data, "13", 2) != 0)
@@ -281,7 +282,7 @@ ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
                    "mesh feed: WebSocket version 13 only");
     }
 
-    key = ngx_http_mesh_feed_header(r, "Sec-WebSocket-Key");
+    key = ngx_http_mesh_feed_header(r, "Sec-WebSocket-Key", NULL);
 
     if (key == NULL || ngx_http_mesh_ws_accept(&key->value, accept) != NGX_OK)
     {
@@ -290,14 +291,18 @@ ngx_http_mesh_feed_check(ngx_http_request_t *r, ngx_uint_t *ws,
                    "base64");
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
-/* the first header of that name; a repeated Sec-WebSocket-Key is refused */
+/*
+ * The one header of that name (NULL if repeated: two keys are refused), or
+ * with a token, the first of those headers that holds it (Connection).
+ */
 
 static ngx_table_elt_t *
-ngx_http_mesh_feed_header(ngx_http_request_t *r, const char *name)
+ngx_http_mesh_feed_header(ngx_http_request_t *r, const char *name,
+    const char *token)
 {
     size_t            len;
     ngx_uint_t        i;
@@ -324,6 +329,14 @@ ngx_http_mesh_feed_header(ngx_http_request_t *r, const char *name)
         if (h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
+            if (token) {
+                if (ngx_http_mesh_feed_has_token(&h[i].value, token)) {
+                    return &h[i];
+                }
+
+                continue;
+            }
+
             if (found) {
                 return NULL;
             }
@@ -893,9 +906,10 @@ static ngx_int_t
 ngx_http_mesh_feed_send(ngx_http_mesh_feed_client_t *fc, ngx_uint_t opcode,
     u_char *data, size_t len, ngx_uint_t control)
 {
-    u_char     *p, *last;
-    size_t      need;
-    ngx_int_t   rc;
+    u_char      *p, *last;
+    size_t       need, size;
+    ngx_int_t    rc;
+    ngx_uint_t   chunked;
 
     if (fc->ws) {
         need = NGX_HTTP_MESH_WS_HEADER_MAX + len;
@@ -906,8 +920,21 @@ ngx_http_mesh_feed_send(ngx_http_mesh_feed_client_t *fc, ngx_uint_t opcode,
     } else if (opcode == NGX_HTTP_MESH_WS_PING) {
         need = sizeof(": ping\n\n") - 1;
 
+    } else if (opcode == NGX_HTTP_MESH_WS_CLOSE && fc->request->chunked) {
+        need = sizeof("0\r\n\r\n") - 1;
+
     } else {
         return NGX_OK;
+    }
+
+    /* HTTP/1.1 SSE is chunked (the header filter chose it): one chunk each */
+
+    chunked = !fc->ws && fc->request->chunked
+              && opcode != NGX_HTTP_MESH_WS_CLOSE;
+    size = need;
+
+    if (chunked) {
+        need += NGX_OFF_T_LEN + 4;
     }
 
     rc = ngx_http_mesh_feed_reserve(fc, need, control);
@@ -918,12 +945,19 @@ ngx_http_mesh_feed_send(ngx_http_mesh_feed_client_t *fc, ngx_uint_t opcode,
 
     p = fc->out + fc->out_last;
 
+    if (chunked) {
+        p = ngx_sprintf(p, "%xz\r\n", size);
+    }
+
     if (fc->ws) {
         p = ngx_http_mesh_ws_header(p, opcode, len);
         p = ngx_cpymem(p, data, len);
 
     } else if (opcode == NGX_HTTP_MESH_WS_PING) {
         p = ngx_cpymem(p, ": ping\n\n", sizeof(": ping\n\n") - 1);
+
+    } else if (opcode == NGX_HTTP_MESH_WS_CLOSE) {
+        p = ngx_cpymem(p, "0\r\n\r\n", sizeof("0\r\n\r\n") - 1);
 
     } else {
         /* a raw newline would end the event; in JSON it is only space */
@@ -936,6 +970,11 @@ ngx_http_mesh_feed_send(ngx_http_mesh_feed_client_t *fc, ngx_uint_t opcode,
 
         *p++ = '\n';
         *p++ = '\n';
+    }
+
+    if (chunked) {
+        *p++ = CR;
+        *p++ = LF;
     }
 
     fc->out_last = p - fc->out;
@@ -1092,17 +1131,16 @@ ngx_http_mesh_feed_fail(ngx_http_mesh_feed_client_t *fc, ngx_uint_t code,
 
     fc->closing = 1;
 
-    if (fc->ws) {
-        last = ngx_http_mesh_ws_close_frame(frame, code, reason);
+    /* WebSocket: the close frame; SSE over chunks: the last chunk */
 
-        /* the frame was built with its header: queue its payload */
-        if (ngx_http_mesh_feed_send(fc, NGX_HTTP_MESH_WS_CLOSE, frame + 2,
-                                    last - frame - 2, 1)
-            != NGX_OK)
-        {
-            ngx_http_mesh_feed_finish(fc);
-            return;
-        }
+    last = ngx_http_mesh_ws_close_frame(frame, code, reason);
+
+    if (ngx_http_mesh_feed_send(fc, NGX_HTTP_MESH_WS_CLOSE, frame + 2,
+                                last - frame - 2, 1)
+        != NGX_OK)
+    {
+        ngx_http_mesh_feed_finish(fc);
+        return;
     }
 
     if (fc->timer.timer_set) {
