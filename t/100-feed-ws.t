@@ -20,13 +20,7 @@ $ENV{TEST_NGINX_FEED_PORT} = Mesh::Proc::free_port();
 $ENV{TEST_NGINX_H2_PORT} = Mesh::Proc::free_port();
 
 Mesh::Orch::suite();
-Mesh::Orch::add_check(feed => sub {
-    my ($block, $want, $body) = @_;
-    my $got = eval $block->feed_run;
-    $got = "died: $@" unless defined $got;
-    s/\s+\z// for $got, $want;
-    Test::More::is($got, $want, $block->name . ' - feed');
-});
+Mesh::Feed::add_check();
 
 # waits until error.log has a line matching $re
 sub logged {

@@ -15,13 +15,7 @@ use Mesh::Orch;
 our $PING = $ENV{TEST_NGINX_USE_VALGRIND} ? '1500ms' : '300ms';
 
 Mesh::Orch::suite();
-Mesh::Orch::add_check(feed => sub {
-    my ($block, $want, $body) = @_;
-    my $got = eval $block->feed_run;
-    $got = "died: $@" unless defined $got;
-    s/\s+\z// for $got, $want;
-    Test::More::is($got, $want, $block->name . ' - feed');
-});
+Mesh::Feed::add_check();
 
 # curl -N on the feed: (its pid, a handle on its output)
 sub curl {

@@ -21,13 +21,7 @@ our $CLIENT = File::Spec->catfile((File::Spec->splitpath(
     File::Spec->rel2abs(__FILE__)))[1], 'lib', 'Mesh', 'feed_client.py');
 
 Mesh::Orch::suite();
-Mesh::Orch::add_check(feed => sub {
-    my ($block, $want, $body) = @_;
-    my $got = eval $block->feed_run;
-    $got = "died: $@" unless defined $got;
-    s/\s+\z// for $got, $want;
-    Test::More::is($got, $want, $block->name . ' - feed');
-});
+Mesh::Feed::add_check();
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 no_nginx_manager();
 

@@ -13,6 +13,9 @@ package Mesh::Feed;
 #   my $sse = Mesh::Feed->sse(path => '/mesh/v1/feed');
 #   $sse->json;                         # the next data: event, decoded
 #   Mesh::Feed::publish([$channel, $json], ...);   # on the file's Redis
+#   Mesh::Feed::add_check();   # after Mesh::Orch::suite(): the sections
+#       --- feed_run (Perl run after the block's request, returning a
+#       transcript) and --- feed (that transcript), one test
 #
 # Deadlines only catch hangs (tripled under valgrind).
 
@@ -29,6 +32,16 @@ use Time::HiRes qw(time);
 
 our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
 my $JSON = JSON::PP->new->canonical;
+
+sub add_check {
+    Mesh::Orch::add_check(feed => sub {
+        my ($block, $want, $body) = @_;
+        my $got = eval $block->feed_run;
+        $got = "died: $@" unless defined $got;
+        s/\s+\z// for $got, $want;
+        Test::More::is($got, $want, $block->name . ' - feed');
+    });
+}
 
 sub _connect {
     my (%o) = @_;
