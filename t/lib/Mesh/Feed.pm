@@ -36,7 +36,7 @@ my $JSON = JSON::PP->new->canonical;
 sub add_check {
     Mesh::Orch::add_check(feed => sub {
         my ($block, $want, $body) = @_;
-        my $got = eval $block->feed_run;
+        my $got = eval "package main; " . $block->feed_run;
         $got = "died: $@" unless defined $got;
         s/\s+\z// for $got, $want;
         Test::More::is($got, $want, $block->name . ' - feed');
