@@ -58,7 +58,10 @@ async def reconnect(url):
     print("ready", flush=True)
     try:
         while True:
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), 60)
+    except asyncio.TimeoutError:
+        print("no close within 60 s", flush=True)
+        return
     except websockets.ConnectionClosed as e:
         print("closed %s" % e.rcvd.code if e.rcvd else "closed without a "
               "close frame", flush=True)
