@@ -10,7 +10,7 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
     libavahi-client-dev libmicrohttpd-dev curl"
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
-    valgrind procps iproute2"
+    valgrind procps iproute2 python3-websockets"
 
 case "$what" in
     build) pkgs="$build_pkgs" ;;
