@@ -412,7 +412,9 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mmcf->auth_window, 30);
 
     if (mmcf->auth_window <= 0) {
-        return "mesh_auth_window must be above zero";
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_auth_window\" must be above zero");
+        return NGX_CONF_ERROR;
     }
 
     /* nodes live on the local networks: private, loopback, link-local */
