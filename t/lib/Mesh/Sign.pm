@@ -66,8 +66,8 @@ sub task {
 # A block with "--- signed" gets a fresh Authorization header on each POST
 # to the node API, added to its more_headers (a string or one per request),
 # signed just before the block runs (blocks are parsed long before), with
-# the secret of Mesh::Node.  "--- signed eval" with [1, 0, ...]: only the
-# requests marked 1.
+# the secret of Mesh::Node ("--- signed: <secret>" names another).
+# "--- signed eval" with [1, 0, ...]: only the requests marked 1.
 sub preprocess {
     my ($block) = @_;
     return unless $block->can('signed') && defined $block->signed;
@@ -75,6 +75,8 @@ sub preprocess {
     my $req = $block->request;
     my $more = $block->more_headers;
     my $only = ref $block->signed eq 'ARRAY' ? $block->signed : undef;
+    my $secret = !ref $block->signed && $block->signed =~ /(\S+)/
+        ? $1 : $Mesh::Node::SECRET;
     my @reqs = ref $req eq 'ARRAY' ? @$req : ($req);
     my @headers;
     for my $i (0 .. $#reqs) {
@@ -86,7 +88,7 @@ sub preprocess {
         $body =~ s/^\s+|\s+$//gs;
         my $h = ref $more ? $more->[$i] // '' : $more // '';
         $h = 'Authorization: '
-            . node($Mesh::Node::SECRET, $method, $path, $body) . "\n$h"
+            . node($secret, $method, $path, $body) . "\n$h"
             if $method eq 'POST' && $path =~ m{^/mesh/v1/nodes/}
                && (!$only || $only->[$i]);
         push @headers, $h;
