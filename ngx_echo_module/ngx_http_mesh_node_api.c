@@ -70,6 +70,8 @@ static ngx_int_t ngx_http_mesh_node_wait(ngx_http_request_t *r,
     ngx_http_mesh_node_wait_t *wait, ngx_int_t rc);
 static void ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
+static ngx_http_request_t *ngx_http_mesh_node_wait_take(
+    ngx_http_mesh_node_wait_t *wait);
 static void ngx_http_mesh_node_wait_cleanup(void *data);
 static void ngx_http_mesh_node_wait_expired(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
@@ -251,20 +253,12 @@ ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    if (wait->guard.timer_set) {
-        ngx_del_timer(&wait->guard);
-    }
+    body = wait->body;
 
-    r = wait->request;
-
+    r = ngx_http_mesh_node_wait_take(wait);
     if (r == NULL) {
-        ngx_free(wait);
         return;
     }
-
-    body = wait->body;
-    wait->cln->handler = NULL;
-    ngx_free(wait);
 
     c = r->connection;
 
@@ -494,6 +488,29 @@ ngx_http_mesh_node_wait(ngx_http_request_t *r,
 }
 
 
+/* a Redis reply came: the waiting request, if it is still there */
+
+static ngx_http_request_t *
+ngx_http_mesh_node_wait_take(ngx_http_mesh_node_wait_t *wait)
+{
+    ngx_http_request_t  *r;
+
+    if (wait->guard.timer_set) {
+        ngx_del_timer(&wait->guard);
+    }
+
+    r = wait->request;
+
+    if (r != NULL) {
+        wait->cln->handler = NULL;
+    }
+
+    ngx_free(wait);
+
+    return r;
+}
+
+
 static void
 ngx_http_mesh_node_wait_cleanup(void *data)
 {
@@ -549,19 +566,10 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     ngx_http_mesh_json_t        w;
     ngx_http_mesh_main_conf_t  *mmcf;
 
-    if (wait->guard.timer_set) {
-        ngx_del_timer(&wait->guard);
-    }
-
-    r = wait->request;
-
+    r = ngx_http_mesh_node_wait_take(wait);
     if (r == NULL) {
-        ngx_free(wait);
         return;
     }
-
-    wait->cln->handler = NULL;
-    ngx_free(wait);
 
     c = r->connection;
 
