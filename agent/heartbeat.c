@@ -230,8 +230,10 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *path,
 
     if (status < 200 || status > 299) {
         snprintf(err, errlen, "HTTP %ld%s", status,
-                 status == 401 ? " (the orchestrator refused the mesh "
-                 "secret)" : "");
+                 status == 401 ? " (the orchestrator refused the signature:"
+                 " check the mesh secret and this clock)"
+                 : status == 403 ? " (the orchestrator does not accept this "
+                 "host: see mesh_node_networks)" : "");
         return HB_REFUSED;
     }
 
