@@ -699,6 +699,25 @@ ngx_http_mesh_sync_leave(const char *node_id, ngx_http_mesh_redis_reply_pt cb,
 }
 
 
+ngx_int_t
+ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
+    ngx_http_mesh_redis_reply_pt cb, void *data)
+{
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_mesh_redis_command(rc, cb, data,
+                                       "SET " NGX_HTTP_MESH_NONCE_PREFIX
+                                       "%b 1 NX PX %u", nonce->data,
+                                       nonce->len, (unsigned) ttl);
+}
+
+
 /* the Redis adapter, with this layer listening to it */
 
 ngx_int_t

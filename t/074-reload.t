@@ -133,10 +133,11 @@ $Nginx->stop
 --- init
 main::mesh();
 $Mesh::Orch::Redis->signal('STOP');
+my $beat = Mesh::Node::caps_json({ caps => { node_id => 'w', port => 9,
+                                             models => [['w', 'text']] } });
 $main::Beat = Mesh::Chaos::background(path => '/mesh/v1/nodes/heartbeat',
-    headers => Mesh::Chaos::auth_headers(),
-    body => Mesh::Node::caps_json({ caps => { node_id => 'w', port => 9,
-                                              models => [['w', 'text']] } }));
+    headers => Mesh::Chaos::node_headers('/mesh/v1/nodes/heartbeat', $beat),
+    body => $beat);
 Mesh::Orch::wait_until(sub { Mesh::Chaos::redis_state()->{pending} });
 $main::OldPid = Mesh::Chaos::status()->{pid};
 ($main::Before, $main::After) = main::reload();

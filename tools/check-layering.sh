@@ -53,7 +53,7 @@ dir=${1:-$(dirname "$0")/../ngx_echo_module}
 layer() {
     case $1 in
     module.h|caps|util|zone|json|ndjson|parse_core|parse|parse_feed) echo 0 ;;
-    reply|body|ws|pipeline_parse)                                echo 0 ;;
+    reply|body|ws|pipeline_parse|sign)                           echo 0 ;;
     registry|router)                                             echo 1 ;;
     redis)                                                       echo 2 ;;
     sync|events)                                                 echo 3 ;;

@@ -23,6 +23,7 @@ use JSON::PP ();
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
+use Mesh::Sign;
 use Mesh::Checks;
 use Mesh::Stream;
 use Test::Nginx::Util ();
@@ -80,7 +81,7 @@ sub own {
 sub load_directly {
     my ($id) = @_;
     background(port => $Agent{$id}->port, path => '/api/generate',
-               headers => auth_headers(), timeout => 30,
+               headers => task_headers($id), timeout => 30,
                body => '{"model":"mistral:7b","prompt":"load",'
                      . '"options":{"num_predict":1000}}');
     Mesh::Orch::wait_until(sub { (node($id)->{active_tasks} // 0) == 1 }, 10)
@@ -133,9 +134,19 @@ sub node {
     return Mesh::Orch::nodes()->{$id} // {};
 }
 
-# A request with the mesh credential, as nginx sends tasks to agents.
-sub auth_headers {
-    return { Authorization => "Bearer $Mesh::Node::SECRET" };
+# A task credential for agent $id, as nginx signs one for each task.
+my $TaskNo = 0;
+sub task_headers {
+    my ($id) = @_;
+    return { Authorization => Mesh::Sign::task($Mesh::Node::SECRET, $id,
+                                  sprintf('chaos%x-%d', $$, ++$TaskNo)) };
+}
+
+# A node API POST signed as nodes sign it.
+sub node_headers {
+    my ($path, $body) = @_;
+    return { Authorization => Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+                                               $path, $body) };
 }
 
 # One request now (Mesh::Stream::request), to the nginx under test unless
@@ -174,10 +185,11 @@ sub reap_later { return Mesh::Orch::reap_later() }
 sub heartbeat {
     my (%caps) = @_;
     my $port = delete $caps{nginx_port} // $ENV{TEST_NGINX_SERVER_PORT};
+    my $body = Mesh::Node::caps_json({ caps => \%caps });
     my $r = Mesh::Stream::request(
         port => $port, path => '/mesh/v1/nodes/heartbeat',
-        headers => auth_headers(),
-        body => Mesh::Node::caps_json({ caps => \%caps }));
+        headers => node_headers('/mesh/v1/nodes/heartbeat', $body),
+        body => $body);
     return $r->{status} // 0;
 }
 

@@ -26,19 +26,29 @@ use IO::Socket::INET;
 use JSON::PP ();
 
 use Mesh::Proc;
+use Mesh::Sign;
 
 our $SECRET = 'test-mesh-secret-0123456789abcdef';
 
+# signs each heartbeat as echo-agent does (Mesh::Sign): the secret itself
+# is never sent
 my $PUMP = <<'PERL';
 use strict; use warnings; use IO::Socket::INET; use Time::HiRes qw(sleep);
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 my ($file, $port, $secret, $ms) = @ARGV;
+my $path = '/mesh/v1/nodes/heartbeat';
+my $n = 0;
 $SIG{TERM} = sub { exit 0 };
 while (1) {
     my $body = do { local (@ARGV, $/) = ($file); <> } // '';
+    my ($ts, $nonce) = (time, sprintf '%08x%08x%016x', $$, time, ++$n);
+    my $sig = hmac_sha256_hex(join("\n", 'MESH-HMAC-SHA256', 'POST', $path,
+                                   $ts, $nonce, sha256_hex($body)), $secret);
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
     if ($s) {
-        print $s "POST /mesh/v1/nodes/heartbeat HTTP/1.1\r\nHost: mesh\r\n"
-            . "Authorization: Bearer $secret\r\nConnection: close\r\n"
+        print $s "POST $path HTTP/1.1\r\nHost: mesh\r\n"
+            . "Authorization: MESH-HMAC-SHA256 $ts:$nonce:$sig\r\n"
+            . "Connection: close\r\n"
             . "Content-Type: application/json\r\n"
             . "Content-Length: " . length($body) . "\r\n\r\n$body";
         my $status = <$s> // '';
@@ -131,10 +141,12 @@ sub stop {
 sub leave {
     my ($port, $node_id) = @_;
     my $body = qq({"node_id":"$node_id"});
+    my $path = '/mesh/v1/nodes/leave';
+    my $auth = Mesh::Sign::node($SECRET, 'POST', $path, $body);
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                   Timeout => 2) or return;
-    print $s "POST /mesh/v1/nodes/leave HTTP/1.1\r\nHost: mesh\r\n"
-        . "Authorization: Bearer $SECRET\r\nConnection: close\r\n"
+    print $s "POST $path HTTP/1.1\r\nHost: mesh\r\n"
+        . "Authorization: $auth\r\nConnection: close\r\n"
         . "Content-Length: " . length($body) . "\r\n\r\n$body";
     my $status = <$s>;
     close $s;

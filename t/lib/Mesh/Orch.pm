@@ -39,6 +39,7 @@ use Time::HiRes qw(sleep time);
 use Mesh::Events;
 use Mesh::Node;
 use Mesh::Proc;
+use Mesh::Sign;
 use Mesh::SimClient;
 use Test::Nginx::Util qw(add_block_preprocessor add_test_cleanup_handler
                          repeat_each);
@@ -143,6 +144,7 @@ sub suite {
         $block->set_value(config => $LOCATIONS)
             unless defined $block->config;
     });
+    add_block_preprocessor(\&Mesh::Sign::preprocess);
     Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
     add_test_cleanup_handler(\&quiet);
 }
