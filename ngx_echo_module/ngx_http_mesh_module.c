@@ -339,7 +339,8 @@ ngx_http_mesh_agent_auth_variable(ngx_http_request_t *r,
     ngx_http_mesh_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_mesh_module);
+    /* the task's own request: a pipeline step is a subrequest */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
 
     if (mmcf->secret.len == 0 || ctx == NULL || ctx->node_id[0] == '\0') {
         v->not_found = 1;

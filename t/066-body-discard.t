@@ -14,6 +14,7 @@ use Test::Nginx::Socket;
 use Mesh::Checks;
 use Mesh::Node;
 use Mesh::Orch;
+use Mesh::Sign;
 
 our $Why;
 
@@ -48,7 +49,11 @@ sub replies {
         . ($last_json =~ /"version"/ ? ' status-json' : ' other-body');
 }
 
-sub auth { "Authorization: Bearer $Mesh::Node::SECRET" }
+# a node credential, signed over the heartbeat with the smuggled body
+sub auth {
+    return 'Authorization: ' . Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+        '/mesh/v1/nodes/heartbeat', $SMUGGLED);
+}
 
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();

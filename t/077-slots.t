@@ -87,7 +87,9 @@ sub wake_and_vanish {
     my $pid = event_loop_pid();
     kill 'STOP', $pid;
     print $ka "POST /mesh/v1/nodes/heartbeat HTTP/1.1\r\nHost: mesh\r\n"
-        . "Authorization: Bearer $Mesh::Node::SECRET\r\n"
+        . 'Authorization: '
+        . Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+                           '/mesh/v1/nodes/heartbeat', $body) . "\r\n"
         . "Content-Type: application/json\r\n"
         . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
     $Waiter->stop;

@@ -113,7 +113,7 @@ Mesh::Pipeline::mesh(a  => { model => 'llava:7b', sim => ['--tokens', 6] },
 # a2 busy with a task sent to it directly: a is preferred, then killed
 Mesh::Chaos::background(
     port => $Mesh::Chaos::Agent{a2}->port, path => '/api/generate',
-    headers => Mesh::Chaos::auth_headers(), timeout => 30,
+    headers => Mesh::Chaos::task_headers('a2'), timeout => 30,
     body => '{"model":"llava:7b","prompt":"load","options":{"num_predict":2000}}');
 Mesh::Orch::wait_until(sub { (Mesh::Chaos::node('a2')->{active_tasks} // 0) == 1 }, 10);
 $Mesh::Chaos::Agent{a}->kill;
