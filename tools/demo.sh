@@ -93,6 +93,7 @@ cp "$DEMO/mesh.secret" "$DEMO/nginx/conf/mesh.secret"
 sed -e "s|^load_module .*|load_module $BUILD/nginx/ngx_http_mesh_module.so;|" \
     -e "s|redis://127.0.0.1:6379|redis://127.0.0.1:$redis_port|" \
     -e "s|listen       8080;|listen       127.0.0.1:$HTTP_PORT;|" \
+    -e "s|root .*/dashboard;|root $BUILD/dashboard;|" \
     "$TOP/conf/nginx.conf" > "$DEMO/nginx/conf/nginx.conf"
 
 "$NGINX" -p "$DEMO/nginx" -c conf/nginx.conf -t -q \
@@ -146,7 +147,8 @@ done
 
 cat <<MSG
 
-The mesh is up.  Try:
+The mesh is up.  Dashboard: http://127.0.0.1:$HTTP_PORT/
+Try:
   curl -s http://127.0.0.1:$HTTP_PORT/mesh/v1/nodes
   curl -sN http://127.0.0.1:$HTTP_PORT/mesh/v1/tasks \\
        -d '{"type":"code","prompt":"write a binary search in C"}'
