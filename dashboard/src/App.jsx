@@ -58,7 +58,8 @@ export default function App() {
     <div className="app">
       <header className="top">
         <h1>Echo-System mesh</h1>
-        <div className="summary" data-testid="summary">
+        <div className="summary" data-testid="summary"
+             data-snapshots={state.snapshots}>
           <span>{up}/{state.order.length} nodes up</span>
           <span>{state.queued} queued</span>
           <FeedStatus status={status} />

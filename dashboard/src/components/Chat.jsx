@@ -21,7 +21,8 @@ function pipelineName(p) {
 function Answer({ a }) {
   return (
     <article className={`answer answer-${a.status}`} data-testid="answer"
-             data-status={a.status} aria-live="polite">
+             data-status={a.status} data-task={a.task_id ?? ''}
+             aria-live="polite">
       <p className="question">{a.prompt}</p>
       <p className="meta">
         {a.pipeline ? `pipeline ${a.pipeline}` : (a.requested_model || a.type)}

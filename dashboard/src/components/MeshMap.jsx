@@ -1,6 +1,6 @@
-import { useEffect, useMemo } from 'react';
-import { Handle, Position, ReactFlow, ReactFlowProvider,
-         useReactFlow } from '@xyflow/react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { Handle, Position, ReactFlow, ReactFlowProvider, applyNodeChanges,
+         useReactFlow, useStore } from '@xyflow/react';
 import { isLit, nodeStatus } from '../feed/state.js';
 
 const ORCH = '__orchestrator';
@@ -40,12 +40,16 @@ function layout(ids) {
   });
 }
 
+// Fits the graph again when nodes come or go and when the map is resized
+// (a phone turned, a window narrowed).
 function Fit({ count }) {
   const { fitView } = useReactFlow();
+  const width = useStore((s) => s.width);
+  const height = useStore((s) => s.height);
   useEffect(() => {
     const t = setTimeout(() => fitView({ padding: 0.2, duration: 0 }), 0);
     return () => clearTimeout(t);
-  }, [count, fitView]);
+  }, [count, width, height, fitView]);
   return null;
 }
 
@@ -67,6 +71,20 @@ function MapView({ state, now }) {
     }),
   ], [pos, state.nodes]);
 
+  // React Flow measures each node once and keeps the size on the node
+  // object (onNodesChange); new objects from the feed keep the old size,
+  // else the nodes stay hidden until something resizes them.
+  const [shown, setShown] = useState([]);
+  useEffect(() => {
+    setShown((prev) => {
+      const old = new Map(prev.map((n) => [n.id, n]));
+      return nodes.map((n) => (old.has(n.id)
+        ? { ...n, measured: old.get(n.id).measured } : n));
+    });
+  }, [nodes]);
+  const onNodesChange = useCallback(
+    (changes) => setShown((ns) => applyNodeChanges(changes, ns)), []);
+
   const edges = useMemo(() => state.order.map((id) => {
     const lit = isLit(state, id, now);
     const down = nodeStatus(state.nodes[id]) === 'down';
@@ -80,7 +98,8 @@ function MapView({ state, now }) {
   return (
     <div className="map" data-testid="mesh-map"
          data-lit={state.order.filter((id) => isLit(state, id, now)).join(',')}>
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes}
+      <ReactFlow nodes={shown} edges={edges} nodeTypes={nodeTypes}
+                 onNodesChange={onNodesChange}
                  fitView nodesDraggable={false} nodesConnectable={false}
                  elementsSelectable={false} zoomOnScroll={false}
                  panOnScroll={false} preventScrolling={false}
