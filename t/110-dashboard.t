@@ -126,7 +126,7 @@ my (%sim, %agent);
 for my $id (sort keys %models) {
     $sim{$id} = Mesh::Proc::start_sim(
         (map { ('--model', $_) } @{ $models{$id} }),
-        '--tokens', 12, '--token-delay-ms', 120);
+        '--tokens', 30, '--token-delay-ms', 120);
     $agent{$id} = start_agent($id);
 }
 
@@ -136,7 +136,6 @@ sub start_agent {
 }
 
 sub reload_nginx {
-    my $before = Mesh::Chaos::workers($nginx);
     system($Test::Nginx::Util::NginxBinary, '-p', "$nginx->{root}/",
            '-c', $nginx->{conf}, '-e', "$nginx->{root}/logs/error.log",
            '-s', 'reload') == 0
@@ -159,6 +158,7 @@ my $cfg = {
                keys %models },
     chat  => { type => 'code', prompt => 'write a binary search in C',
                node => 'node-code', expect => '[codellama:7b]' },
+    vision   => { node => 'node-vision', expect => '[llava:7b]' },
     kill     => 'node-code',
     pipeline => $pipeline,
     slow     => $slow,
@@ -205,7 +205,7 @@ waitpid $pid, 0;
 is($? >> 8, 0, 'the browser script exits 0');
 
 # Every check of the script ran: a script that dies half-way has fewer.
-my $want = 16 + keys(%models) + ($pipeline ? 1 : 0);
+my $want = 18 + keys(%models) + ($pipeline ? 1 : 0);
 is($checks, $want, "the browser script made all $want checks")
     or diag("checks made:\n" . join("\n", @names));
 ok(-s "$shots/dashboard-desktop.png" && -s "$shots/dashboard-phone.png",

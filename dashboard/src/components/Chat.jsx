@@ -18,7 +18,20 @@ function pipelineName(p) {
   return typeof p === 'string' ? p : p?.name;
 }
 
-function Answer({ a }) {
+// What the feed says of the answer's task (task.failed and its reason),
+// for a reply that broke off before its own error line could be read.
+function FeedOutcome({ row }) {
+  if (!row) return null;
+  return (
+    <p className="meta" data-testid="answer-feed-outcome">
+      the mesh reports this task {row.outcome}
+      {row.reason ? ` (${row.reason})` : ''}
+      {row.node_id ? ` on ${row.node_id}` : ''}
+    </p>
+  );
+}
+
+function Answer({ a, row }) {
   return (
     <article className={`answer answer-${a.status}`} data-testid="answer"
              data-status={a.status} data-task={a.task_id ?? ''}
@@ -53,6 +66,7 @@ function Answer({ a }) {
                            data-testid="answer-text">{a.text}</pre>}
       {a.error && <p className="error" role="alert"
                      data-testid="answer-error">{a.error}</p>}
+      {a.status === 'error' && <FeedOutcome row={row} />}
     </article>
   );
 }
@@ -183,7 +197,9 @@ export default function Chat({ state }) {
       </form>
       <div className="answers" data-testid="answers">
         {answers.slice().reverse().map((a, i) => (
-          <Answer key={answers.length - i} a={a} />
+          <Answer key={answers.length - i} a={a}
+                  row={a.task_id
+                    ? state.tasks.find((t) => t.id === a.task_id) : null} />
         ))}
       </div>
     </div>
