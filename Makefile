@@ -1,6 +1,7 @@
 # Echo-System top-level build.  Everything lands under build/.
 #
 #   make demo    install what is missing, build, run a local mesh (Ctrl-C stops)
+#                NODES=3: that many nodes (default 2); V=1: every build line
 #   make test    install what is missing, build, run every test suite
 #   make build   build the module, the agent, the simulator, the protos and
 #                the dashboard
@@ -13,6 +14,8 @@ NGINX      ?= /usr/sbin/nginx
 PROVE      ?= prove
 PROVE_ARGS ?= -r
 TESTS      ?= t
+NODES      ?= 2
+V          ?= 0
 
 PROTOS     := $(wildcard proto/*.proto)
 PROTO_OUT  := $(BUILD)/proto
@@ -44,8 +47,9 @@ export MESH_BUILD := $(BUILD)
 # TESTS (unit test programs), so keep it out of what they inherit.
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
-.PHONY: all build deps deps-build proto module sim agent dashboard test test-unit \
-        test-valgrind test-memcheck demo clean fuzz bench-route bench-mesh
+.PHONY: all build deps deps-build proto module sim agent dashboard test \
+        test-unit test-valgrind test-memcheck demo demo-build clean fuzz \
+        bench-route bench-mesh
 
 all: build
 
@@ -140,8 +144,28 @@ test-valgrind: deps build
 # The README's main command: a local mesh in the foreground.
 demo:
 	@tools/install-deps.sh demo
+	@$(MAKE) --no-print-directory demo-build
+	@MESH_DEMO_NODES=$(NODES) tools/demo.sh
+
+# The build, one line per component; each component's output goes to
+# build/build-<component>.log, shown when it fails.  V=1 shows it all.
+DEMO_PARTS := proto module sim agent
+
+demo-build:
+ifeq ($(V),1)
 	$(MAKE) build
-	@tools/demo.sh
+else
+	@mkdir -p $(BUILD)
+	@for c in $(DEMO_PARTS); do \
+	  log=$(BUILD)/build-$$c.log; \
+	  if $(MAKE) --no-print-directory $$c > $$log 2>&1; then \
+	    echo "build: $$c"; \
+	  else \
+	    echo "build: $$c FAILED, the end of $$log:"; tail -30 $$log; \
+	    exit 1; \
+	  fi; \
+	done
+endif
 
 clean:
 	rm -rf $(BUILD) t/servroot*

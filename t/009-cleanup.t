@@ -5,8 +5,8 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(sleep);
 use Mesh::Fixture;
+use Mesh::Proc;
 
 my $r = Mesh::Fixture::run('t/fixtures/interrupt.tt');
 is $r->{signal} ? 128 + $r->{signal} : $r->{code}, 130,
@@ -28,10 +28,7 @@ my @left = Mesh::Fixture::pids_matching($r->{servroot});
 is scalar @left, 1, 'its nginx is still running';
 ok -f "$r->{servroot}/conf/nginx.conf", 'its server root is kept';
 kill 'QUIT', @left;
-for (1 .. 100) {
-    last unless Mesh::Fixture::pids_matching($r->{servroot});
-    sleep 0.05;
-}
+Mesh::Proc::wait_for(sub { !Mesh::Fixture::pids_matching($r->{servroot}) });
 is_deeply [Mesh::Fixture::pids_matching($r->{servroot})], [],
     'we stopped it ourselves';
 

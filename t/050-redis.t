@@ -345,7 +345,8 @@ main::redis_up('flap');
 main::wait_status(main::ready());
 main::redis_down('flap');
 main::wait_status(main::all_down());
-sleep 2;
+# a refused reconnect after the warned one: logged at debug level only
+main::wait_log(qr/redis command connection to \S+ failed: Connection refused \(again\)/);
 --- request
 GET /mesh/status
 --- response_body_like: "redis":\{"connected":false,"subscribed":false,"reconnects":0,"pending":0,"last_error":"redis \w+ connection to 127\.0\.0\.1:\d+ (lost: Server closed the connection|failed: Connection refused)"

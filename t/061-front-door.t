@@ -14,9 +14,10 @@ our @MODELS = map { ('--model', $_) } 'mistral:7b',
     'llava,caps=completion+vision', 'codellama:7b',
     'nomic-embed-text,caps=embedding';
 
-# A node is down after 3 missed heartbeats of 200 ms (more under
-# valgrind, where nginx answers heartbeats slowly).
-our $MISSES = $ENV{TEST_NGINX_USE_VALGRIND} ? 15 : 3;
+# A node is down after 10 missed heartbeats of 200 ms (more under
+# valgrind, where nginx answers heartbeats slowly): a live node's
+# heartbeats, late on a busy machine, must never look like silence.
+our $MISSES = $ENV{TEST_NGINX_USE_VALGRIND} ? 25 : 10;
 
 Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 200ms;\n"
                               . "    mesh_heartbeat_misses $MISSES;\n");

@@ -33,9 +33,17 @@ add_test_cleanup_handler(
 our $TASK = '{"model":"mistral:7b","prompt":"outage","stream":false,'
           . '"options":{"num_predict":2}}';
 
+# The tasks the nodes have served, as this nginx counts them (in its
+# zone: the count goes on while Redis is away).
+sub tasks_done {
+    my $n = Mesh::Orch::nodes();
+    return ($n->{a}{tasks_done} // 0) + ($n->{b}{tasks_done} // 0);
+}
+
 # Agents a and b, then Redis killed while tasks flow; returns once the
-# worker knows and both nodes have been silent for longer than
-# heartbeat_interval x misses (900 ms).
+# worker knows, both nodes have been silent for longer than
+# heartbeat_interval x misses (900 ms), and 3 tasks have ended since the
+# kill (however slow the machine).
 sub outage {
     Mesh::Orch::wait_until(sub { Mesh::Chaos::redis_state()->{subscribed} },
                            15);
@@ -49,14 +57,16 @@ sub outage {
     });
     Mesh::Chaos::redis_kill();
     $KilledAt = Time::HiRes::time();
+    my $done = tasks_done();
     $Outage = Mesh::Orch::wait_until(sub {
         my $st = Mesh::Chaos::redis_state();
         return defined $st->{connected} && !$st->{connected};
-    }, 5);
+    });
     Mesh::Orch::wait_until(sub {
         my $n = Mesh::Orch::nodes();
         return ($n->{a}{last_seen_ago_ms} // 0) > 1000
-            && ($n->{b}{last_seen_ago_ms} // 0) > 1000;
+            && ($n->{b}{last_seen_ago_ms} // 0) > 1000
+            && tasks_done() >= $done + 3;
     }, 15);
 }
 
@@ -78,9 +88,11 @@ sub traffic_ok {
 # After outage(), $silent s more of it (the agents deep in backoff,
 # retrying seconds apart), Redis restarted: waits for the worker to
 # reconnect (polling fast: an agent's retry must not slip in before the
-# first look), then looks at /mesh/v1/nodes every 50 ms for $secs s
+# first look), then looks at /mesh/v1/nodes every 50 ms for $secs s, and
+# on until there are 20 looks and 3 tasks have ended since the reconnect
 # (@Looks: [seconds since the reconnect, nodes]), recording the events
-# from the first look on.
+# from the first look on.  (The grace after the reconnect, 35 s, outlasts
+# that on any machine this runs on.)
 sub after_restart {
     my ($silent, $secs) = @_;
     Time::HiRes::sleep($silent);
@@ -94,7 +106,12 @@ sub after_restart {
     $BackAt = Time::HiRes::time();
     @Looks = $back ? ([0, Mesh::Orch::nodes()]) : ();
     Mesh::Chaos::record_events();
-    while ($back && Time::HiRes::time() < $BackAt + $secs) {
+    my $done = tasks_done();
+    $deadline = $BackAt + 30;    # a hang, well inside the grace
+    while ($back && (Time::HiRes::time() < $BackAt + $secs || @Looks < 20
+                     || tasks_done() < $done + 3)
+           && Time::HiRes::time() < $deadline)
+    {
         push @Looks, [Time::HiRes::time() - $BackAt, Mesh::Orch::nodes()];
         Time::HiRes::sleep(0.05);
     }

@@ -19,7 +19,6 @@ use warnings;
 
 use File::Spec;
 use JSON::PP ();
-use POSIX ();
 
 use Mesh::Node;
 use Mesh::Orch;
@@ -165,37 +164,10 @@ sub background {
     return $bg;
 }
 
-# Runs $action in a forked child once $cond is true (polled for up to
-# $limit s, scaled), while the parent goes on, e.g. with the block's main
-# request.  The child shares the parent's objects (Mesh::Node->set works
-# from it) but must not start processes.  reap_later() waits for them.
-my @LATER;
+# Mesh::Orch::later() and reap_later(), for the suites that use these.
+sub later { return Mesh::Orch::later(@_) }
 
-sub later {
-    my ($cond, $action, $limit) = @_;
-    my $pid = fork // die "fork: $!\n";
-    if ($pid == 0) {
-        my $code = 1;
-        eval {
-            Mesh::Orch::wait_until($cond, $limit // 10) && $action->();
-            $code = 0;
-        };
-        print STDERR "later: $@" if $@;
-        POSIX::_exit($code);
-    }
-    push @LATER, $pid;
-    return $pid;
-}
-
-# Waits for every later() child; true when each ran its action.
-sub reap_later {
-    my $ok = 1;
-    for my $pid (splice @LATER) {
-        waitpid $pid, 0;
-        $ok = 0 if $?;
-    }
-    return $ok;
-}
+sub reap_later { return Mesh::Orch::reap_later() }
 
 # One heartbeat for a node that is not a Mesh::Node (it joins, then goes
 # silent); %caps: the fields of Mesh::Node->start.  Returns the status.

@@ -65,7 +65,7 @@ our $LOCATIONS = <<'_EOC_';
     proxy_connect_timeout       2s;
     proxy_send_timeout          30s;
     proxy_read_timeout          300s;
-    proxy_next_upstream         error timeout http_503 non_idempotent;
+    proxy_next_upstream         error timeout http_503 http_429 non_idempotent;
     proxy_next_upstream_tries   3;
     proxy_next_upstream_timeout 10s;
     proxy_intercept_errors      off;
@@ -198,7 +198,7 @@ sub redis {
 # nginx must not learn the last block's nodes, from heartbeats or from
 # its first resync).
 sub quiet {
-    _reap_later();
+    reap_later();
     $_->stop for values %Nodes;
     %Nodes = ();
     %Want = ();
@@ -331,25 +331,37 @@ sub normalize {
     return $text;
 }
 
-# Runs $code in a child after $secs seconds (a node changing what it
-# reports while the block's request waits).
+# Runs $action in a forked child once $cond is true (polled for up to
+# $limit s, scaled), while the parent goes on, e.g. with the block's main
+# request: a node changing what it reports once the request waits.  The
+# child shares the parent's objects (Mesh::Node->set works from it) but
+# must not start processes.  reap_later() waits for them.
 our @Later;
 
 sub later {
-    my ($secs, $code) = @_;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
+    my ($cond, $action, $limit) = @_;
+    my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
-        sleep $secs;
-        $code->();
-        POSIX::_exit(0);
+        my $code = 1;
+        eval {
+            wait_until($cond, $limit // 10) && $action->();
+            $code = 0;
+        };
+        print STDERR "later: $@" if $@;
+        POSIX::_exit($code);
     }
     push @Later, $pid;
+    return $pid;
 }
 
-sub _reap_later {
-    waitpid $_, 0 for @Later;
-    @Later = ();
+# Waits for every later() child; true when each ran its action.
+sub reap_later {
+    my $ok = 1;
+    for my $pid (splice @Later) {
+        waitpid $pid, 0;
+        $ok = 0 if $?;
+    }
+    return $ok;
 }
 
 # --- mesh:events ---------------------------------------------------------
@@ -567,6 +579,8 @@ sub count_tests {
         next if defined $block->SKIP;
         my $logs = _lines(scalar $block->error_log)
             + _lines(scalar $block->no_error_log)
+            + _lines(scalar $block->access_log)
+            + _lines(scalar $block->no_access_log)
             + (defined $block->grep_error_log ? 1 : 0);
         if (defined $block->must_die) {
             $total += repeat_each() * (1 + $logs);
@@ -595,7 +609,7 @@ END {
     # one by one, before Mesh::Proc's own END: nodes first, then what
     # they use
     local $?;
-    _reap_later();
+    reap_later();
     $Sub->close if $Sub;
     $_->stop for values %Nodes;
     $_->stop for values %Sims;

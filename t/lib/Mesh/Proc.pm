@@ -88,6 +88,18 @@ sub port_listening {
     return 0;
 }
 
+# Polls $check every 50 ms until it is true or $limit s (default 30, a
+# deadline that only catches a hang) have passed; returns its last value.
+sub wait_for {
+    my ($check, $limit) = @_;
+    my $deadline = time + ($limit // 30);
+    while (1) {
+        my $v = $check->();
+        return $v if $v || time >= $deadline;
+        sleep 0.05;
+    }
+}
+
 sub port_accepts {
     my ($port) = @_;
     my $sock = IO::Socket::INET->new(

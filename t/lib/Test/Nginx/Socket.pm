@@ -199,13 +199,18 @@ sub check_response_body {
     }
 }
 
-# Error log lines of this request; --- error_log patterns not yet seen are
-# waited for a little (a log-phase line may come after the response).
-sub _log_lines_for {
-    my ($block, $wanted) = @_;
-    sleep 0.045;
-    my $lines = Test::Nginx::Server::new_log_lines();
-    my $deadline = time + ($Test::Nginx::Util::UseValgrind ? 5 : 1);
+# Lines that --- error_log or --- access_log patterns want may come after
+# the response (the log phase runs once it is sent): they are waited for,
+# up to a deadline that only catches their absence, not a slow machine.
+sub _log_deadline {
+    return time + ($Test::Nginx::Util::UseValgrind ? 30 : 10);
+}
+
+# Until every pattern of $wanted matches a line of $lines, or the
+# deadline: $more->() returns the lines logged since its last call.
+sub _wait_lines {
+    my ($lines, $wanted, $more) = @_;
+    my $deadline = _log_deadline();
     while (time < $deadline) {
         my @missing = grep {
             my $p = $_;
@@ -213,9 +218,17 @@ sub _log_lines_for {
         } @$wanted;
         last unless @missing;
         sleep 0.05;
-        push @$lines, @{ Test::Nginx::Server::new_log_lines() };
+        push @$lines, @{ $more->() };
     }
     return $lines;
+}
+
+# Error log lines of this request.
+sub _log_lines_for {
+    my ($block, $wanted) = @_;
+    sleep 0.045;
+    return _wait_lines(Test::Nginx::Server::new_log_lines(), $wanted,
+                       \&Test::Nginx::Server::new_log_lines);
 }
 
 sub check_error_log {
@@ -274,8 +287,16 @@ sub check_access_log {
         return;
     }
     sleep 0.045;
-    open my $in, '<', $Test::Nginx::Util::AccLogFile;
-    my @lines = $in ? <$in> : ();
+    my $pos = 0;
+    my $read = sub {
+        open my $in, '<', $Test::Nginx::Util::AccLogFile or return [];
+        seek $in, $pos, 0;
+        my @new = <$in>;
+        pop @new if @new && $new[-1] !~ /\n\z/;    # the rest comes later
+        $pos += length join '', @new;
+        return \@new;
+    };
+    my @lines = @{ _wait_lines($read->(), $want, $read) };
     for my $pat (@$want) {
         ok((grep { _line_matches($_, $pat) } @lines),
            "$name - pattern \"$pat\" matches a line in access.log "
@@ -467,6 +488,10 @@ sub _allowed_levels {
     {
         my $text = "$pat";
         $allowed{$1} = 1 while $text =~ /\[(alert|crit|emerg)/g;
+    }
+    # a block that makes a worker crash on purpose says so in error_log
+    for my $pat (@{ _section_patterns($block, 'error_log') }) {
+        $allowed{crash} = 1 if "$pat" =~ /exited on signal/;
     }
     return \%allowed;
 }
