@@ -149,7 +149,7 @@ demo:
 
 # The build, one line per component; each component's output goes to
 # build/build-<component>.log, shown when it fails.  V=1 shows it all.
-DEMO_PARTS := proto module sim agent
+DEMO_PARTS := proto module sim agent dashboard
 
 demo-build:
 ifeq ($(V),1)
