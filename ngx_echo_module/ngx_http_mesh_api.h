@@ -17,6 +17,7 @@
 ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_MESH_API_H_INCLUDED_ */

@@ -189,6 +189,9 @@ ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc, void *data)
     pc->socklen = ctx->socklen;
     pc->name = name;
 
+    /* a task's time is its node's: no queue wait, no failed try in it */
+    ctx->dispatched = ngx_current_msec;
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "mesh: task %s to node \"%V\"", ctx->task_id, pc->name);
 
@@ -290,7 +293,7 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 
     } else if (!ctx->client_gone) {
         ngx_http_mesh_registry_task_end(node, !ctx->failed, ctx->tokens,
-                                        ngx_current_msec - ctx->start,
+                                        ngx_current_msec - ctx->dispatched,
                                         pc->log);
 
         if (ctx->node_fault || !ctx->failed) {

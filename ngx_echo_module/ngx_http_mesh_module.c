@@ -13,6 +13,7 @@
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_pipeline.h"
 #include "ngx_http_mesh_api.h"
 
 
@@ -37,6 +38,8 @@ static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mesh_pipelines_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_mesh_route_check(ngx_conf_t *cf,
     ngx_http_mesh_main_conf_t *mmcf);
 static char *ngx_http_mesh_eject(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -53,6 +56,10 @@ static ngx_conf_num_bounds_t  ngx_http_mesh_tries_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_mesh_misses_bounds = {
     ngx_conf_check_num_bounds, 1, 100
+};
+
+static ngx_conf_num_bounds_t  ngx_http_mesh_steps_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_MESH_PIPELINE_STEPS_MAX
 };
 
 
@@ -126,6 +133,34 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mesh_main_conf_t, node_body_max),
+      NULL },
+
+    { ngx_string("mesh_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_mesh_pipeline_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_pipeline_max_steps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, pipeline_max_steps),
+      &ngx_http_mesh_steps_bounds },
+
+    { ngx_string("mesh_pipeline_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, pipeline_buffer),
+      NULL },
+
+    { ngx_string("mesh_pipelines"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_pipelines_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("mesh_status"),
@@ -267,6 +302,12 @@ ngx_http_mesh_init(ngx_conf_t *cf)
 
     *h = ngx_http_mesh_precontent_handler;
 
+    /* under the task filter: a step's reply is counted before it is read */
+
+    if (ngx_http_mesh_pipeline_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_mesh_filter_init(cf);
 }
 
@@ -277,6 +318,18 @@ ngx_http_mesh_init_process(ngx_cycle_t *cycle)
     ngx_http_mesh_main_conf_t  *mmcf;
 
     ngx_http_mesh_worker_init();
+
+    /*
+     * nginx runs this hook in the cache manager and loader too; a sweep
+     * there, with no Redis link to tell it of an outage, would mark
+     * silent nodes down while the workers keep them up
+     */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
@@ -303,6 +356,12 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_mesh_main_conf_t  *mmcf;
 
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
     if (mmcf == NULL) {
@@ -310,6 +369,9 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_mesh_queue_exit_worker(cycle);
+
+    /* what this worker still owes Redis goes out before the link closes */
+    ngx_http_mesh_sync_flush_load(cycle->log);
     ngx_http_mesh_events_flush();
 
     if (mmcf->registry) {
@@ -354,6 +416,8 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
     {
         return NULL;
     }
+    mmcf->pipeline_max_steps = NGX_CONF_UNSET_UINT;
+    mmcf->pipeline_buffer = NGX_CONF_UNSET_SIZE;
 
     return mmcf;
 }
@@ -378,6 +442,19 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mmcf->eject_max_time < mmcf->eject_time) {
         mmcf->eject_max_time = mmcf->eject_time;
+    }
+
+    ngx_conf_init_uint_value(mmcf->pipeline_max_steps, 8);
+    ngx_conf_init_size_value(mmcf->pipeline_buffer, 256 * 1024);
+
+    if (mmcf->pipeline_buffer == 0
+        || mmcf->pipeline_buffer > NGX_HTTP_MESH_PIPELINE_OUTPUT_MAX)
+    {
+        return "mesh_pipeline_buffer must be from 1 to 16m";
+    }
+
+    if (ngx_http_mesh_pipeline_conf_check(cf, mmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (mmcf->heartbeat_interval == 0) {
@@ -434,7 +511,8 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mesh_module);
 
-    if ((conf->route || conf->handler == ngx_http_mesh_node_api_handler
+    if ((conf->route || conf->pipeline_uri.len
+         || conf->handler == ngx_http_mesh_node_api_handler
          || conf->handler == ngx_http_mesh_tags_handler)
         && mmcf->shm_zone == NULL)
     {
@@ -786,6 +864,38 @@ ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "expected \"ollama\" or \"task\"", &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mesh_pipelines_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mesh_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->handler) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected the URI of "
+                           "a location with \"mesh_route task\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->pipeline_uri = value[1];
+    mlcf->handler = ngx_http_mesh_pipeline_api_handler;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = mlcf->handler;
 
     return NGX_CONF_OK;
 }

@@ -35,6 +35,9 @@ typedef struct {
     ngx_msec_t                    eject_time;
     ngx_msec_t                    eject_max_time;
     ngx_array_t                   balancers;  /* upstreams with mesh_balancer */
+    ngx_array_t                  *pipelines;        /* mesh_pipeline */
+    ngx_uint_t                    pipeline_max_steps;
+    size_t                        pipeline_buffer;
 } ngx_http_mesh_main_conf_t;
 
 
@@ -49,6 +52,7 @@ typedef ngx_int_t (*ngx_http_mesh_handler_pt)(ngx_http_request_t *r);
 typedef struct {
     ngx_http_mesh_handler_pt      handler;
     ngx_uint_t                    route;
+    ngx_str_t                     pipeline_uri;     /* of mesh_pipelines */
 } ngx_http_mesh_loc_conf_t;
 
 
@@ -68,13 +72,14 @@ typedef struct {
     socklen_t                     socklen;
     ngx_uint_t                    tried[8];     /* node indexes tried */
     ngx_uint_t                    ntried;
-    ngx_msec_t                    start;
     ngx_msec_t                    arrival;      /* for the queue's TTL */
+    ngx_msec_t                    dispatched;   /* this try, to its node */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
     u_char                        task_id[40];
     void                         *task;         /* ngx_http_mesh_task_t */
+    void                         *pipeline;     /* a pipeline's main request */
     ngx_queue_t                   queue;        /* in this worker's queue */
     ngx_event_t                   ttl;
     ngx_event_t                   resume;

@@ -21,7 +21,6 @@
 #include "ngx_http_mesh_sync.h"
 
 
-#define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
 
 /* longer than the Redis command timeout, which answers first */
 #define NGX_HTTP_MESH_NODE_WAIT_MAX  3000
@@ -206,6 +205,10 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     rc = ngx_http_mesh_registry_update(caps, now, &change);
 
     if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: the registry is full, node \"%s\" refused: "
+                      "no slot is long dead, raise the mesh_zone size",
+                      caps->node_id);
         return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "the registry is full: raise the "
                                         "mesh_zone size");
@@ -464,8 +467,8 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
 {
     int64_t                       now, timeout;
     ngx_str_t                     json;
-    ngx_uint_t                    i, n;
-    ngx_http_mesh_node_t         *nodes;
+    ngx_uint_t                    i;
+    ngx_http_mesh_node_t         *node;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_json_t          w;
     ngx_http_mesh_registry_sh_t  *reg;
@@ -479,21 +482,13 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
 
     reg = ngx_http_mesh_reg(zone);
 
-    /* copy under the lock, write JSON after it */
+    /* one node copied at a time, the JSON written outside the lock */
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    node = ngx_palloc(r->pool, sizeof(ngx_http_mesh_node_t));
 
-    n = reg->nnodes;
-    nodes = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_http_mesh_node_t));
-
-    if (nodes) {
-        ngx_memcpy(nodes, reg->nodes, n * sizeof(ngx_http_mesh_node_t));
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (nodes == NULL
-        || ngx_http_mesh_json_init(&w, r->pool, 1024 + n * 1024) != NGX_OK)
+    if (node == NULL
+        || ngx_http_mesh_json_init(&w, r->pool, 1024 + reg->nnodes * 1024)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -505,9 +500,9 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     ngx_http_mesh_json_key(&w, "nodes");
     ngx_http_mesh_json_arr_start(&w);
 
-    for (i = 0; i < n; i++) {
-        if (nodes[i].used && !nodes[i].left) {
-            ngx_http_mesh_node_list_one(&w, &nodes[i], now, timeout);
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (node->used && !node->left) {
+            ngx_http_mesh_node_list_one(&w, node, now, timeout);
         }
     }
 

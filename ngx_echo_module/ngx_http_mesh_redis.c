@@ -117,6 +117,7 @@ static void ngx_http_mesh_redis_link_init(ngx_http_mesh_redis_t *lk,
 static void ngx_http_mesh_redis_connect(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_retry(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_close(ngx_http_mesh_redis_t *lk);
+static void ngx_http_mesh_redis_write_out(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_close_later(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_mesh_redis_drop_handler(ngx_event_t *ev);
@@ -552,6 +553,7 @@ ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle)
             ngx_delete_posted_event(&lk[i]->drop);
         }
 
+        ngx_http_mesh_redis_write_out(lk[i]);
         ngx_http_mesh_redis_close(lk[i]);
     }
 
@@ -749,6 +751,33 @@ ngx_http_mesh_redis_close(ngx_http_mesh_redis_t *lk)
     lk->state = NGX_HTTP_MESH_REDIS_CLOSING;
 
     redisAsyncFree(ac);
+}
+
+
+/*
+ * hiredis drops its output buffer with the context: the commands of the
+ * exiting worker's last turn (its final task events and load changes)
+ * would never leave.  Write what the socket takes now; it is non-blocking,
+ * and a full one is not waited for.
+ */
+
+static void
+ngx_http_mesh_redis_write_out(ngx_http_mesh_redis_t *lk)
+{
+    int         done;
+    ngx_uint_t  n;
+
+    if (lk->ac == NULL || lk->state != NGX_HTTP_MESH_REDIS_READY) {
+        return;
+    }
+
+    done = 0;
+
+    for (n = 0; n < 16 && !done; n++) {
+        if (redisBufferWrite(&lk->ac->c, &done) != REDIS_OK) {
+            return;
+        }
+    }
 }
 
 

@@ -215,6 +215,25 @@ sub unseen {
     return !_seen(0.5, \%want);
 }
 
+# True once a recorded event's whole line (Mesh::Orch::event_line: every
+# field, keys sorted, measured values as N) matches $re, waiting up to 3 s
+# (scaled).  Task ids that %names maps to a name of the test's own show
+# as that name, the others as #N, numbered in order of appearance since
+# record_events() (after the named ones):
+#   seen_line(qr/^task\.done .* task_id=T type=text$/, $task_id => 'T')
+sub seen_line {
+    my ($re, %names) = @_;
+    my @lines;
+    my $found = Mesh::Orch::wait_until(sub {
+        my %ids = %names;
+        @lines = map { Mesh::Orch::event_line($_, \%ids) } events();
+        return grep { $_ =~ $re } @lines;
+    }, 3);
+    $Mesh::Checks::Why = join "\n", "no event line matches $re; lines "
+        . '(heartbeats left out):', grep { !/^node\.heartbeat / } @lines;
+    return $found;
+}
+
 sub _match {
     my ($ev, $want) = @_;
     for my $k (keys %$want) {
@@ -237,14 +256,20 @@ sub _seen {
     return $found;
 }
 
-# The "redis" object of /mesh/status (connected, subscribed, ...), {}
-# when nginx does not answer.
-sub redis_state {
+# /mesh/status decoded, {} when nginx does not answer.
+sub status {
     my ($port) = @_;
     local $ENV{TEST_NGINX_SERVER_PORT} = $port if $port;
     my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
     my $st = ($code // 0) == 200 ? eval { $JSON->decode($body) } : undef;
-    return ($st && $st->{redis}) || {};
+    return $st || {};
+}
+
+# The "redis" object of /mesh/status (connected, subscribed, ...), {}
+# when nginx does not answer.
+sub redis_state {
+    my ($port) = @_;
+    return status($port)->{redis} || {};
 }
 
 # SIGKILLs the file's Redis (Mesh::Orch's), or starts it again with the
@@ -304,6 +329,20 @@ sub nginx {
     $p->{root} = $root;
     $p->{conf} = $file;
     return $p;
+}
+
+# The nginx under test for a file that runs its own (no_nginx_manager):
+# master on (reloads and the cache processes need one, and the runner
+# uses single-process mode under valgrind), on the runner's port and
+# server root, under memcheck with TEST_NGINX_USE_VALGRIND; the block's
+# end stops it.  $http: the http{} directives (Mesh::Orch::http_config).
+sub runner_nginx {
+    my ($http) = @_;
+    return own(nginx(
+        name => 'nginx', master => 'on',
+        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
+        port => $ENV{TEST_NGINX_SERVER_PORT},
+        http_config => $http, config => $Mesh::Orch::LOCATIONS));
 }
 
 # The pids of the processes nginx $p's master runs now (its workers).

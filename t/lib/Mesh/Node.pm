@@ -12,6 +12,7 @@ package Mesh::Node;
 #       nginx_port => $ENV{TEST_NGINX_SERVER_PORT},
 #       node_id => 'a', port => $sim->port,
 #       models => [ [ 'mistral:7b', 'text' ], [ 'llava', 'vision' ] ],
+#                  # or [ name, type, size_gb, loaded ]: Ollama's /api/ps
 #       ram_free_gb => 6, max_tasks => 2, interval_ms => 200);
 #   $n->set(active_tasks => 2);    # next heartbeats report it
 #   $n->stop;                      # silent: the node misses heartbeats
@@ -67,7 +68,11 @@ sub caps_json {
         host => $c->{host} // '127.0.0.1',
         port => $c->{port} + 0,
         models => [ map { { name => $_->[0], type => $_->[1],
-                            size_gb => $_->[2] // 4 } } @{ $c->{models} } ],
+                            size_gb => $_->[2] // 4,
+                            defined $_->[3]
+                                ? (loaded => $_->[3] ? JSON::PP::true
+                                                     : JSON::PP::false)
+                                : () } } @{ $c->{models} } ],
         hardware => { ram_total_gb => $c->{ram_total_gb} // 16,
                       ram_free_gb => $c->{ram_free_gb} // 8,
                       has_gpu => $c->{has_gpu} ? JSON::PP::true
