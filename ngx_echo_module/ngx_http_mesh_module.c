@@ -184,6 +184,34 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       (void *) ngx_http_mesh_tags_handler },
 
+    { ngx_string("mesh_feed"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_feed_handler },
+
+    { ngx_string("mesh_feed_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_buffer),
+      NULL },
+
+    { ngx_string("mesh_feed_max_clients"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_max_clients),
+      NULL },
+
+    { ngx_string("mesh_feed_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_ping_interval),
+      NULL },
+
     { ngx_string("mesh_route"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_mesh_route_directive,
@@ -368,6 +396,7 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_mesh_feed_exit_worker();
     ngx_http_mesh_queue_exit_worker(cycle);
 
     /* what this worker still owes Redis goes out before the link closes */
@@ -418,6 +447,9 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
     }
     mmcf->pipeline_max_steps = NGX_CONF_UNSET_UINT;
     mmcf->pipeline_buffer = NGX_CONF_UNSET_SIZE;
+    mmcf->feed_buffer = NGX_CONF_UNSET_SIZE;
+    mmcf->feed_max_clients = NGX_CONF_UNSET_UINT;
+    mmcf->feed_ping_interval = NGX_CONF_UNSET_MSEC;
 
     return mmcf;
 }
@@ -455,6 +487,18 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (ngx_http_mesh_pipeline_conf_check(cf, mmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_size_value(mmcf->feed_buffer, 256 * 1024);
+    ngx_conf_init_uint_value(mmcf->feed_max_clients, 1024);
+    ngx_conf_init_msec_value(mmcf->feed_ping_interval, 30000);
+
+    if (mmcf->feed_buffer < 4096) {
+        return "mesh_feed_buffer must be at least 4k";
+    }
+
+    if (mmcf->feed_ping_interval == 0) {
+        return "mesh_feed_ping_interval must be above zero";
     }
 
     if (mmcf->heartbeat_interval == 0) {

@@ -38,6 +38,9 @@ typedef struct {
     ngx_array_t                  *pipelines;        /* mesh_pipeline */
     ngx_uint_t                    pipeline_max_steps;
     size_t                        pipeline_buffer;
+    size_t                        feed_buffer;
+    ngx_uint_t                    feed_max_clients;
+    ngx_msec_t                    feed_ping_interval;
 } ngx_http_mesh_main_conf_t;
 
 

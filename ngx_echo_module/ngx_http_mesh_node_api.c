@@ -465,10 +465,8 @@ done:
 static ngx_int_t
 ngx_http_mesh_node_list(ngx_http_request_t *r)
 {
-    int64_t                       now, timeout;
     ngx_str_t                     json;
-    ngx_uint_t                    i;
-    ngx_http_mesh_node_t         *node;
+    ngx_uint_t                    queued;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_json_t          w;
     ngx_http_mesh_registry_sh_t  *reg;
@@ -482,32 +480,17 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
 
     reg = ngx_http_mesh_reg(zone);
 
-    /* one node copied at a time, the JSON written outside the lock */
-
-    node = ngx_palloc(r->pool, sizeof(ngx_http_mesh_node_t));
-
-    if (node == NULL
-        || ngx_http_mesh_json_init(&w, r->pool, 1024 + reg->nnodes * 1024)
-           != NGX_OK)
-    {
+    if (ngx_http_mesh_json_init(&w, r->pool, 1024) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_sync_timeout();
-
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "nodes");
-    ngx_http_mesh_json_arr_start(&w);
 
-    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
-        if (node->used && !node->left) {
-            ngx_http_mesh_node_list_one(&w, node, now, timeout);
-        }
+    if (ngx_http_mesh_node_list_json(&w, zone, r->pool, &queued) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mesh_json_arr_end(&w);
-    ngx_http_mesh_json_kint(&w, "queued", reg->queued);
+    ngx_http_mesh_json_kint(&w, "queued", queued);
     ngx_http_mesh_json_kint(&w, "generation", reg->generation);
     ngx_http_mesh_json_obj_end(&w);
 
@@ -516,6 +499,52 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* "nodes":[...] of the node list (the feed's snapshot has the same) */
+
+ngx_int_t
+ngx_http_mesh_node_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_zone_t *zone, ngx_pool_t *pool, ngx_uint_t *queued)
+{
+    int64_t                       now, timeout;
+    ngx_uint_t                    i;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    ngx_http_mesh_json_key(w, "nodes");
+    ngx_http_mesh_json_arr_start(w);
+
+    *queued = 0;
+
+    if (zone == NULL) {
+        ngx_http_mesh_json_arr_end(w);
+        return NGX_OK;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+    *queued = reg->queued;
+
+    /* one node copied at a time, the JSON written outside the lock */
+
+    node = ngx_palloc(pool, sizeof(ngx_http_mesh_node_t));
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (node->used && !node->left) {
+            ngx_http_mesh_node_list_one(w, node, now, timeout);
+        }
+    }
+
+    ngx_http_mesh_json_arr_end(w);
+
+    return NGX_OK;
 }
 
 

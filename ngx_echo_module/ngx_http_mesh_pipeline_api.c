@@ -315,11 +315,8 @@ ngx_http_mesh_pipeline_api_unknown(ngx_http_request_t *r, ngx_str_t *name)
 static ngx_int_t
 ngx_http_mesh_pipeline_api_list(ngx_http_request_t *r)
 {
-    ngx_str_t                   json, s;
-    ngx_uint_t                  i, k;
-    ngx_http_mesh_step_t       *st;
+    ngx_str_t                   json;
     ngx_http_mesh_json_t        w;
-    ngx_http_mesh_pipeline_t   *pl;
     ngx_http_mesh_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
@@ -330,58 +327,7 @@ ngx_http_mesh_pipeline_api_list(ngx_http_request_t *r)
 
     ngx_http_mesh_json_obj_start(&w);
     ngx_http_mesh_json_key(&w, "pipelines");
-    ngx_http_mesh_json_arr_start(&w);
-
-    pl = mmcf->pipelines ? mmcf->pipelines->elts : NULL;
-
-    for (i = 0; pl && i < mmcf->pipelines->nelts; i++) {
-        ngx_http_mesh_json_obj_start(&w);
-        ngx_http_mesh_json_kstr(&w, "name", &pl[i].name);
-        ngx_http_mesh_json_key(&w, "steps");
-        ngx_http_mesh_json_arr_start(&w);
-
-        for (k = 0; k < pl[i].nsteps; k++) {
-            st = &pl[i].steps[k];
-
-            ngx_http_mesh_json_obj_start(&w);
-
-            if (st->type != NGX_HTTP_MESH_TYPE_UNKNOWN) {
-                ngx_http_mesh_json_kcstr(&w, "type",
-                                         ngx_http_mesh_type_name(st->type));
-            }
-
-            if (st->model.len) {
-                ngx_http_mesh_json_kcstr(&w, "model", st->model.data);
-            }
-
-            s.data = (u_char *) st->prompt.data;
-            s.len = st->prompt.len;
-            ngx_http_mesh_json_kstr(&w, "prompt", &s);
-
-            if (st->system.len) {
-                s.data = (u_char *) st->system.data;
-                s.len = st->system.len;
-                ngx_http_mesh_json_kstr(&w, "system", &s);
-            }
-
-            if (st->options.len) {
-                s.data = (u_char *) st->options.data;
-                s.len = st->options.len;
-                ngx_http_mesh_json_key(&w, "options");
-                ngx_http_mesh_json_raw_value(&w, &s);
-            }
-
-            ngx_http_mesh_json_kint(&w, "max_output",
-                                    st->max_output ? st->max_output
-                                                   : mmcf->pipeline_buffer);
-            ngx_http_mesh_json_obj_end(&w);
-        }
-
-        ngx_http_mesh_json_arr_end(&w);
-        ngx_http_mesh_json_obj_end(&w);
-    }
-
-    ngx_http_mesh_json_arr_end(&w);
+    ngx_http_mesh_pipeline_list_json(&w, mmcf);
     ngx_http_mesh_json_kint(&w, "max_steps", mmcf->pipeline_max_steps);
     ngx_http_mesh_json_obj_end(&w);
 
@@ -390,6 +336,72 @@ ngx_http_mesh_pipeline_api_list(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* [...] of the named pipelines and their steps (the feed's snapshot too) */
+
+void
+ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_main_conf_t *mmcf)
+{
+    ngx_str_t                  s;
+    ngx_uint_t                 i, k;
+    ngx_http_mesh_step_t      *st;
+    ngx_http_mesh_pipeline_t  *pl;
+
+    ngx_http_mesh_json_arr_start(w);
+
+    pl = mmcf->pipelines ? mmcf->pipelines->elts : NULL;
+
+    for (i = 0; pl && i < mmcf->pipelines->nelts; i++) {
+        ngx_http_mesh_json_obj_start(w);
+        ngx_http_mesh_json_kstr(w, "name", &pl[i].name);
+        ngx_http_mesh_json_key(w, "steps");
+        ngx_http_mesh_json_arr_start(w);
+
+        for (k = 0; k < pl[i].nsteps; k++) {
+            st = &pl[i].steps[k];
+
+            ngx_http_mesh_json_obj_start(w);
+
+            if (st->type != NGX_HTTP_MESH_TYPE_UNKNOWN) {
+                ngx_http_mesh_json_kcstr(w, "type",
+                                         ngx_http_mesh_type_name(st->type));
+            }
+
+            if (st->model.len) {
+                ngx_http_mesh_json_kcstr(w, "model", st->model.data);
+            }
+
+            s.data = (u_char *) st->prompt.data;
+            s.len = st->prompt.len;
+            ngx_http_mesh_json_kstr(w, "prompt", &s);
+
+            if (st->system.len) {
+                s.data = (u_char *) st->system.data;
+                s.len = st->system.len;
+                ngx_http_mesh_json_kstr(w, "system", &s);
+            }
+
+            if (st->options.len) {
+                s.data = (u_char *) st->options.data;
+                s.len = st->options.len;
+                ngx_http_mesh_json_key(w, "options");
+                ngx_http_mesh_json_raw_value(w, &s);
+            }
+
+            ngx_http_mesh_json_kint(w, "max_output",
+                                    st->max_output ? st->max_output
+                                                   : mmcf->pipeline_buffer);
+            ngx_http_mesh_json_obj_end(w);
+        }
+
+        ngx_http_mesh_json_arr_end(w);
+        ngx_http_mesh_json_obj_end(w);
+    }
+
+    ngx_http_mesh_json_arr_end(w);
 }
 
 

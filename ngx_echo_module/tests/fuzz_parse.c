@@ -15,6 +15,7 @@
 #include "../ngx_http_mesh_parse_core.h"
 #include "../ngx_http_mesh_parse.h"
 #include "../ngx_http_mesh_pipeline_parse.h"
+#include "../ngx_http_mesh_parse_feed.h"
 #include "test_arena.h"
 
 
@@ -23,6 +24,7 @@ static void fuzz_caps(const char *json, size_t len);
 static void fuzz_task(const char *json, size_t len);
 static void fuzz_ollama(const char *json, size_t len);
 static void fuzz_leave(const char *json, size_t len);
+static void fuzz_feed(const char *json, size_t len);
 static void fuzz_escape(const char *s, size_t len);
 static void fuzz_pipeline(const char *json, size_t len);
 static int fuzz_text(void *data, const char *s, size_t len);
@@ -47,6 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_task(json, size);
     fuzz_ollama(json, size);
     fuzz_leave(json, size);
+    fuzz_feed(json, size);
     fuzz_escape(json, size < 4096 ? size : 4096);
     fuzz_pipeline(json, size);
 
@@ -181,6 +184,31 @@ fuzz_leave(const char *json, size_t len)
     if (rc == 0) {
         FUZZ_ASSERT(strlen(id) > 0 && strlen(id) < NGX_HTTP_MESH_ID_LEN);
     }
+}
+
+
+static void
+fuzz_feed(const char *json, size_t len)
+{
+    int                          rc, i;
+    char                         err[NGX_HTTP_MESH_ERR_LEN];
+    ngx_http_mesh_feed_filter_t  f;
+
+    memset(&f, 0, sizeof(f));
+    err[0] = '\0';
+
+    rc = ngx_http_mesh_parse_feed_filter(json, len, &f, err);
+    fuzz_err(rc, err);
+
+    err[0] = '\0';
+    rc = ngx_http_mesh_feed_filter_list(&f, 1, json, len, err);
+    fuzz_err(rc, err);
+
+    for (i = 0; i < 2; i++) {
+        FUZZ_ASSERT(f.lists[i].n <= NGX_HTTP_MESH_FEED_NAMES);
+    }
+
+    (void) ngx_http_mesh_feed_filter_pass(&f, json, len);
 }
 
 

@@ -104,6 +104,10 @@ our $LOCATIONS = <<'_EOC_';
         mesh_status;
     }
 
+    location = /mesh/v1/feed {
+        mesh_feed;
+    }
+
     location @mesh_unavailable {
         default_type application/json;
         return 503 '{"error":"no node could take the task"}\n';
