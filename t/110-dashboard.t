@@ -67,8 +67,18 @@ my $root_location = conf_block($conf, 'location / {')
     or BAIL_OUT('conf/nginx.conf has no "location / {" for the dashboard');
 $root_location =~ s{\broot\s+[^;]+;}{root $dash;}
     or BAIL_OUT('the dashboard location of conf/nginx.conf has no root');
-my $feed_location = conf_block($conf, 'location = /mesh/v1/feed')
-    // "location = /mesh/v1/feed {\n    mesh_feed;\n}\n";
+# the locations of conf/nginx.conf that Mesh::Orch's set lacks: the feed
+# and, for named pipelines, the pipelines and their internal step
+my $more = '';
+for my $head ('location = /mesh/v1/feed', 'location /mesh/v1/pipelines',
+              'location = /mesh/internal/step') {
+    (my $path = $head) =~ s/^location (?:= )?//;
+    next if $Mesh::Orch::LOCATIONS =~ /location (?:= )?\Q$path\E \{/;
+    my $block = conf_block($conf, "$head {");
+    BAIL_OUT("conf/nginx.conf has no \"$head\"")
+        if !$block && $head =~ /feed/;
+    $more .= $block // '';
+}
 
 # the named pipelines conf/nginx.conf ships (issue 9), if any
 my @pipelines;
@@ -85,25 +95,24 @@ $Test::Nginx::Util::NoRootLocation = 1;
 
 my $http = Mesh::Orch::http_config(
     "    mesh_heartbeat_interval 300ms;\n    mesh_heartbeat_misses 3;\n");
-my $server = $Mesh::Orch::LOCATIONS . $feed_location . $root_location;
+my $server = $Mesh::Orch::LOCATIONS . $more . $root_location;
 my $expand = sub {
     Test::Nginx::Util::expand_env_in_text($_[0], '110-dashboard');
 };
 
 my ($code, $out) = Mesh::Nginx::config_test('', $expand->($http),
                                             $expand->($server));
-if ($code != 0 && $out =~ /unknown directive "mesh_feed"/) {
-    plan skip_all => 'the module has no mesh_feed yet (the feed of issue 10 '
-                   . 'is not merged)';
-}
 is($code, 0, 'nginx -t takes the dashboard and feed locations of '
            . 'conf/nginx.conf') or diag($out);
 
 my $pipeline;
 for my $p (@pipelines) {
-    my ($c) = Mesh::Nginx::config_test('', $expand->($http . $p->[1]),
-                                       $expand->($server));
-    next if $c != 0;
+    my ($c, $o) = Mesh::Nginx::config_test('', $expand->($http . $p->[1]),
+                                           $expand->($server));
+    if ($c != 0) {
+        diag("pipeline $p->[0] of conf/nginx.conf is refused here: $o");
+        next;
+    }
     $http .= $p->[1];
     $pipeline //= $p->[0];
     $pipeline = $p->[0] if $p->[0] eq 'describe-and-summarize';
