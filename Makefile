@@ -3,7 +3,8 @@
 #   make demo    install what is missing, build, run a local mesh (Ctrl-C stops)
 #                NODES=3: that many nodes (default 2); V=1: every build line
 #   make test    install what is missing, build, run every test suite
-#   make build   build the module, the agent, the simulator and the protos
+#   make build   build the module, the agent, the simulator, the protos and
+#                the dashboard
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
@@ -30,15 +31,25 @@ MOD_CFLAGS := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
               -I$(PROTO_OUT)
 MOD_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -Wl,-z,now -fPIC
 
+# The dashboard: npm ci (npm registry only) when the lock file changes, then
+# vite build into build/dashboard when a source changes.  No browser is
+# ever downloaded: the tests use Debian's chromium.
+DASH_DIR     := dashboard
+DASH_OUT     := $(BUILD)/dashboard
+DASH_STAMP   := $(DASH_DIR)/node_modules/.package-lock.json
+DASH_SRC     := $(shell find $(DASH_DIR)/src -type f 2>/dev/null) \
+                $(DASH_DIR)/index.html $(DASH_DIR)/vite.config.js
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
 export MESH_BUILD := $(BUILD)
 
 # TESTS= on the command line names suites here; the sub-makes have their own
 # TESTS (unit test programs), so keep it out of what they inherit.
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
-.PHONY: all build deps deps-build proto module sim agent test test-unit \
-        test-valgrind test-memcheck demo demo-build clean fuzz bench-route \
-        bench-mesh bench-pipeline
+.PHONY: all build deps deps-build proto module sim agent dashboard test \
+        test-unit test-valgrind test-memcheck demo demo-build clean fuzz \
+        bench-route bench-mesh bench-pipeline
 
 all: build
 
@@ -48,7 +59,7 @@ deps:
 deps-build:
 	@tools/install-deps.sh build
 
-build: proto module sim agent
+build: proto module sim agent dashboard
 
 proto: $(PROTO_C)
 
@@ -77,7 +88,17 @@ sim: proto
 agent: proto
 	$(MAKE) -C agent BUILD=$(BUILD)
 
+dashboard: $(DASH_OUT)/index.html
+
+$(DASH_STAMP): $(DASH_DIR)/package.json $(DASH_DIR)/package-lock.json
+	cd $(DASH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(DASH_OUT)/index.html: $(DASH_STAMP) $(DASH_SRC)
+	cd $(DASH_DIR) && DASHBOARD_OUT=$(DASH_OUT) npx vite build --logLevel warn
+
 test-unit: build
+	cd $(DASH_DIR) && npx vitest run
 	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) test-unit
 	$(MAKE) -C tools/ollama-sim BUILD=$(BUILD) test-unit
 	$(MAKE) -C agent BUILD=$(BUILD) test-unit
@@ -131,7 +152,7 @@ demo:
 
 # The build, one line per component; each component's output goes to
 # build/build-<component>.log, shown when it fails.  V=1 shows it all.
-DEMO_PARTS := proto module sim agent
+DEMO_PARTS := proto module sim agent dashboard
 
 demo-build:
 ifeq ($(V),1)

@@ -27,10 +27,12 @@ sub demo_build {
 
 my ($rc, $out) = demo_build("BUILD=$build");
 is($rc, 0, 'the quiet build succeeds') or diag($out);
-is($out, "build: proto\nbuild: module\nbuild: sim\nbuild: agent\n",
+is($out, "build: proto\nbuild: module\nbuild: sim\nbuild: agent\n"
+        . "build: dashboard\n",
    'and prints one line per component, nothing else');
 ok(-x "$build/bin/$_", "it built $_") for qw(echo-agent ollama-sim);
 ok(-s "$build/nginx/ngx_http_mesh_module.so", 'and the module');
+ok(-s "$build/dashboard/index.html", 'and the dashboard');
 like(do { open my $fh, '<', "$build/build-agent.log"; local $/; <$fh> } // '',
      qr/^cc .* -o \S+\/bin\/echo-agent /m,
      'the compiler lines are in build-agent.log');

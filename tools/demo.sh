@@ -188,6 +188,7 @@ cp "$DEMO/mesh.secret" "$DEMO/nginx/conf/mesh.secret"
 sed -e "s|^load_module .*|load_module $BUILD/nginx/ngx_http_mesh_module.so;|" \
     -e "s|redis://127.0.0.1:6379|redis://127.0.0.1:$redis_port|" \
     -e "s|listen       8080;|listen       127.0.0.1:$HTTP_PORT;|" \
+    -e "s|root .*/dashboard;|root $BUILD/dashboard;|" \
     "$TOP/conf/nginx.conf" > "$DEMO/nginx/conf/nginx.conf"
 
 "$NGINX" -p "$DEMO/nginx" -c conf/nginx.conf -t -q \
@@ -285,7 +286,8 @@ done
 url=http://127.0.0.1:$HTTP_PORT
 cat <<MSG
 
-The mesh is up with $NODES node(s).  Try:
+The mesh is up with $NODES node(s).  Dashboard: $url/
+Try:
   curl -s  $url/mesh/v1/nodes
   curl -sN $url/mesh/v1/tasks \\
        -d '{"type":"code","prompt":"write a binary search in C"}'

@@ -10,12 +10,16 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
     libavahi-client-dev libmicrohttpd-dev libssl-dev curl"
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
-    valgrind procps iproute2 python3-websockets"
+    valgrind procps iproute2 python3-websockets chromium chromium-driver"
+# the dashboard's build needs Node.js and npm; a machine that already has
+# a node (a newer one from elsewhere, say) keeps it
+node_pkgs=""
+command -v node >/dev/null 2>&1 || node_pkgs="nodejs npm"
 
 case "$what" in
-    build) pkgs="$build_pkgs" ;;
-    demo)  pkgs="$build_pkgs $run_pkgs" ;;
-    test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
+    build) pkgs="$build_pkgs $node_pkgs" ;;
+    demo)  pkgs="$build_pkgs $node_pkgs $run_pkgs" ;;
+    test)  pkgs="$build_pkgs $node_pkgs $run_pkgs $test_pkgs" ;;
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
