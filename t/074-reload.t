@@ -17,6 +17,7 @@ use warnings;
 use Test::Nginx::Socket;
 use Mesh::Chaos;
 use Mesh::Checks;
+use Mesh::Nginx;
 use Mesh::Orch;
 
 our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
@@ -32,7 +33,7 @@ no_nginx_manager();
 sub mesh {
     $Nginx = Mesh::Chaos::own(Mesh::Chaos::nginx(
         name => 'nginx', master => 'on',
-        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
+        root => server_root(), keep_logs => 1,
         port => $ENV{TEST_NGINX_SERVER_PORT},
         http_config => Mesh::Orch::http_config($HTTP),
         config => $Mesh::Orch::LOCATIONS));
@@ -50,9 +51,7 @@ sub status {
 # kept once more; returns the /mesh/status of before and after.
 sub reload {
     my $before = status();
-    system($Test::Nginx::Util::NginxBinary, '-p', "$Nginx->{root}/",
-           '-c', $Nginx->{conf}, '-e', "$Nginx->{root}/logs/error.log",
-           '-s', 'reload') == 0
+    system(Mesh::Nginx::command($Nginx->{root}, '-s', 'reload')) == 0
         or Test::More::diag("nginx -s reload failed: $?");
     my $after = {};
     Mesh::Orch::wait_until(sub {
@@ -67,13 +66,13 @@ sub reload {
 # True once worker $pid has begun its graceful shutdown.
 sub shutting_down {
     my ($pid) = @_;
-    open my $in, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+    open my $in, '<', server_root() . '/logs/error.log' or return 0;
     local $/;
     return (<$in> // '') =~ /\[notice\] $pid#\d+: gracefully shutting down/;
 }
 
 # a fresh server root for the file: the blocks keep adding to its logs
-Test::Nginx::Util::setup_server_root();
+Mesh::Nginx::server_root(server_root());
 
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
