@@ -3,28 +3,25 @@ package Mesh::Checks;
 # A "--- checks" section for blocks: one Perl expression a line, run in
 # package main after each response of the block; each line is one test,
 # which fails when the expression is false (or dies).  The response body
-# is in $main::Body, the whole response (HTTP::Response) in $main::Res.
-# Lines starting with # are comments.  A failure's diag shows the error
+# is in $main::Body (the runner's add_response_body_check gives checks
+# the body only; headers are for --- response_headers(_like)).  Lines
+# starting with # are comments.  A failure's diag shows the error
 # and $Mesh::Checks::Why, which helpers set to say what they saw.
 #
 #   use Mesh::Checks;
 #   plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 #
 #   --- checks
-#   $Res->header('Retry-After') == 1
+#   $Body =~ /"queued":1/
 #   main::queued() == 0
 
 use strict;
 use warnings;
 
 use Test::More ();
-use Test::Nginx::Request ();
 use Test::Nginx::Socket ();
-use Test::Nginx::Util ();
 
 our $Why;
-
-my $Last;           # the response last parsed by the runner
 
 sub _lines {
     my ($v) = @_;
@@ -32,29 +29,16 @@ sub _lines {
     return grep { /\S/ && !/^\s*#/ } split /\n/, $v;
 }
 
-# The runner hands body checks only the body: keep the whole response
-# too, e.g. to compare a header with the body.
-my $parse = \&Test::Nginx::Request::parse_response;
-{
-    no warnings 'redefine';
-    *Test::Nginx::Request::parse_response = sub {
-        my @r = $parse->(@_);
-        $Last = $r[0];
-        return @r;
-    };
-}
-
 sub _run {
     my ($block, $body, $idx, $rep, $dry) = @_;
     my $tb = Test::More->builder;
     for my $line (_lines(scalar $block->checks)) {
-        if (defined $dry) {
+        if ($dry) {
             $tb->skip($dry);
             next;
         }
         undef $Why;
         local $main::Body = $body;
-        local $main::Res = $Last;
         my $ok = eval "package main; no strict 'vars'; $line";
         my $err = $@;
         (my $text = $line) =~ s/^\s+|\s+$//g;
@@ -71,7 +55,7 @@ sub count {
         next if defined $block->SKIP || defined $block->must_die;
         my $req = $block->request;
         my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
-        $total += Test::Nginx::Util::repeat_each() * $nreq
+        $total += Test::Nginx::Socket::repeat_each() * $nreq
             * _lines(scalar $block->checks);
     }
     return $total;
