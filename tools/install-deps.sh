@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench]   (default: test)
+# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|realtn]
+#        (default: test)
 set -eu
 
 what=${1:-test}
@@ -11,6 +12,9 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
     valgrind procps iproute2"
+# what a copy of the real Test::Nginx (openresty/test-nginx) needs beyond
+# Test::Base and Text::Diff (make test-real-test-nginx)
+realtn_pkgs="liblist-moreutils-perl libtest-longstring-perl libwww-perl"
 
 case "$what" in
     build) pkgs="$build_pkgs" ;;
@@ -18,6 +22,7 @@ case "$what" in
     test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
+    realtn) pkgs="$build_pkgs $run_pkgs $test_pkgs $realtn_pkgs" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 
