@@ -12,6 +12,7 @@
 
 
 void advertise_host(const conf_t *c, char *out, size_t size);
+void advertise_shutdown(void);
 
 
 #endif /* ECHO_AGENT_ADVERTISE_H */

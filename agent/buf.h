@@ -1,5 +1,6 @@
 /*
- * A growable byte buffer with a hard size limit, and JSON writers on it.
+ * The agent's names for the shared buffer and JSON writers
+ * (common/mesh_buf.h), and the Ollama-style error body.
  */
 
 #ifndef ECHO_AGENT_BUF_H
@@ -7,23 +8,20 @@
 
 #include <stddef.h>
 
-
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   cap;
-    size_t   max;
-} buf_t;
+#include "mesh_buf.h"
 
 
-void buf_init(buf_t *b, size_t max);
-void buf_free(buf_t *b);
-void buf_reset(buf_t *b);
-int buf_append(buf_t *b, const void *p, size_t n);
-int buf_puts(buf_t *b, const char *s);
-int buf_printf(buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-int buf_json_string(buf_t *b, const char *s, size_t n);
+typedef mesh_buf_t  buf_t;
+
+#define buf_init         mesh_buf_init
+#define buf_free         mesh_buf_free
+#define buf_reset        mesh_buf_reset
+#define buf_append       mesh_buf_append
+#define buf_puts         mesh_buf_puts
+#define buf_printf       mesh_buf_printf
+#define buf_json_string  mesh_json_string
+
+
 int buf_json_error(buf_t *b, const char *msg);
 
 

@@ -1,6 +1,6 @@
 /*
  * The node capability report (ARCHITECTURE.md's schema plus load fields),
- * sent in every heartbeat and served on GET /v1/capabilities.
+ * sent in every heartbeat and served on GET /agent/v1/capabilities.
  */
 
 #ifndef ECHO_AGENT_CAPS_H

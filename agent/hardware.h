@@ -6,6 +6,7 @@
 #ifndef ECHO_AGENT_HARDWARE_H
 #define ECHO_AGENT_HARDWARE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 
@@ -18,7 +19,9 @@ typedef struct {
 
 
 int hw_read_memory(const char *root, hw_info_t *hw);
-void hw_detect_gpu(const char *root, int run_nvidia_smi, hw_info_t *hw);
+void hw_detect_gpu(const char *root, unsigned probe_ms, hw_info_t *hw);
+int hw_probe_run(char *const argv[], unsigned timeout_ms, char *out,
+    size_t size);
 
 
 #endif /* ECHO_AGENT_HARDWARE_H */

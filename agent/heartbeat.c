@@ -31,7 +31,8 @@
 
 
 static void *heartbeat_main(void *arg);
-static int heartbeat_send(CURL *easy, const conf_t *c, const char *path,
+static hb_result_t heartbeat_send(CURL *easy, const conf_t *c,
+    const char *path,
     const buf_t *body, char *err, size_t errlen);
 static int heartbeat_sink(void *ud, const char *p, size_t n);
 static void heartbeat_send_leave(CURL *easy);
@@ -74,13 +75,13 @@ heartbeat_stop(void)
 static void *
 heartbeat_main(void *arg)
 {
-    CURL      *easy = NULL;
-    conf_t    *c = NULL;
-    buf_t      body;
-    unsigned   failures = 0, delay;
-    uint32_t   rnd;
-    int        ok;
-    char       err[256];
+    CURL         *easy = NULL;
+    conf_t       *c = NULL;
+    buf_t         body;
+    unsigned      failures = 0, delay;
+    uint32_t      rnd;
+    hb_result_t   result;
+    char          err[256];
 
     (void) arg;
 
@@ -99,12 +100,17 @@ heartbeat_main(void *arg)
 
         if (c->orchestrator[0] != '\0') {
             buf_reset(&body);
-            ok = report_build(&body, c) == 0
-                 && heartbeat_send(easy, c, "/mesh/v1/nodes/heartbeat",
-                                   &body, err, sizeof(err)) == 0;
-            metrics_heartbeat(ok);
+            if (report_build(&body, c) != 0) {
+                result = HB_FAILED_LOCAL;
+                snprintf(err, sizeof(err), "out of memory building the "
+                         "report");
+            } else {
+                result = heartbeat_send(easy, c, "/mesh/v1/nodes/heartbeat",
+                                        &body, err, sizeof(err));
+            }
+            metrics_heartbeat(result);
 
-            if (ok) {
+            if (result == HB_OK) {
                 if (failures > 0) {
                     log_info("heartbeat: joined %s again after %u failed "
                              "attempt(s)", c->orchestrator, failures);
@@ -162,7 +168,7 @@ heartbeat_send_leave(CURL *easy)
         && buf_puts(&body, "}") == 0)
     {
         if (heartbeat_send(easy, c, "/mesh/v1/nodes/leave", &body, err,
-                           sizeof(err)) == 0)
+                           sizeof(err)) == HB_OK)
         {
             log_info("left the mesh at %s", c->orchestrator);
         } else {
@@ -187,7 +193,7 @@ heartbeat_sink(void *ud, const char *p, size_t n)
 }
 
 
-static int
+static hb_result_t
 heartbeat_send(CURL *easy, const conf_t *c, const char *path,
     const buf_t *body, char *err, size_t errlen)
 {
@@ -208,15 +214,15 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *path,
     req.ud = &seen;
 
     if (http_fetch(easy, &req, &status, err, errlen) != 0) {
-        return -1;
+        return HB_UNREACHABLE;
     }
 
     if (status < 200 || status > 299) {
         snprintf(err, errlen, "HTTP %ld%s", status,
                  status == 401 ? " (the orchestrator refused the mesh "
                  "secret)" : "");
-        return -1;
+        return HB_REFUSED;
     }
 
-    return 0;
+    return HB_OK;
 }

@@ -4,7 +4,9 @@
  * /api/show is asked once per model and digest: a model's capabilities
  * only change when it is pulled again.  When Ollama does not answer the
  * node reports no models at all (status "degraded") rather than stale
- * ones.
+ * ones.  A change is announced through a callback that main sets: the
+ * heartbeat reads the inventory, so the inventory does not call the
+ * heartbeat by name.
  */
 
 #include <pthread.h>
@@ -15,7 +17,6 @@
 
 #include "buf.h"
 #include "classify.h"
-#include "heartbeat.h"
 #include "http_fetch.h"
 #include "inventory.h"
 #include "log.h"
@@ -25,10 +26,11 @@
 
 
 #define INV_TIMEOUT_MS  5000
+#define INV_PROBE_MS    5000
 
 
 static void *inventory_main(void *arg);
-static void inventory_refresh(CURL *easy, const conf_t *c);
+static void inventory_refresh(CURL *easy, const conf_t *c, int probe);
 static int inventory_read(CURL *easy, const conf_t *c, ollama_reply_t kind,
     const char *path, const char *body, model_list_t *list, model_t *show,
     char *err, size_t errlen);
@@ -44,6 +46,7 @@ static hw_info_t        inv_hw;
 static int              inv_up = -1;
 static int              inv_gpu_stale = 1;
 static uint64_t         inv_sig;
+static void           (*inv_on_change)(void);
 
 /* only the inventory thread, and main before it starts, refresh */
 static pthread_mutex_t  inv_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -52,7 +55,18 @@ static pthread_mutex_t  inv_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 int
 inventory_start(void)
 {
-    return worker_start(&inv_worker, inventory_main);
+    if (worker_start(&inv_worker, inventory_main) != 0) {
+        return -1;
+    }
+
+    /* a probe that start-up skipped runs now, in this thread */
+    pthread_mutex_lock(&inv_lock);
+    if (inv_gpu_stale) {
+        worker_kick(&inv_worker);
+    }
+    pthread_mutex_unlock(&inv_lock);
+
+    return 0;
 }
 
 
@@ -61,6 +75,14 @@ inventory_stop(void)
 {
     worker_stop(&inv_worker);
     model_list_free(&inv_models);
+}
+
+
+/* set once, before the first refresh */
+void
+inventory_on_change(void (*cb)(void))
+{
+    inv_on_change = cb;
 }
 
 
@@ -76,6 +98,7 @@ inventory_kick(void)
 }
 
 
+/* at start-up: Ollama and /proc now, the slow probes (nvidia-smi) later */
 void
 inventory_refresh_now(void)
 {
@@ -89,7 +112,7 @@ inventory_refresh_now(void)
     }
 
     c = runtime_conf();
-    inventory_refresh(easy, c);
+    inventory_refresh(easy, c, 0);
     runtime_conf_put(c);
     curl_easy_cleanup(easy);
 }
@@ -149,7 +172,7 @@ inventory_main(void *arg)
         }
 
         c = runtime_conf();
-        inventory_refresh(easy, c);
+        inventory_refresh(easy, c, 1);
         runtime_conf_put(c);
     }
 
@@ -159,7 +182,7 @@ inventory_main(void *arg)
 
 
 static void
-inventory_refresh(CURL *easy, const conf_t *c)
+inventory_refresh(CURL *easy, const conf_t *c, int probe)
 {
     model_list_t   models, loaded, old;
     model_t       *m, *prev;
@@ -198,7 +221,14 @@ inventory_refresh(CURL *easy, const conf_t *c)
     pthread_mutex_unlock(&inv_lock);
 
     if (gpu_stale) {
-        hw_detect_gpu("", 1, &hw);
+        hw_detect_gpu("", probe ? INV_PROBE_MS : 0, &hw);
+
+        /* a VRAM size only a probe can give: the inventory thread's */
+        if (!probe && hw.has_gpu && hw.vram_total == 0) {
+            pthread_mutex_lock(&inv_lock);
+            inv_gpu_stale = 1;
+            pthread_mutex_unlock(&inv_lock);
+        }
     }
 
     for (i = 0; i < models.n; i++) {
@@ -247,7 +277,9 @@ inventory_refresh(CURL *easy, const conf_t *c)
         pthread_mutex_unlock(&inv_lock);
         log_info("inventory: %zu model(s) installed, %zu loaded",
                  models.n, loaded.n);
-        heartbeat_kick();
+        if (inv_on_change != NULL) {
+            inv_on_change();
+        }
 
     } else {
         pthread_mutex_unlock(&inv_lock);

@@ -10,6 +10,7 @@
 #include "model.h"
 
 
+void inventory_on_change(void (*cb)(void));
 int inventory_start(void);
 void inventory_stop(void);
 void inventory_kick(void);

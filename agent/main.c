@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "advertise.h"
 #include "conf.h"
 #include "heartbeat.h"
 #include "inventory.h"
@@ -89,6 +90,9 @@ main(int argc, char **argv)
         log_warn("%s", c->warning);
     }
 
+    /* a change in the models sends a heartbeat at once */
+    inventory_on_change(heartbeat_kick);
+
     /* the first heartbeat and the first task see Ollama's real state */
     inventory_refresh_now();
 
@@ -133,6 +137,7 @@ stop:
 
 done:
 
+    advertise_shutdown();
     runtime_shutdown();
     curl_global_cleanup();
     log_info("stopped");

@@ -22,6 +22,8 @@ typedef struct {
 static void hist_observe(histogram_t *h, double seconds);
 static int hist_render(buf_t *b, const char *name, const char *help,
     histogram_t *h);
+static int counters_render(buf_t *b, const char *name, const char *help,
+    const char *label, const char **names, const uint64_t *values, int n);
 
 
 static const double  hist_bounds[HIST_BUCKETS] = {
@@ -38,13 +40,19 @@ static const char  *outcome_names[OUTCOME_COUNT] = {
 
 static const char  *reject_names[REJECT_COUNT] = {
     "unauthorized", "forbidden", "not_found", "method", "too_large",
-    "bad_json", "unknown_model", "busy", "draining", "degraded"
+    "bad_json", "unknown_model", "busy", "draining", "degraded",
+    "upload_memory", "out_of_memory"
+};
+
+/* local: the report could not be built; refused: a non-2xx answer */
+static const char  *hb_result_names[HB_RESULT_COUNT] = {
+    "error", "ok", "refused", "unreachable"
 };
 
 static uint64_t     tasks[EP_COUNT][OUTCOME_COUNT];
 static uint64_t     rejects[REJECT_COUNT];
 static uint64_t     tokens_total;
-static uint64_t     heartbeats[2];
+static uint64_t     heartbeats[HB_RESULT_COUNT];
 static histogram_t  duration_hist;
 static histogram_t  first_byte_hist;
 
@@ -112,9 +120,9 @@ metrics_reject(reject_t reason)
 
 
 void
-metrics_heartbeat(int ok)
+metrics_heartbeat(hb_result_t result)
 {
-    __atomic_fetch_add(&heartbeats[ok ? 1 : 0], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&heartbeats[result], 1, __ATOMIC_RELAXED);
 }
 
 
@@ -156,9 +164,28 @@ hist_render(buf_t *b, const char *name, const char *help, histogram_t *h)
 }
 
 
+/* one counter with a label, a line per value */
+static int
+counters_render(buf_t *b, const char *name, const char *help,
+    const char *label, const char **names, const uint64_t *values, int n)
+{
+    int  i, rc;
+
+    rc = buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+                    name);
+
+    for (i = 0; i < n; i++) {
+        rc |= buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, names[i],
+                         (unsigned long long)
+                         __atomic_load_n(&values[i], __ATOMIC_RELAXED));
+    }
+
+    return rc;
+}
+
+
 int
-metrics_render(buf_t *b, unsigned active, unsigned max_tasks, int ollama_up,
-    unsigned models)
+metrics_render(buf_t *b, const metrics_gauges_t *g)
 {
     int  e, o, rc;
 
@@ -176,30 +203,30 @@ metrics_render(buf_t *b, unsigned active, unsigned max_tasks, int ollama_up,
         }
     }
 
-    rc |= buf_puts(b, "# HELP echo_agent_rejected_total Requests answered "
-                   "without calling Ollama, by reason.\n"
-                   "# TYPE echo_agent_rejected_total counter\n");
-
-    for (o = 0; o < REJECT_COUNT; o++) {
-        rc |= buf_printf(b, "echo_agent_rejected_total{reason=\"%s\"} "
-                         "%llu\n", reject_names[o], (unsigned long long)
-                         __atomic_load_n(&rejects[o], __ATOMIC_RELAXED));
-    }
+    rc |= counters_render(b, "echo_agent_rejected_total", "Requests "
+                          "answered without calling Ollama, by reason.",
+                          "reason", reject_names, rejects, REJECT_COUNT);
+    rc |= counters_render(b, "echo_agent_heartbeats_total", "Heartbeats "
+                          "sent, by result.", "result", hb_result_names,
+                          heartbeats, HB_RESULT_COUNT);
 
     rc |= buf_printf(b,
         "# HELP echo_agent_tokens_total Tokens streamed to clients.\n"
         "# TYPE echo_agent_tokens_total counter\n"
         "echo_agent_tokens_total %llu\n"
-        "# HELP echo_agent_heartbeats_total Heartbeats sent, by result.\n"
-        "# TYPE echo_agent_heartbeats_total counter\n"
-        "echo_agent_heartbeats_total{result=\"ok\"} %llu\n"
-        "echo_agent_heartbeats_total{result=\"failed\"} %llu\n"
         "# HELP echo_agent_active_tasks Tasks running now.\n"
         "# TYPE echo_agent_active_tasks gauge\n"
         "echo_agent_active_tasks %u\n"
         "# HELP echo_agent_max_tasks Tasks allowed at once.\n"
         "# TYPE echo_agent_max_tasks gauge\n"
         "echo_agent_max_tasks %u\n"
+        "# HELP echo_agent_body_bytes Request body bytes held in memory.\n"
+        "# TYPE echo_agent_body_bytes gauge\n"
+        "echo_agent_body_bytes %zu\n"
+        "# HELP echo_agent_body_bytes_max Cap on request body bytes held "
+        "(max_tasks x max_body).\n"
+        "# TYPE echo_agent_body_bytes_max gauge\n"
+        "echo_agent_body_bytes_max %zu\n"
         "# HELP echo_agent_ollama_up Whether Ollama answered the last "
         "poll.\n"
         "# TYPE echo_agent_ollama_up gauge\n"
@@ -212,11 +239,8 @@ metrics_render(buf_t *b, unsigned active, unsigned max_tasks, int ollama_up,
         "echo_agent_tokens_per_second %.2f\n",
         (unsigned long long) __atomic_load_n(&tokens_total,
                                              __ATOMIC_RELAXED),
-        (unsigned long long) __atomic_load_n(&heartbeats[1],
-                                             __ATOMIC_RELAXED),
-        (unsigned long long) __atomic_load_n(&heartbeats[0],
-                                             __ATOMIC_RELAXED),
-        active, max_tasks, ollama_up, models, metrics_tokens_per_sec());
+        g->active, g->max_tasks, g->body_bytes, g->body_cap, g->ollama_up,
+        g->models, metrics_tokens_per_sec());
 
     rc |= hist_render(b, "echo_agent_task_duration_seconds",
                       "Time from request to the end of the reply.",

@@ -38,18 +38,37 @@ typedef enum {
     REJECT_BUSY,
     REJECT_DRAINING,
     REJECT_DEGRADED,
+    REJECT_UPLOAD_MEMORY,
+    REJECT_NO_MEMORY,
     REJECT_COUNT
 } reject_t;
+
+typedef enum {
+    HB_FAILED_LOCAL = 0,
+    HB_OK,
+    HB_REFUSED,
+    HB_UNREACHABLE,
+    HB_RESULT_COUNT
+} hb_result_t;
+
+
+typedef struct {
+    unsigned  active;
+    unsigned  max_tasks;
+    int       ollama_up;
+    unsigned  models;
+    size_t    body_bytes;
+    size_t    body_cap;
+} metrics_gauges_t;
 
 
 const char *endpoint_name(endpoint_t ep);
 void metrics_task_done(endpoint_t ep, outcome_t outcome, double seconds,
     double first_byte_seconds, uint64_t tokens, double token_seconds);
 void metrics_reject(reject_t reason);
-void metrics_heartbeat(int ok);
+void metrics_heartbeat(hb_result_t result);
 double metrics_tokens_per_sec(void);
-int metrics_render(buf_t *b, unsigned active, unsigned max_tasks,
-    int ollama_up, unsigned models);
+int metrics_render(buf_t *b, const metrics_gauges_t *g);
 
 
 #endif /* ECHO_AGENT_METRICS_H */

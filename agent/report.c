@@ -1,7 +1,7 @@
 /*
  * Joins the inventory, the task counter and the token rate into the
- * capability schema; the heartbeat and GET /v1/capabilities send the same
- * text so the orchestrator sees one truth.
+ * capability schema; the heartbeat and GET /agent/v1/capabilities send
+ * the same text so the orchestrator sees one truth.
  */
 
 #include "advertise.h"

@@ -22,6 +22,7 @@ static pthread_mutex_t   rt_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t    rt_idle;
 static conf_t           *rt_conf;
 static unsigned          rt_active;
+static size_t            rt_body_bytes;
 static int               rt_draining;
 static int               rt_abort_fd = -1;
 
@@ -176,6 +177,49 @@ runtime_wait_idle(unsigned ms)
     pthread_mutex_unlock(&rt_lock);
 
     return idle;
+}
+
+
+/*
+ * Request bodies are held in memory until their task ends; the total is
+ * capped so that many connections uploading at once cannot exhaust the
+ * node's memory whatever max_connections allows.
+ */
+int
+runtime_body_reserve(size_t n, size_t cap)
+{
+    int  ok;
+
+    pthread_mutex_lock(&rt_lock);
+    ok = n <= cap && rt_body_bytes <= cap - n;
+    if (ok) {
+        rt_body_bytes += n;
+    }
+    pthread_mutex_unlock(&rt_lock);
+
+    return ok;
+}
+
+
+void
+runtime_body_release(size_t n)
+{
+    pthread_mutex_lock(&rt_lock);
+    rt_body_bytes -= n < rt_body_bytes ? n : rt_body_bytes;
+    pthread_mutex_unlock(&rt_lock);
+}
+
+
+size_t
+runtime_body_bytes(void)
+{
+    size_t  n;
+
+    pthread_mutex_lock(&rt_lock);
+    n = rt_body_bytes;
+    pthread_mutex_unlock(&rt_lock);
+
+    return n;
 }
 
 

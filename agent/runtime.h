@@ -6,6 +6,8 @@
 #ifndef ECHO_AGENT_RUNTIME_H
 #define ECHO_AGENT_RUNTIME_H
 
+#include <stddef.h>
+
 #include "conf.h"
 
 
@@ -20,6 +22,10 @@ int runtime_task_acquire(unsigned max_tasks);
 void runtime_task_release(void);
 unsigned runtime_active(void);
 int runtime_wait_idle(unsigned ms);
+
+int runtime_body_reserve(size_t n, size_t cap);
+void runtime_body_release(size_t n);
+size_t runtime_body_bytes(void);
 
 void runtime_set_draining(void);
 int runtime_draining(void);

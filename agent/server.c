@@ -4,15 +4,22 @@
  * credential (401), draining (503), declared size (413), load (503), then
  * with the body: size (413), JSON (400 with the error position), model
  * present (400 missing, 404 unknown, 503 if Ollama is down), a task slot
- * (503 busy).  A refusal decided before the body arrives is sent at once
- * when a body is pending (libmicrohttpd then closes the connection), and
- * after the (empty) body otherwise, so the connection stays alive.
+ * (503 busy).  A refusal decided before the body arrives is sent once
+ * the body has been read and dropped: libmicrohttpd closes a connection
+ * whose body is unread, the unread bytes make the kernel answer with a
+ * reset, and the caller (nginx) then sees a failed node instead of the
+ * status.  Only a client that asked "Expect: 100-continue" (it waits
+ * before sending the body) or declared a body past the discard limit is
+ * answered at once.  Bodies held in memory are capped in total
+ * (max_tasks x max_body), so connections uploading at once cannot
+ * exhaust the node.
  */
 
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +42,7 @@
 #define SERVER_BLOCK        8192
 #define SERVER_MSG_MAX      400
 #define SERVER_REPORT_MAX   (256 * 1024)
+#define SERVER_DISCARD_MAX  (32 * 1024 * 1024)
 
 
 typedef enum {
@@ -42,7 +50,8 @@ typedef enum {
     ROUTE_HEALTH,
     ROUTE_CAPS,
     ROUTE_METRICS,
-    ROUTE_FORBIDDEN
+    ROUTE_FORBIDDEN,
+    ROUTE_MOVED
 } route_kind_t;
 
 
@@ -64,6 +73,7 @@ typedef struct {
     task_body_t      tb;
     int              tb_ready;
     size_t           discarded;
+    size_t           reserved;
     double           t0;
 } req_t;
 
@@ -83,6 +93,10 @@ static void req_check(req_t *r, struct MHD_Connection *conn,
     const char *url, const char *method);
 static void req_take_body(req_t *r, const char *data, size_t size);
 static int has_body(struct MHD_Connection *conn);
+static int answer_at_once(struct MHD_Connection *conn, const req_t *r);
+static size_t discard_max(const conf_t *c);
+static int body_reserve(req_t *r, size_t total);
+static enum MHD_Result reply_oom(struct MHD_Connection *conn, req_t *r);
 static enum MHD_Result reply(struct MHD_Connection *conn, const conf_t *c,
     unsigned status, const char *type, const char *body, size_t len,
     unsigned retry_after);
@@ -92,6 +106,7 @@ static enum MHD_Result serve_caps(struct MHD_Connection *conn, req_t *r);
 static enum MHD_Result serve_metrics(struct MHD_Connection *conn,
     req_t *r);
 static enum MHD_Result serve_task(struct MHD_Connection *conn, req_t *r);
+static enum MHD_Result serve_moved(struct MHD_Connection *conn, req_t *r);
 
 
 static struct MHD_Daemon  *server_daemon;
@@ -101,7 +116,9 @@ static const route_t  routes[] = {
     { "/api/chat",        0, ROUTE_TASK,      EP_CHAT },
     { "/api/embed",       0, ROUTE_TASK,      EP_EMBED },
     { "/healthz",         0, ROUTE_HEALTH,    EP_COUNT },
-    { "/v1/capabilities", 0, ROUTE_CAPS,      EP_COUNT },
+    { AGENT_CAPS_PATH,    0, ROUTE_CAPS,      EP_COUNT },
+    /* the old path: /v1 belongs to Ollama's OpenAI-compatible API */
+    { "/v1/capabilities", 0, ROUTE_MOVED,     EP_COUNT },
     { "/metrics",         0, ROUTE_METRICS,   EP_COUNT },
     { "/api/pull",        0, ROUTE_FORBIDDEN, EP_COUNT },
     { "/api/push",        0, ROUTE_FORBIDDEN, EP_COUNT },
@@ -257,6 +274,56 @@ has_body(struct MHD_Connection *conn)
 }
 
 
+static size_t
+discard_max(const conf_t *c)
+{
+    return c->max_body > SERVER_DISCARD_MAX ? c->max_body
+                                            : SERVER_DISCARD_MAX;
+}
+
+
+/* a refused request whose body cannot be read first: answer now */
+static int
+answer_at_once(struct MHD_Connection *conn, const req_t *r)
+{
+    const char  *v;
+
+    v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_EXPECT);
+    if (v != NULL && strcasecmp(v, "100-continue") == 0) {
+        return 1;
+    }
+
+    v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return v != NULL && strtoull(v, NULL, 10) > discard_max(r->conf);
+}
+
+
+/* holds total bytes of the body against the node's cap */
+static int
+body_reserve(req_t *r, size_t total)
+{
+    const conf_t  *c = r->conf;
+
+    if (total <= r->reserved) {
+        return 0;
+    }
+
+    if (!runtime_body_reserve(total - r->reserved,
+                              (size_t) c->max_tasks * c->max_body))
+    {
+        req_reject(r, MHD_HTTP_SERVICE_UNAVAILABLE, REJECT_UPLOAD_MEMORY, 1,
+                   "node %s is busy: %zu bytes of request bodies held, "
+                   "the most it holds", c->node_id, runtime_body_bytes());
+        return -1;
+    }
+
+    r->reserved = total;
+    return 0;
+}
+
+
 static void
 req_check(req_t *r, struct MHD_Connection *conn, const char *url,
     const char *method)
@@ -290,7 +357,7 @@ req_check(req_t *r, struct MHD_Connection *conn, const char *url,
         return;
     }
 
-    if (r->route->kind == ROUTE_HEALTH) {
+    if (r->route->kind == ROUTE_HEALTH || r->route->kind == ROUTE_MOVED) {
         return;
     }
 
@@ -328,9 +395,14 @@ req_check(req_t *r, struct MHD_Connection *conn, const char *url,
         return;
     }
 
+    /* a declared length is held at once, so a refusal comes first */
+    if (len != NULL && body_reserve(r, strtoull(len, NULL, 10)) != 0) {
+        return;
+    }
+
     buf_init(&r->body, c->max_body);
     if (task_body_init(&r->tb) != 0) {
-        req_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, REJECT_BAD_JSON, 0,
+        req_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, REJECT_NO_MEMORY, 0,
                    "out of memory");
         return;
     }
@@ -343,7 +415,8 @@ req_take_body(req_t *r, const char *data, size_t size)
 {
     char  err[SERVER_MSG_MAX];
 
-    if (r->status != 0) {
+    /* a refused request's body, or one sent with a GET: dropped */
+    if (r->status != 0 || r->route->kind != ROUTE_TASK) {
         r->discarded += size;
         return;
     }
@@ -356,9 +429,15 @@ req_take_body(req_t *r, const char *data, size_t size)
         return;
     }
 
+    if (body_reserve(r, r->body.len + size) != 0) {
+        r->discarded += size;
+        return;
+    }
+
     if (buf_append(&r->body, data, size) != 0) {
-        req_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, REJECT_TOO_LARGE, 0,
+        req_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, REJECT_NO_MEMORY, 0,
                    "out of memory");
+        r->discarded += size;
         return;
     }
 
@@ -392,7 +471,7 @@ server_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
         req_check(r, conn, url, method);
 
-        if (r->status != 0 && has_body(conn)) {
+        if (r->status != 0 && has_body(conn) && answer_at_once(conn, r)) {
             return reply_error(conn, r);
         }
         return MHD_YES;
@@ -402,9 +481,9 @@ server_on_request(void *cls, struct MHD_Connection *conn, const char *url,
         req_take_body(r, data, *size);
         *size = 0;
 
-        /* a body past the limit is read and dropped for a while so the
-         * client sees the 413; a client that keeps sending is cut */
-        return r->discarded > r->conf->max_body ? MHD_NO : MHD_YES;
+        /* a dropped body is read so the client sees the answer; one
+         * that goes on past the discard limit is cut */
+        return r->discarded > discard_max(r->conf) ? MHD_NO : MHD_YES;
     }
 
     if (r->status != 0) {
@@ -418,6 +497,8 @@ server_on_request(void *cls, struct MHD_Connection *conn, const char *url,
         return serve_caps(conn, r);
     case ROUTE_METRICS:
         return serve_metrics(conn, r);
+    case ROUTE_MOVED:
+        return serve_moved(conn, r);
     default:
         return serve_task(conn, r);
     }
@@ -442,6 +523,7 @@ server_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         task_body_free(&r->tb);
     }
     buf_free(&r->body);
+    runtime_body_release(r->reserved);
     runtime_conf_put(r->conf);
     free(r);
     *req_cls = NULL;
@@ -503,6 +585,36 @@ reply_error(struct MHD_Connection *conn, req_t *r)
 }
 
 
+/* out of memory while answering: say so rather than drop the connection */
+static enum MHD_Result
+reply_oom(struct MHD_Connection *conn, req_t *r)
+{
+    req_reject(r, MHD_HTTP_INTERNAL_SERVER_ERROR, REJECT_NO_MEMORY, 0,
+               "out of memory");
+    return reply_error(conn, r);
+}
+
+
+static enum MHD_Result
+serve_moved(struct MHD_Connection *conn, req_t *r)
+{
+    struct MHD_Response  *resp = NULL;
+    enum MHD_Result       ret;
+
+    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, AGENT_CAPS_PATH);
+    MHD_add_response_header(resp, "X-Mesh-Node", r->conf->node_id);
+
+    ret = MHD_queue_response(conn, MHD_HTTP_PERMANENT_REDIRECT, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+
 static enum MHD_Result
 serve_health(struct MHD_Connection *conn, req_t *r)
 {
@@ -534,7 +646,7 @@ serve_caps(struct MHD_Connection *conn, req_t *r)
     buf_init(&b, SERVER_REPORT_MAX);
     if (report_build(&b, r->conf) != 0) {
         buf_free(&b);
-        return MHD_NO;
+        return reply_oom(conn, r);
     }
 
     ret = reply(conn, r->conf, MHD_HTTP_OK, "application/json", b.data,
@@ -547,23 +659,27 @@ serve_caps(struct MHD_Connection *conn, req_t *r)
 static enum MHD_Result
 serve_metrics(struct MHD_Connection *conn, req_t *r)
 {
-    buf_t            b;
-    model_list_t     models;
-    hw_info_t        hw;
-    int              up;
-    enum MHD_Result  ret;
+    buf_t             b;
+    model_list_t      models;
+    hw_info_t         hw;
+    metrics_gauges_t  g;
+    enum MHD_Result   ret;
 
-    if (inventory_snapshot(&models, &hw, &up) != 0) {
-        return MHD_NO;
+    if (inventory_snapshot(&models, &hw, &g.ollama_up) != 0) {
+        return reply_oom(conn, r);
     }
 
+    g.active = runtime_active();
+    g.max_tasks = r->conf->max_tasks;
+    g.models = (unsigned) models.n;
+    g.body_bytes = runtime_body_bytes();
+    g.body_cap = (size_t) r->conf->max_tasks * r->conf->max_body;
+
     buf_init(&b, SERVER_REPORT_MAX);
-    if (metrics_render(&b, runtime_active(), r->conf->max_tasks, up,
-                       (unsigned) models.n) != 0)
-    {
+    if (metrics_render(&b, &g) != 0) {
         model_list_free(&models);
         buf_free(&b);
-        return MHD_NO;
+        return reply_oom(conn, r);
     }
 
     ret = reply(conn, r->conf, MHD_HTTP_OK,
@@ -626,7 +742,7 @@ serve_task(struct MHD_Connection *conn, req_t *r)
                          info ? info->connect_fd : -1, r->t0);
     if (relay == NULL) {
         runtime_task_release();
-        return MHD_NO;
+        return reply_oom(conn, r);
     }
 
     /* the relay owns the body and the task slot from here on */

@@ -11,6 +11,10 @@
 #include "conf.h"
 
 
+/* outside /v1, which is Ollama's (its OpenAI-compatible API) */
+#define AGENT_CAPS_PATH  "/agent/v1/capabilities"
+
+
 int server_listen(const conf_t *c, char *err, size_t errlen);
 int server_start(int fd, const conf_t *c);
 void server_stop(void);

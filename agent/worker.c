@@ -1,7 +1,14 @@
 /*
  * The heartbeat and inventory threads share this shape: a round of work,
- * then a timed sleep that a kick or a stop request cuts short.
+ * then a timed sleep that a kick or a stop request cuts short.  Sleeps
+ * are measured on CLOCK_MONOTONIC: a wall clock stepped forward (NTP
+ * after boot, a Pi without a real-time clock) would otherwise freeze the
+ * heartbeats for as long as the step, and one stepped back would spin.
+ * The condition variable keeps its static initialiser (kicks may come
+ * before the thread starts), so the clock is named at each wait.
  */
+
+#define _GNU_SOURCE
 
 #include "worker.h"
 
@@ -48,11 +55,13 @@ worker_wait(worker_t *w, unsigned ms, int allow_kick)
     struct timespec  until;
     int              stop;
 
-    deadline_after(&until, CLOCK_REALTIME, ms);
+    deadline_after(&until, CLOCK_MONOTONIC, ms);
 
     pthread_mutex_lock(&w->lock);
     while (!w->stop && !(allow_kick && w->kicked)) {
-        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0) {
+        if (pthread_cond_clockwait(&w->cond, &w->lock, CLOCK_MONOTONIC,
+                                   &until) != 0)
+        {
             break;
         }
     }
@@ -83,13 +92,15 @@ worker_end(worker_t *w, unsigned wait_ms)
 {
     struct timespec  until;
 
-    deadline_after(&until, CLOCK_REALTIME, wait_ms);
+    deadline_after(&until, CLOCK_MONOTONIC, wait_ms);
 
     pthread_mutex_lock(&w->lock);
     w->stop = 1;
     pthread_cond_broadcast(&w->cond);
     while (w->running && !w->finished) {
-        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0) {
+        if (pthread_cond_clockwait(&w->cond, &w->lock, CLOCK_MONOTONIC,
+                                   &until) != 0)
+        {
             break;
         }
     }

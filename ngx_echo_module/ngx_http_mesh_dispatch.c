@@ -10,6 +10,7 @@
 #include "ngx_http_mesh_zone.h"
 #include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_dispatch.h"
 
 
@@ -76,8 +77,6 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     ctx->node = res.node;
     ctx->last_node = res.node;
     ctx->routed = 1;
-    ctx->node_name.data = ctx->node_id;
-    ctx->node_name.len = ngx_strlen(ctx->node_id);
 
     if (ctx->ntried < sizeof(ctx->tried) / sizeof(ctx->tried[0])) {
         ctx->tried[ctx->ntried++] = res.node;
@@ -114,4 +113,49 @@ ngx_http_mesh_dispatch_release(ngx_uint_t index, ngx_log_t *log)
     }
 
     ngx_http_mesh_sync_count(index, -1, log);
+}
+
+
+void
+ngx_http_mesh_dispatch_outcome(ngx_uint_t node, ngx_uint_t failed,
+    ngx_log_t *log)
+{
+    ngx_pool_t                  *pool;
+    ngx_http_mesh_json_t         w;
+    ngx_http_mesh_ejection_t     ej;
+    ngx_http_mesh_eject_conf_t   conf;
+    ngx_http_mesh_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_mesh_module);
+
+    conf.failures = mmcf->eject_failures;
+    conf.time = mmcf->eject_time;
+    conf.max_time = mmcf->eject_max_time;
+
+    if (ngx_http_mesh_registry_outcome(node, failed, ngx_http_mesh_now_ms(),
+                                       &conf, &ej)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "mesh: node \"%s\" ejected for %M ms after %ui failures "
+                  "in a row", ej.node_id, ej.duration, ej.failures);
+
+    pool = ngx_create_pool(512, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_http_mesh_event_start(&w, pool, "node.ejected") == NGX_OK) {
+        ngx_http_mesh_json_kcstr(&w, "node_id", ej.node_id);
+        ngx_http_mesh_json_kint(&w, "failures", ej.failures);
+        ngx_http_mesh_json_kint(&w, "ejections", ej.ejections);
+        ngx_http_mesh_json_kint(&w, "duration_ms", ej.duration);
+        ngx_http_mesh_event_publish(&w, log);
+    }
+
+    ngx_destroy_pool(pool);
 }

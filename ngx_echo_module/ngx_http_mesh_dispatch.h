@@ -22,6 +22,9 @@ ngx_int_t ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 /* the task is over with node: its slot is free again */
 void ngx_http_mesh_dispatch_release(ngx_uint_t node, ngx_log_t *log);
+/* the task failed by the node's fault, or was served: passive ejection */
+void ngx_http_mesh_dispatch_outcome(ngx_uint_t node, ngx_uint_t failed,
+    ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_MESH_DISPATCH_H_INCLUDED_ */

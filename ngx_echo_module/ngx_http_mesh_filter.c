@@ -148,21 +148,25 @@ ngx_http_mesh_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 /*
- * The first body bytes are the first token.  The last NDJSON line (or the
- * one object of a reply without streaming) says "done":true and counts the
- * tokens exactly in "eval_count"; without it, the lines seen are the count.
+ * The first body bytes are the first token.  The reply's lines go through
+ * the NDJSON scanner, whatever the cuts between reads: a reply is complete
+ * when its last complete line says "done":true at the top level (a reply
+ * without streaming, when its one object is complete), and that line's
+ * "eval_count" counts the tokens exactly; without it, the lines are the
+ * count.
  */
 
 static void
 ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    u_char       *p;
-    ngx_buf_t    *b;
-    ngx_uint_t    n, data;
-    ngx_chain_t  *cl;
+    ngx_buf_t               *b;
+    ngx_uint_t               data;
+    ngx_chain_t             *cl;
+    ngx_http_mesh_ndjson_t  *s;
 
     data = 0;
+    s = &ctx->ndjson;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -172,40 +176,16 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         }
 
         data = 1;
+        ngx_http_mesh_ndjson_scan(s, b->pos, b->last);
+    }
 
-        if (ctx->tokens_exact) {
-            continue;
-        }
+    ctx->tokens = s->last_has_eval ? (ngx_uint_t) s->last_eval : s->objects;
 
-        for (p = b->pos; p < b->last; p++) {
-            if (*p == '\n') {
-                ctx->tokens++;
-            }
-        }
+    if (ctx->stream) {
+        ctx->done_seen = ngx_http_mesh_ndjson_done(s);
 
-        if (ngx_strlcasestrn(b->pos, b->last, (u_char *) "\"done\":true",
-                             11 - 1)
-            == NULL)
-        {
-            continue;
-        }
-
-        ctx->done_seen = 1;
-
-        p = ngx_strlcasestrn(b->pos, b->last, (u_char *) "\"eval_count\":",
-                             13 - 1);
-        if (p == NULL) {
-            continue;
-        }
-
-        for (p += 13, n = 0; p < b->last && *p >= '0' && *p <= '9'
-                             && n < 100000000; p++)
-        {
-            n = n * 10 + (*p - '0');
-        }
-
-        ctx->tokens = n;
-        ctx->tokens_exact = 1;
+    } else {
+        ctx->done_seen = s->objects && s->depth == 0 && !s->in_str;
     }
 
     /* a one-object reply has no first token apart from the whole reply */
@@ -214,11 +194,6 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         ctx->first_seen = 1;
         ctx->first_byte = ngx_current_msec;
         ngx_http_mesh_task_event(r, ctx, "task.first_token", NULL);
-    }
-
-    if (!ctx->stream) {
-        /* one object: a reply is one task */
-        ctx->done_seen = 1;
     }
 }
 

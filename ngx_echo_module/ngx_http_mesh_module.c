@@ -37,6 +37,14 @@ static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mesh_route_check(ngx_conf_t *cf,
+    ngx_http_mesh_main_conf_t *mmcf);
+static char *ngx_http_mesh_eject(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+/* not in nginx's headers: mesh_route checks what proxy_pass leads to */
+extern ngx_module_t  ngx_http_proxy_module;
 
 
 static ngx_conf_num_bounds_t  ngx_http_mesh_tries_bounds = {
@@ -105,6 +113,13 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mesh_main_conf_t, tries),
       &ngx_http_mesh_tries_bounds },
+
+    { ngx_string("mesh_eject"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_mesh_eject,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("mesh_node_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -329,6 +344,16 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
     mmcf->queue_size = NGX_CONF_UNSET_UINT;
     mmcf->tries = NGX_CONF_UNSET_UINT;
     mmcf->node_body_max = NGX_CONF_UNSET_SIZE;
+    mmcf->eject_failures = NGX_CONF_UNSET_UINT;
+    mmcf->eject_time = NGX_CONF_UNSET_MSEC;
+    mmcf->eject_max_time = NGX_CONF_UNSET_MSEC;
+
+    if (ngx_array_init(&mmcf->balancers, cf->pool, 4,
+                       sizeof(ngx_http_upstream_srv_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
 
     return mmcf;
 }
@@ -347,6 +372,13 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mmcf->queue_size, 64);
     ngx_conf_init_uint_value(mmcf->tries, 3);
     ngx_conf_init_size_value(mmcf->node_body_max, 65536);
+    ngx_conf_init_uint_value(mmcf->eject_failures, 5);
+    ngx_conf_init_msec_value(mmcf->eject_time, 30000);
+    ngx_conf_init_msec_value(mmcf->eject_max_time, 300000);
+
+    if (mmcf->eject_max_time < mmcf->eject_time) {
+        mmcf->eject_max_time = mmcf->eject_time;
+    }
 
     if (mmcf->heartbeat_interval == 0) {
         return "mesh_heartbeat_interval must be above zero";
@@ -420,7 +452,128 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->route) {
+        return ngx_http_mesh_route_check(cf, mmcf);
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A mesh_route location reserves a node slot that only mesh_balancer uses
+ * and gives back: another upstream, or no proxy_pass, would serve the task
+ * elsewhere.  ngx_http_proxy_loc_conf_t starts with its upstream conf,
+ * whose upstream is set by a proxy_pass without variables; with variables
+ * the target is known only per request (the request's cleanup gives the
+ * slot back then).
+ */
+
+static char *
+ngx_http_mesh_route_check(ngx_conf_t *cf, ngx_http_mesh_main_conf_t *mmcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_upstream_conf_t       *ucf;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
+
+    if (clcf->handler && ucf->upstream == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    uscfp = mmcf->balancers.elts;
+
+    for (i = 0; ucf->upstream && i < mmcf->balancers.nelts; i++) {
+        if (uscfp[i] == ucf->upstream) {
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"mesh_route\" needs \"proxy_pass\" to an upstream "
+                       "with \"mesh_balancer\" in location \"%V\"",
+                       &clcf->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* mesh_eject failures=N [time=T] [max_time=T] | off */
+
+static char *
+ngx_http_mesh_eject(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_msec_t   ms, *field;
+    ngx_uint_t   i;
+
+    if (mmcf->eject_failures != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        mmcf->eject_failures = 0;
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            mmcf->eject_failures = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "time=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+            field = &mmcf->eject_time;
+
+        } else if (ngx_strncmp(value[i].data, "max_time=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+            field = &mmcf->eject_max_time;
+
+        } else {
+            goto invalid;
+        }
+
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            goto invalid;
+        }
+
+        *field = ms;
+    }
+
+    if (mmcf->eject_failures == NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_eject\" needs \"failures=\" or \"off\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
 }
 
 

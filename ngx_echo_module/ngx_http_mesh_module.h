@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_mesh_ndjson.h"
+
 
 #define NGX_HTTP_MESH_VERSION         "0.1.0"
 #define NGX_HTTP_MESH_SECRET_MAX      4096
@@ -29,6 +31,10 @@ typedef struct {
     ngx_uint_t                    queue_size;
     ngx_uint_t                    tries;
     size_t                        node_body_max;
+    ngx_uint_t                    eject_failures;   /* 0: off */
+    ngx_msec_t                    eject_time;
+    ngx_msec_t                    eject_max_time;
+    ngx_array_t                   balancers;  /* upstreams with mesh_balancer */
 } ngx_http_mesh_main_conf_t;
 
 
@@ -57,15 +63,16 @@ typedef struct {
     ngx_int_t                     node;         /* reserved node index, -1 */
     ngx_int_t                     last_node;    /* the node that served */
     u_char                        node_id[64];
-    ngx_str_t                     node_name;    /* node_id, for pc->name */
     u_char                        serve_model[128];
     struct sockaddr_storage       sockaddr;
     socklen_t                     socklen;
     ngx_uint_t                    tried[8];     /* node indexes tried */
     ngx_uint_t                    ntried;
     ngx_msec_t                    start;
+    ngx_msec_t                    arrival;      /* for the queue's TTL */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
+    ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
     u_char                        task_id[40];
     void                         *task;         /* ngx_http_mesh_task_t */
     ngx_queue_t                   queue;        /* in this worker's queue */
@@ -81,8 +88,12 @@ typedef struct {
     unsigned                      sent_routed_line:1;
     unsigned                      first_seen:1;
     unsigned                      done_seen:1;
-    unsigned                      tokens_exact:1;   /* from eval_count */
     unsigned                      failed:1;
+    unsigned                      node_fault:1;     /* counts for ejection */
+    unsigned                      client_gone:1;
+    unsigned                      balanced:1;       /* mesh_balancer took it */
+    unsigned                      requeued:1;       /* waits after a try */
+    unsigned                      queue_cleanup:1;
 } ngx_http_mesh_ctx_t;
 
 

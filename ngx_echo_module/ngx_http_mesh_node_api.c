@@ -546,5 +546,12 @@ ngx_http_mesh_node_list_one(ngx_http_mesh_json_t *w,
     ngx_http_mesh_json_kint(w, "tasks_done", node->tasks_done);
     ngx_http_mesh_json_kint(w, "tasks_failed", node->tasks_failed);
 
+    /* passive ejection: left out of routing though it heartbeats */
+    ngx_http_mesh_json_kbool(w, "ejected", node->ejected_until > now);
+    ngx_http_mesh_json_kint(w, "ejected_for_ms",
+        node->ejected_until > now ? node->ejected_until - now : 0);
+    ngx_http_mesh_json_kint(w, "ejections", node->ejections);
+    ngx_http_mesh_json_kint(w, "consecutive_failures", node->fails);
+
     ngx_http_mesh_json_obj_end(w);
 }

@@ -21,6 +21,12 @@
 #define NGX_HTTP_MESH_QUEUE_POLL  100
 
 
+static ngx_int_t ngx_http_mesh_queue_take(ngx_http_request_t *r,
+    ngx_atomic_uint_t *pos);
+static ngx_int_t ngx_http_mesh_queue_park(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_atomic_uint_t n, ngx_msec_t ttl);
+static void ngx_http_mesh_queue_claim_slot(ngx_cycle_t *cycle);
+static void ngx_http_mesh_queue_count(ngx_int_t delta);
 static void ngx_http_mesh_queue_cleanup(void *data);
 static void ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx);
 static void ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev);
@@ -45,6 +51,8 @@ ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
 
     w->queue_ready = 1;
 
+    ngx_http_mesh_queue_claim_slot(cycle);
+
     ngx_http_mesh_registry_set_change_handler(ngx_http_mesh_queue_wake);
 
     return NGX_OK;
@@ -54,11 +62,28 @@ ngx_http_mesh_queue_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_mesh_queue_exit_worker(ngx_cycle_t *cycle)
 {
+    ngx_http_mesh_zone_t        *zone;
+    ngx_http_mesh_queue_slot_t  *slot;
+
     if (ngx_http_mesh_worker.poll_event.timer_set) {
         ngx_del_timer(&ngx_http_mesh_worker.poll_event);
     }
 
     ngx_http_mesh_worker.queue_ready = 0;
+
+    /* waiters a fast shutdown leaves are not waiting any more */
+
+    slot = ngx_http_mesh_worker.queue_slot;
+    zone = ngx_http_mesh_zone_from_cycle(cycle);
+
+    if (slot && zone) {
+        (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued,
+                                    -(ngx_atomic_int_t) slot->queued);
+        slot->queued = 0;
+        slot->pid = 0;
+    }
+
+    ngx_http_mesh_worker.queue_slot = NULL;
 }
 
 
@@ -72,14 +97,81 @@ ngx_http_mesh_queue_length(void)
 ngx_int_t
 ngx_http_mesh_queue_add(ngx_http_request_t *r)
 {
+    ngx_int_t                   rc;
     ngx_atomic_uint_t           n;
-    ngx_pool_cleanup_t         *cln;
     ngx_http_mesh_ctx_t        *ctx;
-    ngx_http_mesh_zone_t       *zone;
     ngx_http_mesh_main_conf_t  *mmcf;
-    ngx_http_mesh_json_t        w;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    rc = ngx_http_mesh_queue_take(r, &n);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_mesh_queue_reject(r, "no_capable_node");
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_mesh_queue_reject(r, "queue_full");
+    }
+
+    if (ngx_http_mesh_queue_park(r, ctx, n, mmcf->queue_ttl) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A task whose try failed before the first byte, while every other capable
+ * node is at its limit, waits again for what is left of its TTL (the
+ * balancer gives up its upstream).  NGX_DECLINED: it cannot wait.
+ */
+
+ngx_int_t
+ngx_http_mesh_queue_requeue(ngx_http_request_t *r)
+{
+    ngx_msec_t                  waited;
+    ngx_atomic_uint_t           n;
+    ngx_http_mesh_ctx_t        *ctx;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    waited = ngx_current_msec - ctx->arrival;
+
+    if (ctx->queued || waited >= mmcf->queue_ttl) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_mesh_queue_take(r, &n) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_mesh_queue_park(r, ctx, n, mmcf->queue_ttl - waited)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* nothing runs for it until a node is reserved */
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_OK;
+}
+
+
+/* a place in the mesh-wide count: NGX_OK, NGX_DECLINED (no queue), NGX_BUSY */
+
+static ngx_int_t
+ngx_http_mesh_queue_take(ngx_http_request_t *r, ngx_atomic_uint_t *pos)
+{
+    ngx_atomic_uint_t           n;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
     zone = ngx_http_mesh_zone_get(r);
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
 
@@ -88,24 +180,46 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
         || mmcf->queue_size == 0
         || mmcf->queue_ttl == 0)
     {
-        return ngx_http_mesh_queue_reject(r, "no_capable_node");
+        return NGX_DECLINED;
     }
 
     n = ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, 1);
 
     if (n >= mmcf->queue_size) {
         (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
-        return ngx_http_mesh_queue_reject(r, "queue_full");
+        return NGX_BUSY;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_mesh_queue_count(1);
 
-    cln->handler = ngx_http_mesh_queue_cleanup;
-    cln->data = ctx;
+    *pos = n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_queue_park(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_atomic_uint_t n, ngx_msec_t ttl)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_http_mesh_json_t   w;
+    ngx_http_mesh_zone_t  *zone;
+
+    if (!ctx->queue_cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+
+        if (cln == NULL) {
+            zone = ngx_http_mesh_zone_get(r);
+            (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
+            ngx_http_mesh_queue_count(-1);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_mesh_queue_cleanup;
+        cln->data = ctx;
+        ctx->queue_cleanup = 1;
+    }
 
     ctx->queued = 1;
     ngx_queue_insert_tail(&ngx_http_mesh_worker.waiters, &ctx->queue);
@@ -114,7 +228,7 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
     ctx->ttl.handler = ngx_http_mesh_queue_ttl_handler;
     ctx->ttl.data = r;
     ctx->ttl.log = r->connection->log;
-    ngx_add_timer(&ctx->ttl, mmcf->queue_ttl);
+    ngx_add_timer(&ctx->ttl, ttl);
 
     if (!ngx_http_mesh_worker.poll_event.timer_set) {
         ngx_add_timer(&ngx_http_mesh_worker.poll_event,
@@ -134,6 +248,84 @@ ngx_http_mesh_queue_add(ngx_http_request_t *r)
                    "mesh: task %s queued at %uA", ctx->task_id, n + 1);
 
     return NGX_OK;
+}
+
+
+/*
+ * The mesh-wide count of waiting tasks is shared by every worker; each
+ * also counts its own in a slot of the zone, under its pid.  A worker
+ * that crashes cannot take its waiters out of the total: the next process
+ * to start takes out what the slot of a dead process still holds.
+ */
+
+static void
+ngx_http_mesh_queue_claim_slot(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i;
+    ngx_atomic_uint_t             lost;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_queue_slot_t   *slot, *mine;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    ngx_http_mesh_worker.queue_slot = NULL;
+
+    zone = ngx_http_mesh_zone_from_cycle(cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+    mine = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_MESH_QUEUE_SLOTS; i++) {
+        slot = &reg->queue_slots[i];
+
+        if (slot->pid && slot->pid != ngx_pid
+            && kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            lost = slot->queued;
+
+            if (lost) {
+                (void) ngx_atomic_fetch_add(&reg->queued,
+                                            -(ngx_atomic_int_t) lost);
+                ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                              "mesh: %uA waiting tasks of the exited "
+                              "process %P are no longer counted",
+                              lost, slot->pid);
+            }
+
+            slot->pid = 0;
+            slot->queued = 0;
+        }
+
+        if (mine == NULL && (slot->pid == 0 || slot->pid == ngx_pid)) {
+            mine = slot;
+        }
+    }
+
+    if (mine) {
+        mine->pid = ngx_pid;
+        mine->queued = 0;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_mesh_worker.queue_slot = mine;
+}
+
+
+static void
+ngx_http_mesh_queue_count(ngx_int_t delta)
+{
+    ngx_http_mesh_queue_slot_t  *slot;
+
+    slot = ngx_http_mesh_worker.queue_slot;
+
+    if (slot) {
+        (void) ngx_atomic_fetch_add(&slot->queued, delta);
+    }
 }
 
 
@@ -158,6 +350,7 @@ ngx_http_mesh_queue_remove(ngx_http_mesh_ctx_t *ctx)
 
     if (zone) {
         (void) ngx_atomic_fetch_add(&ngx_http_mesh_reg(zone)->queued, -1);
+        ngx_http_mesh_queue_count(-1);
     }
 }
 

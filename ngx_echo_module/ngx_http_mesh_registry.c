@@ -149,6 +149,14 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
             return NGX_OK;
         }
 
+        if (node->left) {
+            /* a node that left and joins again starts with a clean record */
+            node->fails = 0;
+            node->ejections = 0;
+            node->ejected_until = 0;
+            node->eject_end = 0;
+        }
+
         if (node->down_since || node->left) {
             *change = NGX_HTTP_MESH_CHANGE_UP;
 
@@ -244,6 +252,82 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Envoy's consecutive-failure rule: N failures in a row eject the node for
+ * time x its ejections so far, at most max_time; one success resets the
+ * count.  A node that stayed in for max_time since its last ejection
+ * starts its multiplier over.
+ */
+
+ngx_int_t
+ngx_http_mesh_registry_outcome(ngx_uint_t index, ngx_uint_t failed,
+    int64_t now, ngx_http_mesh_eject_conf_t *conf,
+    ngx_http_mesh_ejection_t *ej)
+{
+    ngx_int_t                     rc;
+    ngx_msec_t                    ms;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &reg->nodes[index];
+
+    if (!failed) {
+        node->fails = 0;
+        goto done;
+    }
+
+    node->fails++;
+
+    if (conf->failures == 0 || node->fails < conf->failures
+        || node->ejected_until > now)
+    {
+        goto done;
+    }
+
+    if (node->eject_end && now - node->eject_end >= (int64_t) conf->max_time)
+    {
+        node->ejections = 0;
+    }
+
+    node->ejections++;
+
+    ms = conf->time * node->ejections;
+
+    if (ms > conf->max_time || ms / node->ejections != conf->time) {
+        ms = conf->max_time;
+    }
+
+    node->ejected_until = now + ms;
+    node->eject_end = node->ejected_until;
+
+    ngx_memcpy(ej->node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
+    ej->failures = node->fails;
+    ej->ejections = node->ejections;
+    ej->duration = ms;
+
+    node->fails = 0;
+    reg->generation++;
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

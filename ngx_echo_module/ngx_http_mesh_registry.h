@@ -33,11 +33,24 @@ typedef struct {
     uint64_t                      tokens;
     double                        recent_tps;  /* tokens/s, moving average */
     double                        recent_ms;   /* task duration, average */
+    int64_t                       ejected_until; /* ms; passive ejection */
+    int64_t                       eject_end;   /* the last one's end, ms */
+    ngx_uint_t                    fails;       /* failed tasks in a row */
+    ngx_uint_t                    ejections;   /* the multiplier */
     struct sockaddr_storage       sockaddr;
     socklen_t                     socklen;
     unsigned                      used:1;
     unsigned                      left:1;
 } ngx_http_mesh_node_t;
+
+
+/* waiting tasks counted per process too: a crash cannot leave them */
+#define NGX_HTTP_MESH_QUEUE_SLOTS  64
+
+typedef struct {
+    ngx_pid_t                     pid;
+    ngx_atomic_t                  queued;
+} ngx_http_mesh_queue_slot_t;
 
 
 typedef struct {
@@ -49,6 +62,7 @@ typedef struct {
     int64_t                       last_sweep;   /* ms */
     ngx_uint_t                    sweeps;
     double                        avg_task_ms;  /* for the estimated wait */
+    ngx_http_mesh_queue_slot_t    queue_slots[NGX_HTTP_MESH_QUEUE_SLOTS];
 } ngx_http_mesh_registry_sh_t;
 
 
@@ -70,6 +84,29 @@ ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,
 ngx_int_t ngx_http_mesh_registry_leave(const char *node_id);
 void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
+
+/* passive ejection: how often, how long (mesh_eject) */
+typedef struct {
+    ngx_uint_t                    failures;    /* in a row; 0: off */
+    ngx_msec_t                    time;
+    ngx_msec_t                    max_time;
+} ngx_http_mesh_eject_conf_t;
+
+typedef struct {
+    char                          node_id[NGX_HTTP_MESH_ID_LEN];
+    ngx_uint_t                    failures;
+    ngx_uint_t                    ejections;
+    ngx_msec_t                    duration;
+} ngx_http_mesh_ejection_t;
+
+/*
+ * A task's end with a node: failed by the node's fault, or served.  NGX_OK
+ * when this failure ejects the node now (*ej says how), else NGX_DECLINED.
+ */
+ngx_int_t ngx_http_mesh_registry_outcome(ngx_uint_t index, ngx_uint_t failed,
+    int64_t now, ngx_http_mesh_eject_conf_t *conf,
+    ngx_http_mesh_ejection_t *ej);
+
 /* the mesh-wide load of a node, as Redis counts it */
 void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active);
 

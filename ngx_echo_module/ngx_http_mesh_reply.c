@@ -55,8 +55,19 @@ ngx_int_t
 ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *message)
 {
+    ngx_int_t             rc;
     ngx_str_t             json;
     ngx_http_mesh_json_t  w;
+
+    /*
+     * A body not read yet is read and dropped first: on a kept-alive
+     * connection it would otherwise be parsed as the next request.
+     */
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (ngx_http_mesh_json_init(&w, r->pool, 128) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -148,6 +148,7 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
             known = 1;
 
             if (!ngx_http_mesh_registry_live(node, now, timeout)
+                || node->ejected_until > now
                 || ngx_http_mesh_route_excluded(req, i))
             {
                 continue;

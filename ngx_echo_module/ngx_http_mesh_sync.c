@@ -254,6 +254,10 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     p = msg->data + sizeof(prefix) - 1;
     last = msg->data + msg->len;
 
+    if (last - p >= 8 && ngx_strncmp(p, "ejected\"", 8) == 0) {
+        return;                     /* each nginx ejects for itself */
+    }
+
     if (ngx_strncmp(p, "load\"", 5) == 0) {
         if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
                                         node_id, err) != 0)

@@ -37,12 +37,14 @@ static ngx_int_t ngx_http_mesh_task_unknown(ngx_http_request_t *r,
 static void *ngx_http_mesh_task_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_mesh_task_reply(ngx_http_request_t *r,
     ngx_int_t rc);
+static void ngx_http_mesh_task_cleanup(void *data);
 
 
 ngx_int_t
 ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
+    ngx_pool_cleanup_t        *cln;
     ngx_http_mesh_ctx_t       *ctx;
     ngx_http_mesh_loc_conf_t  *mlcf;
 
@@ -62,7 +64,9 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         }
 
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_ctx_t));
-        if (ctx == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+
+        if (ctx == NULL || cln == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -71,6 +75,11 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         ctx->last_node = -1;
         ctx->stream = 1;
         ctx->start = ngx_current_msec;
+        ctx->arrival = ngx_current_msec;
+
+        /* a slot reserved for the task comes back however the request ends */
+        cln->handler = ngx_http_mesh_task_cleanup;
+        cln->data = ctx;
 
         {
             static ngx_uint_t  seq;
@@ -124,6 +133,43 @@ ngx_http_mesh_body_handler(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * The request is over with a slot still reserved: its client left between
+ * being woken from the queue and the dispatch, something failed before
+ * the upstream started, or proxy_pass took the task to another upstream.
+ * The balancer's free did not run, so the slot comes back here.
+ */
+
+static void
+ngx_http_mesh_task_cleanup(void *data)
+{
+    ngx_http_mesh_ctx_t  *ctx = data;
+
+    ngx_uint_t                 node;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ctx->node < 0) {
+        return;
+    }
+
+    r = ctx->request;
+    node = ctx->node;
+    ctx->node = -1;
+
+    if (r->upstream && !ctx->balanced) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "mesh: task %s was not sent through \"mesh_balancer\", "
+                      "location \"%V\"", ctx->task_id, &clcf->name);
+    }
+
+    ngx_http_mesh_dispatch_release(node, ngx_cycle->log);
+    ngx_http_mesh_queue_wake();
 }
 
 

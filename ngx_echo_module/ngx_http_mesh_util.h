@@ -50,6 +50,7 @@ typedef struct {
     ngx_queue_t           waiters;
     ngx_uint_t            nwaiters;
     ngx_event_t           poll_event;
+    void                 *queue_slot;     /* ngx_http_mesh_queue_slot_t */
     unsigned              waking:1;
     unsigned              queue_ready:1;
 } ngx_http_mesh_worker_t;

@@ -124,10 +124,11 @@ subtest 'SIGHUP reloads the config file' => sub {
     my $sim = Mesh::Agent::start_sim();
     my $agent = Mesh::Agent::start(sim => $sim, name => 'reloaded',
         node_id => 'flag-wins',
-        args => ['--config', $conf, '--heartbeat-interval', '60s']);
+        args => ['--config', $conf,
+                 '--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL]);
     my $caps = sub {
-        Mesh::Agent::json(Mesh::Agent::call($agent, GET => '/v1/capabilities')
-                          ->content);
+        Mesh::Agent::json(Mesh::Agent::call($agent,
+                              GET => '/agent/v1/capabilities')->content);
     };
     is $caps->()->{max_tasks}, 2, 'max_tasks from the file';
     is $caps->()->{node_id}, 'flag-wins', 'node_id from the flag';

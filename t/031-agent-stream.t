@@ -4,7 +4,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(time);
 
 use Mesh::Agent;
 use Mesh::Proc;
@@ -18,7 +17,8 @@ my $sim = Mesh::Agent::start_sim(
     '--model', 'mistral,family=llama,size=4113301824,caps=completion');
 my $agent = Mesh::Agent::start(
     sim => $sim, node_id => 'node-s',
-    args => ['--model-type', 'mistral=code', '--heartbeat-interval', '60s']);
+    args => ['--model-type', 'mistral=code',
+             '--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL]);
 my $sim_url = 'http://127.0.0.1:' . $sim->port;
 
 subtest 'health needs no credential' => sub {
@@ -32,8 +32,8 @@ subtest 'health needs no credential' => sub {
 };
 
 subtest 'capabilities' => sub {
-    my $res = Mesh::Agent::call($agent, GET => '/v1/capabilities');
-    is $res->code, 200, 'GET /v1/capabilities is 200';
+    my $res = Mesh::Agent::call($agent, GET => '/agent/v1/capabilities');
+    is $res->code, 200, 'GET /agent/v1/capabilities is 200';
     my $c = Mesh::Agent::json($res->content);
     is $c->{node_id}, 'node-s', 'node_id';
     is $c->{host}, '127.0.0.1', 'host is the listen address';
@@ -64,7 +64,7 @@ subtest '1000 tokens, byte for byte, as they are produced' => sub {
                                          Content => $body);
     is $direct->code, 200, 'the simulator answers directly';
 
-    my ($active_at_first, $t_sent) = (undef, time);
+    my $active_at_first;
     my ($res, $pieces) = Mesh::Agent::stream($agent, '/api/generate', $body,
         stop => sub {
             $active_at_first //= Mesh::Agent::sim_stats($sim)->{active};
@@ -82,11 +82,11 @@ subtest '1000 tokens, byte for byte, as they are produced' => sub {
        Mesh::Agent::without_clock($direct->content),
        'identical to the direct reply (timestamps aside)';
 
+    # order, not speed: the reply was passed on while it was produced
     is $active_at_first, 1, 'the first bytes came while the simulator '
         . 'was still generating';
-    cmp_ok scalar(@$pieces), '>=', 100, 'arrived in many pieces';
-    my $spread = $pieces->[-1][0] - $pieces->[0][0];
-    cmp_ok $spread, '>', 1.0, 'spread over the generation time (2 s)';
+    cmp_ok scalar(() = $pieces->[0][1] =~ /\n/g), '<', 1001,
+        'the first piece is not the whole reply';
 };
 
 subtest 'chat, non-streamed generate, a large embedding' => sub {

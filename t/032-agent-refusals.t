@@ -15,7 +15,8 @@ my $sim = Mesh::Agent::start_sim('--tokens', 3);
 # so its request counter counts only what the agent relays.
 my $agent = Mesh::Agent::start(
     sim => $sim, node_id => 'node-r',
-    args => ['--heartbeat-interval', '60s', '--max-body', '4k']);
+    args => ['--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL,
+             '--max-body', '4k']);
 
 my $secret = $Mesh::Agent::SECRET;
 my $gen    = '{"model":"llama3.2","prompt":"hi"}';
@@ -44,7 +45,7 @@ subtest 'mesh credential' => sub {
         like $res->header('WWW-Authenticate') // '', qr/^Bearer/,
             "$what: WWW-Authenticate";
     }
-    for my $path ('/v1/capabilities', '/metrics') {
+    for my $path ('/agent/v1/capabilities', '/metrics') {
         my $res = Mesh::Agent::call($agent, GET => $path, undef,
                                     auth => undef);
         is $res->code, 401, "$path needs the credential";

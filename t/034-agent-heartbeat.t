@@ -12,7 +12,6 @@ use Mesh::Agent;
 use Mesh::FakeOrchestrator;
 use Mesh::Proc;
 
-my $slow = $Mesh::Agent::SLOW;
 my $orch = Mesh::FakeOrchestrator->start(secret => $Mesh::Agent::SECRET);
 my $sim  = Mesh::Agent::start_sim();
 my $agent = Mesh::Agent::start(
@@ -35,21 +34,33 @@ sub beats_after {
     return grep { $_->{t} > $t } $orch->heartbeats;
 }
 
+sub heartbeat_metric {
+    my ($result) = @_;
+    my $m = Mesh::Agent::call($agent, GET => '/metrics')->content;
+    my ($v) = $m =~
+        /^echo_agent_heartbeats_total\{result="\Q$result\E"\} (\d+)$/m;
+    return $v;
+}
+
 sub model_types {
     my ($beat) = @_;
     return { map { $_->{name} => $_->{type} } @{ $beat->{body}{models} } };
 }
 
+# Timestamps are the fake orchestrator's arrival times.  A loaded machine
+# only stretches gaps, so gaps are checked from below (the interval, the
+# backoff's lower bounds) and compared with each other, never against an
+# upper bound of wall-clock time; waits are deadlines that catch hangs.
 subtest 'joins and heartbeats at the configured cadence' => sub {
-    ok Mesh::Agent::wait_for(sub { $orch->heartbeats >= 8 }, 5),
+    ok Mesh::Agent::wait_for(sub { $orch->heartbeats >= 8 }, 30),
         'eight heartbeats';
     my @beats = $orch->heartbeats;
     ok !(grep { !$_->{auth_ok} } @beats), 'every one with the mesh secret';
     ok !(grep { $_->{status} != 200 } @beats), 'every one accepted';
 
-    my $m = median(gaps(@beats[1 .. $#beats]));
-    cmp_ok $m, '>', 0.2, 'median gap above 200 ms';
-    cmp_ok $m, '<', 0.3 * 2 * $slow, 'and near the 300 ms interval';
+    # the first beat after joining may be a model-change beat
+    cmp_ok median(gaps(@beats[1 .. $#beats])), '>', 0.2,
+        'no faster than the 300 ms interval';
 
     my $b = $beats[-1]{body};
     is $b->{node_id}, 'node-h', 'node_id';
@@ -76,7 +87,7 @@ subtest 'a model pulled into Ollama shows in a later heartbeat' => sub {
     my $t = time;
     ok Mesh::Agent::wait_for(sub {
             grep { model_types($_)->{'qwen2.5-coder:7b'} } beats_after($t) },
-        3), 'reported';
+        30), 'reported';
     my ($beat) = grep { model_types($_)->{'qwen2.5-coder:7b'} }
                  beats_after($t);
     is model_types($beat)->{'qwen2.5-coder:7b'}, 'code', 'as a code model';
@@ -87,31 +98,40 @@ subtest 'a model pulled into Ollama shows in a later heartbeat' => sub {
     $t = time;
     ok Mesh::Agent::wait_for(sub {
             grep { !model_types($_)->{'llava:latest'} } beats_after($t) },
-        3), 'its removal is reported';
+        30), 'its removal is reported';
 };
 
 subtest 'backs off while the orchestrator answers 503' => sub {
     $orch->set_mode('503');
     my $t = time;
-    sleep 4;
-    my @tries = beats_after($t);
-    is scalar(grep { $_->{status} != 503 } @tries), 0, 'all refused';
-    cmp_ok scalar(@tries), '>=', 2, 'it keeps trying';
-    cmp_ok scalar(@tries), '<=', 7, 'far fewer than 13 beats in 4 s';
+    my $refused = sub { grep { $_->{status} == 503 } beats_after($t) };
+    ok Mesh::Agent::wait_for(sub { $refused->() >= 5 }, 30),
+        'five refused tries';
+    my @tries = ($refused->())[0 .. 4];
+
+    # after the n-th failure the retry waits half to all of
+    # 300 ms x 2^(n-1): at least 150, 300, 600, 1200 ms
     my @g = gaps(@tries);
-    cmp_ok((sort { $b <=> $a } @g)[0] // 0, '>=', 0.9,
-           'the delay grows past 900 ms');
+    for my $n (1 .. 4) {
+        my $least = 0.150 * 2 ** ($n - 1);
+        cmp_ok $g[$n - 1], '>=', $least * 0.95,
+            "after failure $n the retry waited at least ${least} s";
+    }
+    cmp_ok $g[3] - $g[0], '>', 0.4, 'the delay grows';
+    cmp_ok heartbeat_metric('refused'), '>=', 5,
+        'counted as refused by the orchestrator';
+    is heartbeat_metric('unreachable'), 0, 'not as unreachable';
 
     $orch->set_mode('ok');
     $t = time;
     ok Mesh::Agent::wait_for(sub {
-            grep { $_->{status} == 200 } beats_after($t) }, 6),
+            grep { $_->{status} == 200 } beats_after($t) }, 30),
         'accepted again once the orchestrator recovers';
     my $back = time;
-    ok Mesh::Agent::wait_for(sub { beats_after($back) >= 4 }, 3),
-        'and the cadence is back';
-    cmp_ok median(gaps(beats_after($back))), '<', 0.3 * 2 * $slow,
-        'at the configured interval';
+    ok Mesh::Agent::wait_for(sub { beats_after($back) >= 4 }, 30),
+        'and the heartbeats go on';
+    cmp_ok median(gaps(beats_after($back))), '<', $g[3],
+        'at the interval again: shorter than the backoff was';
 };
 
 subtest 'rejoins by itself when a closed orchestrator returns' => sub {
@@ -119,19 +139,22 @@ subtest 'rejoins by itself when a closed orchestrator returns' => sub {
     sleep 3;
     $orch->reopen;
     my $t = time;
-    ok Mesh::Agent::wait_for(sub { beats_after($t) >= 3 }, 10),
+    ok Mesh::Agent::wait_for(sub { beats_after($t) >= 3 }, 60),
         'heartbeats resume';
     like $agent->log_text, qr/heartbeat to \S+ failed: /,
         'the failure was logged';
     like $agent->log_text, qr/joined \S+ again after \d+ failed attempt/,
         'and the return';
+    cmp_ok heartbeat_metric('unreachable'), '>', 0,
+        'a closed orchestrator counts as unreachable';
+    is heartbeat_metric('error'), 0, 'the report never failed';
 };
 
 subtest 'Ollama down: status degraded, no models' => sub {
     $sim->stop;
     my $t = time;
     ok Mesh::Agent::wait_for(sub {
-            grep { $_->{body}{status} eq 'degraded' } beats_after($t) }, 3),
+            grep { $_->{body}{status} eq 'degraded' } beats_after($t) }, 30),
         'a heartbeat says degraded';
     my ($beat) = grep { $_->{body}{status} eq 'degraded' } beats_after($t);
     is_deeply $beat->{body}{models}, [], 'with no models';

@@ -5,7 +5,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(sleep time);
 
 use Mesh::Agent;
 use Mesh::FakeOrchestrator;
@@ -19,14 +18,14 @@ subtest 'SIGTERM lets running tasks finish' => sub {
     my $agent = Mesh::Agent::start(
         sim => $sim, node_id => 'node-d', orchestrator => $orch->url,
         args => ['--heartbeat-interval', '300ms', '--drain-timeout', '20s']);
-    ok Mesh::Agent::wait_for(sub { $orch->heartbeats >= 1 }, 5), 'joined';
+    ok Mesh::Agent::wait_for(sub { $orch->heartbeats >= 1 }, 10), 'joined';
 
     my ($sock, $data) = Mesh::Agent::open_stream($agent, '/api/generate',
                                                  $gen);
     like $data, qr{^HTTP/1.1 200}, 'a task is streaming';
     ok $agent->signal('TERM'), 'SIGTERM sent';
 
-    ok Mesh::Agent::wait_for(sub { $orch->leaves >= 1 }, 5),
+    ok Mesh::Agent::wait_for(sub { $orch->leaves >= 1 }, 10),
         'the orchestrator is told the node leaves';
     my ($leave) = $orch->leaves;
     ok $leave->{auth_ok}, 'with the mesh secret';
@@ -62,7 +61,6 @@ subtest 'the drain timeout cuts what still runs' => sub {
     my ($sock, $data) = Mesh::Agent::open_stream($agent, '/api/generate',
                                                  $gen);
     like $data, qr{^HTTP/1.1 200}, 'a long task is streaming';
-    my $t = time;
     $agent->signal('TERM');
     $data = Mesh::Agent::read_rest($sock, $data);
     my ($status, $body) = Mesh::Agent::parse_chunked($data);
@@ -70,12 +68,12 @@ subtest 'the drain timeout cuts what still runs' => sub {
     like $lines[-1], qr/^\{"error":"the node is shutting down[^"]*"\}$/,
         'the stream ends with an error line';
     unlike $body, qr/"done":true/, 'not with a done line';
-    cmp_ok time - $t, '<', 5 * $Mesh::Agent::SLOW,
-        'soon after the drain timeout';
+    # 400 tokens take 20 s: cut by the 500 ms timeout, far fewer arrive
+    cmp_ok scalar(@lines) - 1, '<', 400, 'cut before the end of the stream';
     is $agent->wait_exit(10 * $Mesh::Agent::SLOW), 0, 'exit 0';
     ok $agent->stop, 'clean exit';
     ok Mesh::Agent::wait_for(sub {
-            Mesh::Agent::sim_stats($long)->{cancelled} == 1 }, 2),
+            Mesh::Agent::sim_stats($long)->{cancelled} == 1 }, 10),
         'the cut task stopped in Ollama too';
     $long->stop;
 };

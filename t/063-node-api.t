@@ -173,7 +173,9 @@ Content-Type: application/json
       # no later than the liveness window (3 s x 3 misses), as "up" says:
       # not a bound on how soon the request follows the heartbeat
       last_seen_ago_ms => sub { $_[0] >= 0 && $_[0] < 9000 },
-      recent_tokens_per_sec => 0, tasks_done => 0, tasks_failed => 0 } ],
+      recent_tokens_per_sec => 0, tasks_done => 0, tasks_failed => 0,
+      ejected => JSON::PP::false, ejected_for_ms => 0, ejections => 0,
+      consecutive_failures => 0 } ],
   queued => 0, generation => qr/^[1-9]\d*$/ }
 --- no_error_log
 [error]
@@ -457,7 +459,7 @@ Mesh::Orch::scene(a => { sim => 'A', active_tasks => 1, max_tasks => 3,
   "GET /mesh/v1/nodes" ]
 --- response_body_like eval
 [ '"done":true',
-  '^\{"nodes":\[\{"node_id":"a",.*"active_tasks":1,"max_tasks":3,.*"up":true,.*"recent_tokens_per_sec":[1-9][\d.e+]*,"tasks_done":1,"tasks_failed":0\}\],"queued":0,' ]
+  '^\{"nodes":\[\{"node_id":"a",.*"active_tasks":1,"max_tasks":3,.*"up":true,.*"recent_tokens_per_sec":[1-9][\d.e+]*,"tasks_done":1,"tasks_failed":0,"ejected":false,"ejected_for_ms":0,"ejections":0,"consecutive_failures":0\}\],"queued":0,' ]
 --- no_error_log
 [error]
 

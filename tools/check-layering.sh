@@ -52,7 +52,7 @@ dir=${1:-$(dirname "$0")/../ngx_echo_module}
 # layer of a file, by its name without ngx_http_mesh_ and extension
 layer() {
     case $1 in
-    module.h|caps|util|zone|json|parse_core|parse|reply|body)   echo 0 ;;
+    module.h|caps|util|zone|json|ndjson|parse_core|parse|reply|body) echo 0 ;;
     registry|router)                                             echo 1 ;;
     redis)                                                       echo 2 ;;
     sync|events)                                                 echo 3 ;;

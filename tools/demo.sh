@@ -257,7 +257,8 @@ for ((n = 0; n < NODES; n++)); do
     node_sim_idx[$n]=""
     node_agent_idx[$n]=""
 
-    if [ "$n" = 0 ] && curl -fs -m 1 http://127.0.0.1:11434/api/version \
+    if [ "$n" = 0 ] && [ "${MESH_DEMO_OLLAMA:-auto}" != sim ] \
+            && curl -fs -m 1 http://127.0.0.1:11434/api/version \
             >/dev/null 2>&1; then
         node_ollama[$n]=http://127.0.0.1:11434
         say "ollama (real)   ${node_ollama[$n]} for ${node_name[$n]}"

@@ -95,18 +95,22 @@ test_status(void)
 static void
 test_metrics(void)
 {
-    buf_t  b;
+    buf_t             b;
+    metrics_gauges_t  g = { 1, 4, 1, 3, 1000, 4096 };
 
     metrics_task_done(EP_CHAT, OUTCOME_OK, 1.5, 0.01, 100, 2.0);
     metrics_task_done(EP_CHAT, OUTCOME_CANCELLED, 0.2, -1, 0, 0);
     metrics_reject(REJECT_BUSY);
     metrics_reject(REJECT_BUSY);
-    metrics_heartbeat(1);
+    metrics_heartbeat(HB_OK);
+    metrics_heartbeat(HB_REFUSED);
+    metrics_heartbeat(HB_REFUSED);
+    metrics_reject(REJECT_NO_MEMORY);
 
     CHECK(metrics_tokens_per_sec() > 49.9 && metrics_tokens_per_sec() < 50.1);
 
     buf_init(&b, 1 << 20);
-    CHECK_INT(metrics_render(&b, 1, 4, 1, 3), 0);
+    CHECK_INT(metrics_render(&b, &g), 0);
     CHECK(strstr(b.data, "echo_agent_tasks_total{endpoint=\"chat\","
                  "outcome=\"ok\"} 1\n") != NULL);
     CHECK(strstr(b.data, "echo_agent_tasks_total{endpoint=\"chat\","
@@ -115,6 +119,18 @@ test_metrics(void)
                  "outcome=\"ok\"} 0\n") != NULL);
     CHECK(strstr(b.data, "echo_agent_rejected_total{reason=\"busy\"} 2\n")
           != NULL);
+    CHECK(strstr(b.data, "echo_agent_rejected_total{reason=\"out_of_memory\"}"
+                 " 1\n") != NULL);
+    CHECK(strstr(b.data, "echo_agent_rejected_total{reason=\"bad_json\"} "
+                 "0\n") != NULL);
+    CHECK(strstr(b.data, "echo_agent_heartbeats_total{result=\"ok\"} 1\n")
+          != NULL);
+    CHECK(strstr(b.data, "echo_agent_heartbeats_total{result=\"refused\"} "
+                 "2\n") != NULL);
+    CHECK(strstr(b.data, "echo_agent_heartbeats_total{result=\"unreachable"
+                 "\"} 0\n") != NULL);
+    CHECK(strstr(b.data, "echo_agent_body_bytes 1000\n") != NULL);
+    CHECK(strstr(b.data, "echo_agent_body_bytes_max 4096\n") != NULL);
     CHECK(strstr(b.data, "echo_agent_tokens_total 100\n") != NULL);
     CHECK(strstr(b.data, "echo_agent_active_tasks 1\n") != NULL);
     CHECK(strstr(b.data, "echo_agent_task_duration_seconds_bucket"

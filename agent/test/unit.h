@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <unistd.h>
 
 
 static int  unit_checks;
@@ -78,6 +80,28 @@ unit_read_file(const char *name, size_t *len)
 
     fclose(f);
     return data;
+}
+
+
+/* SIGALRM ends the test: a deadline that catches a hang, never a speed */
+static inline void
+unit_on_watchdog(int sig)
+{
+    static const char  msg[] = "unit test hung: watchdog fired\n";
+
+    (void) sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        _exit(1);
+    }
+    _exit(1);
+}
+
+
+static inline void
+unit_watchdog(unsigned secs)
+{
+    signal(SIGALRM, unit_on_watchdog);
+    alarm(secs);
 }
 
 

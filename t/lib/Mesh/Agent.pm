@@ -30,6 +30,11 @@ our $SECRET = 'mesh-test-secret-0123456789abcdef';
 # Generous waits under valgrind, where everything is ~20x slower.
 our $SLOW = $ENV{MESH_VALGRIND} ? 10 : 1;
 
+# A heartbeat interval (the agent re-reads Ollama at the same pace) that
+# outlasts a whole suite, so a suite may count on no poll in between: a
+# minute, ten under valgrind (the most the agent accepts).
+our $IDLE_INTERVAL = (60 * $SLOW) . 's';
+
 sub secret_file {
     my $path = File::Spec->catfile(Mesh::Proc::log_dir(), 'mesh-secret');
     open my $out, '>', $path or die "$path: $!";

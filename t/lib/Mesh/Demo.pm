@@ -64,6 +64,8 @@ sub env_set {
     my ($self) = @_;
     $ENV{MESH_DEMO_PORT} = $self->{port};
     $ENV{MESH_DEMO_DIR} = $self->{dir};
+    # never a real Ollama (or another demo's simulator) on 11434
+    $ENV{MESH_DEMO_OLLAMA} = 'sim';
     # first ports away from the defaults, which another run may be using
     $ENV{"MESH_DEMO_${_}_PORT"} = $self->{"${_}_port"} for qw(REDIS SIM AGENT);
     if (defined $self->{nodes}) {

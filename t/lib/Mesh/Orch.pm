@@ -63,7 +63,7 @@ our $LOCATIONS = <<'_EOC_';
     proxy_connect_timeout       2s;
     proxy_send_timeout          30s;
     proxy_read_timeout          300s;
-    proxy_next_upstream         error timeout http_503 non_idempotent;
+    proxy_next_upstream         error timeout http_503 http_429 non_idempotent;
     proxy_next_upstream_tries   3;
     proxy_next_upstream_timeout 10s;
     proxy_intercept_errors      off;
@@ -577,6 +577,8 @@ sub count_tests {
         next if defined $block->SKIP;
         my $logs = _lines(scalar $block->error_log)
             + _lines(scalar $block->no_error_log)
+            + _lines(scalar $block->access_log)
+            + _lines(scalar $block->no_access_log)
             + (defined $block->grep_error_log ? 1 : 0);
         if (defined $block->must_die) {
             $total += Test::Nginx::Socket::repeat_each() * (1 + $logs);

@@ -1,7 +1,7 @@
 /*
- * A growable byte buffer.  Appends never fail loudly: the first failed
- * allocation sets a sticky flag, so a writer can chain appends and
- * check once at the end.
+ * The simulator's names for the shared buffer (common/mesh_buf.h):
+ * without a size limit, and with the sticky failure flag, so a writer
+ * can chain appends and check once at the end.
  */
 
 #ifndef SIM_BUF_H
@@ -9,25 +9,20 @@
 
 #include <stddef.h>
 
-
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   cap;
-    int      failed;
-} sim_buf_t;
+#include "mesh_buf.h"
 
 
-void sim_buf_init(sim_buf_t *b);
-void sim_buf_free(sim_buf_t *b);
-void sim_buf_reset(sim_buf_t *b);
-int sim_buf_reserve(sim_buf_t *b, size_t more);
-int sim_buf_add(sim_buf_t *b, const void *p, size_t n);
-int sim_buf_adds(sim_buf_t *b, const char *s);
-int sim_buf_addc(sim_buf_t *b, char c);
-int sim_buf_printf(sim_buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-char *sim_buf_detach(sim_buf_t *b, size_t *len);
-int sim_buf_ok(const sim_buf_t *b);
+typedef mesh_buf_t  sim_buf_t;
+
+#define sim_buf_init(b)  mesh_buf_init((b), MESH_BUF_NO_LIMIT)
+#define sim_buf_free     mesh_buf_free
+#define sim_buf_reset    mesh_buf_reset
+#define sim_buf_reserve  mesh_buf_reserve
+#define sim_buf_add      mesh_buf_append
+#define sim_buf_adds     mesh_buf_puts
+#define sim_buf_addc     mesh_buf_putc
+#define sim_buf_printf   mesh_buf_printf
+#define sim_buf_detach   mesh_buf_detach
+#define sim_buf_ok       mesh_buf_ok
 
 #endif /* SIM_BUF_H */

@@ -7,144 +7,18 @@
 #include "sim_time.h"
 
 
-static const char  sim_hex[] = "0123456789abcdef";
-
-
-/*
- * Length of the valid UTF-8 sequence at s, or 0 when the bytes there
- * are not valid UTF-8 (overlong forms, surrogates, beyond U+10FFFF and
- * truncated sequences all count as invalid, as in Go's utf8 package).
- */
+/* both shared with the agent: common/mesh_buf.c */
 size_t
 sim_utf8_seq_len(const unsigned char *s, size_t n)
 {
-    unsigned char  c = s[0];
-    unsigned char  lo = 0x80, hi = 0xbf;
-    size_t         len, i;
-
-    if (c < 0x80) {
-        return 1;
-    }
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) {
-            lo = 0xa0;
-        } else if (c == 0xed) {
-            hi = 0x9f;
-        }
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) {
-            lo = 0x90;
-        } else if (c == 0xf4) {
-            hi = 0x8f;
-        }
-    } else {
-        return 0;
-    }
-
-    if (n < len) {
-        return 0;
-    }
-
-    if (s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-
-    for (i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf) {
-            return 0;
-        }
-    }
-
-    return len;
+    return mesh_utf8_seq_len(s, n);
 }
 
 
 int
 sim_json_str(sim_buf_t *b, const char *s, size_t n)
 {
-    const unsigned char  *p = (const unsigned char *) s;
-    size_t                i = 0, run = 0, len;
-    char                  esc[6] = { '\\', 'u', '0', '0', 0, 0 };
-
-    sim_buf_addc(b, '"');
-
-    while (i < n) {
-        unsigned char  c = p[i];
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>'
-            && c != '&' && c < 0x80)
-        {
-            run++;
-            i++;
-            continue;
-        }
-
-        if (c >= 0x80) {
-            len = sim_utf8_seq_len(p + i, n - i);
-            if (len == 3 && c == 0xe2 && p[i + 1] == 0x80
-                && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
-            {
-                sim_buf_add(b, p + i - run, run);
-                run = 0;
-                sim_buf_adds(b, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
-                i += 3;
-                continue;
-            }
-
-            if (len > 0) {
-                run += len;
-                i += len;
-                continue;
-            }
-
-            sim_buf_add(b, p + i - run, run);
-            run = 0;
-            sim_buf_adds(b, "\\ufffd");
-            i++;
-            continue;
-        }
-
-        sim_buf_add(b, p + i - run, run);
-        run = 0;
-
-        switch (c) {
-        case '"':
-            sim_buf_adds(b, "\\\"");
-            break;
-        case '\\':
-            sim_buf_adds(b, "\\\\");
-            break;
-        case '\n':
-            sim_buf_adds(b, "\\n");
-            break;
-        case '\r':
-            sim_buf_adds(b, "\\r");
-            break;
-        case '\t':
-            sim_buf_adds(b, "\\t");
-            break;
-        case '\b':
-            sim_buf_adds(b, "\\b");
-            break;
-        case '\f':
-            sim_buf_adds(b, "\\f");
-            break;
-        default:
-            esc[4] = sim_hex[c >> 4];
-            esc[5] = sim_hex[c & 0x0f];
-            sim_buf_add(b, esc, sizeof(esc));
-            break;
-        }
-        i++;
-    }
-
-    sim_buf_add(b, p + i - run, run);
-    return sim_buf_addc(b, '"');
+    return mesh_json_string(b, s, n);
 }
 
 

@@ -87,7 +87,7 @@ sub health_problems {
     for my $line (@{ _lines_from(\$HealthPos) }) {
         chomp $line;
         if ($line =~ /exited on signal/) {
-            push @problems, "worker crashed: $line";
+            push @problems, "worker crashed: $line" unless $allowed->{crash};
         } elsif ($line =~ /\[(alert|crit|emerg)\]/ && !$allowed->{$1}) {
             push @problems, "error.log has $1: $line";
         }

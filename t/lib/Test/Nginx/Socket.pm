@@ -496,6 +496,10 @@ sub _allowed_levels {
         my $text = "$pat";
         $allowed{$1} = 1 while $text =~ /\[(alert|crit|emerg)/g;
     }
+    # a block that makes a worker crash on purpose says so in error_log
+    for my $pat (@{ _section_patterns($block, 'error_log') }) {
+        $allowed{crash} = 1 if "$pat" =~ /exited on signal/;
+    }
     return \%allowed;
 }
 
