@@ -49,7 +49,7 @@ sub _mark {
 sub _new_lines {
     open my $in, '<', file() or return ();
     my $first = <$in> // '';
-    @From{qw(id pos)} = ($first, 0) if $first ne $From{id};
+    @From{qw(id pos)} = ($first, 0) if $first ne ($From{id} // "");
     seek $in, $From{pos}, 0;
     my @lines;
     while (my $line = <$in>) {
