@@ -55,8 +55,8 @@ sub count {
         next if defined $block->SKIP || defined $block->must_die;
         my $req = $block->request;
         my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
-        $total += Test::Nginx::Socket::repeat_each() * $nreq
-            * _lines(scalar $block->checks);
+        my @lines = _lines(scalar $block->checks);
+        $total += Test::Nginx::Socket::repeat_each() * $nreq * @lines;
     }
     return $total;
 }
