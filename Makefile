@@ -40,7 +40,7 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent test test-unit \
         test-valgrind test-memcheck test-real-test-nginx demo demo-build \
-        clean fuzz bench-route bench-mesh
+        clean fuzz bench-route bench-mesh bench-pipeline
 
 all: build
 
@@ -96,6 +96,9 @@ bench-mesh: build
 	@tools/install-deps.sh bench
 	bench/mesh/run.sh
 
+bench-pipeline: build
+	bench/pipeline/run.sh
+
 # The README's test command.  Each suite starts and stops what it needs.
 test: deps
 	$(MAKE) build
@@ -107,7 +110,7 @@ test: deps
 # The module suites with nginx under valgrind memcheck, and the agent suites
 # with echo-agent under it (a block fails on an invalid access or a definite
 # leak in our code).
-MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t)
+MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t t/08*.t t/10*.t)
 AGENT_SUITES  = $(wildcard t/03*.t)
 
 test-memcheck: build

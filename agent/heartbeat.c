@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "report.h"
 #include "runtime.h"
+#include "sign.h"
 #include "worker.h"
 
 
@@ -198,17 +199,27 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *path,
     const buf_t *body, char *err, size_t errlen)
 {
     char         url[CONF_URL_MAX + 64];
+    char         auth[SIGN_HEADER_MAX];
     long         status;
     size_t       seen = 0;
     fetch_req_t  req;
 
     snprintf(url, sizeof(url), "%s%s", c->orchestrator, path);
 
+    /* signed, never the secret: whoever answers here learns nothing */
+    if (sign_node_header(c->secret, c->secret_len, "POST",
+                         sign_url_path(url), body->data, body->len,
+                         time(NULL), auth, sizeof(auth)) != 0)
+    {
+        snprintf(err, errlen, "cannot sign the request");
+        return HB_UNREACHABLE;
+    }
+
     memset(&req, 0, sizeof(req));
     req.url = url;
     req.body = body->data;
     req.body_len = body->len;
-    req.bearer = c->secret;
+    req.auth = auth;
     req.timeout_ms = HB_TIMEOUT_MS;
     req.sink = heartbeat_sink;
     req.ud = &seen;
@@ -219,8 +230,10 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *path,
 
     if (status < 200 || status > 299) {
         snprintf(err, errlen, "HTTP %ld%s", status,
-                 status == 401 ? " (the orchestrator refused the mesh "
-                 "secret)" : "");
+                 status == 401 ? " (the orchestrator refused the signature:"
+                 " check the mesh secret and this clock)"
+                 : status == 403 ? " (the orchestrator does not accept this "
+                 "host: see mesh_node_networks)" : "");
         return HB_REFUSED;
     }
 

@@ -50,7 +50,6 @@ int
 http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
     size_t errlen)
 {
-    char                auth[CONF_SECRET_MAX + 32];
     char                curl_err[CURL_ERROR_SIZE];
     struct curl_slist  *hdrs = NULL, *tmp = NULL;
     fetch_ctx_t         ctx;
@@ -91,11 +90,8 @@ http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
                          (curl_off_t) req->body_len);
     }
 
-    if (req->bearer != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-                 req->bearer);
-        tmp = curl_slist_append(hdrs, auth);
-        explicit_bzero(auth, sizeof(auth));
+    if (req->auth != NULL) {
+        tmp = curl_slist_append(hdrs, req->auth);
         if (tmp == NULL) {
             snprintf(err, errlen, "out of memory");
             goto done;
@@ -118,7 +114,7 @@ http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
 
 done:
 
-    /* the header list holds the secret and is not reused */
+    /* the header list holds a one-time signature and is not reused */
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdrs);

@@ -19,7 +19,7 @@ typedef struct {
     const char     *url;
     const char     *body;
     size_t          body_len;
-    const char     *bearer;
+    const char     *auth;           /* a whole "Authorization: ..." line */
     long            timeout_ms;
     fetch_sink_pt   sink;
     void           *ud;

@@ -20,12 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
-#include "auth.h"
+#include "sign.h"
 #include "buf.h"
 #include "inventory.h"
 #include "log.h"
@@ -329,7 +330,7 @@ req_check(req_t *r, struct MHD_Connection *conn, const char *url,
     const char *method)
 {
     const conf_t  *c = r->conf;
-    const char    *auth, *len;
+    const char    *auth, *len, *why = NULL;
     int            is_get;
 
     r->route = route_find(url);
@@ -363,10 +364,12 @@ req_check(req_t *r, struct MHD_Connection *conn, const char *url,
 
     auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                        MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth_bearer_ok(auth, c->secret, c->secret_len)) {
+    if (sign_task_ok(auth, c->secret, c->secret_len, c->node_id,
+                     time(NULL), &why) != 0)
+    {
         req_reject(r, MHD_HTTP_UNAUTHORIZED, REJECT_AUTH, 0,
-                   "missing or wrong mesh credential "
-                   "(Authorization: Bearer <mesh secret>)");
+                   "%s (Authorization: " SIGN_TASK_SCHEME
+                   " <ts>:<task id>:<signature>)", why);
         return;
     }
 
@@ -554,7 +557,7 @@ reply(struct MHD_Connection *conn, const conf_t *c, unsigned status,
 
     if (status == MHD_HTTP_UNAUTHORIZED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"echo-mesh\"");
+                                SIGN_TASK_SCHEME " realm=\"echo-mesh\"");
     }
 
     ret = MHD_queue_response(conn, status, resp);

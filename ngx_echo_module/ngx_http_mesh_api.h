@@ -1,7 +1,7 @@
 
 /*
  * The HTTP handlers of the mesh's own API: the node API (heartbeat, leave,
- * node list), the merged /api/tags, and mesh_status.
+ * node list), the merged /api/tags, mesh_status, and the live feed.
  */
 
 
@@ -13,10 +13,24 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_mesh_json.h"
+#include "ngx_http_mesh_zone.h"
+
 
 ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
+/* writes [...] of the named pipelines and their steps */
+void ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_main_conf_t *mmcf);
+ngx_int_t ngx_http_mesh_feed_handler(ngx_http_request_t *r);
+/* exit_process: a last close frame to each feed client */
+void ngx_http_mesh_feed_exit_worker(void);
+
+/* writes "nodes":[...] into an open object; *queued: the waiting tasks */
+ngx_int_t ngx_http_mesh_node_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_zone_t *zone, ngx_pool_t *pool, ngx_uint_t *queued);
 
 
 #endif /* _NGX_HTTP_MESH_API_H_INCLUDED_ */

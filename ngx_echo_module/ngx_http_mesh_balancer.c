@@ -13,6 +13,7 @@
 #include "ngx_http_mesh_queue.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
+#include "ngx_http_mesh_sign.h"
 
 
 static ngx_int_t ngx_http_mesh_balancer_init(ngx_conf_t *cf,
@@ -29,6 +30,7 @@ static void ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 static ngx_int_t ngx_http_mesh_balancer_requeue(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx, ngx_peer_connection_t *pc);
+static ngx_int_t ngx_http_mesh_balancer_resign(ngx_http_mesh_ctx_t *ctx);
 
 
 char *
@@ -165,9 +167,17 @@ ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc, void *data)
 
         ngx_http_mesh_task_event(r, ctx, "task.routed", "retry");
 
+        if (ngx_http_mesh_balancer_resign(ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
     } else if (ctx->requeued) {
         /* woken from the queue after a failed try, with a node reserved */
         ngx_http_mesh_task_event(r, ctx, "task.routed", "retry");
+
+        if (ngx_http_mesh_balancer_resign(ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     ctx->requeued = 0;
@@ -188,6 +198,9 @@ ngx_http_mesh_balancer_get(ngx_peer_connection_t *pc, void *data)
     pc->sockaddr = (struct sockaddr *) &ctx->sockaddr;
     pc->socklen = ctx->socklen;
     pc->name = name;
+
+    /* a task's time is its node's: no queue wait, no failed try in it */
+    ctx->dispatched = ngx_current_msec;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "mesh: task %s to node \"%V\"", ctx->task_id, pc->name);
@@ -249,6 +262,58 @@ ngx_http_mesh_balancer_requeue(ngx_http_request_t *r,
 }
 
 
+/*
+ * The request to the agent was built once, with $mesh_agent_auth signed for
+ * the first node; a retry goes to another node, which would refuse it.  The
+ * signature has a fixed length, so the new one replaces it in place.
+ */
+
+static ngx_int_t
+ngx_http_mesh_balancer_resign(ngx_http_mesh_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_buf_t                  *b;
+    ngx_http_upstream_t        *u;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    u = ctx->request->upstream;
+
+    if (!ctx->auth_signed || u->request_bufs == NULL) {
+        return NGX_OK;
+    }
+
+    b = u->request_bufs->buf;
+
+    if (b->in_file) {
+        return NGX_OK;
+    }
+
+    for (p = b->start; p + NGX_HTTP_MESH_SIGN_HEX <= b->last; p++) {
+        if (ngx_memcmp(p, ctx->auth_sig, NGX_HTTP_MESH_SIGN_HEX) == 0) {
+            break;
+        }
+    }
+
+    if (p + NGX_HTTP_MESH_SIGN_HEX > b->last) {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_mesh_module);
+
+    if (ngx_http_mesh_sign_task_sig(&mmcf->secret, ctx->node_id,
+                                    ctx->task_id, ctx->auth_ts,
+                                    ctx->auth_sig)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, ctx->auth_sig, NGX_HTTP_MESH_SIGN_HEX);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state)
@@ -290,7 +355,7 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 
     } else if (!ctx->client_gone) {
         ngx_http_mesh_registry_task_end(node, !ctx->failed, ctx->tokens,
-                                        ngx_current_msec - ctx->start,
+                                        ngx_current_msec - ctx->dispatched,
                                         pc->log);
 
         if (ctx->node_fault || !ctx->failed) {

@@ -13,7 +13,9 @@
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_task.h"
+#include "ngx_http_mesh_pipeline.h"
 #include "ngx_http_mesh_api.h"
+#include "ngx_http_mesh_sign.h"
 
 
 static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
@@ -33,10 +35,16 @@ static char *ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mesh_node_networks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_mesh_add_network(ngx_conf_t *cf,
+    ngx_http_mesh_main_conf_t *mmcf, ngx_str_t *text);
 static char *ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mesh_pipelines_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_mesh_route_check(ngx_conf_t *cf,
     ngx_http_mesh_main_conf_t *mmcf);
 static char *ngx_http_mesh_eject(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -53,6 +61,25 @@ static ngx_conf_num_bounds_t  ngx_http_mesh_tries_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_mesh_misses_bounds = {
     ngx_conf_check_num_bounds, 1, 100
+};
+
+static ngx_conf_num_bounds_t  ngx_http_mesh_steps_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_MESH_PIPELINE_STEPS_MAX
+};
+
+
+static ngx_str_t  ngx_http_mesh_default_networks[] = {
+    ngx_string("10.0.0.0/8"),
+    ngx_string("172.16.0.0/12"),
+    ngx_string("192.168.0.0/16"),
+    ngx_string("127.0.0.0/8"),
+    ngx_string("169.254.0.0/16"),
+#if (NGX_HAVE_INET6)
+    ngx_string("::1/128"),
+    ngx_string("fc00::/7"),
+    ngx_string("fe80::/10"),
+#endif
+    ngx_null_string
 };
 
 
@@ -75,6 +102,20 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
     { ngx_string("mesh_secret_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_mesh_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_auth_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, auth_window),
+      NULL },
+
+    { ngx_string("mesh_node_networks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_mesh_node_networks,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -128,6 +169,34 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       offsetof(ngx_http_mesh_main_conf_t, node_body_max),
       NULL },
 
+    { ngx_string("mesh_pipeline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_mesh_pipeline_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mesh_pipeline_max_steps"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, pipeline_max_steps),
+      &ngx_http_mesh_steps_bounds },
+
+    { ngx_string("mesh_pipeline_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, pipeline_buffer),
+      NULL },
+
+    { ngx_string("mesh_pipelines"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_pipelines_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mesh_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -148,6 +217,34 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) ngx_http_mesh_tags_handler },
+
+    { ngx_string("mesh_feed"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_feed_handler },
+
+    { ngx_string("mesh_feed_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_buffer),
+      NULL },
+
+    { ngx_string("mesh_feed_max_clients"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_max_clients),
+      NULL },
+
+    { ngx_string("mesh_feed_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mesh_main_conf_t, feed_ping_interval),
+      NULL },
 
     { ngx_string("mesh_route"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -227,26 +324,46 @@ ngx_http_mesh_add_variables(ngx_conf_t *cf)
 }
 
 
-/* $mesh_agent_auth: the Authorization header value for agents */
+/*
+ * $mesh_agent_auth: a token for the node the task is reserved on, bound to
+ * its id, the task id and the time (ngx_http_mesh_sign.h); the balancer
+ * re-signs it in place when a retry moves the task to another node.
+ */
 
 static ngx_int_t
 ngx_http_mesh_agent_auth_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t                   token;
+    ngx_http_mesh_ctx_t        *ctx;
     ngx_http_mesh_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_mesh_module);
 
-    if (mmcf->agent_auth.len == 0) {
+    if (mmcf->secret.len == 0 || ctx == NULL || ctx->node_id[0] == '\0') {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = mmcf->agent_auth.len;
+    ctx->auth_ts = ngx_time();
+
+    if (ngx_http_mesh_sign_task(r->pool, &mmcf->secret, ctx->node_id,
+                                ctx->task_id, ctx->auth_ts, &token)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->auth_sig, token.data + token.len - NGX_HTTP_MESH_SIGN_HEX,
+               NGX_HTTP_MESH_SIGN_HEX);
+    ctx->auth_signed = 1;
+
+    v->len = token.len;
     v->valid = 1;
-    v->no_cacheable = 0;
+    v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = mmcf->agent_auth.data;
+    v->data = token.data;
 
     return NGX_OK;
 }
@@ -267,6 +384,12 @@ ngx_http_mesh_init(ngx_conf_t *cf)
 
     *h = ngx_http_mesh_precontent_handler;
 
+    /* under the task filter: a step's reply is counted before it is read */
+
+    if (ngx_http_mesh_pipeline_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_mesh_filter_init(cf);
 }
 
@@ -277,6 +400,18 @@ ngx_http_mesh_init_process(ngx_cycle_t *cycle)
     ngx_http_mesh_main_conf_t  *mmcf;
 
     ngx_http_mesh_worker_init();
+
+    /*
+     * nginx runs this hook in the cache manager and loader too; a sweep
+     * there, with no Redis link to tell it of an outage, would mark
+     * silent nodes down while the workers keep them up
+     */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
 
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
@@ -303,13 +438,23 @@ ngx_http_mesh_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_mesh_main_conf_t  *mmcf;
 
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
     mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
 
     if (mmcf == NULL) {
         return;
     }
 
+    ngx_http_mesh_feed_exit_worker();
     ngx_http_mesh_queue_exit_worker(cycle);
+
+    /* what this worker still owes Redis goes out before the link closes */
+    ngx_http_mesh_sync_flush_load(cycle->log);
     ngx_http_mesh_events_flush();
 
     if (mmcf->registry) {
@@ -335,8 +480,11 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
      *     mmcf->shm_zone = NULL;
      *     mmcf->secret = { 0, NULL };
      *     mmcf->secret_file = { 0, NULL };
-     *     mmcf->agent_auth = { 0, NULL };
+     *     mmcf->node_networks_source = 0;
      */
+
+    mmcf->auth_window = NGX_CONF_UNSET;
+    mmcf->node_networks = NGX_CONF_UNSET_PTR;
 
     mmcf->heartbeat_interval = NGX_CONF_UNSET_MSEC;
     mmcf->heartbeat_misses = NGX_CONF_UNSET_UINT;
@@ -354,6 +502,11 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
     {
         return NULL;
     }
+    mmcf->pipeline_max_steps = NGX_CONF_UNSET_UINT;
+    mmcf->pipeline_buffer = NGX_CONF_UNSET_SIZE;
+    mmcf->feed_buffer = NGX_CONF_UNSET_SIZE;
+    mmcf->feed_max_clients = NGX_CONF_UNSET_UINT;
+    mmcf->feed_ping_interval = NGX_CONF_UNSET_MSEC;
 
     return mmcf;
 }
@@ -364,7 +517,7 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_mesh_main_conf_t *mmcf = conf;
 
-    u_char  *p;
+    ngx_str_t  *d;
 
     ngx_conf_init_msec_value(mmcf->heartbeat_interval, 3000);
     ngx_conf_init_uint_value(mmcf->heartbeat_misses, 3);
@@ -380,20 +533,53 @@ ngx_http_mesh_init_main_conf(ngx_conf_t *cf, void *conf)
         mmcf->eject_max_time = mmcf->eject_time;
     }
 
+    ngx_conf_init_uint_value(mmcf->pipeline_max_steps, 8);
+    ngx_conf_init_size_value(mmcf->pipeline_buffer, 256 * 1024);
+
+    if (mmcf->pipeline_buffer == 0
+        || mmcf->pipeline_buffer > NGX_HTTP_MESH_PIPELINE_OUTPUT_MAX)
+    {
+        return "mesh_pipeline_buffer must be from 1 to 16m";
+    }
+
+    if (ngx_http_mesh_pipeline_conf_check(cf, mmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_size_value(mmcf->feed_buffer, 256 * 1024);
+    ngx_conf_init_uint_value(mmcf->feed_max_clients, 1024);
+    ngx_conf_init_msec_value(mmcf->feed_ping_interval, 30000);
+
+    if (mmcf->feed_buffer < 4096) {
+        return "mesh_feed_buffer must be at least 4k";
+    }
+
+    if (mmcf->feed_ping_interval == 0) {
+        return "mesh_feed_ping_interval must be above zero";
+    }
+
     if (mmcf->heartbeat_interval == 0) {
         return "mesh_heartbeat_interval must be above zero";
     }
 
-    if (mmcf->secret.len) {
-        p = ngx_pnalloc(cf->pool, sizeof("Bearer ") - 1 + mmcf->secret.len);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    ngx_conf_init_value(mmcf->auth_window, 30);
 
-        mmcf->agent_auth.data = p;
-        p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
-        p = ngx_cpymem(p, mmcf->secret.data, mmcf->secret.len);
-        mmcf->agent_auth.len = p - mmcf->agent_auth.data;
+    if (mmcf->auth_window <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_auth_window\" must be above zero");
+        return NGX_CONF_ERROR;
+    }
+
+    /* nodes live on the local networks: private, loopback, link-local */
+
+    if (mmcf->node_networks == NGX_CONF_UNSET_PTR) {
+        mmcf->node_networks = NULL;
+
+        for (d = ngx_http_mesh_default_networks; d->len; d++) {
+            if (ngx_http_mesh_add_network(cf, mmcf, d) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     return NGX_CONF_OK;
@@ -434,7 +620,8 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mesh_module);
 
-    if ((conf->route || conf->handler == ngx_http_mesh_node_api_handler
+    if ((conf->route || conf->pipeline_uri.len
+         || conf->handler == ngx_http_mesh_node_api_handler
          || conf->handler == ngx_http_mesh_tags_handler)
         && mmcf->shm_zone == NULL)
     {
@@ -741,6 +928,74 @@ done:
 }
 
 
+/* mesh_node_networks source | CIDR ...: where a node may say it lives */
+
+static char *
+ngx_http_mesh_node_networks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mesh_main_conf_t *mmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (mmcf->node_networks != NGX_CONF_UNSET_PTR
+        || mmcf->node_networks_source)
+    {
+        return "is duplicate";
+    }
+
+    mmcf->node_networks = NULL;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "source") == 0) {
+            mmcf->node_networks_source = 1;
+            continue;
+        }
+
+        if (ngx_http_mesh_add_network(cf, mmcf, &value[i]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mesh_add_network(ngx_conf_t *cf, ngx_http_mesh_main_conf_t *mmcf,
+    ngx_str_t *text)
+{
+    ngx_int_t    rc;
+    ngx_cidr_t  *cidr;
+
+    if (mmcf->node_networks == NULL) {
+        mmcf->node_networks = ngx_array_create(cf->pool, 8,
+                                               sizeof(ngx_cidr_t));
+        if (mmcf->node_networks == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cidr = ngx_array_push(mmcf->node_networks);
+    if (cidr == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ptocidr(text, cidr);
+
+    if (rc == NGX_DONE) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "low address bits of %V are meaningless", text);
+        rc = NGX_OK;
+    }
+
+    return rc;
+}
+
+
 static char *
 ngx_http_mesh_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -786,6 +1041,38 @@ ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "expected \"ollama\" or \"task\"", &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mesh_pipelines_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_mesh_loc_conf_t *mlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->handler) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected the URI of "
+                           "a location with \"mesh_route task\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->pipeline_uri = value[1];
+    mlcf->handler = ngx_http_mesh_pipeline_api_handler;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = mlcf->handler;
 
     return NGX_CONF_OK;
 }

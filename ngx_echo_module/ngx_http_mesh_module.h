@@ -24,7 +24,9 @@ typedef struct {
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     secret;
     ngx_str_t                     secret_file;
-    ngx_str_t                     agent_auth;       /* "Bearer <secret>" */
+    time_t                        auth_window;
+    ngx_array_t                  *node_networks;    /* ngx_cidr_t */
+    ngx_uint_t                    node_networks_source;
     ngx_msec_t                    heartbeat_interval;
     ngx_uint_t                    heartbeat_misses;
     ngx_msec_t                    queue_ttl;
@@ -35,6 +37,12 @@ typedef struct {
     ngx_msec_t                    eject_time;
     ngx_msec_t                    eject_max_time;
     ngx_array_t                   balancers;  /* upstreams with mesh_balancer */
+    ngx_array_t                  *pipelines;        /* mesh_pipeline */
+    ngx_uint_t                    pipeline_max_steps;
+    size_t                        pipeline_buffer;
+    size_t                        feed_buffer;
+    ngx_uint_t                    feed_max_clients;
+    ngx_msec_t                    feed_ping_interval;
 } ngx_http_mesh_main_conf_t;
 
 
@@ -49,6 +57,7 @@ typedef ngx_int_t (*ngx_http_mesh_handler_pt)(ngx_http_request_t *r);
 typedef struct {
     ngx_http_mesh_handler_pt      handler;
     ngx_uint_t                    route;
+    ngx_str_t                     pipeline_uri;     /* of mesh_pipelines */
 } ngx_http_mesh_loc_conf_t;
 
 
@@ -68,18 +77,22 @@ typedef struct {
     socklen_t                     socklen;
     ngx_uint_t                    tried[8];     /* node indexes tried */
     ngx_uint_t                    ntried;
-    ngx_msec_t                    start;
     ngx_msec_t                    arrival;      /* for the queue's TTL */
+    ngx_msec_t                    dispatched;   /* this try, to its node */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
     u_char                        task_id[40];
+    time_t                        auth_ts;      /* $mesh_agent_auth's */
+    u_char                        auth_sig[64];
     void                         *task;         /* ngx_http_mesh_task_t */
+    void                         *pipeline;     /* a pipeline's main request */
     ngx_queue_t                   queue;        /* in this worker's queue */
     ngx_event_t                   ttl;
     ngx_event_t                   resume;
     void                        (*finalize)(ngx_http_request_t *r,
                                       ngx_int_t rc);   /* proxy's */
+    unsigned                      auth_signed:1;
     unsigned                      body_read:1;
     unsigned                      parsed:1;
     unsigned                      routed:1;
@@ -98,7 +111,6 @@ typedef struct {
 
 
 /* ngx_http_mesh_reply.c, ngx_http_mesh_body.c: for every HTTP handler */
-ngx_int_t ngx_http_mesh_auth_ok(ngx_http_request_t *r, ngx_str_t *secret);
 ngx_int_t ngx_http_mesh_read_json_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *body);
 ngx_int_t ngx_http_mesh_send_json(ngx_http_request_t *r, ngx_uint_t status,

@@ -1,12 +1,17 @@
 
 /*
  * The node API (mesh_node_api):
- *   POST .../heartbeat   join and heartbeat, capability JSON, Bearer secret
- *   POST .../leave       {"node_id":...}, Bearer secret
+ *   POST .../heartbeat   join and heartbeat, capability JSON, signed
+ *   POST .../leave       {"node_id":...}, signed
  *   GET  .../nodes       every node with status, models, hardware and load
  * A heartbeat updates the shared zone at once, then Redis (hash, liveness
  * set, event); the reply waits for Redis, so an agent learns that the
  * registry did not take it (503) and retries.
+ *
+ * A node request is signed (ngx_http_mesh_sign.h): the header is checked
+ * before the body is read, the signature after; then its nonce is claimed
+ * in Redis (SET NX, expiring after twice the window), so a replay is
+ * refused by every worker and orchestrator sharing that Redis.
  */
 
 
@@ -19,9 +24,9 @@
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_sign.h"
 
 
-#define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
 
 /* longer than the Redis command timeout, which answers first */
 #define NGX_HTTP_MESH_NODE_WAIT_MAX  3000
@@ -38,10 +43,19 @@ typedef struct {
     ngx_http_request_t     *request;
     ngx_pool_cleanup_t     *cln;
     ngx_event_t             guard;
+    ngx_str_t               body;       /* while the nonce is claimed */
 } ngx_http_mesh_node_wait_t;
 
 
 static void ngx_http_mesh_node_post(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mesh_node_refuse(ngx_http_request_t *r,
+    const char *why);
+static ngx_int_t ngx_http_mesh_node_signed(ngx_http_request_t *r,
+    ngx_str_t *body);
+static void ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_mesh_node_run(ngx_http_request_t *r,
+    ngx_str_t *body);
 static ngx_int_t ngx_http_mesh_node_heartbeat(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mesh_node_leave(ngx_http_request_t *r,
@@ -55,6 +69,8 @@ static ngx_int_t ngx_http_mesh_node_wait(ngx_http_request_t *r,
     ngx_http_mesh_node_wait_t *wait, ngx_int_t rc);
 static void ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
+static ngx_http_request_t *ngx_http_mesh_node_wait_take(
+    ngx_http_mesh_node_wait_t *wait);
 static void ngx_http_mesh_node_wait_cleanup(void *data);
 static void ngx_http_mesh_node_wait_expired(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
@@ -89,6 +105,8 @@ ngx_int_t
 ngx_http_mesh_node_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
+    const char                 *why;
+    ngx_http_mesh_sign_t        sign;
     ngx_http_mesh_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
@@ -121,11 +139,11 @@ ngx_http_mesh_node_api_handler(ngx_http_request_t *r)
                                         "no such endpoint");
     }
 
-    if (!ngx_http_mesh_auth_ok(r, &mmcf->secret)) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "mesh: node request without a valid credential");
-        return ngx_http_mesh_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                        "a valid mesh credential is required");
+    /* refused before the body is read; parsed again with the body */
+    if (ngx_http_mesh_sign_parse(r, mmcf->auth_window, &sign, &why)
+        != NGX_OK)
+    {
+        return ngx_http_mesh_node_refuse(r, why);
     }
 
     if (r->headers_in.content_length_n > (off_t) mmcf->node_body_max) {
@@ -161,15 +179,111 @@ ngx_http_mesh_node_post(ngx_http_request_t *r)
         rc = ngx_http_mesh_send_error(r, rc, "a JSON body is required");
 
     } else if (rc == NGX_OK) {
-        if (ngx_http_mesh_node_is(r, "/heartbeat")) {
-            rc = ngx_http_mesh_node_heartbeat(r, &body);
-
-        } else {
-            rc = ngx_http_mesh_node_leave(r, &body);
-        }
+        rc = ngx_http_mesh_node_signed(r, &body);
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_refuse(ngx_http_request_t *r, const char *why)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "mesh: node request without a valid credential "
+                  "from %V: %s", &r->connection->addr_text, why);
+
+    return ngx_http_mesh_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                    "a valid mesh credential is required");
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_signed(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t                   rc;
+    const char                 *why;
+    ngx_http_mesh_sign_t        sign;
+    ngx_http_mesh_node_wait_t  *wait;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (ngx_http_mesh_sign_parse(r, mmcf->auth_window, &sign, &why)
+        != NGX_OK)
+    {
+        return ngx_http_mesh_node_refuse(r, why);
+    }
+
+    rc = ngx_http_mesh_sign_verify(r, &mmcf->secret, &sign, body);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_mesh_node_refuse(r, "wrong signature");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wait = ngx_http_mesh_node_wait_alloc(r);
+    if (wait == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wait->body = *body;
+
+    /* a timestamp is accepted up to a window either side of now */
+    rc = ngx_http_mesh_sync_nonce(&sign.nonce,
+                                  (ngx_msec_t) mmcf->auth_window * 2000,
+                                  ngx_http_mesh_node_nonce_reply, wait);
+
+    return ngx_http_mesh_node_wait(r, wait, rc);
+}
+
+
+static void
+ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
+    void *data)
+{
+    ngx_http_mesh_node_wait_t  *wait = data;
+
+    ngx_int_t            status;
+    ngx_str_t            body;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    body = wait->body;
+
+    r = ngx_http_mesh_node_wait_take(wait);
+    if (r == NULL) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        status = ngx_http_mesh_node_unavailable(r);
+
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        status = ngx_http_mesh_node_refuse(r, "a replayed signature");
+
+    } else {
+        status = ngx_http_mesh_node_run(r, &body);
+    }
+
+    ngx_http_finalize_request(r, status);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_node_run(ngx_http_request_t *r, ngx_str_t *body)
+{
+    if (ngx_http_mesh_node_is(r, "/heartbeat")) {
+        return ngx_http_mesh_node_heartbeat(r, body);
+    }
+
+    return ngx_http_mesh_node_leave(r, body);
 }
 
 
@@ -186,6 +300,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     ngx_http_mesh_caps_t       *caps;
     ngx_http_mesh_json_t        w;
     ngx_http_mesh_node_wait_t  *wait;
+    ngx_http_mesh_main_conf_t  *mmcf;
     char                        err[NGX_HTTP_MESH_ERR_LEN];
 
     caps = ngx_palloc(r->pool, sizeof(ngx_http_mesh_caps_t));
@@ -201,11 +316,35 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
         return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
     }
 
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    rc = ngx_http_mesh_sign_host_allowed(r, mmcf->node_networks,
+                                         mmcf->node_networks_source,
+                                         caps->host);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: node \"%s\" from %V may not register host "
+                      "\"%s\" (mesh_node_networks)", caps->node_id,
+                      &r->connection->addr_text, caps->host);
+        return ngx_http_mesh_send_error(r, NGX_HTTP_FORBIDDEN,
+                                        "this host is outside the networks "
+                                        "nodes may register");
+    }
+
     now = ngx_http_mesh_now_ms();
 
     rc = ngx_http_mesh_registry_update(caps, now, &change);
 
     if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: the registry is full, node \"%s\" refused: "
+                      "no slot is long dead, raise the mesh_zone size",
+                      caps->node_id);
         return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "the registry is full: raise the "
                                         "mesh_zone size");
@@ -352,6 +491,29 @@ ngx_http_mesh_node_wait(ngx_http_request_t *r,
 }
 
 
+/* a Redis reply came: the waiting request, if it is still there */
+
+static ngx_http_request_t *
+ngx_http_mesh_node_wait_take(ngx_http_mesh_node_wait_t *wait)
+{
+    ngx_http_request_t  *r;
+
+    if (wait->guard.timer_set) {
+        ngx_del_timer(&wait->guard);
+    }
+
+    r = wait->request;
+
+    if (r != NULL) {
+        wait->cln->handler = NULL;
+    }
+
+    ngx_free(wait);
+
+    return r;
+}
+
+
 static void
 ngx_http_mesh_node_wait_cleanup(void *data)
 {
@@ -407,19 +569,10 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
     ngx_http_mesh_json_t        w;
     ngx_http_mesh_main_conf_t  *mmcf;
 
-    if (wait->guard.timer_set) {
-        ngx_del_timer(&wait->guard);
-    }
-
-    r = wait->request;
-
+    r = ngx_http_mesh_node_wait_take(wait);
     if (r == NULL) {
-        ngx_free(wait);
         return;
     }
-
-    wait->cln->handler = NULL;
-    ngx_free(wait);
 
     c = r->connection;
 
@@ -462,10 +615,8 @@ done:
 static ngx_int_t
 ngx_http_mesh_node_list(ngx_http_request_t *r)
 {
-    int64_t                       now, timeout;
     ngx_str_t                     json;
-    ngx_uint_t                    i, n;
-    ngx_http_mesh_node_t         *nodes;
+    ngx_uint_t                    queued;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_json_t          w;
     ngx_http_mesh_registry_sh_t  *reg;
@@ -479,40 +630,17 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
 
     reg = ngx_http_mesh_reg(zone);
 
-    /* copy under the lock, write JSON after it */
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    n = reg->nnodes;
-    nodes = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_http_mesh_node_t));
-
-    if (nodes) {
-        ngx_memcpy(nodes, reg->nodes, n * sizeof(ngx_http_mesh_node_t));
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (nodes == NULL
-        || ngx_http_mesh_json_init(&w, r->pool, 1024 + n * 1024) != NGX_OK)
-    {
+    if (ngx_http_mesh_json_init(&w, r->pool, 1024) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_sync_timeout();
-
     ngx_http_mesh_json_obj_start(&w);
-    ngx_http_mesh_json_key(&w, "nodes");
-    ngx_http_mesh_json_arr_start(&w);
 
-    for (i = 0; i < n; i++) {
-        if (nodes[i].used && !nodes[i].left) {
-            ngx_http_mesh_node_list_one(&w, &nodes[i], now, timeout);
-        }
+    if (ngx_http_mesh_node_list_json(&w, zone, r->pool, &queued) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mesh_json_arr_end(&w);
-    ngx_http_mesh_json_kint(&w, "queued", reg->queued);
+    ngx_http_mesh_json_kint(&w, "queued", queued);
     ngx_http_mesh_json_kint(&w, "generation", reg->generation);
     ngx_http_mesh_json_obj_end(&w);
 
@@ -521,6 +649,52 @@ ngx_http_mesh_node_list(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* "nodes":[...] of the node list (the feed's snapshot has the same) */
+
+ngx_int_t
+ngx_http_mesh_node_list_json(ngx_http_mesh_json_t *w,
+    ngx_http_mesh_zone_t *zone, ngx_pool_t *pool, ngx_uint_t *queued)
+{
+    int64_t                       now, timeout;
+    ngx_uint_t                    i;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    ngx_http_mesh_json_key(w, "nodes");
+    ngx_http_mesh_json_arr_start(w);
+
+    *queued = 0;
+
+    if (zone == NULL) {
+        ngx_http_mesh_json_arr_end(w);
+        return NGX_OK;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+    *queued = reg->queued;
+
+    /* one node copied at a time, the JSON written outside the lock */
+
+    node = ngx_palloc(pool, sizeof(ngx_http_mesh_node_t));
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (node->used && !node->left) {
+            ngx_http_mesh_node_list_one(w, node, now, timeout);
+        }
+    }
+
+    ngx_http_mesh_json_arr_end(w);
+
+    return NGX_OK;
 }
 
 

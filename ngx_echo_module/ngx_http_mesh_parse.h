@@ -49,6 +49,9 @@ ngx_http_mesh_type_e ngx_http_mesh_type_from_name(const char *s, size_t len);
 const char *ngx_http_mesh_type_name(ngx_http_mesh_type_e t);
 const char *ngx_http_mesh_status_name(ngx_http_mesh_status_e s);
 
+/* room for the canonical JSON of any caps: 32 models of 127 bytes */
+#define NGX_HTTP_MESH_CAPS_JSON_MAX  16384
+
 /*
  * The canonical capability JSON, the fields parse_caps reads, all of them,
  * in a fixed order; parsing it gives back the same caps.  Returns the length

@@ -17,6 +17,11 @@
  *
  * The handshake is AUTH (with a password), SELECT (db != 0), then PING on
  * the command connection or SUBSCRIBE on the subscriber, one at a time.
+ *
+ * A third link, the listener, exists only while the layer above asks for
+ * it (the live feed, while it has clients): a subscription to a few
+ * channels of its own, opened by redis_listen() and closed by
+ * redis_unlisten(), with the same reconnects as the other two.
  */
 
 
@@ -75,6 +80,7 @@ struct ngx_http_mesh_redis_s {
     u_char                         logged[NGX_HTTP_MESH_REDIS_ERROR_LEN];
     size_t                         logged_len;
     unsigned                       subscriber:1;
+    unsigned                       listener:1;
     unsigned                       ready:1;   /* this context reached READY */
     unsigned                       failed:1;  /* why it ends is logged */
     unsigned                       stopping:1;
@@ -94,7 +100,9 @@ typedef struct {
 typedef struct {
     ngx_http_mesh_redis_t          command;
     ngx_http_mesh_redis_t          subscriber;
+    ngx_http_mesh_redis_t          listener;
     ngx_http_mesh_redis_handlers_t handlers;
+    ngx_http_mesh_redis_listen_t   listen;
     ngx_str_t                      ip;           /* NUL-terminated */
     int                            port;
     ngx_str_t                      unix_path;    /* NUL-terminated */
@@ -117,6 +125,7 @@ static void ngx_http_mesh_redis_link_init(ngx_http_mesh_redis_t *lk,
 static void ngx_http_mesh_redis_connect(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_retry(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_close(ngx_http_mesh_redis_t *lk);
+static void ngx_http_mesh_redis_write_out(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_close_later(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_mesh_redis_drop_handler(ngx_event_t *ev);
@@ -135,6 +144,7 @@ static void ngx_http_mesh_redis_on_connect(const redisAsyncContext *ac,
 static ngx_int_t ngx_http_mesh_redis_handshake(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_handshake_reply(ngx_http_mesh_redis_t *lk,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mesh_redis_subscribe(ngx_http_mesh_redis_t *lk);
 static void ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_mesh_redis_ready(ngx_http_mesh_redis_t *lk);
@@ -479,6 +489,10 @@ ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
 
     ngx_http_mesh_redis_link_init(&w->command, "command", 0);
     ngx_http_mesh_redis_link_init(&w->subscriber, "subscriber", 1);
+    ngx_http_mesh_redis_link_init(&w->listener, "listener", 1);
+
+    w->listener.listener = 1;
+    w->listener.stopping = 1;
 
     ngx_http_mesh_redis_connect(&w->command);
     ngx_http_mesh_redis_connect(&w->subscriber);
@@ -527,7 +541,7 @@ void
 ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle)
 {
     ngx_uint_t                     i;
-    ngx_http_mesh_redis_t         *lk[2];
+    ngx_http_mesh_redis_t         *lk[3];
     ngx_http_mesh_redis_worker_t  *w;
 
     w = ngx_http_mesh_redis_worker;
@@ -538,12 +552,13 @@ ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle)
 
     lk[0] = &w->command;
     lk[1] = &w->subscriber;
+    lk[2] = &w->listener;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         lk[i]->stopping = 1;
     }
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         if (lk[i]->timer.timer_set) {
             ngx_del_timer(&lk[i]->timer);
         }
@@ -552,6 +567,7 @@ ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle)
             ngx_delete_posted_event(&lk[i]->drop);
         }
 
+        ngx_http_mesh_redis_write_out(lk[i]);
         ngx_http_mesh_redis_close(lk[i]);
     }
 
@@ -576,6 +592,75 @@ ngx_http_mesh_redis_subscribed(void)
 {
     return ngx_http_mesh_redis_worker == NULL
            || ngx_http_mesh_redis_worker->subscriber.state
+              == NGX_HTTP_MESH_REDIS_READY;
+}
+
+
+ngx_int_t
+ngx_http_mesh_redis_listen(ngx_http_mesh_redis_listen_t *listen)
+{
+    ngx_http_mesh_redis_t         *lk;
+    ngx_http_mesh_redis_worker_t  *w;
+
+    w = ngx_http_mesh_redis_worker;
+
+    if (w == NULL || listen->nchannels == 0
+        || listen->nchannels > NGX_HTTP_MESH_REDIS_LISTEN_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    lk = &w->listener;
+    w->listen = *listen;
+
+    if (!lk->stopping) {
+        return NGX_OK;
+    }
+
+    lk->stopping = 0;
+    lk->backoff = NGX_HTTP_MESH_REDIS_BACKOFF_MIN;
+    lk->attempts = 0;
+
+    if (lk->ac == NULL && !lk->timer.timer_set) {
+        ngx_http_mesh_redis_connect(lk);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_mesh_redis_unlisten(void)
+{
+    ngx_http_mesh_redis_t         *lk;
+    ngx_http_mesh_redis_worker_t  *w;
+
+    w = ngx_http_mesh_redis_worker;
+
+    if (w == NULL || w->listener.stopping) {
+        return;
+    }
+
+    lk = &w->listener;
+    lk->stopping = 1;
+
+    if (lk->timer.timer_set) {
+        ngx_del_timer(&lk->timer);
+    }
+
+    if (lk->drop.posted) {
+        ngx_delete_posted_event(&lk->drop);
+    }
+
+    ngx_http_mesh_redis_close(lk);
+}
+
+
+ngx_uint_t
+ngx_http_mesh_redis_listening(void)
+{
+    return ngx_http_mesh_redis_worker != NULL
+           && ngx_http_mesh_redis_worker->listener.state
               == NGX_HTTP_MESH_REDIS_READY;
 }
 
@@ -749,6 +834,33 @@ ngx_http_mesh_redis_close(ngx_http_mesh_redis_t *lk)
     lk->state = NGX_HTTP_MESH_REDIS_CLOSING;
 
     redisAsyncFree(ac);
+}
+
+
+/*
+ * hiredis drops its output buffer with the context: the commands of the
+ * exiting worker's last turn (its final task events and load changes)
+ * would never leave.  Write what the socket takes now; it is non-blocking,
+ * and a full one is not waited for.
+ */
+
+static void
+ngx_http_mesh_redis_write_out(ngx_http_mesh_redis_t *lk)
+{
+    int         done;
+    ngx_uint_t  n;
+
+    if (lk->ac == NULL || lk->state != NGX_HTTP_MESH_REDIS_READY) {
+        return;
+    }
+
+    done = 0;
+
+    for (n = 0; n < 16 && !done; n++) {
+        if (redisBufferWrite(&lk->ac->c, &done) != REDIS_OK) {
+            return;
+        }
+    }
 }
 
 
@@ -1109,12 +1221,7 @@ ngx_http_mesh_redis_handshake(ngx_http_mesh_redis_t *lk)
 
         default:
             if (lk->subscriber) {
-                /* its callback lives in hiredis' channel table, not ours */
-                return redisAsyncCommand(lk->ac,
-                                         ngx_http_mesh_redis_on_subscribe,
-                                         lk, "SUBSCRIBE %s",
-                                         w->handlers.channel)
-                       == REDIS_OK ? NGX_OK : NGX_ERROR;
+                return ngx_http_mesh_redis_subscribe(lk);
             }
 
             argv[0] = "PING";
@@ -1187,14 +1294,48 @@ ngx_http_mesh_redis_handshake_reply(ngx_http_mesh_redis_t *lk,
 }
 
 
+/* its callback lives in hiredis' channel table, not ours */
+
+static ngx_int_t
+ngx_http_mesh_redis_subscribe(ngx_http_mesh_redis_t *lk)
+{
+    int                            argc;
+    size_t                         argvlen[NGX_HTTP_MESH_REDIS_LISTEN_MAX + 1];
+    ngx_uint_t                     i;
+    const char                    *argv[NGX_HTTP_MESH_REDIS_LISTEN_MAX + 1];
+    ngx_http_mesh_redis_worker_t  *w;
+
+    w = ngx_http_mesh_redis_worker;
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = sizeof("SUBSCRIBE") - 1;
+    argc = 1;
+
+    if (lk->listener) {
+        for (i = 0; i < w->listen.nchannels; i++) {
+            argv[argc] = w->listen.channels[i];
+            argvlen[argc++] = ngx_strlen(w->listen.channels[i]);
+        }
+
+    } else {
+        argv[argc] = w->handlers.channel;
+        argvlen[argc++] = ngx_strlen(w->handlers.channel);
+    }
+
+    return redisAsyncCommandArgv(lk->ac, ngx_http_mesh_redis_on_subscribe,
+                                 lk, argc, argv, argvlen)
+           == REDIS_OK ? NGX_OK : NGX_ERROR;
+}
+
+
 /* the subscription's confirmation, then every message on the channel */
 
 static void
 ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    ngx_str_t                      msg;
-    redisReply                    *reply, *kind, *body;
+    ngx_str_t                      msg, name;
+    redisReply                    *reply, *kind, *chan, *body;
     ngx_http_mesh_redis_t         *lk;
     ngx_http_mesh_redis_worker_t  *w;
 
@@ -1212,9 +1353,10 @@ ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     }
 
     kind = reply->element[0];
+    chan = reply->element[1];
     body = reply->element[2];
 
-    if (kind->type != REDIS_REPLY_STRING) {
+    if (kind->type != REDIS_REPLY_STRING || chan->type != REDIS_REPLY_STRING) {
         return;
     }
 
@@ -1242,14 +1384,22 @@ ngx_http_mesh_redis_on_subscribe(redisAsyncContext *ac, void *r,
     if (body->len > NGX_HTTP_MESH_REDIS_MESSAGE_MAX) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "mesh registry: dropped a message of %uz bytes on "
-                      "\"%s\", the limit is %uz", body->len,
-                      w->handlers.channel,
+                      "\"%*s\", the limit is %uz", body->len,
+                      chan->len, chan->str,
                       (size_t) NGX_HTTP_MESH_REDIS_MESSAGE_MAX);
         return;
     }
 
     msg.data = (u_char *) body->str;
     msg.len = body->len;
+
+    if (lk->listener) {
+        name.data = (u_char *) chan->str;
+        name.len = chan->len;
+
+        w->listen.message(&name, &msg, w->listen.data);
+        return;
+    }
 
     w->handlers.message(&msg, w->handlers.data);
 }
@@ -1287,6 +1437,11 @@ ngx_http_mesh_redis_ready(ngx_http_mesh_redis_t *lk)
 
     lk->attempts = 0;
     lk->logged_len = 0;
+
+    if (lk->listener) {
+        w->listen.ready(w->listen.data);
+        return;
+    }
 
     other = lk->subscriber ? &w->command : &w->subscriber;
 

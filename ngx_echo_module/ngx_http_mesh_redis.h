@@ -72,6 +72,23 @@ typedef struct {
 } ngx_http_mesh_redis_handlers_t;
 
 
+/*
+ * The listener: a subscription of its own to a few channels, for as long
+ * as the layer above wants it.  message gets the channel's name; ready is
+ * called each time the subscription is (again) in place.
+ */
+#define NGX_HTTP_MESH_REDIS_LISTEN_MAX  4
+
+typedef struct {
+    const char                   *channels[NGX_HTTP_MESH_REDIS_LISTEN_MAX];
+    ngx_uint_t                    nchannels;
+    void                        (*message)(ngx_str_t *channel,
+                                      ngx_str_t *msg, void *data);
+    void                        (*ready)(void *data);
+    void                         *data;
+} ngx_http_mesh_redis_listen_t;
+
+
 /* init_process / exit_process; addr NULL: no Redis in this config */
 ngx_int_t ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
     ngx_http_mesh_redis_addr_t *addr,
@@ -82,6 +99,14 @@ void ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle);
 ngx_http_mesh_redis_t *ngx_http_mesh_redis_commands(void);
 ngx_uint_t ngx_http_mesh_redis_subscribed(void);
 ngx_uint_t ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc);
+
+/*
+ * NGX_OK: the listener connects (or already is); NGX_DECLINED: no Redis.
+ * unlisten closes it; never call it from inside a listener callback.
+ */
+ngx_int_t ngx_http_mesh_redis_listen(ngx_http_mesh_redis_listen_t *listen);
+void ngx_http_mesh_redis_unlisten(void);
+ngx_uint_t ngx_http_mesh_redis_listening(void);
 
 /*
  * NGX_OK: queued, cb will be called; NGX_DECLINED: not connected or too

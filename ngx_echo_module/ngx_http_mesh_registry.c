@@ -17,6 +17,8 @@
 
 static ngx_int_t ngx_http_mesh_registry_sockaddr(ngx_http_mesh_caps_t *caps,
     struct sockaddr_storage *ss, socklen_t *len);
+static ngx_int_t ngx_http_mesh_registry_free_slot(
+    ngx_http_mesh_registry_sh_t *reg, int64_t now);
 static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     ngx_http_mesh_caps_t *caps);
 static void ngx_http_mesh_registry_changed_hook(void);
@@ -83,17 +85,61 @@ ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
+/*
+ * A new node id takes a slot never used, else the slot of the node silent
+ * longest among those long dead: not routable (down or left), nothing
+ * running here, silent for reg->reclaim_after.  Node ids that churn never
+ * fill the zone, and a live node is never pushed out.
+ */
+
+static ngx_int_t
+ngx_http_mesh_registry_free_slot(ngx_http_mesh_registry_sh_t *reg,
+    int64_t now)
+{
+    ngx_int_t              best;
+    ngx_uint_t             k;
+    ngx_http_mesh_node_t  *node;
+
+    if (reg->nnodes < reg->max_nodes) {
+        return reg->nnodes;
+    }
+
+    best = NGX_ERROR;
+
+    for (k = 0; k < reg->max_nodes; k++) {
+        node = &reg->nodes[k];
+
+        if (!node->used) {
+            return k;
+        }
+
+        if ((node->left || node->down_since) && node->active == 0
+            && reg->reclaim_after > 0
+            && now - node->last_seen > reg->reclaim_after
+            && (best == NGX_ERROR
+                || node->last_seen < reg->nodes[best].last_seen))
+        {
+            best = k;
+        }
+    }
+
+    return best;
+}
+
+
 ngx_int_t
 ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     ngx_uint_t *change)
 {
-    ngx_int_t                     i;
-    ngx_uint_t                    k;
+    int64_t                       now, silent;
+    ngx_int_t                     i, k;
+    ngx_uint_t                    m;
     socklen_t                     socklen;
     ngx_http_mesh_node_t         *node;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_registry_sh_t  *reg;
     struct sockaddr_storage       ss;
+    char                          old[NGX_HTTP_MESH_ID_LEN];
 
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL) {
@@ -109,31 +155,29 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     i = ngx_http_mesh_registry_find(reg, caps->node_id);
+    old[0] = '\0';
+    silent = 0;
 
     if (i == NGX_ERROR) {
-        /* a free slot: never used, or left long ago with nothing running */
+        now = ngx_http_mesh_now_ms();
+        k = ngx_http_mesh_registry_free_slot(reg, now);
 
-        for (k = 0; k < reg->max_nodes; k++) {
-            node = &reg->nodes[k];
-
-            if (!node->used
-                || (node->left && node->active == 0
-                    && last_seen - node->last_seen > 3600000))
-            {
-                break;
-            }
-        }
-
-        if (k == reg->max_nodes) {
+        if (k == NGX_ERROR) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_DECLINED;
         }
 
         node = &reg->nodes[k];
+
+        if (node->used) {
+            ngx_memcpy(old, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
+            silent = now - node->last_seen;
+        }
+
         ngx_memzero(node, sizeof(ngx_http_mesh_node_t));
         node->used = 1;
 
-        if (k >= reg->nnodes) {
+        if ((ngx_uint_t) k >= reg->nnodes) {
             reg->nnodes = k + 1;
         }
 
@@ -142,8 +186,16 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     } else {
         node = &reg->nodes[i];
 
-        if (last_seen < node->last_seen) {
-            /* an older copy, e.g. a resync racing a heartbeat */
+        /*
+         * An older copy (a resync racing a heartbeat), or, for a node
+         * marked down or gone, the very heartbeat it was last seen with
+         * (Redis' copy, read back by a resync): only a newer one is news.
+         */
+
+        if (last_seen < node->last_seen
+            || (last_seen == node->last_seen
+                && (node->down_since || node->left)))
+        {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             *change = NGX_HTTP_MESH_CHANGE_SAME;
             return NGX_OK;
@@ -169,6 +221,16 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     }
 
     node->caps = *caps;
+
+    /* the router compares lengths first: never a strlen per request */
+
+    node->warm = 0;
+
+    for (m = 0; m < caps->nmodels; m++) {
+        node->model_len[m] = (u_char) ngx_strlen(caps->models[m].name);
+        node->warm |= caps->models[m].loaded ? 1 : 0;
+    }
+
     node->last_seen = last_seen;
     node->down_since = 0;
     node->left = 0;
@@ -183,6 +245,13 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (old[0]) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "mesh: slot of node \"%s\" (silent for %L ms) "
+                      "reclaimed for node \"%s\"", old, silent,
+                      caps->node_id);
+    }
 
     if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
         ngx_http_mesh_registry_changed_hook();
@@ -240,7 +309,8 @@ ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
         node->tasks_done++;
         node->tokens += tokens;
 
-        tps = ms ? tokens * 1000.0 / ms : 0;
+        /* under the clock's resolution a task took 1 ms, not 0 */
+        tps = tokens * 1000.0 / (ms ? ms : 1);
         node->recent_tps = node->recent_tps * 0.8 + tps * 0.2;
         node->recent_ms = node->recent_ms * 0.8 + ms * 0.2;
 
@@ -436,6 +506,42 @@ ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now, char *node_id)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return was_up;
+}
+
+
+/*
+ * A copy of node index, taken under the lock, for readers that walk the
+ * registry (node list, /api/tags, the write-back to Redis): the lock is
+ * held for one node at a time, never for the whole registry, and nothing
+ * is allocated while it is held.
+ */
+
+ngx_int_t
+ngx_http_mesh_registry_get(ngx_uint_t index, ngx_http_mesh_node_t *node)
+{
+    ngx_int_t                     rc;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NGX_DONE;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    rc = NGX_DONE;
+
+    if (index < reg->nnodes) {
+        *node = reg->nodes[index];
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

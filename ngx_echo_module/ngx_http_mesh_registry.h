@@ -39,8 +39,10 @@ typedef struct {
     ngx_uint_t                    ejections;   /* the multiplier */
     struct sockaddr_storage       sockaddr;
     socklen_t                     socklen;
+    u_char                        model_len[NGX_HTTP_MESH_MAX_MODELS];
     unsigned                      used:1;
     unsigned                      left:1;
+    unsigned                      warm:1;      /* a model is loaded */
 } ngx_http_mesh_node_t;
 
 
@@ -60,6 +62,8 @@ typedef struct {
     ngx_atomic_t                  generation;   /* bumped on every change */
     ngx_atomic_t                  queued;       /* waiting, all workers */
     int64_t                       last_sweep;   /* ms */
+    int64_t                       reclaim_after; /* ms silent, long dead */
+    u_char                        redis_run_id[40]; /* the last one seen */
     ngx_uint_t                    sweeps;
     double                        avg_task_ms;  /* for the estimated wait */
     ngx_http_mesh_queue_slot_t    queue_slots[NGX_HTTP_MESH_QUEUE_SLOTS];
@@ -77,6 +81,11 @@ ngx_int_t ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool,
 /* the caller holds the zone mutex */
 ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
     const char *node_id);
+
+/* a copy of node index (the lock held for it alone); NGX_DONE past the
+   last node */
+ngx_int_t ngx_http_mesh_registry_get(ngx_uint_t index,
+    ngx_http_mesh_node_t *node);
 
 /* these take the zone mutex themselves */
 ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,

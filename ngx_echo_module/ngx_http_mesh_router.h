@@ -1,7 +1,8 @@
 
 /*
- * Node selection: exact model, then task type, then least load, then most
- * free RAM.  Reads only the shared-zone snapshot.
+ * Node selection: exact model, then task type, then least load, then the
+ * model already loaded, then most free RAM.  Reads only the shared-zone
+ * snapshot.
  */
 
 
@@ -41,8 +42,11 @@ typedef struct {
 ngx_int_t ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
     int64_t now, int64_t timeout);
-ngx_uint_t ngx_http_mesh_model_eq(const char *have, const u_char *want,
-    size_t len);
+/* the caller holds the zone mutex; any node that could ever serve req */
+ngx_uint_t ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req);
+ngx_uint_t ngx_http_mesh_model_eq(const char *have, size_t hlen,
+    const u_char *want, size_t len);
 
 
 #endif /* _NGX_HTTP_MESH_ROUTER_H_INCLUDED_ */

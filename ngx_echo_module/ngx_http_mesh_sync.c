@@ -21,10 +21,29 @@
 #define NGX_HTTP_MESH_RESYNC_EVERY  5         /* sweeps */
 #define NGX_HTTP_MESH_FLUSH_MS      100
 #define NGX_HTTP_MESH_GRACE_MS      35000     /* agents back off to 30 s */
+#define NGX_HTTP_MESH_RECLAIM_WINDOWS  10
+#define NGX_HTTP_MESH_RUN_ID_LEN    40        /* Redis' INFO run_id */
+
+
+/*
+ * One node written back into Redis as its last heartbeat wrote it, unless
+ * Redis has a copy at least as new.  KEYS: its hash, the live set; ARGV:
+ * caps, last_seen, active, node_id.
+ */
+#define NGX_HTTP_MESH_RESTORE_LUA                                            \
+    "local t = tonumber(redis.call('HGET', KEYS[1], 'last_seen'))"           \
+    " if t and t >= tonumber(ARGV[2]) then return 0 end"                     \
+    " redis.call('HSET', KEYS[1], 'caps', ARGV[1], 'last_seen', ARGV[2],"    \
+    " 'active', ARGV[3])"                                                    \
+    " redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[4])"                   \
+    " return 1"
 
 
 static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
 static void ngx_http_mesh_sync_on_connect(void *data);
+static void ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_sync_restore(ngx_http_mesh_redis_t *rc);
 static void ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev);
 static void ngx_http_mesh_sync_resync(void);
 static void ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
@@ -323,12 +342,129 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 static void
 ngx_http_mesh_sync_on_connect(void *data)
 {
+    ngx_http_mesh_redis_t  *rc;
+
     if (ngx_http_mesh_worker.connects++ > 0) {
         ngx_http_mesh_worker.grace_until = ngx_http_mesh_now_ms()
                                     + NGX_HTTP_MESH_GRACE_MS;
     }
 
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc != NULL) {
+        (void) ngx_http_mesh_redis_command(rc, ngx_http_mesh_sync_redis_info,
+                                           NULL, "INFO server");
+    }
+
     ngx_http_mesh_sync_resync();
+}
+
+
+/*
+ * A Redis restarted without persistence comes back empty, and agents
+ * in their backoff may not heartbeat again for half a minute.  A restart
+ * shows as a new run_id; the first worker to see it (the zone remembers
+ * the last one, across reloads) writes the registry back.
+ */
+
+static void
+ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc, redisReply *reply,
+    void *data)
+{
+    u_char                       *p, *last;
+    ngx_uint_t                    restarted;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+
+    if (zone == NULL || reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    p = ngx_strlcasestrn(p, last, (u_char *) "run_id:", 7 - 1);
+
+    if (p == NULL || last - p < 7 + NGX_HTTP_MESH_RUN_ID_LEN) {
+        return;
+    }
+
+    p += 7;
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    restarted = reg->redis_run_id[0]
+                && ngx_memcmp(reg->redis_run_id, p, NGX_HTTP_MESH_RUN_ID_LEN)
+                   != 0;
+
+    ngx_memcpy(reg->redis_run_id, p, NGX_HTTP_MESH_RUN_ID_LEN);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (restarted) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "mesh registry: redis restarted, writing the live "
+                      "nodes back");
+        ngx_http_mesh_sync_restore(rc);
+    }
+}
+
+
+static void
+ngx_http_mesh_sync_restore(ngx_http_mesh_redis_t *rc)
+{
+    char                  *json;
+    size_t                 len;
+    int64_t                now, timeout;
+    ngx_uint_t             i, n;
+    ngx_http_mesh_caps_t  *caps;
+    ngx_http_mesh_node_t  *node;
+
+    node = ngx_alloc(sizeof(ngx_http_mesh_node_t)
+                     + NGX_HTTP_MESH_CAPS_JSON_MAX, ngx_cycle->log);
+    if (node == NULL) {
+        return;
+    }
+
+    json = (char *) (node + 1);
+    caps = &node->caps;
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+    n = 0;
+
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (!ngx_http_mesh_registry_live(node, now, timeout)) {
+            continue;
+        }
+
+        len = ngx_http_mesh_caps_to_json(caps, json,
+                                         NGX_HTTP_MESH_CAPS_JSON_MAX);
+        if (len == 0) {
+            continue;
+        }
+
+        if (ngx_http_mesh_redis_command(rc, NULL, NULL,
+                                        "EVAL %s 2 " NGX_HTTP_MESH_KEY_PREFIX
+                                        "%s " NGX_HTTP_MESH_LIVE_KEY
+                                        " %b %lld %u %s",
+                                        NGX_HTTP_MESH_RESTORE_LUA,
+                                        caps->node_id, json, len,
+                                        (long long) node->last_seen,
+                                        (unsigned) caps->active_tasks,
+                                        caps->node_id)
+            == NGX_OK)
+        {
+            n++;
+        }
+    }
+
+    ngx_free(node);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "mesh registry: %ui live nodes written back to redis", n);
 }
 
 
@@ -444,8 +580,9 @@ done:
 ngx_int_t
 ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 {
-    ngx_http_mesh_zone_t    *zone;
-    ngx_http_mesh_worker_t  *w;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_worker_t     *w;
+    ngx_http_mesh_main_conf_t  *mmcf;
 
     zone = ngx_http_mesh_zone_from_cycle(cycle);
     if (zone == NULL) {
@@ -453,6 +590,12 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
     }
 
     w = &ngx_http_mesh_worker;
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mesh_module);
+
+    /* long dead: silent for ten liveness windows (README, mesh_zone) */
+    ngx_http_mesh_reg(zone)->reclaim_after =
+        (int64_t) mmcf->heartbeat_interval * mmcf->heartbeat_misses
+        * NGX_HTTP_MESH_RECLAIM_WINDOWS;
 
     w->sweep_event.handler = ngx_http_mesh_sync_sweep_handler;
     w->sweep_event.data = &w->timer_conn;
@@ -553,6 +696,25 @@ ngx_http_mesh_sync_leave(const char *node_id, ngx_http_mesh_redis_reply_pt cb,
     argvlen[0] = 4;
 
     return ngx_http_mesh_redis_command_argv(rc, cb, data, 1, argv, argvlen);
+}
+
+
+ngx_int_t
+ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
+    ngx_http_mesh_redis_reply_pt cb, void *data)
+{
+    ngx_http_mesh_redis_t  *rc;
+
+    rc = ngx_http_mesh_redis_commands();
+
+    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_mesh_redis_command(rc, cb, data,
+                                       "SET " NGX_HTTP_MESH_NONCE_PREFIX
+                                       "%b 1 NX PX %u", nonce->data,
+                                       nonce->len, (unsigned) ttl);
 }
 
 

@@ -18,6 +18,7 @@
 
 #define NGX_HTTP_MESH_KEY_PREFIX    "mesh:node:"
 #define NGX_HTTP_MESH_LIVE_KEY      "mesh:nodes"
+#define NGX_HTTP_MESH_NONCE_PREFIX  "mesh:nonce:"
 
 
 ngx_int_t ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle);
@@ -45,6 +46,13 @@ ngx_int_t ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps,
     ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
 ngx_int_t ngx_http_mesh_sync_leave(const char *node_id,
     ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
+
+/*
+ * Claims a signed request's nonce for ttl ms in Redis, where every worker
+ * and orchestrator sees it: cb gets "OK" the first time, nil on a replay.
+ */
+ngx_int_t ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
+    ngx_http_mesh_redis_reply_pt cb, void *data);
 
 
 #endif /* _NGX_HTTP_MESH_SYNC_H_INCLUDED_ */

@@ -19,24 +19,29 @@
 
 
 typedef struct {
-    ngx_http_mesh_model_t  *model;
-    ngx_uint_t              first;     /* index of its first node */
+    char                    name[NGX_HTTP_MESH_MODEL_LEN];
+    double                  size_gb;
+    ngx_array_t             nodes;     /* of char *: ids, registry order */
 } ngx_http_mesh_tag_t;
+
+
+static ngx_int_t ngx_http_mesh_tags_add(ngx_http_request_t *r,
+    ngx_array_t *tags, ngx_http_mesh_node_t *node);
 
 
 ngx_int_t
 ngx_http_mesh_tags_handler(ngx_http_request_t *r)
 {
-    int64_t                       now, timeout;
-    ngx_int_t                     rc;
-    ngx_str_t                     json;
-    ngx_uint_t                    i, k, j, n, nnodes;
-    ngx_http_mesh_tag_t          *tags;
-    ngx_http_mesh_node_t         *nodes;
-    ngx_http_mesh_zone_t         *zone;
-    ngx_http_mesh_json_t          w;
-    ngx_http_mesh_model_t        *m;
-    ngx_http_mesh_registry_sh_t  *reg;
+    char                 **id;
+    int64_t                now, timeout;
+    ngx_int_t              rc;
+    ngx_str_t              json;
+    ngx_uint_t             i, j;
+    ngx_array_t           *tags;
+    ngx_http_mesh_tag_t   *tag;
+    ngx_http_mesh_node_t  *node;
+    ngx_http_mesh_zone_t  *zone;
+    ngx_http_mesh_json_t   w;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -55,52 +60,25 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
                                         "no mesh_zone is configured");
     }
 
-    reg = ngx_http_mesh_reg(zone);
     now = ngx_http_mesh_now_ms();
     timeout = ngx_http_mesh_sync_timeout();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    node = ngx_palloc(r->pool, sizeof(ngx_http_mesh_node_t));
+    tags = ngx_array_create(r->pool, 16, sizeof(ngx_http_mesh_tag_t));
 
-    nnodes = reg->nnodes;
-    nodes = ngx_palloc(r->pool,
-                       (nnodes ? nnodes : 1) * sizeof(ngx_http_mesh_node_t));
-
-    if (nodes) {
-        ngx_memcpy(nodes, reg->nodes, nnodes * sizeof(ngx_http_mesh_node_t));
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    tags = ngx_palloc(r->pool,
-                      NGX_HTTP_MESH_TAGS_MAX * sizeof(ngx_http_mesh_tag_t));
-
-    if (nodes == NULL || tags == NULL
+    if (node == NULL || tags == NULL
         || ngx_http_mesh_json_init(&w, r->pool, 4096) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 0;
+    /* one node copied at a time: the lock is never held for the walk */
 
-    for (i = 0; i < nnodes; i++) {
-        if (!ngx_http_mesh_registry_live(&nodes[i], now, timeout)) {
-            continue;
-        }
-
-        for (k = 0; k < nodes[i].caps.nmodels; k++) {
-            m = &nodes[i].caps.models[k];
-
-            for (j = 0; j < n; j++) {
-                if (ngx_strcmp(tags[j].model->name, m->name) == 0) {
-                    break;
-                }
-            }
-
-            if (j == n && n < NGX_HTTP_MESH_TAGS_MAX) {
-                tags[n].model = m;
-                tags[n].first = i;
-                n++;
-            }
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (ngx_http_mesh_registry_live(node, now, timeout)
+            && ngx_http_mesh_tags_add(r, tags, node) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
@@ -108,31 +86,24 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
     ngx_http_mesh_json_key(&w, "models");
     ngx_http_mesh_json_arr_start(&w);
 
-    for (j = 0; j < n; j++) {
-        m = tags[j].model;
+    tag = tags->elts;
 
+    for (j = 0; j < tags->nelts; j++) {
         ngx_http_mesh_json_obj_start(&w);
-        ngx_http_mesh_json_kcstr(&w, "name", m->name);
-        ngx_http_mesh_json_kcstr(&w, "model", m->name);
+        ngx_http_mesh_json_kcstr(&w, "name", tag[j].name);
+        ngx_http_mesh_json_kcstr(&w, "model", tag[j].name);
         ngx_http_mesh_json_kint(&w, "size",
-            (int64_t) (m->size_gb * 1e9 + 0.5));
+            (int64_t) (tag[j].size_gb * 1e9 + 0.5));
 
         /* which nodes serve it: not in Ollama's shape, ignored by its
            clients */
         ngx_http_mesh_json_key(&w, "mesh_nodes");
         ngx_http_mesh_json_arr_start(&w);
 
-        for (i = tags[j].first; i < nnodes; i++) {
-            if (!ngx_http_mesh_registry_live(&nodes[i], now, timeout)) {
-                continue;
-            }
+        id = tag[j].nodes.elts;
 
-            for (k = 0; k < nodes[i].caps.nmodels; k++) {
-                if (ngx_strcmp(nodes[i].caps.models[k].name, m->name) == 0) {
-                    ngx_http_mesh_json_cstr(&w, nodes[i].caps.node_id);
-                    break;
-                }
-            }
+        for (i = 0; i < tag[j].nodes.nelts; i++) {
+            ngx_http_mesh_json_cstr(&w, id[i]);
         }
 
         ngx_http_mesh_json_arr_end(&w);
@@ -147,4 +118,82 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* a live node's models into the union, in order of first appearance */
+
+static ngx_int_t
+ngx_http_mesh_tags_add(ngx_http_request_t *r, ngx_array_t *tags,
+    ngx_http_mesh_node_t *node)
+{
+    char                  **id, *copy;
+    size_t                  len;
+    ngx_uint_t              j, k;
+    ngx_http_mesh_tag_t    *tag;
+    ngx_http_mesh_model_t  *m;
+
+    copy = NULL;
+
+    for (k = 0; k < node->caps.nmodels; k++) {
+        m = &node->caps.models[k];
+        tag = tags->elts;
+
+        for (j = 0; j < tags->nelts; j++) {
+            if (ngx_strcmp(tag[j].name, m->name) == 0) {
+                break;
+            }
+        }
+
+        if (j == tags->nelts) {
+            if (tags->nelts == NGX_HTTP_MESH_TAGS_MAX) {
+                continue;
+            }
+
+            tag = ngx_array_push(tags);
+            if (tag == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(tag->name, m->name, NGX_HTTP_MESH_MODEL_LEN);
+            tag->size_gb = m->size_gb;
+
+            if (ngx_array_init(&tag->nodes, r->pool, 4, sizeof(char *))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else {
+            tag = &tag[j];
+        }
+
+        if (copy == NULL) {
+            len = ngx_strlen(node->caps.node_id) + 1;
+
+            copy = ngx_pnalloc(r->pool, len);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(copy, node->caps.node_id, len);
+        }
+
+        /* a name listed twice by one node names the node once */
+
+        id = tag->nodes.elts;
+
+        if (tag->nodes.nelts && id[tag->nodes.nelts - 1] == copy) {
+            continue;
+        }
+
+        id = ngx_array_push(&tag->nodes);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        *id = copy;
+    }
+
+    return NGX_OK;
 }

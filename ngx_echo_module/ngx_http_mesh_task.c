@@ -74,7 +74,6 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         ctx->node = -1;
         ctx->last_node = -1;
         ctx->stream = 1;
-        ctx->start = ngx_current_msec;
         ctx->arrival = ngx_current_msec;
 
         /* a slot reserved for the task comes back however the request ends */
@@ -516,12 +515,12 @@ ngx_http_mesh_task_event(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     }
 
     if (ngx_strcmp(kind, "task.done") == 0) {
-        ms = ngx_current_msec - ctx->start;
+        ms = ngx_current_msec - ctx->dispatched;
 
         ngx_http_mesh_json_kint(&w, "tokens", ctx->tokens);
         ngx_http_mesh_json_kint(&w, "duration_ms", ms);
         ngx_http_mesh_json_kdouble(&w, "tokens_per_sec",
-            ms ? ctx->tokens * 1000.0 / ms : 0);
+            ctx->tokens * 1000.0 / (ms ? ms : 1));
     }
 
     ngx_http_mesh_event_publish(&w, r->connection->log);

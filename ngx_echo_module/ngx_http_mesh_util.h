@@ -53,6 +53,11 @@ typedef struct {
     void                 *queue_slot;     /* ngx_http_mesh_queue_slot_t */
     unsigned              waking:1;
     unsigned              queue_ready:1;
+
+    /* feed: this worker's live feed clients */
+    ngx_queue_t           feed_clients;
+    ngx_uint_t            nfeed;
+    ngx_event_t           feed_timer;     /* exit check, unsubscribe */
 } ngx_http_mesh_worker_t;
 
 

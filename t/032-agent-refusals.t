@@ -29,20 +29,26 @@ sub error_of {
 }
 
 subtest 'mesh credential' => sub {
+    my $tok = sub { Mesh::Agent::task_auth($agent, @_) };
+    my $good = $tok->();
+    (my $flipped = $good) =~ s/([0-9a-f])$/$1 eq '0' ? '1' : '0'/e;
     for my $case (
-        [ undef,                          'missing' ],
-        [ 'Bearer wrong-secret-0123456789abcdef', 'wrong' ],
-        [ "Basic $secret",                'another scheme' ],
-        [ "Bearer ${secret}x",            'longer' ],
-        [ 'Bearer ' . substr($secret, 0, -1), 'shorter' ],
-        [ "Bearer",                       'empty' ],
+        [ undef,                                  'missing' ],
+        [ "Bearer $secret",                       'the secret itself' ],
+        [ $tok->(secret => 'wrong-secret-0123456789abcdef'), 'wrong secret' ],
+        [ $tok->(node_id => 'node-other'),        'another node\'s' ],
+        [ $tok->(ts => time - 120),               'stale' ],
+        [ $tok->(ts => time + 120),               'future' ],
+        [ $flipped,                               'tampered' ],
+        [ "MESH-TASK",                            'empty' ],
     ) {
         my ($auth, $what) = @$case;
         my $res = Mesh::Agent::call($agent, POST => '/api/generate', $gen,
                                     auth => $auth);
         is $res->code, 401, "$what credential: 401";
-        like error_of($res), qr/mesh credential/, "$what: JSON error";
-        like $res->header('WWW-Authenticate') // '', qr/^Bearer/,
+        like error_of($res), qr/mesh credential|task credential/,
+            "$what: JSON error";
+        like $res->header('WWW-Authenticate') // '', qr/^MESH-TASK/,
             "$what: WWW-Authenticate";
     }
     for my $path ('/agent/v1/capabilities', '/metrics') {
@@ -51,9 +57,13 @@ subtest 'mesh credential' => sub {
         is $res->code, 401, "$path needs the credential";
     }
     my $ok = Mesh::Agent::call($agent, POST => '/api/generate', $gen,
-                               auth => "bearer  $secret ");
-    is $ok->code, 200, 'the scheme is case-insensitive, spaces ignored';
+                               auth => $good);
+    is $ok->code, 200, 'a fresh token for this node: 200';
     $seen++;
+    my $again = Mesh::Agent::call($agent, POST => '/api/generate', $gen,
+                                  auth => $good);
+    is $again->code, 401, 'the same token again: 401';
+    like error_of($again), qr/replayed/, 'says it is a replay';
 };
 
 subtest 'management endpoints are never relayed' => sub {
@@ -98,7 +108,7 @@ subtest 'body size limit' => sub {
     my @parts = ('{"model":"llama3.2","prompt":"', ('y' x 1000) x 5, '"}');
     my $req = HTTP::Request->new(POST => Mesh::Agent::url($agent,
                                                           '/api/generate'));
-    $req->header(Authorization => "Bearer $secret");
+    $req->header(Authorization => Mesh::Agent::task_auth($agent));
     $req->content(sub { shift @parts // '' });
     $res = Mesh::Agent::ua()->request($req);
     is $res->code, 413, 'chunked body over the limit: 413';
@@ -150,7 +160,7 @@ is Mesh::Agent::sim_stats($sim)->{requests}, $seen,
     'the simulator saw only the requests that passed';
 
 my $m = Mesh::Agent::call($agent, GET => '/metrics')->content;
-like $m, qr/^echo_agent_rejected_total\{reason="unauthorized"\} 8$/m,
+like $m, qr/^echo_agent_rejected_total\{reason="unauthorized"\} 11$/m,
     'refusals are counted';
 
 ok $agent->stop, 'agent stopped cleanly';

@@ -112,15 +112,16 @@ sub send_then_read {
     return ($sent, @reply);
 }
 
-my $auth = "Authorization: Bearer $Mesh::Agent::SECRET";
+# a fresh task credential each time: a token is accepted once
+sub auth { 'Authorization: ' . Mesh::Agent::task_auth($_[0] // $agent) }
 my $big = '{"model":"llama3.2","prompt":"' . ('x' x (20 * $MiB)) . '"}';
 
 subtest 'early refusals with a 20 MiB body reach the caller' => sub {
     for my $case (
         [ POST => '/api/generate', [],      401, qr/mesh credential/ ],
-        [ POST => '/api/pull',     [$auth], 403, qr/management endpoint/ ],
-        [ POST => '/no/such/path', [$auth], 404, qr/not found/ ],
-        [ POST => '/api/generate', [$auth], 413,
+        [ POST => '/api/pull',     [auth()], 403, qr/management endpoint/ ],
+        [ POST => '/no/such/path', [auth()], 404, qr/not found/ ],
+        [ POST => '/api/generate', [auth()], 413,
           qr/larger than 16777216 bytes/ ],
     ) {
         my ($method, $path, $hdrs, $want, $why) = @$case;
@@ -132,7 +133,7 @@ subtest 'early refusals with a 20 MiB body reach the caller' => sub {
         is $status, $want, "$path: the client reads $want";
         is $err, '', "$path: and no reset";
         like $body, $why, "$path: with the JSON error";
-        like $head, qr/^WWW-Authenticate: Bearer/mi,
+        like $head, qr/^WWW-Authenticate: MESH-TASK/mi,
             "$path: WWW-Authenticate" if $want == 401;
     }
     is Mesh::Agent::sim_stats($sim)->{completed}, 0,
@@ -144,13 +145,14 @@ subtest 'through nginx: the status, not a 502' => sub {
     my $url = 'http://127.0.0.1:' . $proxy->port;
     for my $case (
         [ '/api/generate', undef,                         401 ],
-        [ '/api/pull',     "Bearer $Mesh::Agent::SECRET", 403 ],
-        [ '/no/such/path', "Bearer $Mesh::Agent::SECRET", 404 ],
-        [ '/api/generate', "Bearer $Mesh::Agent::SECRET", 413 ],
+        [ '/api/pull',     1, 403 ],
+        [ '/no/such/path', 1, 404 ],
+        [ '/api/generate', 1, 413 ],
     ) {
         my ($path, $cred, $want) = @$case;
         my $req = HTTP::Request->new(POST => "$url$path");
-        $req->header(Authorization => $cred) if defined $cred;
+        $req->header(Authorization => Mesh::Agent::task_auth($agent))
+            if defined $cred;
         $req->content($big);
         my $res = Mesh::Agent::ua()->request($req);
         is $res->code, $want, "20 MiB to $path through nginx: $want";
@@ -166,7 +168,7 @@ subtest 'through nginx: the status, not a 502' => sub {
 
 subtest 'a body past the discard limit is refused at once' => sub {
     my $sock = connect_agent($agent);
-    write_all($sock, head_of(POST => '/api/generate', 100 * $MiB, $auth));
+    write_all($sock, head_of(POST => '/api/generate', 100 * $MiB, auth()));
     my ($status, $head, $body) = read_reply($sock);
     close $sock;
     is $status, 413, 'declared 100 MiB: 413 before any body byte';
@@ -187,8 +189,8 @@ subtest 'a GET with a body answers as a GET' => sub {
     my $payload = '{"some":"body"}' x 1000;
     for my $case (
         [ '/healthz',                [],      qr/"status":"ok"/ ],
-        [ '/agent/v1/capabilities',  [$auth], qr/"node_id":"node-b"/ ],
-        [ '/metrics',                [$auth],
+        [ '/agent/v1/capabilities',  [auth()], qr/"node_id":"node-b"/ ],
+        [ '/metrics',                [auth()],
           qr/^echo_agent_active_tasks 0$/m ],
     ) {
         my ($path, $hdrs, $want) = @$case;
@@ -224,7 +226,7 @@ subtest 'bodies held in memory are capped: max_tasks x max_body' => sub {
     for (1 .. 6) {
         my $s = connect_agent($capped);
         write_all($s, "POST /api/generate HTTP/1.1\r\nHost: agent\r\n"
-            . "Connection: close\r\n$auth\r\n"
+            . "Connection: close\r\n" . auth($capped) . "\r\n"
             . "Content-Length: $MiB\r\n\r\n" . substr($body, 0, $MiB / 2));
         push @socks, $s;
     }

@@ -16,7 +16,6 @@ Mesh::Orch::suite();
 Mesh::Orch::sim('A', '--tokens', 3, '--token-delay-ms', 10,
                 '--model', 'mistral:7b');
 
-our $AUTH = "Authorization: Bearer $Mesh::Node::SECRET\n";
 
 # A heartbeat body: the canonical capabilities with %o merged in (a key
 # whose value is undef is left out; "hardware.x" sets a nested key).
@@ -44,8 +43,10 @@ sub hb    { "POST /mesh/v1/nodes/heartbeat\n" . caps(@_) }
 
 # A heartbeat sent from --- init; returns the status.
 sub send_hb {
-    my ($code) = Mesh::Orch::http('POST', '/mesh/v1/nodes/heartbeat',
-        caps(@_), Authorization => "Bearer $Mesh::Node::SECRET");
+    my $body = caps(@_);
+    my ($code) = Mesh::Orch::http('POST', '/mesh/v1/nodes/heartbeat', $body,
+        Authorization => Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+                                          '/mesh/v1/nodes/heartbeat', $body));
     return $code;
 }
 sub leave { "POST /mesh/v1/nodes/leave\n" . qq({"node_id":"$_[0]"}) }
@@ -123,8 +124,7 @@ Authorization: Bearer test-mesh-secret-0123456789abcdeX
 === TEST 4: the right secret: 200 with the interval, the node is listed
 --- request eval
 [ main::hb(), "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [200, 200]
 --- response_body eval
@@ -141,8 +141,7 @@ $main::AUTH
 Mesh::Orch::http_config("    mesh_heartbeat_interval 1500ms;\n")
 --- request eval
 main::hb()
---- more_headers eval
-$main::AUTH
+--- signed
 --- response_body
 {"ok":true,"heartbeat_interval_ms":1500}
 --- no_error_log
@@ -186,8 +185,7 @@ Content-Type: application/json
 === TEST 7: Redis after a heartbeat: the node's hash and the live set
 --- request eval
 main::hb()
---- more_headers eval
-$main::AUTH
+--- signed
 --- response_body
 {"ok":true,"heartbeat_interval_ms":3000}
 --- redis eval
@@ -210,8 +208,7 @@ main::send_hb();
 main::send_hb(node_id => 'n2');
 --- request eval
 main::leave('n1')
---- more_headers eval
-$main::AUTH
+--- signed
 --- response_body
 {"ok":true}
 --- registry_ids
@@ -234,8 +231,7 @@ Mesh::Orch::scene();
 main::send_hb();
 --- request eval
 main::leave('n9')
---- more_headers eval
-$main::AUTH
+--- signed
 --- response_body
 {"ok":true}
 --- registry_ids
@@ -250,8 +246,8 @@ mesh: node "n9" left
 === TEST 10: leave without a credential: 401, the node stays
 --- request eval
 [ main::hb(), main::leave('n1'), "GET /mesh/v1/nodes" ]
---- more_headers eval
-[ $main::AUTH, "", "" ]
+--- signed eval
+[1, 0, 0]
 --- error_code eval
 [200, 401, 200]
 --- response_body_like eval
@@ -267,8 +263,7 @@ mesh: node "n9" left
 [ "POST /mesh/v1/nodes/leave\n{\"node\":\"n1\"}",
   "POST /mesh/v1/nodes/leave\n{\"node_id\":\"bad id\"}",
   "POST /mesh/v1/nodes/leave\nn1" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400]
 --- response_body eval
@@ -284,8 +279,7 @@ $main::AUTH
 --- request eval
 [ main::hb(host => 'localhost'), main::hb(host => '10.0.0.1:80'),
   main::hb(host => ''), main::hb(host => '::1'), "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400, 200, 200]
 --- response_body_like eval
@@ -300,8 +294,7 @@ $main::AUTH
 --- request eval
 [ main::hb(port => 0), main::hb(port => 65536), main::hb(port => '8080'),
   main::hb(port => 80.5), main::hb(port => -1), "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400, 400, 400, 200]
 --- response_body_like eval
@@ -318,8 +311,7 @@ $main::AUTH
   main::hb(node_id => 'x' x 64), main::hb(node_id => 'n/1'),
   main::hb(node_id => 7), main::hb(node_id => undef),
   main::hb(node_id => 'x' x 63), "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400, 400, 400, 400, 200, 200]
 --- response_body_like eval
@@ -337,8 +329,7 @@ $main::AUTH
   main::hb('hardware.has_gpu' => 'yes'), main::hb(active_tasks => -1),
   main::hb(hardware => [1]), main::hb(models => [ 'mistral' ]),
   "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
@@ -360,8 +351,7 @@ $main::AUTH
   main::hb(models => [ { name => 'x', type => 'audio', size_gb => 1 } ]),
   main::hb(models => [ { name => 'my model', type => 'text', size_gb => 1 } ]),
   "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [400, 400, 400, 200]
 --- response_body eval
@@ -382,7 +372,8 @@ $main::AUTH
                                size_gb => 1 } } 1 .. 33 ]),
   "GET /mesh/v1/nodes" ]
 --- more_headers eval
-[ $main::AUTH, "${main::AUTH}Content-Length: 0", $main::AUTH, "" ]
+[ "", "Content-Length: 0", "", "" ]
+--- signed
 --- error_code eval
 [400, 400, 400, 200]
 --- response_body eval
@@ -407,7 +398,8 @@ my $big = main::caps(agent_version => 'v' x 30,
     sprintf("%x\r\n%s\r\n0\r\n\r\n", length $big, $big) ],
   "GET /mesh/v1/nodes" ]
 --- more_headers eval
-[ $main::AUTH, "${main::AUTH}Transfer-Encoding: chunked", "" ]
+[ "", "Transfer-Encoding: chunked", "" ]
+--- signed
 --- error_code eval
 [413, 413, 200]
 --- response_body eval
@@ -423,8 +415,7 @@ my $big = main::caps(agent_version => 'v' x 30,
 --- request eval
 [ "GET /mesh/v1/nodes/heartbeat", "PUT /mesh/v1/nodes/heartbeat\n{}",
   "POST /mesh/v1/nodes/join\n{}", "DELETE /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code eval
 [404, 405, 404, 405]
 --- response_body eval
@@ -438,8 +429,7 @@ $main::AUTH
 === TEST 20: a draining node is listed, not up
 --- request eval
 [ main::hb(status => 'draining'), "GET /mesh/v1/nodes" ]
---- more_headers eval
-$main::AUTH
+--- signed
 --- response_body_like eval
 [ '^\{"ok":true,',
   '^\{"nodes":\[\{"node_id":"n1",.*"status":"draining",.*"up":false,' ]
@@ -472,8 +462,7 @@ Mesh::Orch::http_config() =~ s/\$TEST_NGINX_REDIS_PORT/$dead/r
 --- init
 --- request eval
 main::hb()
---- more_headers eval
-$main::AUTH
+--- signed
 --- error_code: 503
 --- response_body
 {"error":"the registry is unavailable, retry later"}

@@ -11,8 +11,10 @@ use Mesh::Nginx;
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
+use Mesh::Sign;
 
 Mesh::Node::secret_file();
+add_block_preprocessor(\&Mesh::Sign::preprocess);
 $ENV{TEST_NGINX_DEAD_PORT} = Mesh::Proc::free_port();
 
 repeat_each(1);
@@ -423,8 +425,7 @@ qr{mesh secret file "\S+/html/big\.secret" is larger than 4096 bytes}
 --- request
 POST /mesh/v1/nodes/leave
 {"node_id":"x"}
---- more_headers
-Authorization: Bearer 0123456789abcdef
+--- signed: 0123456789abcdef
 --- error_code: 503
 --- response_body
 {"error":"the registry is unavailable, retry later"}

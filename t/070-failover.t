@@ -42,11 +42,11 @@ X-Mesh-Node: b
 X-Mesh-Model: mistral:7b
 --- response_body_like: ^\{"model":"mistral:7b",.*"response":"\[mistral:7b\] hello mesh","done":true,
 --- checks
-Mesh::Chaos::seen(event => 'task.routed', node_id => 'a', reason => undef)
-Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'failed', model => 'mistral:7b', type => 'text')
-Mesh::Chaos::seen(event => 'node.down', node_id => 'a')
-Mesh::Chaos::seen(event => 'task.routed', node_id => 'b', reason => 'retry')
-Mesh::Chaos::seen(event => 'task.done', node_id => 'b', model => 'mistral:7b')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=failed task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^node\.down node_id=a$/)
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b reason=retry task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=3 tokens_per_sec=N type=text$/, $Res->header('X-Mesh-Task') => 'T')
 # down at once: no heartbeat timeout could have passed yet
 Mesh::Chaos::node('a')->{up} == 0
 Mesh::Chaos::node('b')->{up} == 1
@@ -84,7 +84,7 @@ $Cut->{lines}[-1] eq qq({"error":"mesh: node \\"$Killed\\" failed mid-stream","n
 !grep { /"done":true/ } @{ $Cut->{lines} }
 # the chunked transfer is cut, never ended with its last chunk
 $Cut->{eof} && !$Cut->{clean_end} && $Cut->{raw} !~ /\r\n0\r\n\r\n\z/
-Mesh::Chaos::seen(event => 'task.failed', task_id => $Task, node_id => $Killed, reason => 'node_failed_mid_stream')
+Mesh::Chaos::seen_line(qr/^task\.failed model=mistral:7b node_id=$Killed reason=node_failed_mid_stream task_id=T type=text$/, $Task => 'T')
 Mesh::Chaos::settled_load($Killed) eq '0/0'
 Mesh::Chaos::settled_load($Killed eq 'a' ? 'b' : 'a') eq '0/0'
 --- error_log eval
@@ -115,8 +115,8 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] busy","done":true
 --- checks
 Mesh::SimClient->new($Mesh::Chaos::Sim{a}->port)->stats->{busy_rejected} == 1
-Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'busy')
-Mesh::Chaos::seen(event => 'task.done', node_id => 'b')
+Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=busy task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=2 tokens_per_sec=N type=text$/, $Res->header('X-Mesh-Task') => 'T')
 # busy is not down
 Mesh::Chaos::node('a')->{up} == 1
 Mesh::Chaos::settled_load('a') eq '0/0'

@@ -72,8 +72,8 @@ X-Mesh-Node: a
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::seen(event => 'task.queued', position => 1)
-Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
 Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
@@ -93,9 +93,9 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::seen(event => 'task.queued', position => 1)
-Mesh::Chaos::seen(event => 'node.join', node_id => 'b')
-Mesh::Chaos::seen(event => 'task.routed', node_id => 'b')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^node\.join .* node_id=b /)
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
 Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
@@ -115,8 +115,8 @@ main::busy_mesh();
 Retry-After: [1-9]\d*
 --- checks
 main::retry_after_matches()
-Mesh::Chaos::seen(event => 'task.queued', position => 1)
-Mesh::Chaos::seen(event => 'task.expired')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=#1$/)
+Mesh::Chaos::seen_line(qr/^task\.expired task_id=#1$/)
 Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
@@ -162,7 +162,7 @@ GET /mesh/status
 --- response_body_like: "worker_queue":0\}$
 --- checks
 Mesh::Orch::nodes_queued() == 0
-Mesh::Chaos::seen(event => 'task.cancelled', reason => 'client_gone')
+Mesh::Chaos::seen_line(qr/^task\.cancelled reason=client_gone task_id=#1$/)
 Mesh::Chaos::unseen(event => qr/^task\.(expired|routed)$/)
 --- no_error_log
 [error]

@@ -31,31 +31,21 @@ no_nginx_manager();
 
 # A fresh nginx (master on) and node "a" before sim S.
 sub mesh {
-    $Nginx = Mesh::Chaos::own(Mesh::Chaos::nginx(
-        name => 'nginx', master => 'on',
-        root => server_root(), keep_logs => 1,
-        port => $ENV{TEST_NGINX_SERVER_PORT},
-        http_config => Mesh::Orch::http_config($HTTP),
-        config => $Mesh::Orch::LOCATIONS));
+    $Nginx = Mesh::Chaos::runner_nginx(Mesh::Orch::http_config($HTTP));
     Mesh::Orch::scene(a => { sim => 'S', models => [['mistral:7b', 'text']],
                              max_tasks => 4 });
     Mesh::Chaos::record_events();
 }
 
-sub status {
-    my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
-    return eval { JSON::PP->new->decode($body) } || {};
-}
-
 # nginx -s reload, then waits until a new worker answers with the zone
 # kept once more; returns the /mesh/status of before and after.
 sub reload {
-    my $before = status();
+    my $before = Mesh::Chaos::status();
     system(Mesh::Nginx::command($Nginx->{root}, '-s', 'reload')) == 0
         or Test::More::diag("nginx -s reload failed: $?");
     my $after = {};
     Mesh::Orch::wait_until(sub {
-        $after = status();
+        $after = Mesh::Chaos::status();
         return ($after->{pid} // 0) != $before->{pid}
             && $after->{config}{zone}{reloads_kept}
                == $before->{config}{zone}{reloads_kept} + 1;
@@ -120,7 +110,7 @@ reconfiguring
 main::mesh();
 main::reload();
 ($main::Before, $main::After) = main::reload();
-Mesh::Orch::wait_until(sub { main::status()->{redis}{subscribed} });
+Mesh::Orch::wait_until(sub { Mesh::Chaos::status()->{redis}{subscribed} });
 --- request
 POST /api/generate
 {"model":"mistral:7b","prompt":"after reload","stream":false,"options":{"num_predict":2}}
@@ -129,7 +119,7 @@ X-Mesh-Node: a
 --- response_body_like: "response":"\[mistral:7b\] after","done":true
 --- checks
 $After->{config}{zone}{reloads_kept} == 2
-main::status()->{redis}{connected} && main::status()->{redis}{subscribed}
+Mesh::Chaos::status()->{redis}{connected} && Mesh::Chaos::status()->{redis}{subscribed}
 Mesh::Chaos::seen(event => 'task.routed', node_id => 'a')
 Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
 $Nginx->stop
@@ -142,12 +132,13 @@ $Nginx->stop
 --- init
 main::mesh();
 $Mesh::Orch::Redis->signal('STOP');
+my $beat = Mesh::Node::caps_json({ caps => { node_id => 'w', port => 9,
+                                             models => [['w', 'text']] } });
 $main::Beat = Mesh::Chaos::background(path => '/mesh/v1/nodes/heartbeat',
-    headers => Mesh::Chaos::auth_headers(),
-    body => Mesh::Node::caps_json({ caps => { node_id => 'w', port => 9,
-                                              models => [['w', 'text']] } }));
+    headers => Mesh::Chaos::node_headers('/mesh/v1/nodes/heartbeat', $beat),
+    body => $beat);
 Mesh::Orch::wait_until(sub { Mesh::Chaos::redis_state()->{pending} });
-$main::OldPid = main::status()->{pid};
+$main::OldPid = Mesh::Chaos::status()->{pid};
 ($main::Before, $main::After) = main::reload();
 Mesh::Orch::wait_until(sub { main::shutting_down($main::OldPid) });
 $Mesh::Orch::Redis->signal('CONT');

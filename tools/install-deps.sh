@@ -8,10 +8,10 @@ what=${1:-test}
 
 build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
     libprotobuf-c-dev protobuf-c-compiler libyajl-dev libcurl4-openssl-dev
-    libavahi-client-dev libmicrohttpd-dev curl"
+    libavahi-client-dev libmicrohttpd-dev libssl-dev curl"
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
-    valgrind procps iproute2"
+    valgrind procps iproute2 python3-websockets"
 # what a copy of the real Test::Nginx (openresty/test-nginx) needs beyond
 # Test::Base and Text::Diff (make test-real-test-nginx)
 realtn_pkgs="liblist-moreutils-perl libtest-longstring-perl libwww-perl"

@@ -18,6 +18,9 @@ use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
+use lib "$FindBin::Bin/../../t/lib";
+use Mesh::Sign;
+
 my $build    = "$FindBin::Bin/../../build";
 my $requests = 1000;
 my $seconds  = 5;
@@ -108,10 +111,16 @@ sub cpu_seconds {
     return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
 }
 
+# a task token for the agent under test (node id "bench"), used once
+my $token_no = 0;
+sub token {
+    return Mesh::Sign::task($secret, 'bench', sprintf('b%x-%d', $$, ++$token_no));
+}
+
 sub request_text {
     my ($auth, $body) = @_;
     return "POST /api/generate HTTP/1.1\r\nHost: bench\r\n"
-        . ($auth ? "Authorization: Bearer $secret\r\n" : '')
+        . ($auth ? 'Authorization: ' . token() . "\r\n" : '')
         . "Content-Type: application/json\r\n"
         . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
 }
@@ -139,7 +148,11 @@ sub pct {
 
 sub wrk {
     my ($port, $auth) = @_;
-    local $ENV{BENCH_SECRET} = $auth ? $secret : '';
+    my $tokens = "$dir/tokens";
+    open my $tf, '>', $tokens or die "$tokens: $!";
+    if ($auth) { print $tf token(), "\n" for 1 .. 50000 * $seconds }
+    close $tf;
+    local $ENV{BENCH_TOKENS} = $tokens;
     my $out = `wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua `
         . "http://127.0.0.1:$port/api/generate 2>&1";
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
@@ -211,7 +224,7 @@ for (1 .. 20) {
     my $m = mem_kb($sagent_pid);
     $peak = $m if $m->{rss} > $peak->{rss};
 }
-my $metrics = `curl -s -H 'Authorization: Bearer $secret' `
+my $metrics = `curl -s -H 'Authorization: @{[ token() ]}' `
     . "http://127.0.0.1:$sagent/metrics";
 my $active = $metrics =~ /^echo_agent_active_tasks 20$/m;
 close $_ for @streams;

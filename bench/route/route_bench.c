@@ -76,6 +76,9 @@ fill(ngx_http_mesh_registry_sh_t *reg, ngx_uint_t n, int64_t now)
             m = (i + k * 3) % 10;
             strcpy(node->caps.models[k].name, models[m]);
             node->caps.models[k].type = types[m];
+            /* as ngx_http_mesh_registry_update() keeps it */
+            node->model_len[k] = (u_char) strlen(models[m]);
+            node->warm |= node->caps.models[k].loaded;
         }
     }
 }

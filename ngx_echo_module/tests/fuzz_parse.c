@@ -14,6 +14,8 @@
 
 #include "../ngx_http_mesh_parse_core.h"
 #include "../ngx_http_mesh_parse.h"
+#include "../ngx_http_mesh_pipeline_parse.h"
+#include "../ngx_http_mesh_parse_feed.h"
 #include "test_arena.h"
 
 
@@ -22,7 +24,10 @@ static void fuzz_caps(const char *json, size_t len);
 static void fuzz_task(const char *json, size_t len);
 static void fuzz_ollama(const char *json, size_t len);
 static void fuzz_leave(const char *json, size_t len);
+static void fuzz_feed(const char *json, size_t len);
 static void fuzz_escape(const char *s, size_t len);
+static void fuzz_pipeline(const char *json, size_t len);
+static int fuzz_text(void *data, const char *s, size_t len);
 static void fuzz_err(int rc, const char *err);
 
 
@@ -44,7 +49,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_task(json, size);
     fuzz_ollama(json, size);
     fuzz_leave(json, size);
+    fuzz_feed(json, size);
     fuzz_escape(json, size < 4096 ? size : 4096);
+    fuzz_pipeline(json, size);
 
     return 0;
 }
@@ -181,6 +188,31 @@ fuzz_leave(const char *json, size_t len)
 
 
 static void
+fuzz_feed(const char *json, size_t len)
+{
+    int                          rc, i;
+    char                         err[NGX_HTTP_MESH_ERR_LEN];
+    ngx_http_mesh_feed_filter_t  f;
+
+    memset(&f, 0, sizeof(f));
+    err[0] = '\0';
+
+    rc = ngx_http_mesh_parse_feed_filter(json, len, &f, err);
+    fuzz_err(rc, err);
+
+    err[0] = '\0';
+    rc = ngx_http_mesh_feed_filter_list(&f, 1, json, len, err);
+    fuzz_err(rc, err);
+
+    for (i = 0; i < 2; i++) {
+        FUZZ_ASSERT(f.lists[i].n <= NGX_HTTP_MESH_FEED_NAMES);
+    }
+
+    (void) ngx_http_mesh_feed_filter_pass(&f, json, len);
+}
+
+
+static void
 fuzz_escape(const char *s, size_t len)
 {
     int     n;
@@ -216,4 +248,68 @@ fuzz_err(int rc, const char *err)
     n = strnlen(err, NGX_HTTP_MESH_ERR_LEN);
     FUZZ_ASSERT(n < NGX_HTTP_MESH_ERR_LEN);
     FUZZ_ASSERT(rc == 0 ? n == 0 : n > 0);
+}
+
+
+/* pipeline bodies and checks, and the reply reader fed in two pieces */
+
+static void
+fuzz_pipeline(const char *json, size_t len)
+{
+    int                           rc;
+    char                          err[NGX_HTTP_MESH_ERR_LEN];
+    size_t                        i, out;
+    test_arena_t                  a;
+    ngx_http_mesh_gen_reader_t    gr;
+    ngx_http_mesh_pipeline_req_t  req;
+
+    test_arena_init(&a, -1);
+
+    rc = ngx_http_mesh_parse_pipeline_req(json, len, &req, test_arena_alloc,
+                                          &a, err);
+    fuzz_err(rc, err);
+
+    if (rc == 0) {
+        FUZZ_ASSERT(req.nsteps <= NGX_HTTP_MESH_PIPELINE_STEPS_MAX);
+
+        for (i = 0; i < req.nsteps; i++) {
+            rc = ngx_http_mesh_step_check(&req.steps[i], i + 1, err);
+            fuzz_err(rc, err);
+            FUZZ_ASSERT(req.steps[i].max_output
+                        <= NGX_HTTP_MESH_PIPELINE_OUTPUT_MAX);
+        }
+    }
+
+    test_arena_free(&a);
+
+    out = 0;
+    memset(&gr, 0, sizeof(gr));
+    gr.text = fuzz_text;
+    gr.data = &out;
+
+    if (ngx_http_mesh_gen_reader_init(&gr) == 0) {
+        (void) ngx_http_mesh_gen_reader_feed(&gr, json, len / 2);
+        (void) ngx_http_mesh_gen_reader_feed(&gr, json + len / 2,
+                                             len - len / 2);
+        FUZZ_ASSERT(out <= 64);
+        FUZZ_ASSERT(memchr(gr.error, '\0', sizeof(gr.error)) != NULL);
+        ngx_http_mesh_gen_reader_free(&gr);
+    }
+}
+
+
+static int
+fuzz_text(void *data, const char *s, size_t len)
+{
+    size_t  *out = data;
+
+    (void) s;
+
+    if (len > 64 - *out) {
+        return -1;
+    }
+
+    *out += len;
+
+    return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "../ngx_http_mesh_parse_core.h"
 #include "../ngx_http_mesh_parse.h"
+#include "../ngx_http_mesh_parse_feed.h"
 #include "test_arena.h"
 
 
@@ -85,6 +86,8 @@ static void test_task_errors(void);
 static void test_task_oom(void);
 static void test_ollama(void);
 static void test_leave(void);
+static void test_feed(void);
+static int test_feed_parse(const char *json, char *err);
 
 
 static int  passed, failed;
@@ -107,6 +110,7 @@ main(void)
     test_task_oom();
     test_ollama();
     test_leave();
+    test_feed();
 
     printf("%d passed, %d failed\n", passed, failed);
 
@@ -1142,4 +1146,97 @@ test_leave(void)
     ERR(LEAVE, "{\"node_id\":\"a\",\"node_id\":\"a\"}",
         "\"node_id\" appears twice");
     ERR(LEAVE, "\"node_id\"", "body must be a JSON object");
+}
+
+
+static int
+test_feed_parse(const char *json, char *err)
+{
+    ngx_http_mesh_feed_filter_t  f;
+
+    memset(&f, 0, sizeof(f));
+    err[0] = '\0';
+
+    return ngx_http_mesh_parse_feed_filter(json, strlen(json), &f, err);
+}
+
+
+/* the live feed's filter: lists, prefixes, messages and their errors */
+
+static void
+test_feed(void)
+{
+    int                          i;
+    char                         err[NGX_HTTP_MESH_ERR_LEN], list[1024];
+    ngx_http_mesh_feed_filter_t  f;
+
+#define PASS(name)  ngx_http_mesh_feed_filter_pass(&f, name, strlen(name))
+
+    memset(&f, 0, sizeof(f));
+    CHECK(PASS("node.load") && PASS(""));
+
+    CHECK(ngx_http_mesh_feed_filter_list(&f, NGX_HTTP_MESH_FEED_EXCLUDE,
+                                         "node.heartbeat,,node.load", 25,
+                                         err) == 0);
+    CHECK(f.lists[1].n == 2);
+    CHECK(!PASS("node.load") && !PASS("node.heartbeat") && PASS("node.up"));
+    CHECK(PASS("node.load.x") && PASS("node.loa"));
+
+    CHECK(ngx_http_mesh_feed_filter_list(&f, NGX_HTTP_MESH_FEED_ONLY,
+                                         "task.*", 6, err) == 0);
+    CHECK(PASS("task.done") && PASS("task.") && !PASS("task")
+          && !PASS("node.up") && !PASS("tasks.done"));
+
+    /* an empty only= lets nothing through */
+    memset(&f, 0, sizeof(f));
+    CHECK(ngx_http_mesh_feed_filter_list(&f, NGX_HTTP_MESH_FEED_ONLY, "", 0,
+                                         err) == 0);
+    CHECK(!PASS("task.done"));
+
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, "a b", 3, err) == -1);
+    CHECK_STR(err, "bad event name \"a b\": letters, digits, \"._-\", "
+                   "and \".*\" at the end");
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, "*", 1, err) == -1);
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, "a*", 2, err) == -1);
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, "a.*b", 4, err) == -1);
+
+    memset(&f, 0, sizeof(f));
+    list[0] = '\0';
+
+    for (i = 0; i <= NGX_HTTP_MESH_FEED_NAMES; i++) {
+        strcat(list, i ? ",n" : "n");
+    }
+
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, list, strlen(list), err)
+          == -1);
+    CHECK_STR(err, "a filter has at most 16 names per list");
+
+    memset(list, 'a', NGX_HTTP_MESH_FEED_NAME_LEN);
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 1, list,
+                                         NGX_HTTP_MESH_FEED_NAME_LEN, err)
+          == -1);
+    CHECK_STR(err, "an event name has 1 to 47 characters");
+
+    /* a message replaces the whole filter */
+    memset(&f, 0, sizeof(f));
+    CHECK(ngx_http_mesh_feed_filter_list(&f, 0, "task.*", 6, err) == 0);
+    CHECK(ngx_http_mesh_parse_feed_filter("{\"exclude\":[\"node.load\"]}",
+                                          25, &f, err) == 0);
+    CHECK(!f.lists[0].set && f.lists[1].n == 1 && PASS("task.done")
+          && !PASS("node.load"));
+    CHECK(ngx_http_mesh_parse_feed_filter("{\"only\":[],\"x\":1}", 17, &f,
+                                          err) == 0);
+    CHECK(f.lists[0].set && !PASS("task.done"));
+
+    /* a bad message changes nothing */
+    CHECK(test_feed_parse("{}", err) == -1);
+    CHECK_STR(err, "a filter message needs \"only\" or \"exclude\"");
+    CHECK(test_feed_parse("{\"only\":\"task.done\"}", err) == -1);
+    CHECK_STR(err, "\"only\" must be an array");
+    CHECK(test_feed_parse("{\"only\":[1]}", err) == -1);
+    CHECK(test_feed_parse("[\"only\"]", err) == -1);
+    CHECK(test_feed_parse("{\"only\":[\"a\"", err) == -1);
+    CHECK(f.lists[0].set && !PASS("task.done"));
+
+#undef PASS
 }

@@ -24,8 +24,10 @@ use LWP::UserAgent;
 use Time::HiRes qw(sleep time);
 
 use Mesh::Proc;
+use Mesh::Sign;
 
 our $SECRET = 'mesh-test-secret-0123456789abcdef';
+our %NodeOf;        # agent port => node id, for its task credentials
 
 # Generous waits under valgrind, where everything is ~20x slower.
 our $SLOW = $ENV{MESH_VALGRIND} ? 10 : 1;
@@ -63,6 +65,7 @@ sub start {
     push @cmd, '--orchestrator', $o{orchestrator} if $o{orchestrator};
     push @cmd, @{ $o{args} || [] };
 
+    $NodeOf{$port} = $o{node_id} // 'node-a';
     my $agent = Mesh::Proc->start(
         name  => $o{name} // 'echo-agent',
         cmd   => \@cmd,
@@ -85,11 +88,22 @@ sub ua {
     return LWP::UserAgent->new(timeout => 30 * $SLOW, keep_alive => 0);
 }
 
+# A fresh task credential for $agent, as nginx signs one for each task
+# (Mesh::Sign::task): bound to the agent's node id, a new task id, now.
+my $TaskNo = 0;
+sub task_auth {
+    my ($agent, %o) = @_;
+    my $node = $o{node_id} // $NodeOf{ $agent->port } // 'node-a';
+    return Mesh::Sign::task($o{secret} // $SECRET, $node,
+                            $o{task_id} // sprintf('t%x-%d', $$, ++$TaskNo),
+                            %o{qw(ts)} );
+}
+
 # A request with the mesh credential unless auth => undef or another value.
 sub call {
     my ($agent, $method, $path, $body, %o) = @_;
     my $req = HTTP::Request->new($method => url($agent, $path));
-    my $auth = exists $o{auth} ? $o{auth} : "Bearer $SECRET";
+    my $auth = exists $o{auth} ? $o{auth} : task_auth($agent);
     $req->header(Authorization => $auth) if defined $auth;
     $req->header('Content-Type' => 'application/json') if defined $body;
     $req->content($body) if defined $body;
@@ -102,7 +116,7 @@ sub call {
 sub stream {
     my ($agent, $path, $body, %o) = @_;
     my $req = HTTP::Request->new(POST => url($agent, $path));
-    $req->header(Authorization => "Bearer $SECRET");
+    $req->header(Authorization => task_auth($agent));
     $req->header('Content-Type' => 'application/json');
     $req->content($body);
 
@@ -126,7 +140,7 @@ sub open_stream {
         Timeout  => 5,
     ) or die "connect to the agent: $!\n";
     print $sock "POST $path HTTP/1.1\r\nHost: agent\r\n"
-        . "Authorization: Bearer $SECRET\r\n"
+        . 'Authorization: ' . task_auth($agent) . "\r\n"
         . "Content-Type: application/json\r\n"
         . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
     my $data = '';

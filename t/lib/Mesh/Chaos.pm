@@ -23,6 +23,7 @@ use JSON::PP ();
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
+use Mesh::Sign;
 use Mesh::Checks;
 use Mesh::Nginx;
 use Mesh::Stream;
@@ -80,7 +81,7 @@ sub own {
 sub load_directly {
     my ($id) = @_;
     background(port => $Agent{$id}->port, path => '/api/generate',
-               headers => auth_headers(), timeout => 30,
+               headers => task_headers($id), timeout => 30,
                body => '{"model":"mistral:7b","prompt":"load",'
                      . '"options":{"num_predict":1000}}');
     Mesh::Orch::wait_until(sub { (node($id)->{active_tasks} // 0) == 1 }, 10)
@@ -133,9 +134,19 @@ sub node {
     return Mesh::Orch::nodes()->{$id} // {};
 }
 
-# A request with the mesh credential, as nginx sends tasks to agents.
-sub auth_headers {
-    return { Authorization => "Bearer $Mesh::Node::SECRET" };
+# A task credential for agent $id, as nginx signs one for each task.
+my $TaskNo = 0;
+sub task_headers {
+    my ($id) = @_;
+    return { Authorization => Mesh::Sign::task($Mesh::Node::SECRET, $id,
+                                  sprintf('chaos%x-%d', $$, ++$TaskNo)) };
+}
+
+# A node API POST signed as nodes sign it.
+sub node_headers {
+    my ($path, $body) = @_;
+    return { Authorization => Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+                                               $path, $body) };
 }
 
 # One request now (Mesh::Stream::request), to the nginx under test unless
@@ -174,10 +185,11 @@ sub reap_later { return Mesh::Orch::reap_later() }
 sub heartbeat {
     my (%caps) = @_;
     my $port = delete $caps{nginx_port} // $ENV{TEST_NGINX_SERVER_PORT};
+    my $body = Mesh::Node::caps_json({ caps => \%caps });
     my $r = Mesh::Stream::request(
         port => $port, path => '/mesh/v1/nodes/heartbeat',
-        headers => auth_headers(),
-        body => Mesh::Node::caps_json({ caps => \%caps }));
+        headers => node_headers('/mesh/v1/nodes/heartbeat', $body),
+        body => $body);
     return $r->{status} // 0;
 }
 
@@ -215,6 +227,25 @@ sub unseen {
     return !_seen(0.5, \%want);
 }
 
+# True once a recorded event's whole line (Mesh::Orch::event_line: every
+# field, keys sorted, measured values as N) matches $re, waiting up to 3 s
+# (scaled).  Task ids that %names maps to a name of the test's own show
+# as that name, the others as #N, numbered in order of appearance since
+# record_events() (after the named ones):
+#   seen_line(qr/^task\.done .* task_id=T type=text$/, $task_id => 'T')
+sub seen_line {
+    my ($re, %names) = @_;
+    my @lines;
+    my $found = Mesh::Orch::wait_until(sub {
+        my %ids = %names;
+        @lines = map { Mesh::Orch::event_line($_, \%ids) } events();
+        return grep { $_ =~ $re } @lines;
+    }, 3);
+    $Mesh::Checks::Why = join "\n", "no event line matches $re; lines "
+        . '(heartbeats left out):', grep { !/^node\.heartbeat / } @lines;
+    return $found;
+}
+
 sub _match {
     my ($ev, $want) = @_;
     for my $k (keys %$want) {
@@ -237,14 +268,20 @@ sub _seen {
     return $found;
 }
 
-# The "redis" object of /mesh/status (connected, subscribed, ...), {}
-# when nginx does not answer.
-sub redis_state {
+# /mesh/status decoded, {} when nginx does not answer.
+sub status {
     my ($port) = @_;
     local $ENV{TEST_NGINX_SERVER_PORT} = $port if $port;
     my ($code, $body) = Mesh::Orch::http('GET', '/mesh/status');
     my $st = ($code // 0) == 200 ? eval { $JSON->decode($body) } : undef;
-    return ($st && $st->{redis}) || {};
+    return $st || {};
+}
+
+# The "redis" object of /mesh/status (connected, subscribed, ...), {}
+# when nginx does not answer.
+sub redis_state {
+    my ($port) = @_;
+    return status($port)->{redis} || {};
 }
 
 # SIGKILLs the file's Redis (Mesh::Orch's), or starts it again with the
@@ -297,6 +334,20 @@ sub nginx {
     $p->{root} = $root;
     $p->{conf} = $file;
     return $p;
+}
+
+# The nginx under test for a file that runs its own (no_nginx_manager):
+# master on (reloads and the cache processes need one, and the runner
+# uses single-process mode under valgrind), on the runner's port and
+# server root, under memcheck with TEST_NGINX_USE_VALGRIND; the block's
+# end stops it.  $http: the http{} directives (Mesh::Orch::http_config).
+sub runner_nginx {
+    my ($http) = @_;
+    return own(nginx(
+        name => 'nginx', master => 'on',
+        root => Test::Nginx::Socket::server_root(), keep_logs => 1,
+        port => $ENV{TEST_NGINX_SERVER_PORT},
+        http_config => $http, config => $Mesh::Orch::LOCATIONS));
 }
 
 # The pids of the processes nginx $p's master runs now (its workers).

@@ -13,7 +13,10 @@ package Mesh::FakeOrchestrator;
 #   my @beats = $orch->heartbeats;   # [{t, auth_ok, body => {...}}, ...]
 #
 # Replies follow the mesh node API: 200 {"ok":true,...}, 401 on a bad
-# credential, 400 on a body that is not a JSON object with a node_id.
+# signature (checked as nginx does, Mesh::Sign::node_ok, without the
+# window and replay checks), 400 on a body that is not a JSON object with
+# a node_id.  Each record keeps the whole request head ("head") and body
+# ("raw"): everything an impostor orchestrator would receive.
 
 use strict;
 use warnings;
@@ -25,6 +28,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 
 use Mesh::Proc;
+use Mesh::Sign;
 
 my $LIB = dirname(dirname(File::Spec->rel2abs(__FILE__)));
 
@@ -153,7 +157,7 @@ sub _read_request {
         }
         alarm 0;
         { method => $method, path => $path, auth => $auth // '',
-          raw => $rest };
+          head => $head, raw => $rest };
     };
     alarm 0;
     return $call;
@@ -163,7 +167,9 @@ sub _answer {
     my ($conn, $call, $secret, $mode) = @_;
     my ($status, $body);
     my $json = eval { JSON::PP::decode_json($call->{raw}) };
-    $call->{auth_ok} = $call->{auth} eq "Bearer $secret" ? 1 : 0;
+    $call->{auth_ok} = Mesh::Sign::node_ok($secret, $call->{method},
+                                           $call->{path}, $call->{raw},
+                                           $call->{auth});
 
     if ($call->{method} ne 'POST' || $call->{path} !~ m{^/mesh/v1/nodes/}) {
         ($status, $body) = (404, '{"error":"not found"}');

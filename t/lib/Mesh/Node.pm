@@ -12,6 +12,7 @@ package Mesh::Node;
 #       nginx_port => $ENV{TEST_NGINX_SERVER_PORT},
 #       node_id => 'a', port => $sim->port,
 #       models => [ [ 'mistral:7b', 'text' ], [ 'llava', 'vision' ] ],
+#                  # or [ name, type, size_gb, loaded ]: Ollama's /api/ps
 #       ram_free_gb => 6, max_tasks => 2, interval_ms => 200);
 #   $n->set(active_tasks => 2);    # next heartbeats report it
 #   $n->stop;                      # silent: the node misses heartbeats
@@ -25,19 +26,29 @@ use IO::Socket::INET;
 use JSON::PP ();
 
 use Mesh::Proc;
+use Mesh::Sign;
 
 our $SECRET = 'test-mesh-secret-0123456789abcdef';
 
+# signs each heartbeat as echo-agent does (Mesh::Sign): the secret itself
+# is never sent
 my $PUMP = <<'PERL';
 use strict; use warnings; use IO::Socket::INET; use Time::HiRes qw(sleep);
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 my ($file, $port, $secret, $ms) = @ARGV;
+my $path = '/mesh/v1/nodes/heartbeat';
+my $n = 0;
 $SIG{TERM} = sub { exit 0 };
 while (1) {
     my $body = do { local (@ARGV, $/) = ($file); <> } // '';
+    my ($ts, $nonce) = (time, sprintf '%08x%08x%016x', $$, time, ++$n);
+    my $sig = hmac_sha256_hex(join("\n", 'MESH-HMAC-SHA256', 'POST', $path,
+                                   $ts, $nonce, sha256_hex($body)), $secret);
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
     if ($s) {
-        print $s "POST /mesh/v1/nodes/heartbeat HTTP/1.1\r\nHost: mesh\r\n"
-            . "Authorization: Bearer $secret\r\nConnection: close\r\n"
+        print $s "POST $path HTTP/1.1\r\nHost: mesh\r\n"
+            . "Authorization: MESH-HMAC-SHA256 $ts:$nonce:$sig\r\n"
+            . "Connection: close\r\n"
             . "Content-Type: application/json\r\n"
             . "Content-Length: " . length($body) . "\r\n\r\n$body";
         my $status = <$s> // '';
@@ -67,7 +78,11 @@ sub caps_json {
         host => $c->{host} // '127.0.0.1',
         port => $c->{port} + 0,
         models => [ map { { name => $_->[0], type => $_->[1],
-                            size_gb => $_->[2] // 4 } } @{ $c->{models} } ],
+                            size_gb => $_->[2] // 4,
+                            defined $_->[3]
+                                ? (loaded => $_->[3] ? JSON::PP::true
+                                                     : JSON::PP::false)
+                                : () } } @{ $c->{models} } ],
         hardware => { ram_total_gb => $c->{ram_total_gb} // 16,
                       ram_free_gb => $c->{ram_free_gb} // 8,
                       has_gpu => $c->{has_gpu} ? JSON::PP::true
@@ -126,10 +141,12 @@ sub stop {
 sub leave {
     my ($port, $node_id) = @_;
     my $body = qq({"node_id":"$node_id"});
+    my $path = '/mesh/v1/nodes/leave';
+    my $auth = Mesh::Sign::node($SECRET, 'POST', $path, $body);
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                   Timeout => 2) or return;
-    print $s "POST /mesh/v1/nodes/leave HTTP/1.1\r\nHost: mesh\r\n"
-        . "Authorization: Bearer $SECRET\r\nConnection: close\r\n"
+    print $s "POST $path HTTP/1.1\r\nHost: mesh\r\n"
+        . "Authorization: $auth\r\nConnection: close\r\n"
         . "Content-Length: " . length($body) . "\r\n\r\n$body";
     my $status = <$s>;
     close $s;

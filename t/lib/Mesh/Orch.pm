@@ -39,6 +39,7 @@ use Time::HiRes qw(sleep time);
 use Mesh::Events;
 use Mesh::Node;
 use Mesh::Proc;
+use Mesh::Sign;
 use Mesh::SimClient;
 use Test::Nginx::Socket ();
 
@@ -102,6 +103,10 @@ our $LOCATIONS = <<'_EOC_';
         mesh_status;
     }
 
+    location = /mesh/v1/feed {
+        mesh_feed;
+    }
+
     location @mesh_unavailable {
         default_type application/json;
         return 503 '{"error":"no node could take the task"}\n';
@@ -137,6 +142,7 @@ sub suite {
         $block->set_value(config => $LOCATIONS)
             unless defined $block->config;
     });
+    add_block_preprocessor(\&Mesh::Sign::preprocess);
     Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
     Test::Nginx::Socket::add_test_cleanup_handler(\&quiet);
 }

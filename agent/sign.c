@@ -1,0 +1,220 @@
+/*
+ * HMAC-SHA256 signatures with libcrypto; see sign.h.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "sign.h"
+
+
+typedef struct {
+    char    sig[SIGN_HEX];
+    time_t  ts;
+} sign_seen_t;
+
+
+static void sign_hex(const unsigned char *p, size_t n, char *out);
+static int sign_seen(const char *sig, time_t ts, time_t now);
+
+
+static pthread_mutex_t  sign_lock = PTHREAD_MUTEX_INITIALIZER;
+static sign_seen_t      sign_ring[SIGN_SEEN_MAX];
+static size_t           sign_next;
+
+
+static void
+sign_hex(const unsigned char *p, size_t n, char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}
+
+
+int
+sign_hmac_hex(const char *secret, size_t secret_len, const char *msg,
+    size_t len, char *hex)
+{
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned int   mdlen = 0;
+
+    if (HMAC(EVP_sha256(), secret, (int) secret_len,
+             (const unsigned char *) msg, len, md, &mdlen) == NULL
+        || mdlen != SIGN_HEX / 2)
+    {
+        return -1;
+    }
+
+    sign_hex(md, mdlen, hex);
+    OPENSSL_cleanse(md, sizeof(md));
+    return 0;
+}
+
+
+const char *
+sign_url_path(const char *url)
+{
+    const char  *p = NULL;
+
+    p = strstr(url, "://");
+    p = p != NULL ? p + 3 : url;
+    p = strchr(p, '/');
+    return p != NULL ? p : "/";
+}
+
+
+int
+sign_node_header(const char *secret, size_t secret_len, const char *method,
+    const char *path, const char *body, size_t body_len, time_t now,
+    char *out, size_t outlen)
+{
+    unsigned char  md[EVP_MAX_MD_SIZE], raw[16];
+    unsigned int   mdlen = 0;
+    char           digest[2 * EVP_MAX_MD_SIZE + 1], nonce[33];
+    char           msg[SIGN_HEADER_MAX + 2048], sig[SIGN_HEX + 1];
+    int            n;
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw)
+        || EVP_Digest(body != NULL ? body : "", body_len, md, &mdlen,
+                      EVP_sha256(), NULL) != 1)
+    {
+        return -1;
+    }
+
+    sign_hex(raw, sizeof(raw), nonce);
+    sign_hex(md, mdlen, digest);
+
+    n = snprintf(msg, sizeof(msg), SIGN_NODE_SCHEME "\n%s\n%s\n%lld\n%s\n%s",
+                 method, path, (long long) now, nonce, digest);
+    if (n < 0 || (size_t) n >= sizeof(msg)
+        || sign_hmac_hex(secret, secret_len, msg, (size_t) n, sig) != 0)
+    {
+        return -1;
+    }
+
+    n = snprintf(out, outlen, "Authorization: " SIGN_NODE_SCHEME
+                 " %lld:%s:%s", (long long) now, nonce, sig);
+    return n < 0 || (size_t) n >= outlen ? -1 : 0;
+}
+
+
+/* 1 if this signature was accepted before; remembers it otherwise */
+static int
+sign_seen(const char *sig, time_t ts, time_t now)
+{
+    size_t  i;
+    int     seen = 0;
+
+    pthread_mutex_lock(&sign_lock);
+
+    for (i = 0; i < SIGN_SEEN_MAX; i++) {
+        if (sign_ring[i].ts != 0
+            && now - sign_ring[i].ts <= 2 * SIGN_WINDOW_S
+            && memcmp(sign_ring[i].sig, sig, SIGN_HEX) == 0)
+        {
+            seen = 1;
+            break;
+        }
+    }
+
+    if (!seen) {
+        memcpy(sign_ring[sign_next].sig, sig, SIGN_HEX);
+        sign_ring[sign_next].ts = ts;
+        sign_next = (sign_next + 1) % SIGN_SEEN_MAX;
+    }
+
+    pthread_mutex_unlock(&sign_lock);
+    return seen;
+}
+
+
+int
+sign_task_ok(const char *header, const char *secret, size_t secret_len,
+    const char *node_id, time_t now, const char **why)
+{
+    const char  *p = NULL, *task = NULL, *sig = NULL;
+    char         msg[512], expect[SIGN_HEX + 1], *end = NULL;
+    long long    ts;
+    size_t       task_len, i;
+    int          n;
+
+    *why = "missing or wrong mesh credential";
+
+    if (header == NULL || secret_len == 0
+        || strncmp(header, SIGN_TASK_SCHEME " ",
+                   sizeof(SIGN_TASK_SCHEME)) != 0)
+    {
+        return -1;
+    }
+
+    p = header + sizeof(SIGN_TASK_SCHEME);
+    if (*p < '0' || *p > '9') {
+        return -1;
+    }
+
+    ts = strtoll(p, &end, 10);
+    if (end == NULL || *end != ':' || end - p > 20) {
+        return -1;
+    }
+
+    task = end + 1;
+    sig = strchr(task, ':');
+    if (sig == NULL) {
+        return -1;
+    }
+
+    task_len = (size_t) (sig - task);
+    sig++;
+
+    if (task_len == 0 || task_len > 64 || strlen(sig) != SIGN_HEX) {
+        return -1;
+    }
+
+    for (i = 0; i < task_len; i++) {
+        char  ch = task[i];
+
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z')
+              || (ch >= 'A' && ch <= 'Z') || ch == '-'))
+        {
+            return -1;
+        }
+    }
+
+    if (ts < (long long) now - SIGN_WINDOW_S
+        || ts > (long long) now + SIGN_WINDOW_S)
+    {
+        *why = "the task credential is outside the time window";
+        return -1;
+    }
+
+    n = snprintf(msg, sizeof(msg), SIGN_TASK_SCHEME "\n%s\n%.*s\n%lld",
+                 node_id, (int) task_len, task, ts);
+    if (n < 0 || (size_t) n >= sizeof(msg)
+        || sign_hmac_hex(secret, secret_len, msg, (size_t) n, expect) != 0)
+    {
+        return -1;
+    }
+
+    if (CRYPTO_memcmp(expect, sig, SIGN_HEX) != 0) {
+        return -1;
+    }
+
+    if (sign_seen(sig, (time_t) ts, now)) {
+        *why = "a replayed task credential";
+        return -1;
+    }
+
+    return 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * The signed credential: task tokens checked against a vector made by the
+ * suites' signer (t/lib/Mesh/Sign.pm), node headers that verify there.
+ */
+
+#include "unit.h"
+
+#include "sign.h"
+
+
+int
+main(void)
+{
+    const char  *secret = "0123456789abcdef-mesh";
+    const char  *good = "MESH-TASK 1764584640:t1-2:"
+        "bb0edb7362d2e0727e462f9a3e551df9f7929a44242e1d5297c43f530cf99b52";
+    const char  *why = NULL;
+    size_t       len = strlen(secret);
+    time_t       now = 1764584640;
+    char         hdr[SIGN_HEADER_MAX], hex[SIGN_HEX + 1];
+
+    CHECK(sign_task_ok(good, secret, len, "node-a", now, &why) == 0);
+    /* the same token again is a replay */
+    CHECK(sign_task_ok(good, secret, len, "node-a", now, &why) != 0);
+    CHECK(strstr(why, "replayed") != NULL);
+
+    CHECK(sign_task_ok(good, secret, len, "node-b", now + 1, &why) != 0);
+    CHECK(sign_task_ok(good, "another-secret-0123", 19, "node-a", now,
+                       &why) != 0);
+    CHECK(sign_task_ok(good, secret, len, "node-a", now + 31, &why) != 0);
+    CHECK(strstr(why, "window") != NULL);
+    CHECK(sign_task_ok(good, secret, len, "node-a", now - 31, &why) != 0);
+    CHECK(sign_task_ok(NULL, secret, len, "node-a", now, &why) != 0);
+    CHECK(sign_task_ok("Bearer 0123456789abcdef-mesh", secret, len,
+                       "node-a", now, &why) != 0);
+    CHECK(sign_task_ok("MESH-TASK 1764584640:t1-2:", secret, len, "node-a",
+                       now, &why) != 0);
+    CHECK(sign_task_ok("MESH-TASK 1764584640:t 1:bb", secret, len,
+                       "node-a", now, &why) != 0);
+    CHECK(sign_task_ok(good, secret, 0, "node-a", now, &why) != 0);
+
+    CHECK(sign_hmac_hex(secret, len, "MESH-HMAC-SHA256\nPOST\n"
+                        "/mesh/v1/nodes/leave\n1764584640\n"
+                        "00112233445566778899aabbccddeeff\n"
+                        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                        strlen("MESH-HMAC-SHA256\nPOST\n"
+                        "/mesh/v1/nodes/leave\n1764584640\n"
+                        "00112233445566778899aabbccddeeff\n"
+                        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"),
+                        hex) == 0);
+    CHECK(strcmp(hex, "09dc229cd093d4b503460aabace79ce66d4ee5c40a77e7136"
+                 "c1052bcaadf3ceb") == 0);
+
+    CHECK(sign_node_header(secret, len, "POST", "/mesh/v1/nodes/leave",
+                           "{}", 2, now, hdr, sizeof(hdr)) == 0);
+    CHECK(strncmp(hdr, "Authorization: MESH-HMAC-SHA256 1764584640:", 43)
+          == 0);
+    CHECK(strlen(hdr) == 43 + 32 + 1 + SIGN_HEX);
+
+    CHECK(strcmp(sign_url_path("http://10.0.0.1:8080/mesh/v1/x"),
+                 "/mesh/v1/x") == 0);
+    CHECK(strcmp(sign_url_path("http://10.0.0.1:8080"), "/") == 0);
+
+    return UNIT_DONE();
+}

@@ -1,0 +1,268 @@
+
+/*
+ * HMAC-SHA256 signatures of the mesh credential (see the header for the
+ * scheme) and the rule for which addresses a node may register.  A leaf:
+ * OpenSSL's libcrypto and nginx core only.
+ */
+
+
+#include "ngx_http_mesh_sign.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+
+#define NGX_HTTP_MESH_SIGN_TS_MAX    20
+
+
+static ngx_int_t ngx_http_mesh_sign_hmac(ngx_str_t *secret, u_char *msg,
+    size_t len, u_char *hex);
+static ngx_uint_t ngx_http_mesh_sign_is_hex(ngx_str_t *s);
+
+
+static ngx_int_t
+ngx_http_mesh_sign_hmac(ngx_str_t *secret, u_char *msg, size_t len,
+    u_char *hex)
+{
+    u_char        md[EVP_MAX_MD_SIZE];
+    unsigned int  mdlen;
+
+    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, msg, len, md,
+             &mdlen)
+        == NULL || mdlen != NGX_HTTP_MESH_SIGN_HEX / 2)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(hex, md, mdlen);
+
+    return NGX_OK;
+}
+
+
+/* lowercase hex only: one spelling per signature */
+
+static ngx_uint_t
+ngx_http_mesh_sign_is_hex(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_mesh_sign_parse(ngx_http_request_t *r, time_t window,
+    ngx_http_mesh_sign_t *s, const char **why)
+{
+    u_char           *p, *last, *colon;
+    time_t            now;
+    ngx_str_t         v, ts;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        *why = "no Authorization header";
+        return NGX_DECLINED;
+    }
+
+    v = h->value;
+
+    if (v.len < sizeof(NGX_HTTP_MESH_SIGN_NODE " ") - 1
+        || ngx_strncmp(v.data, NGX_HTTP_MESH_SIGN_NODE " ",
+                       sizeof(NGX_HTTP_MESH_SIGN_NODE " ") - 1)
+           != 0)
+    {
+        *why = "not a " NGX_HTTP_MESH_SIGN_NODE " signature";
+        return NGX_DECLINED;
+    }
+
+    p = v.data + sizeof(NGX_HTTP_MESH_SIGN_NODE " ") - 1;
+    last = v.data + v.len;
+
+    /* <ts>:<nonce>:<sig> */
+
+    colon = ngx_strlchr(p, last, ':');
+    if (colon == NULL) {
+        goto malformed;
+    }
+
+    ts.data = p;
+    ts.len = colon - p;
+    p = colon + 1;
+
+    colon = ngx_strlchr(p, last, ':');
+    if (colon == NULL) {
+        goto malformed;
+    }
+
+    s->nonce.data = p;
+    s->nonce.len = colon - p;
+    s->sig.data = colon + 1;
+    s->sig.len = last - (colon + 1);
+
+    if (ts.len == 0 || ts.len > NGX_HTTP_MESH_SIGN_TS_MAX
+        || s->nonce.len < NGX_HTTP_MESH_NONCE_MIN
+        || s->nonce.len > NGX_HTTP_MESH_NONCE_MAX
+        || !ngx_http_mesh_sign_is_hex(&s->nonce)
+        || s->sig.len != NGX_HTTP_MESH_SIGN_HEX
+        || !ngx_http_mesh_sign_is_hex(&s->sig))
+    {
+        goto malformed;
+    }
+
+    s->ts = ngx_atotm(ts.data, ts.len);
+    if (s->ts == NGX_ERROR) {
+        goto malformed;
+    }
+
+    now = ngx_time();
+
+    if (s->ts < now - window || s->ts > now + window) {
+        *why = "the timestamp is outside the allowed window";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+
+malformed:
+
+    *why = "a malformed signature";
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
+    ngx_http_mesh_sign_t *s, ngx_str_t *body)
+{
+    u_char        *msg, *p;
+    u_char         md[EVP_MAX_MD_SIZE];
+    u_char         expect[NGX_HTTP_MESH_SIGN_HEX];
+    size_t         len;
+    unsigned int   mdlen;
+
+    if (secret->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    len = sizeof(NGX_HTTP_MESH_SIGN_NODE) + r->method_name.len + 1
+          + r->unparsed_uri.len + 1 + NGX_TIME_T_LEN + 1 + s->nonce.len + 1
+          + 2 * mdlen;
+
+    msg = ngx_pnalloc(r->pool, len);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(msg, NGX_HTTP_MESH_SIGN_NODE "\n%V\n%V\n%T\n%V\n",
+                    &r->method_name, &r->unparsed_uri, s->ts, &s->nonce);
+    p = ngx_hex_dump(p, md, mdlen);
+
+    if (ngx_http_mesh_sign_hmac(secret, msg, p - msg, expect) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (CRYPTO_memcmp(expect, s->sig.data, NGX_HTTP_MESH_SIGN_HEX) != 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
+    u_char *task_id, time_t ts, u_char *out)
+{
+    u_char  *p;
+    u_char   msg[sizeof(NGX_HTTP_MESH_SIGN_TASK) + 256 + NGX_TIME_T_LEN];
+
+    /* node and task ids are bounded (64 and 40 bytes) by their fields */
+    p = ngx_snprintf(msg, sizeof(msg), NGX_HTTP_MESH_SIGN_TASK "\n%s\n%s\n%T",
+                     node_id, task_id, ts);
+
+    return ngx_http_mesh_sign_hmac(secret, msg, p - msg, out);
+}
+
+
+ngx_int_t
+ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
+    u_char *node_id, u_char *task_id, time_t ts, ngx_str_t *out)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_MESH_SIGN_TASK) + NGX_TIME_T_LEN + 1
+          + ngx_strlen(task_id) + 1 + NGX_HTTP_MESH_SIGN_HEX;
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(out->data, NGX_HTTP_MESH_SIGN_TASK " %T:%s:", ts,
+                    task_id);
+
+    if (ngx_http_mesh_sign_task_sig(secret, node_id, task_id, ts, p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out->len = p + NGX_HTTP_MESH_SIGN_HEX - out->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mesh_sign_host_allowed(ngx_http_request_t *r, ngx_array_t *networks,
+    ngx_uint_t source, const char *host)
+{
+    ngx_addr_t         addr;
+    ngx_connection_t  *c;
+
+    switch (ngx_parse_addr(r->pool, &addr, (u_char *) host,
+                           ngx_strlen(host)))
+    {
+    case NGX_OK:
+        break;
+    case NGX_DECLINED:
+        return NGX_DECLINED;
+    default:
+        return NGX_ERROR;
+    }
+
+    c = r->connection;
+
+    if (source
+        && ngx_cmp_sockaddr(addr.sockaddr, addr.socklen, c->sockaddr,
+                            c->socklen, 0)
+           == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (networks && ngx_cidr_match(addr.sockaddr, networks) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}

@@ -1,0 +1,60 @@
+
+/*
+ * The mesh credential on the wire: the secret itself is never sent.
+ *
+ * Node -> orchestrator (heartbeat, leave):
+ *   Authorization: MESH-HMAC-SHA256 <unix-ts>:<nonce>:<hex signature>
+ *   signature = HMAC-SHA256(secret, "MESH-HMAC-SHA256\n" method "\n"
+ *               path "\n" ts "\n" nonce "\n" hex(SHA-256(body)))
+ *
+ * Orchestrator -> agent (each task), bound to the node that runs it:
+ *   Authorization: MESH-TASK <unix-ts>:<task id>:<hex signature>
+ *   signature = HMAC-SHA256(secret, "MESH-TASK\n" node_id "\n" task_id
+ *               "\n" ts)
+ */
+
+
+#ifndef _NGX_HTTP_MESH_SIGN_H_INCLUDED_
+#define _NGX_HTTP_MESH_SIGN_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_MESH_SIGN_NODE      "MESH-HMAC-SHA256"
+#define NGX_HTTP_MESH_SIGN_TASK      "MESH-TASK"
+#define NGX_HTTP_MESH_SIGN_HEX       64
+#define NGX_HTTP_MESH_NONCE_MIN      16
+#define NGX_HTTP_MESH_NONCE_MAX      64
+
+
+typedef struct {
+    time_t                        ts;
+    ngx_str_t                     nonce;
+    ngx_str_t                     sig;
+} ngx_http_mesh_sign_t;
+
+
+/* the Authorization header of a node request: NGX_OK, or why not */
+ngx_int_t ngx_http_mesh_sign_parse(ngx_http_request_t *r, time_t window,
+    ngx_http_mesh_sign_t *s, const char **why);
+/* the signature over the request and its body, compared in constant time */
+ngx_int_t ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
+    ngx_http_mesh_sign_t *s, ngx_str_t *body);
+
+/* "MESH-TASK <ts>:<task id>:<sig>" for the node node_id */
+ngx_int_t ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
+    u_char *node_id, u_char *task_id, time_t ts, ngx_str_t *out);
+/* the signature alone, NGX_HTTP_MESH_SIGN_HEX characters into out */
+ngx_int_t ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
+    u_char *task_id, time_t ts, u_char *out);
+
+/* may a node register host?  networks of ngx_cidr_t; source: only the
+   request's own source address */
+ngx_int_t ngx_http_mesh_sign_host_allowed(ngx_http_request_t *r,
+    ngx_array_t *networks, ngx_uint_t source, const char *host);
+
+
+#endif /* _NGX_HTTP_MESH_SIGN_H_INCLUDED_ */
