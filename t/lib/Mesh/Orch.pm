@@ -142,7 +142,7 @@ sub suite {
         $block->set_value(config => $LOCATIONS)
             unless defined $block->config;
     });
-    add_block_preprocessor(\&Mesh::Sign::preprocess);
+    Test::Nginx::Socket::add_block_preprocessor(\&Mesh::Sign::preprocess);
     Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
     Test::Nginx::Socket::add_test_cleanup_handler(\&quiet);
 }
