@@ -3,6 +3,8 @@
 #   make demo    install what is missing, build, run a local mesh (Ctrl-C stops)
 #                NODES=3: that many nodes (default 2); V=1: every build line
 #   make test    install what is missing, build, run every test suite
+#   make test-real-test-nginx TEST_NGINX_LIB=DIR
+#                the same suites under a copy of the real Test::Nginx
 #   make build   build the module, the agent, the simulator, the protos and
 #                the dashboard
 
@@ -48,8 +50,8 @@ export MESH_BUILD := $(BUILD)
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent dashboard test \
-        test-unit test-valgrind test-memcheck demo demo-build clean fuzz \
-        bench-route bench-mesh bench-pipeline
+        test-unit test-valgrind test-memcheck test-real-test-nginx demo \
+        demo-build clean fuzz bench-route bench-mesh bench-pipeline
 
 all: build
 
@@ -143,6 +145,31 @@ test-valgrind: deps build
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
 	  $(PROVE) $(PROVE_ARGS) $(TESTS)
+
+# Every suite but the harness's own (t/00*, which test our runner) and
+# the simulator's (t/02*, plain Test::More), under the real Test::Nginx:
+# TEST_NGINX_LIB is a copy of openresty/test-nginx (its top folder, or
+# its lib/).  The suites see t/lib/Mesh only, never t/lib/Test (a link
+# farm in build/realtn-lib), so nothing of our runner can stand in.
+# The real one shares t/servroot and port 1984 unless randomized, hence
+# TEST_NGINX_RANDOMIZE=1 and one file at a time.
+REAL_TN_SUITES = $(wildcard t/01*.t t/03*.t t/0[5-9]*.t t/[1-9]*.t)
+REAL_TN_LIB    = $(firstword $(wildcard $(TEST_NGINX_LIB)/lib/Test/Nginx/Socket.pm \
+                                        $(TEST_NGINX_LIB)/Test/Nginx/Socket.pm))
+
+test-real-test-nginx:
+	@if [ -z "$(REAL_TN_LIB)" ]; then \
+	  echo "test-real-test-nginx: TEST_NGINX_LIB=DIR, a copy of" \
+	       "openresty/test-nginx (no Test/Nginx/Socket.pm under" \
+	       "\"$(TEST_NGINX_LIB)\")" >&2; exit 2; fi
+	@tools/install-deps.sh realtn
+	$(MAKE) build
+	@rm -rf $(BUILD)/realtn-lib && mkdir -p $(BUILD)/realtn-lib
+	@ln -s $(TOP)/t/lib/Mesh $(TOP)/t/lib/valgrind.suppress $(BUILD)/realtn-lib/
+	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
+	  TEST_NGINX_RANDOMIZE=1 \
+	  PERL5LIB=$(abspath $(dir $(REAL_TN_LIB))/../..):$(BUILD)/realtn-lib \
+	  $(PROVE) $(if $(filter t,$(TESTS)),$(REAL_TN_SUITES),$(TESTS))
 
 # The README's main command: a local mesh in the foreground.
 demo:

@@ -34,4 +34,18 @@ ok((grep { /TEST 3: missing header - header X-Present ok/ }
 like $r->{err}, qr/got: 'world\n.*expected: 'hello\n/s,
     'the diagnostics show got and expected';
 
+# error.log is read once after the response, as the real runner reads it:
+# a line nginx logs later fails the block, unless the block waits for it
+# (Mesh::Log's --- wait_error_log).
+$r = Mesh::Fixture::run('t/fixtures/late-log.tt');
+is_deeply [map { /(TEST \d+: .*) - pattern/ ? $1 : $_ } @{ $r->{not_ok} }],
+    ['TEST 2: a late line, not waited for'],
+    'only the block that does not wait for its late line fails'
+    or diag(Mesh::Fixture::show($r));
+ok((grep { /TEST 1: a late line, waited for - pattern .* matches/ }
+    @{ $r->{ok} }), 'the one that waits finds it')
+    or diag(Mesh::Fixture::show($r));
+like $r->{err}, qr/the line came [\d.]+ s after error\.log was read/,
+    'the diagnostics say the line came late';
+
 done_testing();

@@ -29,7 +29,7 @@ isnt $code, 0, 'a bad main_config value is rejected';
 like $out, qr/"timer_resolution" directive invalid value/, 'with the reason';
 
 {
-    local $Test::Nginx::Util::LoadModules = '/nonexistent/ngx_x_module.so';
+    local $ENV{TEST_NGINX_LOAD_MODULES} = '/nonexistent/ngx_x_module.so';
     ($code, $out) = Mesh::Nginx::config_test('', '', '');
     isnt $code, 0, 'TEST_NGINX_LOAD_MODULES is used: missing module fails';
     like $out, qr{dlopen\(\) "/nonexistent/ngx_x_module\.so" failed},

@@ -97,7 +97,7 @@ sub wait_status {
 sub wait_log {
     my ($re, $limit) = @_;
     return wait_until(sub {
-        open my $in, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+        open my $in, '<', server_root() . '/logs/error.log' or return 0;
         local $/;
         return (<$in> // '') =~ $re;
     }, $limit // 15);
@@ -112,7 +112,7 @@ add_response_body_check(sub {
     my ($block, $body, $idx, $rep, $dry) = @_;
     my $spec = $block->redis_cli or return;
     my $tb = Test::More->builder;
-    return $tb->skip($dry) if defined $dry;
+    return $tb->skip($dry) if $dry;
     my ($name, @cmd) = split ' ', $spec;
     my @argv = ('redis-cli', $name eq 'unix' ? ('-s', $Sock)
                                              : ('-p', $Port{$name}), @cmd);

@@ -38,7 +38,8 @@ plan tests => 4 + Mesh::Orch::count_tests();
     print $s "conf-test-secret-0123456789\n";
     close $s;
     chmod 0600, "$prefix/conf/mesh.secret";
-    my $out = `$Test::Nginx::Util::NginxBinary -t -p $prefix/ \\
+    my $nginx = Mesh::Nginx::binary();
+    my $out = `$nginx -t -p $prefix/ \\
                -c conf/nginx.conf -e $prefix/logs/error.log 2>&1`;
     is $? >> 8, 0, 'nginx -t accepts conf/nginx.conf' or diag($out);
     like $out, qr/configuration file \S+ test is successful/,

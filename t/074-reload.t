@@ -17,6 +17,7 @@ use warnings;
 use Test::Nginx::Socket;
 use Mesh::Chaos;
 use Mesh::Checks;
+use Mesh::Nginx;
 use Mesh::Orch;
 
 our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
@@ -40,9 +41,7 @@ sub mesh {
 # kept once more; returns the /mesh/status of before and after.
 sub reload {
     my $before = Mesh::Chaos::status();
-    system($Test::Nginx::Util::NginxBinary, '-p', "$Nginx->{root}/",
-           '-c', $Nginx->{conf}, '-e', "$Nginx->{root}/logs/error.log",
-           '-s', 'reload') == 0
+    system(Mesh::Nginx::command($Nginx->{root}, '-s', 'reload')) == 0
         or Test::More::diag("nginx -s reload failed: $?");
     my $after = {};
     Mesh::Orch::wait_until(sub {
@@ -57,13 +56,13 @@ sub reload {
 # True once worker $pid has begun its graceful shutdown.
 sub shutting_down {
     my ($pid) = @_;
-    open my $in, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+    open my $in, '<', server_root() . '/logs/error.log' or return 0;
     local $/;
     return (<$in> // '') =~ /\[notice\] $pid#\d+: gracefully shutting down/;
 }
 
 # a fresh server root for the file: the blocks keep adding to its logs
-Test::Nginx::Util::setup_server_root();
+Mesh::Nginx::server_root(server_root());
 
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();

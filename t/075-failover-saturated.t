@@ -134,8 +134,9 @@ main::refused_and_full();
 "POST /api/generate\n$::GENERATE"
 --- error_code: 503
 --- response_body_like: ^\{"error":"no capable node is free","reason":"queue_timeout","estimated_wait_s":[1-9]\d*\}$
+--- response_headers_like
+Retry-After: [1-9]\d*
 --- checks
-$Res->header('Retry-After') =~ /^[1-9]\d*$/
 Mesh::Chaos::seen(event => 'task.retried', node_id => 'a', reason => 'failed')
 Mesh::Chaos::seen(event => 'task.queued', position => 1)
 Mesh::Chaos::seen(event => 'task.expired')

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench]   (default: test)
+# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|realtn]
+#        (default: test)
 set -eu
 
 what=${1:-test}
@@ -15,6 +16,9 @@ test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
 # a node (a newer one from elsewhere, say) keeps it
 node_pkgs=""
 command -v node >/dev/null 2>&1 || node_pkgs="nodejs npm"
+# what a copy of the real Test::Nginx (openresty/test-nginx) needs beyond
+# Test::Base and Text::Diff (make test-real-test-nginx)
+realtn_pkgs="liblist-moreutils-perl libtest-longstring-perl libwww-perl"
 
 case "$what" in
     build) pkgs="$build_pkgs $node_pkgs" ;;
@@ -22,6 +26,7 @@ case "$what" in
     test)  pkgs="$build_pkgs $node_pkgs $run_pkgs $test_pkgs" ;;
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
+    realtn) pkgs="$build_pkgs $run_pkgs $test_pkgs $realtn_pkgs" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 

@@ -25,8 +25,8 @@ use Mesh::Orch;
 use Mesh::Proc;
 use Mesh::Sign;
 use Mesh::Checks;
+use Mesh::Nginx;
 use Mesh::Stream;
-use Test::Nginx::Util ();
 
 our (%Sim, %Agent); # the block's sims and real agents, by node id
 my @BG;             # the block's background clients
@@ -308,33 +308,26 @@ sub redis {
 
 # Starts another nginx on the file's Redis, with its own server root and
 # port, from a block-like configuration: http_config and config (the
-# $TEST_NGINX_* variables expanded).  Under TEST_NGINX_USE_VALGRIND it
-# runs under memcheck too.  Options: name, master (on|off, default off),
-# root and port (default: its own), keep_logs.
+# $TEST_NGINX_* variables expanded), built by Mesh::Nginx.  Under
+# TEST_NGINX_USE_VALGRIND it runs under memcheck too.  Options: name,
+# master (on|off, default off), root and port (default: its own),
+# keep_logs.
 sub nginx {
     my (%o) = @_;
     my $name = $o{name} // 'nginx-b';
     my $root = $o{root} // File::Spec->catdir(Mesh::Proc::log_dir(), $name);
     my $port = $o{port} // Mesh::Proc::free_port();
-    Test::Nginx::Util::setup_server_root(servroot => $root,
-                                         keep_logs => $o{keep_logs});
-    my $conf = Test::Nginx::Util::render_conf(
-        servroot    => $root,
+    Mesh::Nginx::server_root($root, keep_logs => $o{keep_logs});
+    my $file = Mesh::Nginx::write_conf(
+        root        => $root,
         port        => $port,
         master      => $o{master} // 'off',
-        http_config => Test::Nginx::Util::expand_env_in_text(
-                           $o{http_config}, $name),
-        config      => Test::Nginx::Util::expand_env_in_text(
-                           $o{config}, $name),
+        http_config => Mesh::Nginx::expand($o{http_config}, $name),
+        config      => Mesh::Nginx::expand($o{config}, $name),
     );
-    my $file = "$root/conf/nginx.conf";
-    open my $out, '>', $file or die "cannot write $file: $!\n";
-    print $out $conf;
-    close $out;
     my $p = Mesh::Proc->start(
         name     => $name,
-        cmd      => [$Test::Nginx::Util::NginxBinary, '-p', "$root/",
-                     '-c', $file, '-e', "$root/logs/error.log"],
+        cmd      => [Mesh::Nginx::command($root)],
         port     => $port,
         valgrind => $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0,
     );
@@ -352,7 +345,7 @@ sub runner_nginx {
     my ($http) = @_;
     return own(nginx(
         name => 'nginx', master => 'on',
-        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
+        root => Test::Nginx::Socket::server_root(), keep_logs => 1,
         port => $ENV{TEST_NGINX_SERVER_PORT},
         http_config => $http, config => $Mesh::Orch::LOCATIONS));
 }

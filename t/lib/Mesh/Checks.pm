@@ -3,7 +3,10 @@ package Mesh::Checks;
 # A "--- checks" section for blocks: one Perl expression a line, run in
 # package main after each response of the block; each line is one test,
 # which fails when the expression is false (or dies).  The response body
-# is in $main::Body, the whole response (HTTP::Response) in $main::Res.
+# is in $main::Body.  Under our runner only, the whole response
+# (HTTP::Response) is in $main::Res: the real Test::Nginx gives body
+# checks the body alone, so there $Res is undef, and a suite that must
+# run under both checks headers with --- response_headers(_like).
 # Lines starting with # are comments.  A failure's diag shows the error
 # and $Mesh::Checks::Why, which helpers set to say what they saw.
 #
@@ -11,31 +14,25 @@ package Mesh::Checks;
 #   plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 #
 #   --- checks
-#   $Res->header('Retry-After') == 1
+#   $Body =~ /"queued":1/
 #   main::queued() == 0
 
 use strict;
 use warnings;
 
 use Test::More ();
-use Test::Nginx::Request ();
 use Test::Nginx::Socket ();
-use Test::Nginx::Util ();
 
 our $Why;
 
-my $Last;           # the response last parsed by the runner
+my $Last;           # the response our runner last parsed
 
-sub _lines {
-    my ($v) = @_;
-    return () unless defined $v;
-    return grep { /\S/ && !/^\s*#/ } split /\n/, $v;
-}
-
-# The runner hands body checks only the body: keep the whole response
-# too, e.g. to compare a header with the body.
-my $parse = \&Test::Nginx::Request::parse_response;
+# Our runner's parser, wrapped to keep the whole response for $Res (not
+# there under the real runner: nothing is wrapped, $Res stays undef).
+if ($INC{'Test/Nginx/Request.pm'}
+    && defined &Test::Nginx::Request::parse_response)
 {
+    my $parse = \&Test::Nginx::Request::parse_response;
     no warnings 'redefine';
     *Test::Nginx::Request::parse_response = sub {
         my @r = $parse->(@_);
@@ -44,11 +41,17 @@ my $parse = \&Test::Nginx::Request::parse_response;
     };
 }
 
+sub _lines {
+    my ($v) = @_;
+    return () unless defined $v;
+    return grep { /\S/ && !/^\s*#/ } split /\n/, $v;
+}
+
 sub _run {
     my ($block, $body, $idx, $rep, $dry) = @_;
     my $tb = Test::More->builder;
     for my $line (_lines(scalar $block->checks)) {
-        if (defined $dry) {
+        if ($dry) {
             $tb->skip($dry);
             next;
         }
@@ -71,8 +74,8 @@ sub count {
         next if defined $block->SKIP || defined $block->must_die;
         my $req = $block->request;
         my $nreq = ref $req eq 'ARRAY' ? @$req : 1;
-        $total += Test::Nginx::Util::repeat_each() * $nreq
-            * _lines(scalar $block->checks);
+        my @lines = _lines(scalar $block->checks);
+        $total += Test::Nginx::Socket::repeat_each() * $nreq * @lines;
     }
     return $total;
 }

@@ -41,8 +41,6 @@ use Mesh::Node;
 use Mesh::Proc;
 use Mesh::Sign;
 use Mesh::SimClient;
-use Test::Nginx::Util qw(add_block_preprocessor add_test_cleanup_handler
-                         repeat_each);
 use Test::Nginx::Socket ();
 
 our $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 1;
@@ -137,16 +135,16 @@ sub suite {
     $Redis = Mesh::Proc::start_redis();
     $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
     Mesh::Node::secret_file();
-    add_block_preprocessor(sub {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
         my ($block) = @_;
         $block->set_value(http_config => http_config($o{http_extra}))
             unless defined $block->http_config;
         $block->set_value(config => $LOCATIONS)
             unless defined $block->config;
     });
-    add_block_preprocessor(\&Mesh::Sign::preprocess);
+    Test::Nginx::Socket::add_block_preprocessor(\&Mesh::Sign::preprocess);
     Test::Nginx::Socket::add_response_body_check(\&_custom_checks);
-    add_test_cleanup_handler(\&quiet);
+    Test::Nginx::Socket::add_test_cleanup_handler(\&quiet);
 }
 
 sub sim {
@@ -472,7 +470,7 @@ sub _custom_checks {
         } elsif ($idx != _nrequests($block) - 1) {
             next;
         }
-        if (defined $dry) {
+        if ($dry) {
             Test::More->builder->skip($dry);
         } elsif (!defined $want) {
             Test::More::pass($block->name . " - no $section check for "
@@ -589,7 +587,7 @@ sub count_tests {
             + _lines(scalar $block->no_access_log)
             + (defined $block->grep_error_log ? 1 : 0);
         if (defined $block->must_die) {
-            $total += repeat_each() * (1 + $logs);
+            $total += Test::Nginx::Socket::repeat_each() * (1 + $logs);
             next;
         }
         my $nreq = _nrequests($block);
@@ -606,7 +604,7 @@ sub count_tests {
             my $v = $block->$section;
             $custom += ref $v eq 'ARRAY' ? $nreq : defined $v ? 1 : 0;
         }
-        $total += repeat_each() * ($nreq * ($per + $logs) + $custom);
+        $total += Test::Nginx::Socket::repeat_each() * ($nreq * ($per + $logs) + $custom);
     }
     return $total;
 }

@@ -66,6 +66,13 @@ sub new_log_lines {
     return _lines_from(\$ReadPos);
 }
 
+# A reader of the lines logged after those the checks last read, each
+# call giving the new ones; the checks' own position is not moved.
+sub log_watcher {
+    my $pos = $ReadPos;
+    return sub { _lines_from(\$pos) };
+}
+
 sub block_begins {
     $ReadPos = _log_size();
 }

@@ -10,9 +10,10 @@ use warnings;
 use Carp qw(croak);
 use Exporter 'import';
 use File::Basename qw(basename);
-use File::Path qw(make_path remove_tree);
+use File::Path qw(make_path);
 use File::Spec;
 
+use Mesh::Nginx ();
 use Mesh::Proc ();
 
 our @EXPORT = qw(
@@ -197,15 +198,10 @@ sub expand_env_in_text {
     return $text;
 }
 
-sub load_module_lines {
-    return '' unless $LoadModules;
-    return join '', map { "load_module $_;\n" } grep { length }
-        split /\s+/, $LoadModules;
-}
-
-# The whole nginx.conf for a test server.  %p: config, http_config,
-# main_config, post_main_config, server_name, log_level, version (HUP
-# mode's check server), servroot, port, master (on|off).
+# The whole nginx.conf for a test server (Mesh::Nginx's skeleton, which
+# the suites' own nginx use too).  %p: config, http_config, main_config,
+# post_main_config, server_name, log_level, version (HUP mode's check
+# server), servroot, port, master (on|off).
 sub render_conf {
     my (%p) = @_;
     my $root   = $p{servroot} || $ServRoot;
@@ -214,13 +210,6 @@ sub render_conf {
     my $level  = $p{log_level} || $LogLevel;
     my $sname  = $p{server_name} // $ServerName;
     my $env    = join '', map { "env $_;\n" } @EnvToNginx;
-    my $mods   = load_module_lines();
-    my $http   = $p{http_config} // '';
-    my $temps  = '';
-    for my $t (qw(client_body proxy fastcgi uwsgi scgi)) {
-        next if $http =~ /\b${t}_temp_path\b/;
-        $temps .= "    ${t}_temp_path $root/${t}_temp;\n";
-    }
     my $root_location = $NoRootLocation ? '' : <<"_EOC_";
         location / {
             root $root/html;
@@ -236,46 +225,16 @@ _EOC_
         }
     }
 _EOC_
-    my $user = $> == 0 ? "user root;\n" : '';
-    return <<"_EOC_";
-worker_processes  $Workers;
-daemon off;
-master_process $master;
-error_log $root/logs/error.log $level;
-pid       $root/logs/nginx.pid;
-$user$env$mods
-${\ ($p{main_config} // '')}
-
-http {
-    access_log $root/logs/access.log;
-$temps
-    default_type text/plain;
-    keepalive_timeout  68000ms;
-
-$http
-    server {
-        listen          $ServerAddr:$port;
-        server_name     '$sname';
-        client_max_body_size 30M;
-
-        # Begin preamble config...
-$ConfigPreamble
-        # End preamble config...
-
-        # Begin test case config...
-${\ ($p{config} // '')}
-        # End test case config.
-
-$root_location    }
-$ver_server}
-
-${\ ($p{post_main_config} // '')}
-
-events {
-    accept_mutex off;
-    worker_connections  $WorkerConnections;
-}
-_EOC_
+    return Mesh::Nginx::conf(
+        root => $root, addr => $ServerAddr, port => $port,
+        master => $master,
+        log_level => $level, server_name => $sname, env => $env,
+        modules => $LoadModules // '', workers => $Workers,
+        worker_connections => $WorkerConnections,
+        main_config => $p{main_config}, http_config => $p{http_config},
+        post_main_config => $p{post_main_config},
+        preamble => $ConfigPreamble, config => $p{config},
+        server_tail => $root_location, more_servers => $ver_server);
 }
 
 # Makes a fresh server root.  keep_logs: HUP mode keeps error.log, which
@@ -283,11 +242,7 @@ _EOC_
 sub setup_server_root {
     my (%o) = @_;
     my $root = $o{servroot} || $ServRoot;
-    make_path($root);
-    my @old = (glob("$root/*_temp"), map { "$root/$_" } qw(conf html cache));
-    push @old, "$root/logs" unless $o{keep_logs};
-    remove_tree(grep { -e } @old);
-    make_path(map { "$root/$_" } qw(logs html conf));
+    Mesh::Nginx::server_root($root, keep_logs => $o{keep_logs});
     open my $out, '>', "$root/html/index.html"
         or bail_out("Can't write $root/html/index.html: $!");
     print $out '<html><head><title>It works!</title></head>'
