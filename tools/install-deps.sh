@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench]   (default: test)
+# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|deb|cross]
+#        (default: test; "cross" adds the arm64 and armhf architectures)
 set -eu
 
 what=${1:-test}
@@ -11,6 +12,17 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
     valgrind procps iproute2"
+deb_pkgs="debhelper dpkg-dev fakeroot lintian man-db"
+# The agent for a Raspberry Pi: Debian's cross compilers, the agent's
+# libraries for each architecture (multiarch, beside the amd64 ones) and
+# qemu-user to run the result here.
+cross_archs="arm64 armhf"
+cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static"
+for a in $cross_archs; do
+    cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a libcurl4-openssl-dev:$a
+        libyajl-dev:$a"
+done
 
 case "$what" in
     build) pkgs="$build_pkgs" ;;
@@ -18,6 +30,8 @@ case "$what" in
     test)  pkgs="$build_pkgs $run_pkgs $test_pkgs" ;;
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
+    deb)   pkgs="$build_pkgs $deb_pkgs" ;;
+    cross) pkgs="$build_pkgs $deb_pkgs $cross_pkgs" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 
@@ -38,6 +52,12 @@ fi
 
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+if [ "$what" = cross ]; then
+    for a in $cross_archs; do
+        dpkg --print-foreign-architectures | grep -qx "$a" \
+            || dpkg --add-architecture "$a"
+    done
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
