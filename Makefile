@@ -4,6 +4,8 @@
 #                NODES=3: that many nodes (default 2); V=1: every build line
 #   make test    install what is missing, build, run every test suite
 #   make build   build the module, the agent, the simulator and the protos
+#   make deb     Debian packages into build/deb (ARCH=arm64|armhf: the agent's)
+#   make agent ARCH=arm64   the agent, cross-built into build/arm64/bin
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
@@ -42,8 +44,10 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 all: build
 
+# t/095 builds the packages, t/096 runs the arm64 agent under qemu-user.
 deps:
 	@tools/install-deps.sh test
+	@tools/install-deps.sh cross
 
 deps-build:
 	@tools/install-deps.sh build
