@@ -7,6 +7,8 @@
 #                the same suites under a copy of the real Test::Nginx
 #   make build   build the module, the agent, the simulator, the protos and
 #                the dashboard
+#   make deb     Debian packages into build/deb (ARCH=arm64|armhf: the agent's)
+#   make agent ARCH=arm64   the agent, cross-built into build/arm64/bin
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
@@ -51,12 +53,14 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent dashboard test \
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
-        demo-build clean fuzz bench-route bench-mesh bench-pipeline
+        demo-build clean fuzz bench-route bench-mesh bench-pipeline deb
 
 all: build
 
+# t/095 builds the packages, t/096 runs the arm64 agent under qemu-user.
 deps:
 	@tools/install-deps.sh test
+	@tools/install-deps.sh cross
 
 deps-build:
 	@tools/install-deps.sh build
@@ -196,6 +200,34 @@ else
 	  fi; \
 	done
 endif
+
+# Debian packages with Debian's tools, from a copy of the tree (the
+# results land in build/deb/).  ARCH=arm64|armhf: echo-agent only, cross-built.
+# DEB_VERSION=0.1.1 builds that version (a changelog entry is added to
+# the copy).
+DEB_DIR     ?= $(BUILD)/deb
+DEB_SRC     := $(DEB_DIR)/src/echo-system
+ARCH        ?=
+DEB_ARCH    := $(if $(ARCH),-a$(ARCH) -Ppkg.echo-system.agent-only -B,-b)
+
+deb:
+	@tools/install-deps.sh $(if $(ARCH),cross,deb)
+	rm -rf $(DEB_SRC) && mkdir -p $(DEB_SRC)
+	tar -c --exclude=./build --exclude='./t/servroot*' --exclude=./.git . \
+	  | tar -x -C $(DEB_SRC)
+	@if [ -n "$(DEB_VERSION)" ]; then \
+	  { printf 'echo-system (%s) unstable; urgency=medium\n\n  * Built as %s.\n\n -- %s  %s\n\n' \
+	      "$(DEB_VERSION)" "$(DEB_VERSION)" \
+	      "$$(sed -n 's/^Maintainer: //p' debian/control)" "$$(date -R)"; \
+	    cat debian/changelog; } > $(DEB_SRC)/debian/changelog; \
+	fi
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc $(DEB_ARCH) \
+	  > $(DEB_DIR)/build-$(or $(ARCH),native).log 2>&1 \
+	  || { tail -30 $(DEB_DIR)/build-$(or $(ARCH),native).log; exit 1; }
+	mv -f $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.changes \
+	  $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
+	lintian --fail-on error $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -234,7 +234,7 @@ cv_host(const char *v, char *out, size_t size, char *err, size_t errlen)
 
     for (i = 0; i < len; i++) {
         if (!isalnum((unsigned char) v[i]) && strchr(".-:_", v[i]) == NULL) {
-            snprintf(err, errlen, "invalid host \"%s\"", v);
+            snprintf(err, errlen, "invalid host \"%.64s\"", v);
             return -1;
         }
     }

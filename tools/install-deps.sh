@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|realtn]
-#        (default: test)
+# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|realtn|deb|cross]
+#        (default: test; "cross" adds the arm64 and armhf architectures)
 set -eu
 
 what=${1:-test}
@@ -19,6 +19,17 @@ command -v node >/dev/null 2>&1 || node_pkgs="nodejs npm"
 # what a copy of the real Test::Nginx (openresty/test-nginx) needs beyond
 # Test::Base and Text::Diff (make test-real-test-nginx)
 realtn_pkgs="liblist-moreutils-perl libtest-longstring-perl libwww-perl"
+deb_pkgs="debhelper dpkg-dev fakeroot lintian man-db"
+# The agent for a Raspberry Pi: Debian's cross compilers, the agent's
+# libraries for each architecture (multiarch, beside the amd64 ones) and
+# qemu-user to run the result here.
+cross_archs="arm64 armhf"
+cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static"
+for a in $cross_archs; do
+    cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a libcurl4-openssl-dev:$a
+        libyajl-dev:$a"
+done
 
 case "$what" in
     build) pkgs="$build_pkgs $node_pkgs" ;;
@@ -27,6 +38,8 @@ case "$what" in
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
     realtn) pkgs="$build_pkgs $run_pkgs $test_pkgs $realtn_pkgs" ;;
+    deb)   pkgs="$build_pkgs $deb_pkgs" ;;
+    cross) pkgs="$build_pkgs $deb_pkgs $cross_pkgs" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 
@@ -47,6 +60,12 @@ fi
 
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+if [ "$what" = cross ]; then
+    for a in $cross_archs; do
+        dpkg --print-foreign-architectures | grep -qx "$a" \
+            || dpkg --add-architecture "$a"
+    done
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
