@@ -7,6 +7,13 @@
 
 #include "sign.h"
 
+/* a leave request as the agent signs it: method, path, time, nonce, body */
+#define LEAVE_TEXT                                                          \
+    "MESH-HMAC-SHA256\nPOST\n/mesh/v1/nodes/leave\n1764584640\n"           \
+    "00112233445566778899aabbccddeeff\n"                                    \
+    "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e"                        \
+    "8310c060f61caaff8a"
+
 
 int
 main(void)
@@ -39,15 +46,8 @@ main(void)
                        "node-a", now, &why) != 0);
     CHECK(sign_task_ok(good, secret, 0, "node-a", now, &why) != 0);
 
-    CHECK(sign_hmac_hex(secret, len, "MESH-HMAC-SHA256\nPOST\n"
-                        "/mesh/v1/nodes/leave\n1764584640\n"
-                        "00112233445566778899aabbccddeeff\n"
-                        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-                        strlen("MESH-HMAC-SHA256\nPOST\n"
-                        "/mesh/v1/nodes/leave\n1764584640\n"
-                        "00112233445566778899aabbccddeeff\n"
-                        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"),
-                        hex) == 0);
+    CHECK(sign_hmac_hex(secret, len, LEAVE_TEXT, strlen(LEAVE_TEXT), hex)
+          == 0);
     CHECK(strcmp(hex, "09dc229cd093d4b503460aabace79ce66d4ee5c40a77e7136"
                  "c1052bcaadf3ceb") == 0);
 

@@ -205,7 +205,8 @@ test_steps(void)
               "\"model\" must be 1-127 printable characters without spaces"
               " or quotes");
     CHECK_STR(test_step_err("{\"type\":\"text\",\"prompt\":\"a\","
-                            "\"options\":[]}"), "\"options\" must be an object");
+                            "\"options\":[]}"),
+              "\"options\" must be an object");
     CHECK_STR(test_step_err("{\"type\":\"text\",\"prompt\":\"a\","
                             "\"max_output\":0}"),
               "\"max_output\" must be a size from 1 to 16m (bytes, or with k"
