@@ -221,6 +221,14 @@ sub seen {
     return _seen(3, \%want);
 }
 
+# Like seen(), waiting up to $limit seconds (scaled): for an event that
+# may come only from the heartbeat timeout (interval x misses), not from
+# a dispatch that happens to try the node.
+sub seen_within {
+    my ($limit, %want) = @_;
+    return _seen($limit, \%want);
+}
+
 # True when no such event comes within 0.5 s (scaled).
 sub unseen {
     my (%want) = @_;
