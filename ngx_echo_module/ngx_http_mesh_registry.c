@@ -63,6 +63,10 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
     reg->max_nodes = n;
     reg->avg_task_ms = 1000;
 
+    (void) ngx_snprintf(reg->orch_id, NGX_HTTP_MESH_ORCH_ID_LEN, "%08xD%08xD",
+                        (uint32_t) ngx_random() ^ (uint32_t) ngx_pid,
+                        (uint32_t) ngx_random() ^ (uint32_t) ngx_time());
+
     return NGX_OK;
 }
 
@@ -237,8 +241,13 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     node->sockaddr = ss;
     node->socklen = socklen;
 
-    /* the agent knows its true load: it heals a count a crash left behind */
+    /*
+     * The agent knows its true load: it heals a count a crash left behind.
+     * It counts the tasks running from here too, and the count in Redis
+     * starts again from it.
+     */
     node->remote_active = caps->active_tasks;
+    node->own_remote = node->active;
 
     if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
         reg->generation++;
@@ -402,8 +411,10 @@ done:
 
 
 void
-ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active)
+ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active,
+    ngx_int_t own_delta)
 {
+    ngx_int_t              own;
     ngx_http_mesh_node_t  *node;
     ngx_http_mesh_zone_t  *zone;
 
@@ -414,6 +425,10 @@ ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active)
 
     if (node) {
         node->remote_active = active < 0 ? 0 : active;
+
+        /* the reply to a count of ours: that much of Redis' count is ours */
+        own = (ngx_int_t) node->own_remote + own_delta;
+        node->own_remote = (active < 0 || own < 0) ? 0 : own;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -16,6 +16,9 @@
 #include "ngx_http_mesh_caps.h"
 
 
+/* this nginx among those sharing the Redis: its own events come back */
+#define NGX_HTTP_MESH_ORCH_ID_LEN    16
+
 #define NGX_HTTP_MESH_CHANGE_SAME    0
 #define NGX_HTTP_MESH_CHANGE_JOIN    1
 #define NGX_HTTP_MESH_CHANGE_UP      2
@@ -26,6 +29,7 @@ typedef struct {
     ngx_http_mesh_caps_t          caps;
     ngx_atomic_t                  active;      /* dispatched here, not ended */
     ngx_atomic_t                  remote_active; /* mesh-wide, from Redis */
+    ngx_atomic_t                  own_remote;  /* this nginx's part of it */
     int64_t                       last_seen;   /* ms since the epoch */
     int64_t                       down_since;  /* 0: up */
     uint64_t                      tasks_done;
@@ -64,6 +68,7 @@ typedef struct {
     int64_t                       last_sweep;   /* ms */
     int64_t                       reclaim_after; /* ms silent, long dead */
     u_char                        redis_run_id[40]; /* the last one seen */
+    u_char                        orch_id[NGX_HTTP_MESH_ORCH_ID_LEN + 1];
     ngx_uint_t                    sweeps;
     double                        avg_task_ms;  /* for the estimated wait */
     ngx_http_mesh_queue_slot_t    queue_slots[NGX_HTTP_MESH_QUEUE_SLOTS];
@@ -117,7 +122,8 @@ ngx_int_t ngx_http_mesh_registry_outcome(ngx_uint_t index, ngx_uint_t failed,
     ngx_http_mesh_ejection_t *ej);
 
 /* the mesh-wide load of a node, as Redis counts it */
-void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active);
+void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active,
+    ngx_int_t own_delta);
 
 /* down until a newer heartbeat; node_id gets its id; 1 if it was up */
 ngx_uint_t ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now,
@@ -171,17 +177,23 @@ ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
-/* the larger of what this nginx dispatched and what the mesh reports */
+/*
+ * What this nginx dispatched, exact, plus what the rest of the mesh adds:
+ * the Redis count less this nginx's part of it.  Taking the larger of the
+ * two counts instead would keep a task that just ended here counted until
+ * the next flush's reply came back.
+ */
 
 static ngx_inline ngx_uint_t
 ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
 {
-    ngx_uint_t  local, remote;
+    ngx_uint_t  local, remote, own;
 
     local = node->active;
     remote = node->remote_active;
+    own = node->own_remote;
 
-    return local > remote ? local : remote;
+    return local + (remote > own ? remote - own : 0);
 }
 
 

@@ -39,7 +39,15 @@
     " return 1"
 
 
+/* a flushed count change, until Redis' reply comes back */
+typedef struct {
+    ngx_int_t                 delta;
+    char                      node_id[NGX_HTTP_MESH_ID_LEN];
+} ngx_http_mesh_sync_load_t;
+
+
 static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
+static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last);
 static void ngx_http_mesh_sync_on_connect(void *data);
 static void ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
@@ -156,13 +164,11 @@ ngx_http_mesh_sync_flush_handler(ngx_event_t *ev)
 void
 ngx_http_mesh_sync_flush_load(ngx_log_t *log)
 {
-    size_t                  len;
-    u_char                 *copy;
-    char                   *node_id;
-    ngx_int_t               delta;
-    ngx_uint_t              i;
-    ngx_http_mesh_zone_t   *zone;
-    ngx_http_mesh_redis_t  *rc;
+    ngx_int_t                   delta;
+    ngx_uint_t                  i;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_redis_t      *rc;
+    ngx_http_mesh_sync_load_t  *sent;
 
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     rc = ngx_http_mesh_redis_commands();
@@ -182,24 +188,25 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
             continue;
         }
 
-        node_id = ngx_http_mesh_reg(zone)->nodes[i].caps.node_id;
-        len = ngx_strlen(node_id);
-
-        copy = ngx_alloc(len + 1, log);
-        if (copy == NULL) {
+        sent = ngx_alloc(sizeof(ngx_http_mesh_sync_load_t), log);
+        if (sent == NULL) {
             continue;
         }
 
-        ngx_memcpy(copy, node_id, len + 1);
+        sent->delta = delta;
+        ngx_memcpy(sent->node_id,
+                   ngx_http_mesh_reg(zone)->nodes[i].caps.node_id,
+                   NGX_HTTP_MESH_ID_LEN);
 
         if (ngx_http_mesh_redis_command(rc,
                                         ngx_http_mesh_sync_load_reply,
-                                        copy, "HINCRBY "
+                                        sent, "HINCRBY "
                                         NGX_HTTP_MESH_KEY_PREFIX
-                                        "%s active %d", copy, (int) delta)
+                                        "%s active %d", sent->node_id,
+                                        (int) delta)
             != NGX_OK)
         {
-            ngx_free(copy);
+            ngx_free(sent);
         }
     }
 }
@@ -209,9 +216,14 @@ static void
 ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data)
 {
-    u_char                *node_id = data;
-    ngx_pool_t            *pool;
-    ngx_http_mesh_json_t   w;
+    ngx_http_mesh_sync_load_t  *sent = data;
+
+    char                       *node_id;
+    ngx_pool_t                 *pool;
+    ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_json_t        w;
+
+    node_id = sent->node_id;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         goto done;
@@ -225,7 +237,9 @@ ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
         reply->integer = 0;
     }
 
-    ngx_http_mesh_registry_set_remote((char *) node_id, reply->integer);
+    ngx_http_mesh_registry_set_remote(node_id, reply->integer, sent->delta);
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
 
     pool = ngx_create_pool(512, ngx_cycle->log);
     if (pool == NULL) {
@@ -233,8 +247,14 @@ ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
     }
 
     if (ngx_http_mesh_event_start(&w, pool, "node.load") == NGX_OK) {
-        ngx_http_mesh_json_kcstr(&w, "node_id", (char *) node_id);
+        ngx_http_mesh_json_kcstr(&w, "node_id", node_id);
         ngx_http_mesh_json_kint(&w, "active", reply->integer);
+
+        if (zone) {
+            ngx_http_mesh_json_kcstr(&w, "by",
+                                     (char *) ngx_http_mesh_reg(zone)->orch_id);
+        }
+
         ngx_http_mesh_event_publish(&w, ngx_cycle->log);
     }
 
@@ -242,7 +262,32 @@ ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
 
 done:
 
-    ngx_free(node_id);
+    ngx_free(sent);
+}
+
+
+/* a node.load event this nginx published: its reply was applied already */
+
+static ngx_uint_t
+ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
+{
+    ngx_http_mesh_zone_t  *zone;
+
+    static const char      by[] = "\"by\":\"";
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return 0;
+    }
+
+    p = ngx_strlcasestrn(p, last, (u_char *) by, sizeof(by) - 1 - 1);
+
+    return p != NULL
+           && last - p >= (ssize_t) (sizeof(by) - 1
+                                     + NGX_HTTP_MESH_ORCH_ID_LEN + 1)
+           && ngx_strncmp(p + sizeof(by) - 1, ngx_http_mesh_reg(zone)->orch_id,
+                          NGX_HTTP_MESH_ORCH_ID_LEN) == 0
+           && p[sizeof(by) - 1 + NGX_HTTP_MESH_ORCH_ID_LEN] == '"';
 }
 
 
@@ -278,6 +323,10 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     }
 
     if (ngx_strncmp(p, "load\"", 5) == 0) {
+        if (ngx_http_mesh_sync_own_event(p, last)) {
+            return;
+        }
+
         if (ngx_http_mesh_parse_node_id((char *) msg->data, msg->len,
                                         node_id, err) != 0)
         {
@@ -296,7 +345,7 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
             active = active * 10 + (*p++ - '0');
         }
 
-        ngx_http_mesh_registry_set_remote(node_id, active);
+        ngx_http_mesh_registry_set_remote(node_id, active, 0);
         return;
     }
 
@@ -565,7 +614,7 @@ ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
         if (reply->element[1]->type == REDIS_REPLY_STRING) {
             ngx_http_mesh_registry_set_remote(caps->node_id,
                 ngx_atoi((u_char *) reply->element[1]->str,
-                         reply->element[1]->len));
+                         reply->element[1]->len), 0);
         }
     }
 

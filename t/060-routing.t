@@ -19,6 +19,8 @@ Mesh::Orch::suite();
 Mesh::Orch::sim('A', '--tokens', 4, @MODELS);
 Mesh::Orch::sim('B', '--tokens', 6, @MODELS);
 Mesh::Orch::sim('C', '--tokens', 3, @MODELS);
+# slow enough that a task outlasts the 100 ms flush of the load count
+Mesh::Orch::sim('S', '--tokens', 3, '--token-delay-ms', 150, @MODELS);
 
 repeat_each(1);
 no_shuffle();
@@ -431,5 +433,28 @@ POST /mesh/v1/tasks
 X-Mesh-Node: a
 X-Mesh-Model: mistral:7b
 --- response_body_like: "response":"\[mistral:7b\] x y x","done":true
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: a task that outlasted a load flush has ended: the next one sees the node idle again
+The first task's +1 reached Redis and came back while it ran; the -1 is
+still on its way when the second request comes.  The node is idle here
+(this nginx's count is exact), so registry order still wins.  Heartbeats
+3 s apart, as agents send them: a stand-in's every 200 ms would reset the
+count in between.
+--- init
+Mesh::Orch::scene(
+    'tie-s' => { sim => 'S', ram_free_gb => 4, interval_ms => 3000,
+                 models => [['mistral:7b', 'text']] },
+    'tie-t' => { sim => 'C', ram_free_gb => 4, interval_ms => 3000,
+                 models => [['mistral:7b', 'text']] });
+--- request eval
+[ map { qq(POST /api/generate\n{"model":"mistral:7b","prompt":"t","stream":false}) } 1 .. 3 ]
+--- response_headers eval
+[ ("X-Mesh-Node: tie-s\nX-Mesh-Model: mistral:7b\n") x 3 ]
+--- response_body_like eval
+[ ('"response":"\[mistral:7b\] t t","done":true') x 3 ]
 --- no_error_log
 [error]

@@ -387,7 +387,7 @@ sub events {
 # "kind key=value ...": the event's fields, keys sorted, nested values
 # as canonical JSON; ts, duration_ms and tokens_per_sec as "N" when they
 # are numbers (their values vary); task ids as "#1", "#2"... in order of
-# appearance, through %$ids.
+# appearance, through %$ids; "by" (the publishing nginx) as ORCH.
 sub event_line {
     my ($ev, $ids) = @_;
     my @kv;
@@ -399,6 +399,8 @@ sub event_line {
                           && $k =~ /^(duration_ms|tokens_per_sec)$/) {
             $v = 'N' if defined $v && $v =~ /^\d+(\.\d+)?$/;
             next if $k eq 'ts' && $v eq 'N';
+        } elsif ($k eq 'by' && defined $v && $v =~ /^[0-9a-f]{16}$/) {
+            $v = 'ORCH';            # the publishing nginx, random per zone
         } elsif ($k eq 'task_id') {
             my $n = keys %$ids;
             $v = $ids->{$v} //= '#' . ($n + 1);
