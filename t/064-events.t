@@ -91,8 +91,8 @@ POST /api/generate
 {"model":"mistral:7b","prompt":"one"}
 --- events_filter: ^node\.load
 --- events
-node.load active=1 node_id=a
-node.load active=0 node_id=a
+node.load active=1 by=ORCH node_id=a
+node.load active=0 by=ORCH node_id=a
 --- no_error_log
 [error]
 
