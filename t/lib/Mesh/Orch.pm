@@ -131,7 +131,8 @@ _EOC_
 # beside the runner's access.log, for sent_task(): the real runner gives
 # a body check the body alone, never the response's headers.
 my $SENT_LOG = 'logs/mesh-sent-task.log';
-my $SENT_CONF = "    log_format mesh_sent_task '\$msec \$sent_http_x_mesh_task';\n"
+my $SENT_CONF = "    log_format mesh_sent_task "
+              . "'\$msec \$sent_http_x_mesh_task';\n"
               . "    access_log $SENT_LOG mesh_sent_task;\n";
 my $BlockStart = 0;
 
