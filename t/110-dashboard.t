@@ -89,6 +89,9 @@ while ($conf =~ /^\s*(mesh_pipeline\s+([\w.-]+)\s*\{)/mg) {
 
 $Mesh::Orch::Redis = Mesh::Proc::start_redis();
 $ENV{TEST_NGINX_REDIS_PORT} = $Mesh::Orch::Redis->port;
+# the nginx of this file's own; only our runner sets a port when loaded
+# (the real one does in run_tests, which this file does not call)
+$ENV{TEST_NGINX_SERVER_PORT} //= Mesh::Proc::free_port();
 Mesh::Node::secret_file();
 
 my $http = Mesh::Orch::http_config(
