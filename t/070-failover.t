@@ -19,7 +19,8 @@ use Mesh::Proc;
 
 our ($Cut, $Killed, $Task);
 
-Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n");
+Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n",
+                  sent_task => 1);
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
@@ -42,11 +43,11 @@ X-Mesh-Node: b
 X-Mesh-Model: mistral:7b
 --- response_body_like: ^\{"model":"mistral:7b",.*"response":"\[mistral:7b\] hello mesh","done":true,
 --- checks
-Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
-Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=failed task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
+Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=failed task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
 Mesh::Chaos::seen_line(qr/^node\.down node_id=a$/)
-Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b reason=retry task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
-Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=3 tokens_per_sec=N type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b reason=retry task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
+Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=3 tokens_per_sec=N type=text$/, Mesh::Orch::sent_task() => 'T')
 # down at once: no heartbeat timeout could have passed yet
 Mesh::Chaos::node('a')->{up} == 0
 Mesh::Chaos::node('b')->{up} == 1
@@ -115,8 +116,8 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] busy","done":true
 --- checks
 Mesh::SimClient->new($Mesh::Chaos::Sim{a}->port)->stats->{busy_rejected} == 1
-Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=busy task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
-Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=2 tokens_per_sec=N type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=busy task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
+Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=b task_id=T tokens=2 tokens_per_sec=N type=text$/, Mesh::Orch::sent_task() => 'T')
 # busy is not down
 Mesh::Chaos::node('a')->{up} == 1
 Mesh::Chaos::settled_load('a') eq '0/0'

@@ -18,7 +18,7 @@ use Mesh::Orch;
 
 our ($Waiter, $GENERATE);
 
-Mesh::Orch::suite();
+Mesh::Orch::suite(sent_task => 1);
 Mesh::Orch::sim($_, '--model', 'mistral:7b', '--tokens', 3) for qw(A B);
 
 $GENERATE = '{"model":"mistral:7b","prompt":"queued task","stream":false}';
@@ -72,8 +72,8 @@ X-Mesh-Node: a
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, $Res->header('X-Mesh-Task') => 'T')
-Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, Mesh::Orch::sent_task() => 'T')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=a task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
 Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]
@@ -93,9 +93,9 @@ X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] queued task","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, Mesh::Orch::sent_task() => 'T')
 Mesh::Chaos::seen_line(qr/^node\.join .* node_id=b /)
-Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.routed model=mistral:7b node_id=b task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
 Mesh::Orch::nodes_queued() == 0
 --- no_error_log
 [error]

@@ -74,7 +74,7 @@ sub children {
 }
 
 # a fresh server root for the file
-Test::Nginx::Util::setup_server_root();
+Mesh::Chaos::fresh_server_root();
 
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();

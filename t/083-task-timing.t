@@ -19,7 +19,8 @@ use Mesh::Orch;
 our $HOLD = 2;
 our $GENERATE = '{"model":"mistral:7b","prompt":"timed","stream":false}';
 
-Mesh::Orch::suite(http_extra => "    mesh_queue_ttl " . 3 * $HOLD . "s;\n");
+Mesh::Orch::suite(http_extra => "    mesh_queue_ttl " . 3 * $HOLD . "s;\n",
+                  sent_task => 1);
 Mesh::Orch::sim('A', '--model', 'mistral:7b', '--tokens', 3);
 # node a's backend in TEST 2: it takes a request and never answers (its
 # fault is set once it is up: the fault holds /api/version too)
@@ -40,7 +41,7 @@ sub queued_for_hold {
 
 # The task.done event of the block's task (its X-Mesh-Task), decoded.
 sub done {
-    my $id = $main::Res->header('X-Mesh-Task') // '?';
+    my $id = Mesh::Orch::sent_task();
     my ($ev);
     Mesh::Orch::wait_until(sub {
         ($ev) = grep { ($_->{event} // '') eq 'task.done'
@@ -113,7 +114,7 @@ X-Mesh-Node: a
 --- response_body_like: "response":"\[mistral:7b\] timed timed","done":true
 --- checks
 Mesh::Chaos::reap_later()
-Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.queued position=1 task_id=T$/, Mesh::Orch::sent_task() => 'T')
 main::timed_from_dispatch()
 main::node_tps_ok('a')
 main::estimate_now() == 1
@@ -140,7 +141,7 @@ Mesh::Chaos::record_events();
 X-Mesh-Node: b
 --- response_body_like: "response":"\[mistral:7b\] timed timed","done":true
 --- checks
-Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=failed task_id=T type=text$/, $Res->header('X-Mesh-Task') => 'T')
+Mesh::Chaos::seen_line(qr/^task\.retried model=mistral:7b node_id=a reason=failed task_id=T type=text$/, Mesh::Orch::sent_task() => 'T')
 main::timed_from_dispatch()
 main::node_tps_ok('b')
 --- error_log

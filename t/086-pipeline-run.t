@@ -98,8 +98,8 @@ Mesh::Chaos::seen(event => 'pipeline.started', name => undef, steps => 2)
 GET /mesh/v1/pipelines
 --- response_body
 {"pipelines":[{"name":"describe-and-summarize","steps":[{"type":"vision","prompt":"Describe this image in detail.","max_output":262144},{"type":"summarize","prompt":"Summarize in one sentence: {{previous}}","max_output":262144}]},{"name":"code-review","steps":[{"type":"code","prompt":"{{input}}","max_output":262144},{"type":"text","prompt":"Review this code for bugs and unclear names: {{step1}}","max_output":262144}]}],"max_steps":8}
---- checks
-$Res->header('Content-Type') eq 'application/json'
+--- response_headers
+Content-Type: application/json
 --- no_error_log
 [error]
 

@@ -40,8 +40,8 @@ POST /mesh/v1/pipelines/nope
 --- error_code: 404
 --- response_body
 {"error":"no pipeline is named \"nope\"","pipelines":["describe-and-summarize","code-review"]}
---- checks
-$Res->header('Content-Type') eq 'application/json'
+--- response_headers
+Content-Type: application/json
 --- no_error_log
 [error]
 

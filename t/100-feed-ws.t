@@ -13,6 +13,7 @@ use warnings;
 use POSIX ();
 use Test::Nginx::Socket;
 use Mesh::Feed;
+use Mesh::Log;
 use Mesh::Orch;
 
 our $PING = $ENV{TEST_NGINX_USE_VALGRIND} ? '1500ms' : '300ms';
@@ -21,19 +22,6 @@ $ENV{TEST_NGINX_H2_PORT} = Mesh::Proc::free_port();
 
 Mesh::Orch::suite();
 Mesh::Feed::add_check();
-
-# waits until error.log has a line matching $re
-sub logged {
-    my ($re) = @_;
-    for (1 .. 400) {
-        open my $fh, '<', $Test::Nginx::Util::ErrLogFile or return 0;
-        local $/;
-        my $text = <$fh>;
-        return 1 if $text =~ $re;
-        select undef, undef, undef, 0.05;
-    }
-    return 0;
-}
 
 # "status extra-header" of a handshake with these header changes
 sub refused {
@@ -458,7 +446,7 @@ if ($pid == 0) {
 }
 close $wr;
 Mesh::Feed::publish(Mesh::Feed::burst(2000, pad => 1000));
-my $flagged = logged(qr/client too slow/);
+my $flagged = Mesh::Log::wait_for(qr/client too slow/, 20);
 my ($code, $texts) = $slow->close_code(20);
 my $nfast = <$rd>;
 waitpid $pid, 0;

@@ -14,6 +14,7 @@ use File::Spec;
 use Test::Nginx::Socket;
 use Mesh::Chaos;
 use Mesh::Feed;
+use Mesh::Nginx;
 use Mesh::Orch;
 
 our $Nginx;
@@ -26,12 +27,7 @@ add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 no_nginx_manager();
 
 sub mesh {
-    $Nginx = Mesh::Chaos::own(Mesh::Chaos::nginx(
-        name => 'nginx', master => 'on',
-        root => $Test::Nginx::Util::ServRoot, keep_logs => 1,
-        port => $ENV{TEST_NGINX_SERVER_PORT},
-        http_config => Mesh::Orch::http_config(),
-        config => $Mesh::Orch::LOCATIONS));
+    $Nginx = Mesh::Chaos::runner_nginx(Mesh::Orch::http_config());
 }
 
 # the python client: a handle on its output, after its "ready" line
@@ -47,9 +43,7 @@ sub client {
 }
 
 sub reload {
-    system($Test::Nginx::Util::NginxBinary, '-p', "$Nginx->{root}/",
-           '-c', $Nginx->{conf}, '-e', "$Nginx->{root}/logs/error.log",
-           '-s', 'reload') == 0
+    system(Mesh::Nginx::command($Nginx->{root}, '-s', 'reload')) == 0
         or Test::More::diag("nginx -s reload failed: $?");
 }
 

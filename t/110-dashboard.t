@@ -25,7 +25,6 @@ use Mesh::Nginx;
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
-use Test::Nginx::Util ();
 
 my $JSON  = JSON::PP->new->canonical;
 my $top   = abs_path(dirname(__FILE__) . '/..');
@@ -90,14 +89,16 @@ while ($conf =~ /^\s*(mesh_pipeline\s+([\w.-]+)\s*\{)/mg) {
 
 $Mesh::Orch::Redis = Mesh::Proc::start_redis();
 $ENV{TEST_NGINX_REDIS_PORT} = $Mesh::Orch::Redis->port;
+# the nginx of this file's own; only our runner sets a port when loaded
+# (the real one does in run_tests, which this file does not call)
+$ENV{TEST_NGINX_SERVER_PORT} //= Mesh::Proc::free_port();
 Mesh::Node::secret_file();
-$Test::Nginx::Util::NoRootLocation = 1;
 
 my $http = Mesh::Orch::http_config(
     "    mesh_heartbeat_interval 300ms;\n    mesh_heartbeat_misses 3;\n");
 my $server = $Mesh::Orch::LOCATIONS . $more . $root_location;
 my $expand = sub {
-    Test::Nginx::Util::expand_env_in_text($_[0], '110-dashboard');
+    Mesh::Nginx::expand($_[0], '110-dashboard');
 };
 
 my ($code, $out) = Mesh::Nginx::config_test('', $expand->($http),
@@ -145,9 +146,7 @@ sub start_agent {
 }
 
 sub reload_nginx {
-    system($Test::Nginx::Util::NginxBinary, '-p', "$nginx->{root}/",
-           '-c', $nginx->{conf}, '-e', "$nginx->{root}/logs/error.log",
-           '-s', 'reload') == 0
+    system(Mesh::Nginx::command($nginx->{root}, '-s', 'reload')) == 0
         or diag("nginx -s reload failed: $?");
 }
 

@@ -358,6 +358,15 @@ sub runner_nginx {
         http_config => $http, config => $Mesh::Orch::LOCATIONS));
 }
 
+# Empties the runner's server root, for a file that runs its own nginx
+# there (runner_nginx keeps its logs from block to block): called before
+# run_tests, so the first block reads no log of an earlier run.  Neither
+# runner prepares it without its nginx manager (the real one does not
+# even make it).
+sub fresh_server_root {
+    return Mesh::Nginx::server_root(Test::Nginx::Socket::server_root());
+}
+
 # The pids of the processes nginx $p's master runs now (its workers).
 sub workers {
     my ($p) = @_;

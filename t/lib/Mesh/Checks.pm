@@ -3,10 +3,10 @@ package Mesh::Checks;
 # A "--- checks" section for blocks: one Perl expression a line, run in
 # package main after each response of the block; each line is one test,
 # which fails when the expression is false (or dies).  The response body
-# is in $main::Body.  Under our runner only, the whole response
-# (HTTP::Response) is in $main::Res: the real Test::Nginx gives body
-# checks the body alone, so there $Res is undef, and a suite that must
-# run under both checks headers with --- response_headers(_like).
+# is in $main::Body; there is no more, as both runners give a body check
+# the body alone.  Headers are checked with --- response_headers(_like);
+# a check that needs the value of a header logs it (as
+# Mesh::Orch::sent_task does X-Mesh-Task).
 # Lines starting with # are comments.  A failure's diag shows the error
 # and $Mesh::Checks::Why, which helpers set to say what they saw.
 #
@@ -25,22 +25,6 @@ use Test::Nginx::Socket ();
 
 our $Why;
 
-my $Last;           # the response our runner last parsed
-
-# Our runner's parser, wrapped to keep the whole response for $Res (not
-# there under the real runner: nothing is wrapped, $Res stays undef).
-if ($INC{'Test/Nginx/Request.pm'}
-    && defined &Test::Nginx::Request::parse_response)
-{
-    my $parse = \&Test::Nginx::Request::parse_response;
-    no warnings 'redefine';
-    *Test::Nginx::Request::parse_response = sub {
-        my @r = $parse->(@_);
-        $Last = $r[0];
-        return @r;
-    };
-}
-
 sub _lines {
     my ($v) = @_;
     return () unless defined $v;
@@ -57,7 +41,6 @@ sub _run {
         }
         undef $Why;
         local $main::Body = $body;
-        local $main::Res = $Last;
         my $ok = eval "package main; no strict 'vars'; $line";
         my $err = $@;
         (my $text = $line) =~ s/^\s+|\s+$//g;

@@ -89,13 +89,28 @@ sub wait_lines {
 }
 
 # True once a line of the whole error.log matches $re (up to $limit
-# seconds, default 10, scaled under valgrind).
+# seconds, default 10, scaled under valgrind).  Each poll reads only what
+# was added since the last one: a debug log grows by megabytes in a
+# burst, and a caller often has to act soon after the line (a slow feed
+# client reads before the server's close wait ends).
 sub wait_for {
     my ($re, $limit) = @_;
     my $deadline = time + ($limit // 10) * $Slow;
+    my ($in, $part) = (undef, '');
     while (1) {
-        if (open my $in, '<', file()) {
+        # a new file (nginx restarted in a fresh server root): from its start
+        ($in, $part) = (undef, '')
+            if $in && ((stat file())[1] // -1) != (stat $in)[1];
+        open $in, '<', file() or undef $in unless $in;
+        if ($in) {
+            seek $in, 0, 1;             # clear EOF: read what came since
             while (my $line = <$in>) {
+                $line = $part . $line;
+                $part = '';
+                if ($line !~ /\n\z/) {  # the rest comes later
+                    $part = $line;
+                    last;
+                }
                 return 1 if _matches($line, $re);
             }
         }

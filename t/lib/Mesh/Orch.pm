@@ -127,17 +127,51 @@ sub http_config {
 _EOC_
 }
 
+# An access log of the X-Mesh-Task header nginx sent with each response,
+# beside the runner's access.log, for sent_task(): the real runner gives
+# a body check the body alone, never the response's headers.
+my $SENT_LOG = 'logs/mesh-sent-task.log';
+my $SENT_CONF = "    log_format mesh_sent_task "
+              . "'\$msec \$sent_http_x_mesh_task';\n"
+              . "    access_log $SENT_LOG mesh_sent_task;\n";
+my $BlockStart = 0;
+
+# The X-Mesh-Task of the one response that carried one since the block
+# began (a suite(sent_task => 1) check); dies saying what it found when
+# there is not exactly one.  The log line comes in nginx's log phase,
+# after the response: it waits up to 3 s (scaled) for it.
+sub sent_task {
+    my $file = Test::Nginx::Socket::server_root() . "/$SENT_LOG";
+    my @ids;
+    wait_until(sub {
+        @ids = ();
+        open my $in, '<', $file or return 0;
+        while (my $line = <$in>) {
+            my ($t, $id) = split ' ', $line;
+            push @ids, $id if defined $id && $id ne '-' && $t >= $BlockStart;
+        }
+        return scalar @ids;
+    }, 3);
+    die 'X-Mesh-Task sent with ' . @ids . ' responses since the block '
+        . "began (@ids), in $file; wanted one\n" unless @ids == 1;
+    return $ids[0];
+}
+
 # Starts the file's Redis, writes the secret, and makes http_config() and
-# $LOCATIONS the defaults of blocks that give none.  $extra: http
-# directives of every default block of the file.
+# $LOCATIONS the defaults of blocks that give none.  $o{http_extra}: http
+# directives of every default block of the file; $o{sent_task}: they log
+# the X-Mesh-Task sent (see sent_task).
 sub suite {
     my (%o) = @_;
+    my $extra = ($o{http_extra} // '') . ($o{sent_task} ? $SENT_CONF : '');
     $Redis = Mesh::Proc::start_redis();
     $ENV{TEST_NGINX_REDIS_PORT} = $Redis->port;
     Mesh::Node::secret_file();
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my ($block) = @_;
-        $block->set_value(http_config => http_config($o{http_extra}))
+        # whole milliseconds, as nginx's $msec
+        $BlockStart = int(time * 1000) / 1000;
+        $block->set_value(http_config => http_config($extra))
             unless defined $block->http_config;
         $block->set_value(config => $LOCATIONS)
             unless defined $block->config;
