@@ -19,7 +19,11 @@ use Mesh::Proc;
 
 our ($Cut, $Killed, $Task);
 
-Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n",
+# agents beat every 300 ms; 10 misses (3 s) before "down": a loaded
+# machine can stall an agent for a second, and no block here waits for
+# the heartbeat timeout (down comes from a refused connect)
+Mesh::Orch::suite(http_extra => "    mesh_heartbeat_interval 300ms;\n"
+                              . "    mesh_heartbeat_misses 10;\n",
                   sent_task => 1);
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
