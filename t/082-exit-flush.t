@@ -96,7 +96,7 @@ GET /mesh/status
 --- checks
 main::reply_ok()
 $Exited
-Mesh::Chaos::seen_line(qr/^node\.load active=1 node_id=a$/)
+Mesh::Chaos::seen_line(qr/^node\.load active=1 by=ORCH node_id=a$/)
 $Active eq '0'
 Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=a task_id=T tokens=6 tokens_per_sec=N type=text$/, main::task_id() => 'T')
 $Nginx->stop
@@ -118,7 +118,7 @@ GET /mesh/v1/nodes
 --- response_body_like: "node_id":"a",.*"tasks_done":1,
 --- checks
 main::reply_ok()
-Mesh::Chaos::seen_line(qr/^node\.load active=1 node_id=a$/)
+Mesh::Chaos::seen_line(qr/^node\.load active=1 by=ORCH node_id=a$/)
 $Active eq '0'
 Mesh::Chaos::seen_line(qr/^task\.done duration_ms=N model=mistral:7b node_id=a task_id=T tokens=6 tokens_per_sec=N type=text$/, main::task_id() => 'T')
 $Nginx->stop

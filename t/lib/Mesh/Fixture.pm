@@ -28,6 +28,9 @@ sub run {
     $ENV{PERL5LIB} = join ':', $LIB, grep { defined } $ENV{PERL5LIB};
     my (undef, $out_file) = tempfile(UNLINK => 1);
     my (undef, $err_file) = tempfile(UNLINK => 1);
+    # a run started in the background (`make test &`) inherits SIGINT
+    # ignored, which would make the Ctrl-C fixture's kill a no-op
+    local $SIG{INT} = 'DEFAULT';
     system("'$^X' '$file' >'$out_file' 2>'$err_file' </dev/null");
     my %r = (code => $? >> 8, signal => $? & 127,
              servroot => $ENV{TEST_NGINX_SERVROOT});
