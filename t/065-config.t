@@ -309,7 +309,7 @@ invalid number of arguments in "mesh_zone" directive
     location /x { mesh_route foo; }
 --- must_die
 --- error_log
-invalid parameter "foo", expected "ollama" or "task"
+invalid parameter "foo", expected "ollama", "openai" or "task"
 
 
 
