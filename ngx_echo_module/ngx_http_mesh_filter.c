@@ -163,7 +163,7 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ngx_chain_t *in)
 {
     ngx_buf_t               *b;
-    ngx_uint_t               data;
+    ngx_uint_t               data, n;
     ngx_chain_t             *cl;
     ngx_http_mesh_ndjson_t  *s;
 
@@ -190,8 +190,12 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ctx->tokens = s->last_has_eval ? (ngx_uint_t) s->last_eval : s->objects;
 
     if (ctx->openai && ctx->stream) {
-        /* every chunk is a token but the one that carries finish_reason */
-        ctx->tokens = ctx->sse_events - (ctx->done_seen && ctx->sse_events);
+        /*
+         * every chunk is a token but the one that carries finish_reason
+         * and include_usage's, which has no choices
+         */
+        n = ctx->sse_empty + (ctx->done_seen ? 1 : 0);
+        ctx->tokens = ctx->sse_events > n ? ctx->sse_events - n : 0;
 
     } else if (ctx->stream) {
         ctx->done_seen = ngx_http_mesh_ndjson_done(s);
@@ -214,14 +218,16 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
  * An OpenAI stream (text/event-stream): each chunk is a line
  * "data: {...}", the end of a complete reply the line "data: [DONE]".
  * JSON inside a chunk has no raw newline, so only a line start can begin
- * either.  sse_match is how much of "\ndata: [DONE]" the last bytes
- * matched; the stream starts as after a newline.
+ * either, and no unescaped quote in a string, so "choices":[] is the key
+ * of a chunk without choices.  sse_match is how much of "\ndata: [DONE]"
+ * the last bytes matched; the stream starts as after a newline.
  */
 
 static void
 ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p, u_char *last)
 {
     static u_char  done[] = "\ndata: [DONE]";
+    static u_char  empty[] = "\"choices\":[]";
 
     if (!ctx->sse_started) {
         ctx->sse_started = 1;
@@ -229,6 +235,16 @@ ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p, u_char *last)
     }
 
     for ( /* void */ ; p < last; p++) {
+
+        if (*p == empty[ctx->sse_match_empty]) {
+            if (++ctx->sse_match_empty == sizeof(empty) - 1) {
+                ctx->sse_empty++;
+                ctx->sse_match_empty = 0;
+            }
+
+        } else {
+            ctx->sse_match_empty = (*p == empty[0]);
+        }
 
         if (ctx->sse_match == sizeof("\ndata: ") - 1 && *p == '{') {
             ctx->sse_events++;

@@ -88,6 +88,8 @@ typedef struct {
     size_t                        model_end;
     ngx_uint_t                    sse_match;    /* of "\ndata: [DONE]" */
     ngx_uint_t                    sse_events;   /* "data: {" chunks */
+    ngx_uint_t                    sse_match_empty;  /* of "choices":[] */
+    ngx_uint_t                    sse_empty;    /* chunks without choices */
     u_char                        task_id[40];
     time_t                        auth_ts;      /* $mesh_agent_auth's */
     u_char                        auth_sig[64];

@@ -81,9 +81,10 @@ Content-Type: application/json; charset=utf-8
 
 
 
-=== TEST 2: chat, streamed: SSE relayed, [DONE] at the end
+=== TEST 2: chat, streamed: SSE relayed, [DONE] at the end, tokens counted
 --- init
 main::two_nodes();
+Mesh::Orch::subscribe();
 --- request
 POST /v1/chat/completions
 {"model":"mistral:7b","stream":true,"messages":[{"role":"user","content":"hello there mesh"}]}
@@ -95,6 +96,10 @@ done: 1
 chunks: 5
 model: mistral:7b
 --- same_as_sim: A
+--- events
+task.routed model=mistral:7b node_id=a task_id=#1 type=text
+task.first_token model=mistral:7b node_id=a task_id=#1 type=text
+task.done duration_ms=N model=mistral:7b node_id=a task_id=#1 tokens=4 tokens_per_sec=N type=text
 --- no_error_log
 [error]
 
@@ -122,8 +127,10 @@ X-Mesh-Model: codellama:7b
 
 
 === TEST 4: mesh:code, streamed: every chunk names the real model
+The usage chunk is no token: 6 counted of 8 chunks.
 --- init
 main::two_nodes();
+Mesh::Orch::subscribe();
 --- request
 POST /v1/chat/completions
 {"stream":true,"messages":[{"role":"user","content":"x"}],"model":"mesh:code","stream_options":{"include_usage":true}}
@@ -133,6 +140,10 @@ X-Mesh-Node: b
 done: 1
 chunks: 8
 model: codellama:7b
+--- events
+task.routed model=codellama:7b node_id=b task_id=#1 type=code
+task.first_token model=codellama:7b node_id=b task_id=#1 type=code
+task.done duration_ms=N model=codellama:7b node_id=b task_id=#1 tokens=6 tokens_per_sec=N type=code
 --- no_error_log
 [error]
 
