@@ -134,6 +134,9 @@ ngx_int_t ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_mesh_send_openai_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *code,
     const char *message);
+/* 401 invalid_api_key with WWW-Authenticate: Bearer; message NULL: OpenAI's */
+ngx_int_t ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r,
+    const char *message);
 /* the OpenAI error type and code for a status */
 void ngx_http_mesh_openai_kind(ngx_uint_t status, const char **type,
     const char **code);

@@ -33,7 +33,10 @@ ngx_http_mesh_openai_models_handler(ngx_http_request_t *r)
     ngx_http_mesh_tag_t   *tag;
     ngx_http_mesh_json_t   w;
 
-    /* API key check: issue-11-ops (ngx_http_mesh_openai_unauthorized) */
+    /*
+     * API key check: issue-11-ops.  A refusal is
+     * return ngx_http_mesh_openai_unauthorized(r, NULL);
+     */
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_mesh_send_openai_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -194,22 +197,3 @@ ngx_http_mesh_openai_model_json(ngx_http_mesh_json_t *w, const char *name,
     ngx_http_mesh_json_obj_end(w);
 }
 
-
-ngx_int_t
-ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r, const char *message)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer");
-
-    return ngx_http_mesh_send_openai_error(r, NGX_HTTP_UNAUTHORIZED,
-               "invalid_request_error", "invalid_api_key",
-               message ? message : "Incorrect API key provided");
-}

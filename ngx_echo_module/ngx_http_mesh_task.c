@@ -75,7 +75,11 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
                            "/v1/embeddings"));
         }
 
-        /* API key check: issue-11-ops (ngx_http_mesh_openai_unauthorized) */
+        /*
+         * API key check: issue-11-ops.  In mesh_route openai locations a
+         * refusal is ngx_http_mesh_task_reply(r,
+         * ngx_http_mesh_openai_unauthorized(r, NULL)).
+         */
 
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_mesh_task_reply(r,
