@@ -62,6 +62,16 @@ my @ok = (
     ['POST', '/v1/completions', { model => 'llama3.2', prompt => 'a',
         stream => \1, stream_options => { include_usage => \1 } }],
     ['POST', '/v1/completions', { model => 'llama3.2', prompt => 'a' }],
+    ['POST', '/v1/chat/completions', { model => 'llama3.2', stream => \1,
+        messages => [ { role => 'user', content => 'call' } ],
+        tools => [ { type => 'function', function => { name => 'f',
+            parameters => { type => 'object', properties => {
+                a => { type => 'string' } } } } } ] }],
+    ['POST', '/v1/chat/completions', { model => 'llama3.2',
+        messages => [ { role => 'user', content => 'j' } ],
+        response_format => { type => 'json_schema', json_schema => {
+            schema => { type => 'object', properties => {
+                n => { type => 'number' } } } } } }],
     ['POST', '/v1/embeddings', { model => 'nomic-embed-text',
                                  input => ['x', 'y'] }],
     ['POST', '/v1/embeddings', { model => 'nomic-embed-text', input => 'x',

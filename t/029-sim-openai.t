@@ -177,6 +177,46 @@ subtest 'images' => sub {
     is $r->{json}{error}{message}, 'invalid image input', 'Ollama\'s text';
 };
 
+subtest 'tools and response_format, as Ollama translates them' => sub {
+    my $tools = [{ type => 'function', function => { name => 'get_weather',
+        parameters => { type => 'object',
+                        properties => { city => { type => 'string' } } } } }];
+    my $ask = [{ role => 'user', content => 'weather in paris' }];
+    my $r = $c->post('/v1/chat/completions',
+        { model => 'llama3.2', messages => $ask, tools => $tools });
+    is $r->{status}, 200, 'status';
+    my $ch = $r->{json}{choices}[0];
+    is $ch->{finish_reason}, 'tool_calls', 'stop becomes tool_calls';
+    my $tc = $ch->{message}{tool_calls};
+    is scalar @{ $tc // [] }, 1, 'one call';
+    is_deeply [sort keys %{ $tc->[0] }], [qw(function id index type)],
+        'ToolCall fields';
+    like $tc->[0]{id}, qr/^call_\w+$/, 'its id';
+    is $tc->[0]{type}, 'function', 'type function';
+    is $tc->[0]{function}{name}, 'get_weather', 'the tool';
+    is ref \$tc->[0]{function}{arguments}, 'SCALAR',
+        'arguments as a JSON string';
+    is_deeply JSON::PP::decode_json($tc->[0]{function}{arguments}),
+        { city => 'weather in paris' }, 'that decodes to the arguments';
+
+    my $s = $c->post('/v1/chat/completions', { model => 'llama3.2',
+        messages => $ask, tools => $tools, stream => JSON::PP::true });
+    my $ev = sse($s->{content});
+    ok $ev->{done}, 'streamed: [DONE]';
+    is_deeply $ev->{json}[0]{choices}[0]{delta}{tool_calls}, $tc,
+        'the calls in a chunk';
+    is $ev->{json}[-1]{choices}[0]{finish_reason}, 'tool_calls',
+        'and the finish chunk says tool_calls';
+
+    $r = $c->post('/v1/chat/completions', { model => 'llama3.2',
+        messages => $ask, response_format => { type => 'json_schema',
+            json_schema => { schema => { type => 'object',
+                properties => { n => { type => 'integer' } } } } } });
+    my $doc = JSON::PP::decode_json($r->{json}{choices}[0]{message}{content});
+    is_deeply [keys %$doc], ['n'], 'json_schema: the schema\'s document';
+    like $doc->{n}, qr/^-?\d+$/, 'an integer';
+};
+
 subtest 'embeddings' => sub {
     my $r = $c->post('/v1/embeddings',
         { model => 'all-minilm', input => ['the sky', 'is blue today'] });

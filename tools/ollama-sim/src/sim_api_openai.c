@@ -50,6 +50,8 @@ static void sim_oa_head(sim_gen_t *g, sim_buf_t *b, const char *object);
 static void sim_oa_usage(sim_gen_t *g, sim_buf_t *b);
 static void sim_oa_complete_tail(sim_gen_t *g, sim_buf_t *b,
     int zero_usage);
+static void sim_oa_tool_calls(sim_gen_t *g, sim_buf_t *b);
+static const char *sim_oa_finish(sim_gen_t *g);
 
 
 /* openai.NewError: the type by status, param and code null */
@@ -457,8 +459,10 @@ sim_oa_run(sim_ctx_t *ctx, sim_api_t api, sim_buf_t *body,
         return sim_reply_error(ctx, MHD_HTTP_BAD_REQUEST, "%s", err);
     }
 
-    /* the request's strings are copies: the body can go */
-    sim_buf_free(body);
+    /* the handlers see the translated body, as Ollama's do (tools,
+     * format): it takes the place of the OpenAI one */
+    sim_buf_free(&ctx->raw);
+    ctx->raw = *body;
     return handler(ctx);
 }
 
@@ -761,6 +765,10 @@ sim_oa_chunk(sim_gen_t *g, sim_buf_t *b, const char *tok, size_t n)
         sim_json_kcstr(b, "role", "assistant");
     }
     sim_json_kstr(b, "content", tok != NULL ? tok : "", n);
+    if (g->tool_call && !ctx->oa.calls_sent) {
+        sim_oa_tool_calls(g, b);
+        ctx->oa.calls_sent = 1;
+    }
     sim_buf_adds(b, "},\"finish_reason\":null}]}\n\n");
     ctx->oa.first_sent = 1;
 }
@@ -802,7 +810,7 @@ sim_oa_end(sim_gen_t *g, sim_buf_t *b)
     sim_buf_adds(b, "data: ");
     sim_oa_head(g, b, "chat.completion.chunk");
     sim_buf_adds(b, ",\"choices\":[{\"index\":0,\"delta\":{}");
-    sim_json_kcstr(b, "finish_reason", g->done_reason);
+    sim_json_kcstr(b, "finish_reason", sim_oa_finish(g));
     sim_buf_adds(b, "}]}\n\n");
 
     if (ctx->oa.include_usage) {
@@ -845,8 +853,11 @@ sim_oa_whole(sim_gen_t *g, sim_buf_t *b, const char *text, size_t n)
         sim_buf_adds(b, ",\"choices\":[{\"index\":0,\"message\":{");
         sim_json_kcstr(b, "role", "assistant");
         sim_json_kstr(b, "content", text, n);
+        if (g->tool_call) {
+            sim_oa_tool_calls(g, b);
+        }
         sim_buf_addc(b, '}');
-        sim_json_kcstr(b, "finish_reason", g->done_reason);
+        sim_json_kcstr(b, "finish_reason", sim_oa_finish(g));
         sim_buf_adds(b, "}]");
     }
 
@@ -889,4 +900,79 @@ sim_oa_b64_floats(sim_buf_t *b, const float *v, size_t n)
     }
 
     sim_buf_addc(b, '"');
+}
+
+
+/* "stop" after tool calls is "tool_calls" (ToChatCompletion, FinishChunk) */
+static const char *
+sim_oa_finish(sim_gen_t *g)
+{
+    if (g->tool_call && strcmp(g->done_reason, "stop") == 0) {
+        return "tool_calls";
+    }
+
+    return g->done_reason;
+}
+
+
+/*
+ * openai.ToToolCalls of the reply's calls (g->calls, Ollama's shape, which
+ * this simulator wrote): id, index, type "function", and the arguments
+ * as a JSON string.
+ */
+static void
+sim_oa_tool_calls(sim_gen_t *g, sim_buf_t *b)
+{
+    yajl_val   calls, c, fn, v;
+    sim_buf_t  args;
+    size_t     i;
+    char      *text;
+
+    text = malloc(g->calls.len + 1);
+    if (text == NULL) {
+        b->failed = 1;
+        return;
+    }
+    memcpy(text, g->calls.data != NULL ? g->calls.data : "", g->calls.len);
+    text[g->calls.len] = '\0';
+    calls = yajl_tree_parse(text, NULL, 0);
+    free(text);
+
+    if (calls == NULL || !YAJL_IS_ARRAY(calls)) {
+        if (calls != NULL) {
+            yajl_tree_free(calls);
+        }
+        return;
+    }
+
+    sim_json_key(b, "tool_calls");
+    sim_buf_addc(b, '[');
+
+    for (i = 0; i < calls->u.array.len; i++) {
+        c = calls->u.array.values[i];
+        fn = sim_oa_get(c, "function");
+
+        sim_json_sep(b);
+        sim_buf_addc(b, '{');
+        sim_json_kcstr(b, "id", sim_oa_str(sim_oa_get(c, "id")));
+        v = sim_oa_get(fn, "index");
+        sim_json_key(b, "index");
+        sim_buf_adds(b, v != NULL && YAJL_IS_NUMBER(v) ? YAJL_GET_NUMBER(v)
+                                                       : "0");
+        sim_json_kcstr(b, "type", "function");
+        sim_json_key(b, "function");
+        sim_buf_addc(b, '{');
+        sim_json_kcstr(b, "name", sim_oa_str(sim_oa_get(fn, "name")));
+
+        sim_buf_init(&args);
+        sim_oa_write(&args, sim_oa_get(fn, "arguments"));
+        sim_json_kstr(b, "arguments", args.data != NULL ? args.data : "",
+                      args.len);
+        sim_buf_free(&args);
+
+        sim_buf_adds(b, "}}");
+    }
+
+    sim_buf_addc(b, ']');
+    yajl_tree_free(calls);
 }

@@ -84,6 +84,7 @@ struct sim_ctx_s {
         int                 stream;
         int                 include_usage;
         int                 first_sent;
+        int                 calls_sent;
         int                 b64;        /* encoding_format "base64" */
         long long           created;
         char                id[24];
