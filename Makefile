@@ -45,6 +45,11 @@ DASH_SRC     := $(shell find $(DASH_DIR)/src -type f 2>/dev/null) \
                 $(DASH_DIR)/index.html $(DASH_DIR)/vite.config.js
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
+# Official API clients the suites point at the mesh (the openai package
+# for t/122): npm ci when the lock file changes, as for the dashboard.
+CLIENTS_DIR   := t/clients
+CLIENTS_STAMP := $(CLIENTS_DIR)/node_modules/.package-lock.json
+
 export MESH_BUILD := $(BUILD)
 
 # TESTS= on the command line names suites here; the sub-makes have their own
@@ -52,6 +57,7 @@ export MESH_BUILD := $(BUILD)
 MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent dashboard test \
+        test-clients \
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
         demo-build clean fuzz bench-route bench-mesh bench-pipeline deb
 
@@ -103,6 +109,12 @@ $(DASH_STAMP): $(DASH_DIR)/package.json $(DASH_DIR)/package-lock.json
 $(DASH_OUT)/index.html: $(DASH_STAMP) $(DASH_SRC)
 	cd $(DASH_DIR) && DASHBOARD_OUT=$(DASH_OUT) npx vite build --logLevel warn
 
+test-clients: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): $(CLIENTS_DIR)/package.json $(CLIENTS_DIR)/package-lock.json
+	cd $(CLIENTS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 test-unit: build
 	cd $(DASH_DIR) && npx vitest run
 	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) test-unit
@@ -127,6 +139,7 @@ bench-pipeline: build
 # The README's test command.  Each suite starts and stops what it needs.
 test: deps
 	$(MAKE) build
+	$(MAKE) test-clients
 	$(MAKE) test-unit
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  PERL5LIB=$(TOP)/t/lib $(PROVE) $(PROVE_ARGS) $(TESTS)
@@ -135,17 +148,18 @@ test: deps
 # The module suites with nginx under valgrind memcheck, and the agent suites
 # with echo-agent under it (a block fails on an invalid access or a definite
 # leak in our code).
-MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t t/08*.t t/10*.t)
+MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t t/08*.t t/10*.t \
+                           t/12*.t)
 AGENT_SUITES  = $(wildcard t/03*.t)
 
-test-memcheck: build
+test-memcheck: build test-clients
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
 	  $(PROVE) $(MODULE_SUITES)
 	MESH_VALGRIND=1 PERL5LIB=$(TOP)/t/lib $(PROVE) $(AGENT_SUITES)
 
 # Any suites (TESTS=...) with nginx under valgrind memcheck.
-test-valgrind: deps build
+test-valgrind: deps build test-clients
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \
 	  TEST_NGINX_USE_VALGRIND=1 PERL5LIB=$(TOP)/t/lib \
 	  $(PROVE) $(PROVE_ARGS) $(TESTS)
@@ -213,7 +227,8 @@ DEB_ARCH    := $(if $(ARCH),-a$(ARCH) -Ppkg.echo-system.agent-only -B,-b)
 deb:
 	@tools/install-deps.sh $(if $(ARCH),cross,deb)
 	rm -rf $(DEB_SRC) && mkdir -p $(DEB_SRC)
-	tar -c --exclude=./build --exclude='./t/servroot*' --exclude=./.git . \
+	tar -c --exclude=./build --exclude='./t/servroot*' --exclude=./.git \
+	  --exclude=./t/clients/node_modules . \
 	  | tar -x -C $(DEB_SRC)
 	@if [ -n "$(DEB_VERSION)" ]; then \
 	  { printf 'echo-system (%s) unstable; urgency=medium\n\n  * Built as %s.\n\n -- %s  %s\n\n' \

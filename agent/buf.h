@@ -23,6 +23,8 @@ typedef mesh_buf_t  buf_t;
 
 
 int buf_json_error(buf_t *b, const char *msg);
+/* OpenAI's {"error":{"message","type","param","code"}}, as Ollama's /v1 */
+int buf_openai_error(buf_t *b, unsigned status, const char *msg);
 
 
 #endif /* ECHO_AGENT_BUF_H */

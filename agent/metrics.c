@@ -31,7 +31,8 @@ static const double  hist_bounds[HIST_BUCKETS] = {
 };
 
 static const char  *endpoint_names[EP_COUNT] = {
-    "generate", "chat", "embed"
+    "generate", "chat", "embed", "openai_chat", "openai_completions",
+    "openai_embeddings", "openai_models"
 };
 
 static const char  *outcome_names[OUTCOME_COUNT] = {

@@ -15,6 +15,10 @@ typedef enum {
     EP_GENERATE = 0,
     EP_CHAT,
     EP_EMBED,
+    EP_OA_CHAT,                 /* Ollama's OpenAI-compatible /v1 */
+    EP_OA_COMPLETIONS,
+    EP_OA_EMBEDDINGS,
+    EP_OA_MODELS,
     EP_COUNT
 } endpoint_t;
 

@@ -77,7 +77,14 @@ struct relay_s {
     size_t               off;
     size_t               len;
     char                 last;
+    char                 prev;          /* the byte before last */
     uint64_t             lines;
+    int                  sse;           /* text/event-stream */
+    unsigned             sse_match;     /* of "\ndata: {" */
+    uint64_t             sse_chunks;
+    unsigned             usage_match;   /* of "\"completion_tokens\":" */
+    int                  usage_seen;
+    uint64_t             usage_tokens;
     uint64_t             bytes;
     double               t_start;
     double               t_first;
@@ -99,6 +106,7 @@ static void relay_perform(relay_t *r);
 static void relay_pump(relay_t *r);
 static int relay_client_gone(int fd);
 static void relay_error_line(relay_t *r);
+static void relay_sse_scan(relay_t *r, const char *p, size_t len);
 static outcome_t relay_outcome(const relay_t *r);
 
 
@@ -265,9 +273,13 @@ relay_start(relay_t *r, const char *url, char *err, size_t errlen)
     http_no_proxy(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t) r->body_len);
+    if (r->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t) r->body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, relay_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, relay_on_header);
@@ -348,6 +360,7 @@ relay_on_header(char *p, size_t size, size_t n, void *ud)
         }
         memcpy(r->content_type, p, len);
         r->content_type[len] = '\0';
+        r->sse = strncasecmp(r->content_type, "text/event-stream", 17) == 0;
     }
 
     return size * n;
@@ -382,6 +395,10 @@ relay_on_body(char *p, size_t size, size_t n, void *ud)
 
     for (i = 0; i < len; i++) {
         r->lines += (p[i] == '\n');
+    }
+
+    if (r->sse) {
+        relay_sse_scan(r, p, len);
     }
 
     return len;
@@ -497,6 +514,61 @@ relay_pump(relay_t *r)
 }
 
 
+/*
+ * Counts the chunks of an OpenAI stream (lines "data: {...}") and reads
+ * usage.completion_tokens, whatever the cuts between reads.  A chunk's
+ * JSON has no raw newline, so a line start is a chunk start; the key is
+ * a key, since inside a string its quotes would be escaped.
+ */
+static void
+relay_sse_scan(relay_t *r, const char *p, size_t len)
+{
+    static const char  chunk[] = "\ndata: {";
+    static const char  usage[] = "\"completion_tokens\":";
+    size_t             i;
+    char               c;
+
+    if (r->bytes == len) {
+        r->sse_match = 1;               /* the stream starts a line */
+    }
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (c == chunk[r->sse_match]) {
+            if (++r->sse_match == sizeof(chunk) - 1) {
+                r->sse_chunks++;
+                r->sse_match = 0;
+            }
+        } else {
+            r->sse_match = c == '\n';
+        }
+
+        if (r->usage_match == sizeof(usage) - 1) {
+            if (c >= '0' && c <= '9') {
+                if (!r->usage_seen) {
+                    r->usage_seen = 1;
+                    r->usage_tokens = 0;
+                }
+                if (r->usage_tokens < UINT32_MAX) {
+                    r->usage_tokens = r->usage_tokens * 10 + (c - '0');
+                }
+                continue;
+            }
+            r->usage_match = 0;
+        }
+
+        if (c == usage[r->usage_match]) {
+            if (++r->usage_match == sizeof(usage) - 1) {
+                r->usage_seen = 0;      /* the last count wins */
+            }
+        } else {
+            r->usage_match = c == usage[0];
+        }
+    }
+}
+
+
 /* Ollama's own way to report a failure inside a stream */
 static void
 relay_error_line(relay_t *r)
@@ -517,15 +589,36 @@ relay_error_line(relay_t *r)
         why = msg;
     }
 
-    buf_init(&line, sizeof(r->buf) - 2);
-    if (buf_json_error(&line, why) != 0) {
-        buf_free(&line);
-        return;
+    buf_init(&line, sizeof(r->buf) - 16);
+
+    if (r->sse) {
+        /* an SSE error event, after the end of any event cut short */
+        if (buf_puts(&line, "data: ") != 0
+            || buf_openai_error(&line, 500, why) != 0
+            || buf_puts(&line, "\n") != 0)
+        {
+            buf_free(&line);
+            return;
+        }
+
+        if (r->bytes > 0 && r->last != '\n') {
+            r->buf[r->len++] = '\n';
+            r->buf[r->len++] = '\n';
+        } else if (r->bytes > 0 && r->prev != '\n') {
+            r->buf[r->len++] = '\n';
+        }
+
+    } else {
+        if (buf_json_error(&line, why) != 0) {
+            buf_free(&line);
+            return;
+        }
+
+        if (r->bytes > 0 && r->last != '\n') {
+            r->buf[r->len++] = '\n';
+        }
     }
 
-    if (r->bytes > 0 && r->last != '\n') {
-        r->buf[r->len++] = '\n';
-    }
     memcpy(r->buf + r->len, line.data, line.len);
     r->len += line.len;
     r->buf[r->len++] = '\n';
@@ -551,6 +644,7 @@ relay_read(void *cls, uint64_t pos, char *out, size_t max)
 
             memcpy(out, r->buf + r->off, n);
             r->off += n;
+            r->prev = n > 1 ? out[n - 2] : r->last;
             r->last = out[n - 1];
 
             if (r->off == r->len) {
@@ -620,6 +714,13 @@ relay_free(void *cls)
     /* a stream of N tokens is N lines plus the final "done" line */
     if (r->lines > 1 && strstr(r->content_type, "ndjson") != NULL) {
         tokens = r->lines - 1;
+    }
+
+    /* an OpenAI stream says its count when asked (include_usage); else
+     * each chunk is a token but the one with finish_reason */
+    if (r->sse) {
+        tokens = r->usage_seen ? r->usage_tokens
+                 : r->sse_chunks > 1 ? r->sse_chunks - 1 : r->sse_chunks;
     }
 
     metrics_task_done(r->ep, relay_outcome(r), now - r->t_start, first,

@@ -42,6 +42,7 @@
 #define SERVER_IDLE_SECS    120
 #define SERVER_BLOCK        8192
 #define SERVER_MSG_MAX      400
+#define SERVER_URL_MAX      512
 #define SERVER_REPORT_MAX   (256 * 1024)
 #define SERVER_DISCARD_MAX  (32 * 1024 * 1024)
 
@@ -52,7 +53,8 @@ typedef enum {
     ROUTE_CAPS,
     ROUTE_METRICS,
     ROUTE_FORBIDDEN,
-    ROUTE_MOVED
+    ROUTE_MOVED,
+    ROUTE_RELAY_GET             /* relayed to Ollama as a GET */
 } route_kind_t;
 
 
@@ -70,6 +72,7 @@ typedef struct {
     unsigned         status;
     unsigned         retry_after;
     char             msg[SERVER_MSG_MAX];
+    char             url[SERVER_URL_MAX];   /* of a ROUTE_RELAY_GET */
     buf_t            body;
     task_body_t      tb;
     int              tb_ready;
@@ -108,6 +111,11 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *conn,
     req_t *r);
 static enum MHD_Result serve_task(struct MHD_Connection *conn, req_t *r);
 static enum MHD_Result serve_moved(struct MHD_Connection *conn, req_t *r);
+static enum MHD_Result serve_relay(struct MHD_Connection *conn, req_t *r,
+    const char *path, char *body, size_t len);
+static enum MHD_Result serve_relay_get(struct MHD_Connection *conn,
+    req_t *r);
+static int route_is_openai(const route_t *rt);
 
 
 static struct MHD_Daemon  *server_daemon;
@@ -116,6 +124,11 @@ static const route_t  routes[] = {
     { "/api/generate",    0, ROUTE_TASK,      EP_GENERATE },
     { "/api/chat",        0, ROUTE_TASK,      EP_CHAT },
     { "/api/embed",       0, ROUTE_TASK,      EP_EMBED },
+    /* Ollama's own OpenAI-compatible API */
+    { "/v1/chat/completions", 0, ROUTE_TASK,  EP_OA_CHAT },
+    { "/v1/completions",  0, ROUTE_TASK,      EP_OA_COMPLETIONS },
+    { "/v1/embeddings",   0, ROUTE_TASK,      EP_OA_EMBEDDINGS },
+    { "/v1/models",       1, ROUTE_RELAY_GET, EP_OA_MODELS },
     { "/healthz",         0, ROUTE_HEALTH,    EP_COUNT },
     { AGENT_CAPS_PATH,    0, ROUTE_CAPS,      EP_COUNT },
     /* the old path: /v1 belongs to Ollama's OpenAI-compatible API */
@@ -373,6 +386,16 @@ req_check(req_t *r, struct MHD_Connection *conn, const char *url,
         return;
     }
 
+    if (r->route->kind == ROUTE_RELAY_GET) {
+        if (strlen(url) >= sizeof(r->url)) {
+            req_reject(r, MHD_HTTP_URI_TOO_LONG, REJECT_NOT_FOUND, 0,
+                       "URL longer than %zu bytes", sizeof(r->url) - 1);
+            return;
+        }
+        snprintf(r->url, sizeof(r->url), "%s", url);
+        return;
+    }
+
     if (r->route->kind != ROUTE_TASK) {
         return;
     }
@@ -502,6 +525,8 @@ server_on_request(void *cls, struct MHD_Connection *conn, const char *url,
         return serve_metrics(conn, r);
     case ROUTE_MOVED:
         return serve_moved(conn, r);
+    case ROUTE_RELAY_GET:
+        return serve_relay_get(conn, r);
     default:
         return serve_task(conn, r);
     }
@@ -573,7 +598,10 @@ reply_error(struct MHD_Connection *conn, req_t *r)
     enum MHD_Result  ret;
 
     buf_init(&b, SERVER_MSG_MAX * 2);
-    if (buf_json_error(&b, r->msg) != 0) {
+    if ((route_is_openai(r->route)
+         ? buf_openai_error(&b, r->status, r->msg)
+         : buf_json_error(&b, r->msg)) != 0)
+    {
         buf_free(&b);
         return MHD_NO;
     }
@@ -697,15 +725,11 @@ serve_metrics(struct MHD_Connection *conn, req_t *r)
 static enum MHD_Result
 serve_task(struct MHD_Connection *conn, req_t *r)
 {
-    const conf_t                     *c = r->conf;
-    const union MHD_ConnectionInfo   *info;
-    struct MHD_Response              *resp = NULL;
-    relay_t                          *relay = NULL;
-    enum MHD_Result                   ret;
-    relay_start_t                     rc;
-    char                              err[SERVER_MSG_MAX / 2];
-    char                              url[CONF_URL_MAX + 32];
-    int                               up;
+    const conf_t  *c = r->conf;
+    char           err[SERVER_MSG_MAX / 2];
+    char          *body;
+    size_t         len;
+    int            up;
 
     if (task_body_finish(&r->tb) != 0) {
         task_body_error(&r->tb, err, sizeof(err));
@@ -739,20 +763,63 @@ serve_task(struct MHD_Connection *conn, req_t *r)
         return reply_error(conn, r);
     }
 
+    /* the relay owns the body and the task slot from here on */
+    body = r->body.data;
+    len = r->body.len;
+    buf_init(&r->body, 0);
+
+    return serve_relay(conn, r, r->route->path, body, len);
+}
+
+
+/* Ollama's /v1 endpoints: refusals in OpenAI's shape there */
+static int
+route_is_openai(const route_t *rt)
+{
+    return rt != NULL && strncmp(rt->path, "/v1/", 4) == 0
+           && (rt->kind == ROUTE_TASK || rt->kind == ROUTE_RELAY_GET);
+}
+
+
+/* GET /v1/models and /v1/models/{model}: no body, no task slot */
+static enum MHD_Result
+serve_relay_get(struct MHD_Connection *conn, req_t *r)
+{
+    return serve_relay(conn, r, r->url, NULL, 0);
+}
+
+
+/* body NULL: a GET; otherwise a task that holds a slot */
+static enum MHD_Result
+serve_relay(struct MHD_Connection *conn, req_t *r, const char *path,
+    char *body, size_t len)
+{
+    const conf_t                     *c = r->conf;
+    const union MHD_ConnectionInfo   *info;
+    struct MHD_Response              *resp = NULL;
+    relay_t                          *relay = NULL;
+    enum MHD_Result                   ret;
+    relay_start_t                     rc;
+    char                              err[SERVER_MSG_MAX / 2];
+    char                              url[CONF_URL_MAX + SERVER_URL_MAX];
+
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-    relay = relay_create(r->route->ep, r->body.data, r->body.len,
+    relay = relay_create(r->route->ep, body, len,
                          info ? info->connect_fd : -1, r->t0);
     if (relay == NULL) {
-        runtime_task_release();
+        free(body);
+        if (body != NULL) {
+            runtime_task_release();
+        }
         return reply_oom(conn, r);
     }
 
-    /* the relay owns the body and the task slot from here on */
-    buf_init(&r->body, 0);
-    relay_hold_slot(relay);
+    if (body != NULL) {
+        relay_hold_slot(relay);
+    }
 
-    snprintf(url, sizeof(url), "%s%s", c->ollama, r->route->path);
+    snprintf(url, sizeof(url), "%s%s", c->ollama, path);
 
     rc = relay_start(relay, url, err, sizeof(err));
     if (rc != RELAY_OK) {

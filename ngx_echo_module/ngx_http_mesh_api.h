@@ -13,13 +13,25 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_mesh_caps.h"
 #include "ngx_http_mesh_json.h"
 #include "ngx_http_mesh_zone.h"
+
+
+typedef struct {
+    char                    name[NGX_HTTP_MESH_MODEL_LEN];
+    double                  size_gb;
+    ngx_array_t             nodes;     /* of char *: ids, registry order */
+} ngx_http_mesh_tag_t;
 
 
 ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
+/* the union of the live nodes' models (ngx_http_mesh_tag_t), NULL: ENOMEM */
+ngx_array_t *ngx_http_mesh_tags_collect(ngx_http_request_t *r);
+/* GET /v1/models and /v1/models/{model}: the mesh's models, OpenAI's way */
+ngx_int_t ngx_http_mesh_openai_models_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
 /* writes [...] of the named pipelines and their steps */
 void ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,

@@ -449,8 +449,9 @@ ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    len = sizeof("{\"error\":\"mesh: node \\\"\\\" failed mid-stream\","
-                 "\"node\":\"\",\"task_id\":\"\"}\n")
+    len = sizeof("data: {\"error\":{\"message\":\"mesh: node \\\"\\\" failed "
+                 "mid-stream (task )\",\"type\":\"server_error\","
+                 "\"param\":null,\"code\":\"node_failed\"}}\n\n")
           + 2 * NGX_HTTP_MESH_ID_LEN + sizeof(ctx->task_id);
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -458,10 +459,21 @@ ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
         return;
     }
 
-    b->last = ngx_sprintf(b->last,
+    if (ctx->openai) {
+        /* an SSE event in OpenAI's error shape, and never a [DONE] */
+        b->last = ngx_sprintf(b->last,
+                          "data: {\"error\":{\"message\":\"mesh: node "
+                          "\\\"%s\\\" failed mid-stream (task %s)\","
+                          "\"type\":\"server_error\",\"param\":null,"
+                          "\"code\":\"node_failed\"}}\n\n",
+                          ctx->node_id, ctx->task_id);
+
+    } else {
+        b->last = ngx_sprintf(b->last,
                           "{\"error\":\"mesh: node \\\"%s\\\" failed "
                           "mid-stream\",\"node\":\"%s\",\"task_id\":\"%s\"}\n",
                           ctx->node_id, ctx->node_id, ctx->task_id);
+    }
     b->flush = 1;
 
     out.buf = b;

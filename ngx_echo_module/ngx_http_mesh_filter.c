@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_mesh_add_header(ngx_http_request_t *r,
     const char *key, u_char *value);
 static void ngx_http_mesh_count(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p,
+    u_char *last);
 static ngx_chain_t *ngx_http_mesh_routed_line(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
 
@@ -161,7 +163,7 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ngx_chain_t *in)
 {
     ngx_buf_t               *b;
-    ngx_uint_t               data;
+    ngx_uint_t               data, n;
     ngx_chain_t             *cl;
     ngx_http_mesh_ndjson_t  *s;
 
@@ -176,12 +178,26 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         }
 
         data = 1;
-        ngx_http_mesh_ndjson_scan(s, b->pos, b->last);
+
+        if (ctx->openai && ctx->stream) {
+            ngx_http_mesh_sse_scan(ctx, b->pos, b->last);
+
+        } else {
+            ngx_http_mesh_ndjson_scan(s, b->pos, b->last);
+        }
     }
 
     ctx->tokens = s->last_has_eval ? (ngx_uint_t) s->last_eval : s->objects;
 
-    if (ctx->stream) {
+    if (ctx->openai && ctx->stream) {
+        /*
+         * every chunk is a token but the one that carries finish_reason
+         * and include_usage's, which has no choices
+         */
+        n = ctx->sse_empty + (ctx->done_seen ? 1 : 0);
+        ctx->tokens = ctx->sse_events > n ? ctx->sse_events - n : 0;
+
+    } else if (ctx->stream) {
         ctx->done_seen = ngx_http_mesh_ndjson_done(s);
 
     } else {
@@ -194,6 +210,62 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         ctx->first_seen = 1;
         ctx->first_byte = ngx_current_msec;
         ngx_http_mesh_task_event(r, ctx, "task.first_token", NULL);
+    }
+}
+
+
+/*
+ * An OpenAI stream (text/event-stream): each chunk is a line
+ * "data: {...}", the end of a complete reply the line "data: [DONE]".
+ * JSON inside a chunk has no raw newline, so only a line start can begin
+ * either, and no unescaped quote in a string, so "choices":[] is the key
+ * of a chunk without choices.  sse_match is how much of "\ndata: [DONE]"
+ * the last bytes matched; the stream starts as after a newline.
+ */
+
+static void
+ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p, u_char *last)
+{
+    static u_char  done[] = "\ndata: [DONE]";
+    static u_char  empty[] = "\"choices\":[]";
+
+    if (!ctx->sse_started) {
+        ctx->sse_started = 1;
+        ctx->sse_match = 1;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (*p == empty[ctx->sse_match_empty]) {
+            if (++ctx->sse_match_empty == sizeof(empty) - 1) {
+                ctx->sse_empty++;
+                ctx->sse_match_empty = 0;
+            }
+
+        } else {
+            ctx->sse_match_empty = (*p == empty[0]);
+        }
+
+        if (ctx->sse_match == sizeof("\ndata: ") - 1 && *p == '{') {
+            ctx->sse_events++;
+            ctx->done_seen = 0;
+            ctx->sse_match = 0;
+            continue;
+        }
+
+        if (ctx->sse_match < sizeof(done) - 1
+            && *p == done[ctx->sse_match])
+        {
+            ctx->sse_match++;
+
+            if (ctx->sse_match == sizeof(done) - 1) {
+                ctx->done_seen = 1;
+            }
+
+            continue;
+        }
+
+        ctx->sse_match = (*p == '\n');
     }
 }
 

@@ -218,6 +218,13 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       (void *) ngx_http_mesh_tags_handler },
 
+    { ngx_string("mesh_openai_models"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_openai_models_handler },
+
     { ngx_string("mesh_feed"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -623,12 +630,14 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if ((conf->route || conf->pipeline_uri.len
          || conf->handler == ngx_http_mesh_node_api_handler
-         || conf->handler == ngx_http_mesh_tags_handler)
+         || conf->handler == ngx_http_mesh_tags_handler
+         || conf->handler == ngx_http_mesh_openai_models_handler)
         && mmcf->shm_zone == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"mesh_route\", \"mesh_node_api\" and "
-                           "\"mesh_tags\" need a \"mesh_zone\"");
+                           "\"mesh_route\", \"mesh_node_api\", "
+                           "\"mesh_tags\" and \"mesh_openai_models\" "
+                           "need a \"mesh_zone\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1036,10 +1045,14 @@ ngx_http_mesh_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else if (ngx_strcmp(value[1].data, "task") == 0) {
         mlcf->route = NGX_HTTP_MESH_ROUTE_TASK;
 
+    } else if (ngx_strcmp(value[1].data, "openai") == 0) {
+        mlcf->route = NGX_HTTP_MESH_ROUTE_OPENAI;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", "
-                           "expected \"ollama\" or \"task\"", &value[1]);
+                           "invalid parameter \"%V\", expected "
+                           "\"ollama\", \"openai\" or \"task\"",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 

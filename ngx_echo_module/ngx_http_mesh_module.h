@@ -52,6 +52,7 @@ typedef ngx_int_t (*ngx_http_mesh_handler_pt)(ngx_http_request_t *r);
 #define NGX_HTTP_MESH_ROUTE_OFF     0
 #define NGX_HTTP_MESH_ROUTE_OLLAMA  1       /* /api/generate, chat, embed */
 #define NGX_HTTP_MESH_ROUTE_TASK    2       /* native /mesh/v1/tasks */
+#define NGX_HTTP_MESH_ROUTE_OPENAI  3       /* /v1/chat/completions, ... */
 
 
 typedef struct {
@@ -82,6 +83,13 @@ typedef struct {
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
+    ngx_str_t                     openai_body;  /* as the client sent it */
+    size_t                        model_start;  /* its "model" string */
+    size_t                        model_end;
+    ngx_uint_t                    sse_match;    /* of "\ndata: [DONE]" */
+    ngx_uint_t                    sse_events;   /* "data: {" chunks */
+    ngx_uint_t                    sse_match_empty;  /* of "choices":[] */
+    ngx_uint_t                    sse_empty;    /* chunks without choices */
     u_char                        task_id[40];
     time_t                        auth_ts;      /* $mesh_agent_auth's */
     u_char                        auth_sig[64];
@@ -107,6 +115,8 @@ typedef struct {
     unsigned                      balanced:1;       /* mesh_balancer took it */
     unsigned                      requeued:1;       /* waits after a try */
     unsigned                      queue_cleanup:1;
+    unsigned                      openai:1;         /* came by /v1 */
+    unsigned                      sse_started:1;
 } ngx_http_mesh_ctx_t;
 
 
@@ -117,6 +127,19 @@ ngx_int_t ngx_http_mesh_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *json);
 ngx_int_t ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *message);
+/*
+ * OpenAI's {"error":{"message","type","param","code"}}; code NULL: null.
+ * ngx_http_mesh_send_error() writes it in mesh_route openai locations.
+ */
+ngx_int_t ngx_http_mesh_send_openai_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *code,
+    const char *message);
+/* 401 invalid_api_key with WWW-Authenticate: Bearer; message NULL: OpenAI's */
+ngx_int_t ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r,
+    const char *message);
+/* the OpenAI error type and code for a status */
+void ngx_http_mesh_openai_kind(ngx_uint_t status, const char **type,
+    const char **code);
 
 
 extern ngx_module_t  ngx_http_mesh_module;

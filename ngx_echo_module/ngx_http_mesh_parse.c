@@ -93,6 +93,23 @@ enum {
 };
 
 
+/* an OpenAI API body */
+
+enum {
+    NGX_HTTP_MESH_OPENAI = 0,
+    NGX_HTTP_MESH_OPENAI_MESSAGES,
+    NGX_HTTP_MESH_OPENAI_MESSAGE,
+    NGX_HTTP_MESH_OPENAI_PARTS,
+    NGX_HTTP_MESH_OPENAI_PART
+};
+
+enum {
+    NGX_HTTP_MESH_OPENAI_MODEL = 0,
+    NGX_HTTP_MESH_OPENAI_STREAM,
+    NGX_HTTP_MESH_OPENAI_MESSAGES_KEY
+};
+
+
 typedef struct {
     char                        *pos;
     char                        *end;
@@ -120,6 +137,11 @@ static int ngx_http_mesh_task_value(ngx_http_mesh_parser_t *p,
 static int ngx_http_mesh_task_image(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
 static int ngx_http_mesh_ollama_value(ngx_http_mesh_parser_t *p,
+    ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
+static int ngx_http_mesh_parse_door(const ngx_http_mesh_spec_t *spec,
+    const char *data, size_t len, void *req, const uint8_t *has_model,
+    char *err);
+static int ngx_http_mesh_openai_value(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
 static int ngx_http_mesh_leave_value(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
@@ -208,6 +230,37 @@ static const ngx_http_mesh_spec_t  ngx_http_mesh_ollama_spec = {
 };
 
 
+/*
+ * Ollama's OpenAI middleware decodes with encoding/json too.  A content
+ * part of type "image_url" is an image (openai.FromChatRequest).
+ */
+
+static const char *const  ngx_http_mesh_openai_keys[] = {
+    "model", "stream", "messages", NULL
+};
+
+static const char *const  ngx_http_mesh_openai_message_keys[] = {
+    "content", NULL
+};
+
+static const char *const  ngx_http_mesh_openai_part_keys[] = {
+    "type", NULL
+};
+
+static const ngx_http_mesh_kind_t  ngx_http_mesh_openai_kinds[] = {
+    { ngx_http_mesh_openai_keys, 0 },
+    { NULL, 0 },
+    { ngx_http_mesh_openai_message_keys, 0 },
+    { NULL, 0 },
+    { ngx_http_mesh_openai_part_keys, 0 }
+};
+
+static const ngx_http_mesh_spec_t  ngx_http_mesh_openai_spec = {
+    ngx_http_mesh_openai_kinds, ngx_http_mesh_openai_value,
+    NGX_HTTP_MESH_BODY_MAX, 1
+};
+
+
 static const char *const  ngx_http_mesh_leave_keys[] = {
     "node_id", NULL
 };
@@ -267,14 +320,37 @@ int
 ngx_http_mesh_parse_ollama(const char *data, size_t len,
     ngx_http_mesh_ollama_req_t *req, char *err)
 {
-    ngx_http_mesh_parser_t  p;
-
     memset(req, 0, sizeof(ngx_http_mesh_ollama_req_t));
-    memset(&p, 0, sizeof(ngx_http_mesh_parser_t));
 
     req->stream = 1;
 
-    p.spec = &ngx_http_mesh_ollama_spec;
+    return ngx_http_mesh_parse_door(&ngx_http_mesh_ollama_spec, data, len,
+                                    req, &req->has_model, err);
+}
+
+
+int
+ngx_http_mesh_parse_openai(const char *data, size_t len,
+    ngx_http_mesh_openai_req_t *req, char *err)
+{
+    memset(req, 0, sizeof(ngx_http_mesh_openai_req_t));
+
+    return ngx_http_mesh_parse_door(&ngx_http_mesh_openai_spec, data, len,
+                                    req, &req->has_model, err);
+}
+
+
+/* a front door's body: the routing fields, and "model" is required */
+
+static int
+ngx_http_mesh_parse_door(const ngx_http_mesh_spec_t *spec, const char *data,
+    size_t len, void *req, const uint8_t *has_model, char *err)
+{
+    ngx_http_mesh_parser_t  p;
+
+    memset(&p, 0, sizeof(ngx_http_mesh_parser_t));
+
+    p.spec = spec;
     p.data = req;
     p.err = err;
 
@@ -282,7 +358,7 @@ ngx_http_mesh_parse_ollama(const char *data, size_t len,
         return -1;
     }
 
-    if (!req->has_model) {
+    if (!*has_model) {
         ngx_http_mesh_parse_error(&p, "model is required");
         return -1;
     }
@@ -857,6 +933,104 @@ ngx_http_mesh_ollama_value(ngx_http_mesh_parser_t *p,
     default: /* NGX_HTTP_MESH_OLLAMA_MESSAGES_KEY */
         return ngx_http_mesh_get_container(p, v, NGX_HTTP_MESH_V_ARRAY,
                                            NGX_HTTP_MESH_OLLAMA_MESSAGES);
+    }
+}
+
+
+static int
+ngx_http_mesh_openai_value(ngx_http_mesh_parser_t *p,
+    ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v)
+{
+    size_t                       end, start, n;
+    const char                  *body;
+    ngx_http_mesh_openai_req_t  *req;
+
+    req = p->data;
+
+    switch (f->kind) {
+
+    case NGX_HTTP_MESH_OPENAI_MESSAGES:
+        return ngx_http_mesh_get_container(p, v, NGX_HTTP_MESH_V_OBJECT,
+                                           NGX_HTTP_MESH_OPENAI_MESSAGE);
+
+    case NGX_HTTP_MESH_OPENAI_MESSAGE:
+        /* content is a string or an array of parts */
+        if (v->type == NGX_HTTP_MESH_V_ARRAY) {
+            return NGX_HTTP_MESH_OPENAI_PARTS;
+        }
+
+        return NGX_HTTP_MESH_P_DONE;
+
+    case NGX_HTTP_MESH_OPENAI_PARTS:
+        if (v->type == NGX_HTTP_MESH_V_OBJECT) {
+            return NGX_HTTP_MESH_OPENAI_PART;
+        }
+
+        return NGX_HTTP_MESH_P_DONE;
+
+    case NGX_HTTP_MESH_OPENAI_PART:
+        if (v->type == NGX_HTTP_MESH_V_STRING && v->len == 9
+            && memcmp(v->data, "image_url", 9) == 0)
+        {
+            req->has_images = 1;
+        }
+
+        return NGX_HTTP_MESH_P_DONE;
+    }
+
+    switch (f->key) {
+
+    case NGX_HTTP_MESH_OPENAI_MODEL:
+        if (ngx_http_mesh_get_name(p, v, req->model) != NGX_HTTP_MESH_P_DONE) {
+            return NGX_HTTP_MESH_P_ERROR;
+        }
+
+        /*
+         * The string token ends just before the offset; its opening quote
+         * is the first '"' back from there that no backslash escapes.
+         */
+
+        body = p->yajl_data;
+        end = ngx_http_mesh_parse_offset(p);
+
+        if (body == NULL || end < 2 || body[end - 1] != '"') {
+            return ngx_http_mesh_parse_fail(p, "must be a string");
+        }
+
+        for (start = end - 1; start > 0; start--) {
+            if (body[start - 1] != '"') {
+                continue;
+            }
+
+            for (n = 0; start - 1 > n && body[start - 2 - n] == '\\'; n++) {
+                /* void */
+            }
+
+            if (n % 2 == 0) {
+                break;
+            }
+        }
+
+        if (start == 0) {
+            return ngx_http_mesh_parse_fail(p, "must be a string");
+        }
+
+        req->model_start = start - 1;
+        req->model_end = end;
+        req->has_model = 1;
+
+        return NGX_HTTP_MESH_P_DONE;
+
+    case NGX_HTTP_MESH_OPENAI_STREAM:
+        return ngx_http_mesh_get_bool(p, v, &req->stream);
+
+    default: /* NGX_HTTP_MESH_OPENAI_MESSAGES_KEY */
+        if (v->type == NGX_HTTP_MESH_V_NULL) {
+            return NGX_HTTP_MESH_P_DONE;
+        }
+
+        return ngx_http_mesh_get_container(p, v, NGX_HTTP_MESH_V_ARRAY,
+                                           NGX_HTTP_MESH_OPENAI_MESSAGES);
     }
 }
 

@@ -41,6 +41,23 @@ int ngx_http_mesh_parse_task(const char *data, size_t len,
 int ngx_http_mesh_parse_ollama(const char *data, size_t len,
     ngx_http_mesh_ollama_req_t *req, char *err);
 
+/*
+ * The routing fields of an OpenAI API body (chat, completions,
+ * embeddings): model_start and model_end hold the bytes of the model's
+ * JSON string, quotes included, so the door can put the served name in.
+ */
+typedef struct {
+    char                   model[NGX_HTTP_MESH_MODEL_LEN];
+    size_t                 model_start;
+    size_t                 model_end;
+    uint8_t                has_model;
+    uint8_t                stream;      /* default 0, as OpenAI */
+    uint8_t                has_images;  /* an image_url content part */
+} ngx_http_mesh_openai_req_t;
+
+int ngx_http_mesh_parse_openai(const char *data, size_t len,
+    ngx_http_mesh_openai_req_t *req, char *err);
+
 /* node_id has room for NGX_HTTP_MESH_ID_LEN bytes */
 int ngx_http_mesh_parse_node_id(const char *data, size_t len, char *node_id,
     char *err);

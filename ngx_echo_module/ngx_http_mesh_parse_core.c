@@ -189,6 +189,9 @@ ngx_http_mesh_parse_run(ngx_http_mesh_parser_t *p, const char *data,
         goto done;
     }
 
+    p->yajl = h;
+    p->yajl_data = data;
+
     /* yajl's defaults, spelled out: strict JSON, exactly one value */
 
     yajl_config(h, yajl_allow_comments, 0);
@@ -247,6 +250,7 @@ done:
 
     if (h != NULL) {
         yajl_free(h);
+        p->yajl = NULL;
     }
 
     if (p->gen != NULL) {
@@ -687,6 +691,13 @@ ngx_http_mesh_parse_path(ngx_http_mesh_parser_t *p, unsigned depth,
 
         used += n;
     }
+}
+
+
+size_t
+ngx_http_mesh_parse_offset(ngx_http_mesh_parser_t *p)
+{
+    return p->yajl ? yajl_get_bytes_consumed(p->yajl) : 0;
 }
 
 

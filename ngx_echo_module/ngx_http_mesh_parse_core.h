@@ -86,6 +86,8 @@ struct ngx_http_mesh_parser_s {
     char                        *err;
     ngx_http_mesh_alloc_pt       alloc;
     void                        *alloc_ctx;
+    void                        *yajl;      /* the handle, while parsing */
+    const char                  *yajl_data; /* its input */
     yajl_gen                     gen;       /* the capture in progress */
     ngx_http_mesh_span_t        *captured;  /* where a capture lands */
     unsigned                     depth;
@@ -99,6 +101,8 @@ struct ngx_http_mesh_parser_s {
 /* the parse of data with spec into parser->data; 0 or -1 with err set */
 int ngx_http_mesh_parse_run(ngx_http_mesh_parser_t *p,
     const char *data, size_t len);
+/* in a value handler: the offset just past the current token */
+size_t ngx_http_mesh_parse_offset(ngx_http_mesh_parser_t *p);
 void ngx_http_mesh_parse_error(ngx_http_mesh_parser_t *p,
     const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 int ngx_http_mesh_parse_fail(ngx_http_mesh_parser_t *p,

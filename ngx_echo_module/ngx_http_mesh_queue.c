@@ -544,11 +544,12 @@ ngx_http_mesh_queue_estimate(void)
 ngx_int_t
 ngx_http_mesh_queue_reject(ngx_http_request_t *r, const char *reason)
 {
-    u_char               *p;
-    ngx_str_t             json;
-    ngx_uint_t            wait;
-    ngx_table_elt_t      *h;
-    ngx_http_mesh_json_t  w;
+    u_char                    *p, *msg;
+    ngx_str_t                  json;
+    ngx_uint_t                 wait;
+    ngx_table_elt_t           *h;
+    ngx_http_mesh_json_t       w;
+    ngx_http_mesh_loc_conf_t  *mlcf;
 
     wait = ngx_http_mesh_queue_estimate();
 
@@ -566,6 +567,22 @@ ngx_http_mesh_queue_reject(ngx_http_request_t *r, const char *reason)
     ngx_str_set(&h->key, "Retry-After");
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%ui", wait) - p;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mesh_module);
+
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI) {
+        msg = ngx_pnalloc(r->pool, 96 + NGX_INT_T_LEN);
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_sprintf(msg, "no capable node is free (%s), estimated "
+                           "wait %ui s%Z", reason, wait);
+
+        return ngx_http_mesh_send_openai_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "server_error", reason,
+                   (char *) msg);
+    }
 
     if (ngx_http_mesh_json_init(&w, r->pool, 256) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -55,9 +55,21 @@ ngx_int_t
 ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *message)
 {
-    ngx_int_t             rc;
-    ngx_str_t             json;
-    ngx_http_mesh_json_t  w;
+    ngx_int_t                  rc;
+    ngx_str_t                  json;
+    const char                *type, *code;
+    ngx_http_mesh_json_t       w;
+    ngx_http_mesh_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mesh_module);
+
+    /* every door answers in its own dialect */
+
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI) {
+        ngx_http_mesh_openai_kind(status, &type, &code);
+        return ngx_http_mesh_send_openai_error(r, status, type, code,
+                                               message);
+    }
 
     /*
      * A body not read yet is read and dropped first: on a kept-alive
@@ -82,4 +94,101 @@ ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return ngx_http_mesh_send_json(r, status, &json);
+}
+
+
+void
+ngx_http_mesh_openai_kind(ngx_uint_t status, const char **type,
+    const char **code)
+{
+    *code = NULL;
+
+    switch (status) {
+
+    case NGX_HTTP_UNAUTHORIZED:
+        *type = "invalid_request_error";
+        *code = "invalid_api_key";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        *type = "invalid_request_error";
+        *code = "model_not_found";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        *type = "server_error";
+        break;
+
+    default:
+        *type = "invalid_request_error";
+    }
+}
+
+
+ngx_int_t
+ngx_http_mesh_send_openai_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *code, const char *message)
+{
+    ngx_int_t             rc;
+    ngx_str_t             json;
+    ngx_http_mesh_json_t  w;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_mesh_json_init(&w, r->pool, 256) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_key(&w, "error");
+    ngx_http_mesh_json_obj_start(&w);
+    ngx_http_mesh_json_kcstr(&w, "message", message);
+    ngx_http_mesh_json_kcstr(&w, "type", type);
+    ngx_http_mesh_json_key(&w, "param");
+    ngx_http_mesh_json_null(&w);
+    ngx_http_mesh_json_key(&w, "code");
+
+    if (code) {
+        ngx_http_mesh_json_cstr(&w, code);
+
+    } else {
+        ngx_http_mesh_json_null(&w);
+    }
+
+    ngx_http_mesh_json_obj_end(&w);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mesh_send_json(r, status, &json);
+}
+
+
+/* 401 invalid_api_key, for the API key check of every OpenAI location */
+
+ngx_int_t
+ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r, const char *message)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer");
+
+    return ngx_http_mesh_send_openai_error(r, NGX_HTTP_UNAUTHORIZED,
+               "invalid_request_error", "invalid_api_key",
+               message ? message : "Incorrect API key provided");
 }

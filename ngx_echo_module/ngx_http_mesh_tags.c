@@ -18,13 +18,6 @@
 #define NGX_HTTP_MESH_TAGS_MAX  1024
 
 
-typedef struct {
-    char                    name[NGX_HTTP_MESH_MODEL_LEN];
-    double                  size_gb;
-    ngx_array_t             nodes;     /* of char *: ids, registry order */
-} ngx_http_mesh_tag_t;
-
-
 static ngx_int_t ngx_http_mesh_tags_add(ngx_http_request_t *r,
     ngx_array_t *tags, ngx_http_mesh_node_t *node);
 
@@ -33,14 +26,11 @@ ngx_int_t
 ngx_http_mesh_tags_handler(ngx_http_request_t *r)
 {
     char                 **id;
-    int64_t                now, timeout;
     ngx_int_t              rc;
     ngx_str_t              json;
     ngx_uint_t             i, j;
     ngx_array_t           *tags;
     ngx_http_mesh_tag_t   *tag;
-    ngx_http_mesh_node_t  *node;
-    ngx_http_mesh_zone_t  *zone;
     ngx_http_mesh_json_t   w;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -53,33 +43,17 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    zone = ngx_http_mesh_zone_get(r);
-
-    if (zone == NULL) {
+    if (ngx_http_mesh_zone_get(r) == NULL) {
         return ngx_http_mesh_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                         "no mesh_zone is configured");
     }
 
-    now = ngx_http_mesh_now_ms();
-    timeout = ngx_http_mesh_sync_timeout();
+    tags = ngx_http_mesh_tags_collect(r);
 
-    node = ngx_palloc(r->pool, sizeof(ngx_http_mesh_node_t));
-    tags = ngx_array_create(r->pool, 16, sizeof(ngx_http_mesh_tag_t));
-
-    if (node == NULL || tags == NULL
+    if (tags == NULL
         || ngx_http_mesh_json_init(&w, r->pool, 4096) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* one node copied at a time: the lock is never held for the walk */
-
-    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
-        if (ngx_http_mesh_registry_live(node, now, timeout)
-            && ngx_http_mesh_tags_add(r, tags, node) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
 
     ngx_http_mesh_json_obj_start(&w);
@@ -118,6 +92,40 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/* the union of the live nodes' models, or NULL when out of memory */
+
+ngx_array_t *
+ngx_http_mesh_tags_collect(ngx_http_request_t *r)
+{
+    int64_t                now, timeout;
+    ngx_uint_t             i;
+    ngx_array_t           *tags;
+    ngx_http_mesh_node_t  *node;
+
+    now = ngx_http_mesh_now_ms();
+    timeout = ngx_http_mesh_sync_timeout();
+
+    node = ngx_palloc(r->pool, sizeof(ngx_http_mesh_node_t));
+    tags = ngx_array_create(r->pool, 16, sizeof(ngx_http_mesh_tag_t));
+
+    if (node == NULL || tags == NULL) {
+        return NULL;
+    }
+
+    /* one node copied at a time: the lock is never held for the walk */
+
+    for (i = 0; ngx_http_mesh_registry_get(i, node) == NGX_OK; i++) {
+        if (ngx_http_mesh_registry_live(node, now, timeout)
+            && ngx_http_mesh_tags_add(r, tags, node) != NGX_OK)
+        {
+            return NULL;
+        }
+    }
+
+    return tags;
 }
 
 

@@ -32,6 +32,13 @@ static ngx_int_t ngx_http_mesh_task_decide(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 static ngx_int_t ngx_http_mesh_task_rewrite(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
+static ngx_int_t ngx_http_mesh_task_openai(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_str_t *body, char *err);
+static ngx_uint_t ngx_http_mesh_task_openai_path(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mesh_task_openai_model(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx);
+static ngx_int_t ngx_http_mesh_task_set_body(ngx_http_request_t *r,
+    ngx_str_t *json);
 static ngx_int_t ngx_http_mesh_task_unknown(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 static void *ngx_http_mesh_task_alloc(void *pool, size_t size);
@@ -57,6 +64,23 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
 
     if (ctx == NULL) {
+        if (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI
+            && ngx_http_mesh_task_openai_path(r) == 0)
+        {
+            return ngx_http_mesh_task_reply(r,
+                       ngx_http_mesh_send_openai_error(r, NGX_HTTP_NOT_FOUND,
+                           "invalid_request_error", NULL,
+                           "Invalid URL: the OpenAI door serves POST "
+                           "/v1/chat/completions, /v1/completions, "
+                           "/v1/embeddings"));
+        }
+
+        /*
+         * API key check: issue-11-ops.  In mesh_route openai locations a
+         * refusal is ngx_http_mesh_task_reply(r,
+         * ngx_http_mesh_openai_unauthorized(r, NULL)).
+         */
+
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_mesh_task_reply(r,
                        ngx_http_mesh_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -75,6 +99,7 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         ctx->last_node = -1;
         ctx->stream = 1;
         ctx->arrival = ngx_current_msec;
+        ctx->openai = (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI);
 
         /* a slot reserved for the task comes back however the request ends */
         cln->handler = ngx_http_mesh_task_cleanup;
@@ -224,6 +249,10 @@ ngx_http_mesh_task_parse(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         return NGX_OK;
     }
 
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI) {
+        return ngx_http_mesh_task_openai(r, ctx, &body, err);
+    }
+
     task = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_task_t));
     if (task == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -304,6 +333,14 @@ ngx_http_mesh_task_decide(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         ctx->rewritten = 1;
     }
 
+    if (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI && !ctx->rewritten) {
+        if (ngx_http_mesh_task_openai_model(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->rewritten = 1;
+    }
+
     ngx_http_mesh_task_event(r, ctx, "task.routed", NULL);
 
     return NGX_DECLINED;
@@ -316,9 +353,7 @@ static ngx_int_t
 ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 {
     ngx_str_t              s, json;
-    ngx_buf_t             *b;
     ngx_uint_t             i;
-    ngx_chain_t           *cl;
     ngx_http_mesh_task_t  *task;
     ngx_http_mesh_json_t   w;
 
@@ -377,13 +412,25 @@ ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    return ngx_http_mesh_task_set_body(r, &json);
+}
+
+
+/* the body the proxy sends on to the agent */
+
+static ngx_int_t
+ngx_http_mesh_task_set_body(ngx_http_request_t *r, ngx_str_t *json)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->pos = json.data;
-    b->last = json.data + json.len;
+    b->pos = json->data;
+    b->last = json->data + json->len;
     b->start = b->pos;
     b->end = b->last;
     b->memory = 1;
@@ -401,10 +448,130 @@ ngx_http_mesh_task_rewrite(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     r->request_body->bufs = cl;
     r->request_body->buf = b;
     r->request_body->temp_file = NULL;
-    r->headers_in.content_length_n = json.len;
+    r->headers_in.content_length_n = json->len;
     r->headers_in.chunked = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The OpenAI door routes by "model": a model of the mesh by name, or a
+ * task type as mesh:code, mesh:vision, mesh:summarize, mesh:text, and
+ * mesh:auto (vision when a message has an image, an embedding model on
+ * /v1/embeddings, else text).
+ */
+
+static ngx_int_t
+ngx_http_mesh_task_openai(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_str_t *body, char *err)
+{
+    size_t                      len;
+    ngx_uint_t                  embed;
+    ngx_http_mesh_type_e        type;
+    ngx_http_mesh_openai_req_t  req;
+
+    if (ngx_http_mesh_parse_openai((char *) body->data, body->len, &req, err)
+        != 0)
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    embed = ngx_http_mesh_task_openai_path(r) == 3;
+
+    ctx->openai_body = *body;
+    ctx->model_start = req.model_start;
+    ctx->model_end = req.model_end;
+    ctx->stream = embed ? 0 : req.stream;
+    ctx->type = req.has_images ? NGX_HTTP_MESH_TYPE_VISION
+                               : NGX_HTTP_MESH_TYPE_TEXT;
+
+    len = ngx_strlen(req.model);
+
+    if (len > 5 && ngx_strncmp(req.model, "mesh:", 5) == 0) {
+        type = ngx_http_mesh_type_from_name(req.model + 5, len - 5);
+
+        if (ngx_strcmp(req.model + 5, "auto") == 0) {
+            ctx->model_len = 0;
+            ctx->model[0] = '\0';
+
+            if (embed) {
+                ctx->type = NGX_HTTP_MESH_TYPE_EMBEDDING;
+            }
+
+            return NGX_OK;
+        }
+
+        if (type != NGX_HTTP_MESH_TYPE_UNKNOWN
+            && type != NGX_HTTP_MESH_TYPE_EMBEDDING)
+        {
+            ctx->model_len = 0;
+            ctx->model[0] = '\0';
+            ctx->type = type;
+            return NGX_OK;
+        }
+    }
+
+    ctx->model_len = len;
+    ngx_memcpy(ctx->model, req.model, len + 1);
+
+    return NGX_OK;
+}
+
+
+/* 1 chat, 2 completions, 3 embeddings, 0 not a task of the door */
+
+static ngx_uint_t
+ngx_http_mesh_task_openai_path(ngx_http_request_t *r)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  paths[] = {
+        ngx_string("/v1/chat/completions"),
+        ngx_string("/v1/completions"),
+        ngx_string("/v1/embeddings")
+    };
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if (r->uri.len == paths[i].len
+            && ngx_strncmp(r->uri.data, paths[i].data, paths[i].len) == 0)
+        {
+            return i + 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the body again, naming the model the node serves */
+
+static ngx_int_t
+ngx_http_mesh_task_openai_model(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   json, *body;
+
+    body = &ctx->openai_body;
+    len = ngx_strlen(ctx->serve_model);
+
+    json.len = body->len - (ctx->model_end - ctx->model_start) + len + 2;
+    json.data = ngx_pnalloc(r->pool, json.len);
+    if (json.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* served names are checked at registration: nothing to escape */
+
+    p = ngx_cpymem(json.data, body->data, ctx->model_start);
+    *p++ = '"';
+    p = ngx_cpymem(p, ctx->serve_model, len);
+    *p++ = '"';
+    ngx_memcpy(p, body->data + ctx->model_end, body->len - ctx->model_end);
+
+    return ngx_http_mesh_task_set_body(r, &json);
 }
 
 
@@ -466,6 +633,10 @@ ngx_http_mesh_task_unknown(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
                         "model \"%s\" is not on any node of the mesh%Z",
                         ctx->model);
     (void) last;
+
+    if (ctx->openai) {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_FOUND, (char *) msg);
+    }
 
     ngx_http_mesh_json_obj_start(&w);
     ngx_http_mesh_json_kcstr(&w, "error", (char *) msg);

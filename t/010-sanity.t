@@ -172,7 +172,7 @@ is shorter than 16 bytes
     location /x { mesh_route magic; }
 --- must_die
 --- error_log
-invalid parameter "magic", expected "ollama" or "task"
+invalid parameter "magic", expected "ollama", "openai" or "task"
 
 
 

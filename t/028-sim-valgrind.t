@@ -49,6 +49,33 @@ my @ok = (
                                 format => 'json', stream => \0 }],
     ['POST', '/api/generate', { model => 'llava', prompt => 'again',
                                 stream => \0, keep_alive => 0 }],
+    ['GET', '/v1/models'], ['GET', '/v1/models/llava:latest'],
+    ['POST', '/v1/chat/completions', { model => 'llava', messages => [
+        { role => 'user', content => [ { type => 'text', text => 'see' },
+            { type => 'image_url', image_url => {
+                url => 'data:image/png;base64,aGk=' } } ] } ],
+        max_tokens => 3, temperature => 0.5, stop => 'x',
+        response_format => { type => 'json_object' } }],
+    ['POST', '/v1/chat/completions', { model => 'llama3.2', stream => \1,
+        stream_options => { include_usage => \1 },
+        messages => [ { role => 'user', content => 'q' } ] }],
+    ['POST', '/v1/completions', { model => 'llama3.2', prompt => 'a',
+        stream => \1, stream_options => { include_usage => \1 } }],
+    ['POST', '/v1/completions', { model => 'llama3.2', prompt => 'a' }],
+    ['POST', '/v1/chat/completions', { model => 'llama3.2', stream => \1,
+        messages => [ { role => 'user', content => 'call' } ],
+        tools => [ { type => 'function', function => { name => 'f',
+            parameters => { type => 'object', properties => {
+                a => { type => 'string' } } } } } ] }],
+    ['POST', '/v1/chat/completions', { model => 'llama3.2',
+        messages => [ { role => 'user', content => 'j' } ],
+        response_format => { type => 'json_schema', json_schema => {
+            schema => { type => 'object', properties => {
+                n => { type => 'number' } } } } } }],
+    ['POST', '/v1/embeddings', { model => 'nomic-embed-text',
+                                 input => ['x', 'y'] }],
+    ['POST', '/v1/embeddings', { model => 'nomic-embed-text', input => 'x',
+                                 encoding_format => 'base64' }],
     ['POST', '/api/pull', { model => 'tmp' }],
     ['DELETE', '/api/delete', { model => 'tmp' }],
 );
@@ -64,6 +91,14 @@ for my $bad ('', '{"model":', '[' x 5000, '{"model":"llama3.2","images":["!"]}',
              '{"model":7}', '{"keep_alive":"zz"}', "\xff\xfe") {
     my $r = $c->post('/api/generate', $bad);
     like $r->{status}, qr/\A[45]\d\d\z/, 'bad body: an error';
+}
+for my $bad ('', '{"model":', '[' x 5000, '{"model":7}', '[]',
+             '{"model":"llama3.2","messages":[]}', "\xff\xfe",
+             '{"model":"llama3.2","messages":[{"content":[{"type":1}]}]}',
+             '{"model":"llava","messages":[{"role":"user","content":'
+             . '[{"type":"image_url","image_url":{"url":"x"}}]}]}') {
+    my $r = $c->post('/v1/chat/completions', $bad);
+    like $r->{status}, qr/\A[45]\d\d\z/, 'bad /v1 body: an error';
 }
 my $left = 34;
 is $c->request('POST', '/api/chat',

@@ -272,8 +272,8 @@ subtest 'the capabilities moved out of /v1' => sub {
     is $res->code, 200, 'a client that follows redirects still gets them';
     is Mesh::Agent::json($res->content)->{node_id}, 'node-b',
         'the same report';
-    is Mesh::Agent::call($agent, GET => '/v1/models')->code, 404,
-        'the rest of /v1 is not the agent\'s';
+    is Mesh::Agent::call($agent, GET => '/v1/files')->code, 404,
+        'the rest of /v1 is not the agent\'s but Ollama\'s own API';
 };
 
 ok $agent->stop, 'agent stopped cleanly';

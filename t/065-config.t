@@ -309,7 +309,7 @@ invalid number of arguments in "mesh_zone" directive
     location /x { mesh_route foo; }
 --- must_die
 --- error_log
-invalid parameter "foo", expected "ollama" or "task"
+invalid parameter "foo", expected "ollama", "openai" or "task"
 
 
 
@@ -319,7 +319,7 @@ invalid parameter "foo", expected "ollama" or "task"
     location /x { mesh_route ollama; }
 --- must_die
 --- error_log
-"mesh_route", "mesh_node_api" and "mesh_tags" need a "mesh_zone"
+"mesh_route", "mesh_node_api", "mesh_tags" and "mesh_openai_models" need a "mesh_zone"
 
 
 
@@ -329,7 +329,7 @@ invalid parameter "foo", expected "ollama" or "task"
     location /x { mesh_tags; }
 --- must_die
 --- error_log
-"mesh_route", "mesh_node_api" and "mesh_tags" need a "mesh_zone"
+"mesh_route", "mesh_node_api", "mesh_tags" and "mesh_openai_models" need a "mesh_zone"
 
 
 

@@ -60,7 +60,7 @@ layer() {
     dispatch)                                                    echo 4 ;;
     queue)                                                       echo 5 ;;
     task|balancer|filter|pipeline)                               echo 6 ;;
-    api|node_api|tags|status|pipeline_api|feed)                  echo 7 ;;
+    api|node_api|tags|status|pipeline_api|feed|openai)           echo 7 ;;
     module.c)                                                    echo 8 ;;
     *)                                                           echo "" ;;
     esac

@@ -95,6 +95,21 @@ our $LOCATIONS = <<'_EOC_';
         mesh_tags;
     }
 
+    location /v1/ {
+        mesh_route openai;
+        proxy_pass http://mesh_agents;
+        error_page 502 504 = @mesh_openai_unavailable;
+        error_page 413 @mesh_openai_too_large;
+    }
+
+    location = /v1/models {
+        mesh_openai_models;
+    }
+
+    location /v1/models/ {
+        mesh_openai_models;
+    }
+
     location /mesh/v1/nodes {
         mesh_node_api;
     }
@@ -110,6 +125,16 @@ our $LOCATIONS = <<'_EOC_';
     location @mesh_unavailable {
         default_type application/json;
         return 503 '{"error":"no node could take the task"}\n';
+    }
+
+    location @mesh_openai_unavailable {
+        default_type application/json;
+        return 503 '{"error":{"message":"no node could take the task","type":"server_error","param":null,"code":null}}\n';
+    }
+
+    location @mesh_openai_too_large {
+        default_type application/json;
+        return 413 '{"error":{"message":"request body is too large","type":"invalid_request_error","param":null,"code":null}}\n';
     }
 _EOC_
 
@@ -357,12 +382,14 @@ sub leave {
     return wait_scene();
 }
 
-# Masks what changes from run to run: times, durations, task ids, and the
-# simulator's token context.
+# Masks what changes from run to run: times, durations, task ids, the
+# simulator's token context, and OpenAI replies' ids and creation times.
 sub normalize {
     my ($text) = @_;
     return undef unless defined $text;
     $text =~ s/"created_at":"[^"]*"/"created_at":"T"/g;
+    $text =~ s/"id":"(chatcmpl|cmpl)-\d+"/"id":"$1-N"/g;
+    $text =~ s/"created":\d+/"created":0/g;
     $text =~ s/"(\w*_duration)":\d+/"$1":0/g;
     $text =~ s/"task_id":"[^"]*"/"task_id":"ID"/g;
     $text =~ s/"context":\[[\d,]*\]/"context":[C]/g;

@@ -13,6 +13,7 @@
 #include "sim_config.h"
 #include "sim_json.h"
 #include "sim_models.h"
+#include "sim_openai.h"
 #include "sim_time.h"
 #include "sim_tokens.h"
 
@@ -116,21 +117,37 @@ sim_api_embed(sim_ctx_t *ctx)
         return sim_reply_oom(ctx);
     }
 
-    sim_buf_addc(&b, '{');
-    sim_json_kstr(&b, "model", name->p, name->n);
-    sim_json_key(&b, "embeddings");
-    sim_buf_addc(&b, '[');
+    if (ctx->oa.kind != SIM_OA_NONE) {
+        /* openai.ToEmbeddingList */
+        sim_buf_adds(&b, "{\"object\":\"list\",\"data\":[");
+    } else {
+        sim_buf_addc(&b, '{');
+        sim_json_kstr(&b, "model", name->p, name->n);
+        sim_json_key(&b, "embeddings");
+        sim_buf_addc(&b, '[');
+    }
 
     for (i = 0; i < r->ninputs; i++) {
         sim_embed(r->inputs[i].p, r->inputs[i].n, vec,
                   (size_t) sim_cfg.embed_dim);
         sim_json_sep(&b);
-        sim_buf_addc(&b, '[');
-        for (j = 0; j < sim_cfg.embed_dim; j++) {
-            sim_json_sep(&b);
-            sim_json_float(&b, vec[j]);
+        if (ctx->oa.kind != SIM_OA_NONE) {
+            sim_buf_adds(&b, "{\"object\":\"embedding\",\"embedding\":");
         }
-        sim_buf_addc(&b, ']');
+        if (ctx->oa.b64) {
+            sim_oa_b64_floats(&b, vec, (size_t) sim_cfg.embed_dim);
+        } else {
+            sim_buf_addc(&b, '[');
+            for (j = 0; j < sim_cfg.embed_dim; j++) {
+                sim_json_sep(&b);
+                sim_json_float(&b, vec[j]);
+            }
+            sim_buf_addc(&b, ']');
+        }
+        if (ctx->oa.kind != SIM_OA_NONE) {
+            sim_json_kint(&b, "index", (long long) i);
+            sim_buf_addc(&b, '}');
+        }
 
         if (sim_words_split(&w, r->inputs[i].p, r->inputs[i].n, 1) == 0) {
             words += w.nwords;
@@ -140,6 +157,17 @@ sim_api_embed(sim_ctx_t *ctx)
     free(vec);
 
     sim_buf_addc(&b, ']');
+
+    if (ctx->oa.kind != SIM_OA_NONE) {
+        sim_json_kstr(&b, "model", name->p, name->n);
+        sim_buf_adds(&b, ",\"usage\":{");
+        sim_json_kint(&b, "prompt_tokens", (long long) words);
+        sim_json_kint(&b, "total_tokens", (long long) words);
+        sim_buf_adds(&b, "}}\n");
+        ctx->outcome = SIM_OUT_OK;
+        return sim_reply_buf(ctx, MHD_HTTP_OK, SIM_CT_JSON, &b);
+    }
+
     sim_json_kint(&b, "total_duration", sim_mono_ns() - ctx->t_start + 1);
     sim_json_kint(&b, "load_duration", t_loaded - ctx->t_start + 1);
     sim_json_kint(&b, "prompt_eval_count", (long long) words);

@@ -6,6 +6,7 @@
 #include "sim_config.h"
 #include "sim_fault.h"
 #include "sim_gen.h"
+#include "sim_openai.h"
 #include "sim_json.h"
 #include "sim_shape.h"
 #include "sim_time.h"
@@ -185,7 +186,12 @@ sim_gen_whole(sim_gen_t *g)
     }
 
     g->t_end = sim_mono_ns();
-    sim_gen_final(g, &body, text.data != NULL ? text.data : "", text.len);
+    if (g->ctx->oa.kind != SIM_OA_NONE) {
+        sim_oa_whole(g, &body, text.data != NULL ? text.data : "", text.len);
+    } else {
+        sim_gen_final(g, &body, text.data != NULL ? text.data : "",
+                      text.len);
+    }
     sim_buf_free(&text);
 
     g->ctx->outcome = SIM_OUT_OK;
@@ -207,7 +213,8 @@ sim_gen_stream(sim_gen_t *g)
     }
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            SIM_CT_NDJSON);
+                            g->ctx->oa.kind != SIM_OA_NONE ? SIM_CT_SSE
+                                                           : SIM_CT_NDJSON);
     if (g->fail_after >= 0) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     }
@@ -261,8 +268,12 @@ sim_gen_step(sim_gen_t *g)
 
     if (g->next >= g->ntokens) {
         g->t_end = sim_mono_ns();
-        sim_gen_final(g, b, "", 0);
-        sim_buf_addc(b, '\n');
+        if (g->ctx->oa.kind != SIM_OA_NONE) {
+            sim_oa_end(g, b);
+        } else {
+            sim_gen_final(g, b, "", 0);
+            sim_buf_addc(b, '\n');
+        }
         g->ended = 1;
         g->ctx->outcome = SIM_OUT_OK;
         return sim_buf_ok(b) ? 0 : -1;
@@ -273,9 +284,13 @@ sim_gen_step(sim_gen_t *g)
     }
 
     if (g->next == g->fail_after) {
-        sim_buf_addc(b, '{');
-        sim_json_kcstr(b, "error", SIM_ERR_MODEL);
-        sim_buf_adds(b, "}\n");
+        if (g->ctx->oa.kind != SIM_OA_NONE) {
+            sim_oa_broken(g, b);
+        } else {
+            sim_buf_addc(b, '{');
+            sim_json_kcstr(b, "error", SIM_ERR_MODEL);
+            sim_buf_adds(b, "}\n");
+        }
         g->ended = 1;
         g->ctx->outcome = SIM_OUT_FAILED;
         return sim_buf_ok(b) ? 0 : -1;
@@ -288,6 +303,11 @@ sim_gen_step(sim_gen_t *g)
     sim_buf_reset(&g->tok);
     sim_gen_token(g, &g->tok, g->next);
     g->next++;
+
+    if (g->ctx->oa.kind != SIM_OA_NONE) {
+        sim_oa_chunk(g, b, g->tok.data, g->tok.len);
+        return sim_buf_ok(b) && sim_buf_ok(&g->tok) ? 0 : -1;
+    }
 
     sim_json_head(b, g->model, g->mlen);
     if (g->chat) {

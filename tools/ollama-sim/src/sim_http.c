@@ -21,6 +21,7 @@
 #include "sim_fault.h"
 #include "sim_http.h"
 #include "sim_json.h"
+#include "sim_openai.h"
 #include "sim_slots.h"
 #include "sim_time.h"
 #include "sim_wait.h"
@@ -51,26 +52,37 @@ static enum MHD_Result sim_reply_static(sim_ctx_t *ctx, unsigned status,
 static struct MHD_Daemon  *sim_daemon;
 
 static const sim_route_t  sim_routes[] = {
-    { "/", "GET, HEAD", SIM_M_GET | SIM_M_HEAD, -1, 0, sim_api_root },
+    { "/", "GET, HEAD", SIM_M_GET | SIM_M_HEAD, -1, 0, sim_api_root, 0 },
     { "/api/version", "GET, HEAD", SIM_M_GET | SIM_M_HEAD, -1, 0,
-      sim_api_version },
+      sim_api_version, 0 },
     { "/api/tags", "GET, HEAD", SIM_M_GET | SIM_M_HEAD, -1, 0,
-      sim_api_tags },
-    { "/api/ps", "GET", SIM_M_GET, -1, 0, sim_api_ps },
-    { "/api/show", "POST", SIM_M_POST, SIM_API_SHOW, 0, sim_api_show },
+      sim_api_tags, 0 },
+    { "/api/ps", "GET", SIM_M_GET, -1, 0, sim_api_ps, 0 },
+    { "/api/show", "POST", SIM_M_POST, SIM_API_SHOW, 0, sim_api_show, 0 },
     { "/api/generate", "POST", SIM_M_POST, SIM_API_GENERATE, 0,
-      sim_api_generate },
-    { "/api/chat", "POST", SIM_M_POST, SIM_API_CHAT, 0, sim_api_chat },
-    { "/api/embed", "POST", SIM_M_POST, SIM_API_EMBED, 0, sim_api_embed },
+      sim_api_generate, 0 },
+    { "/api/chat", "POST", SIM_M_POST, SIM_API_CHAT, 0, sim_api_chat, 0 },
+    { "/api/embed", "POST", SIM_M_POST, SIM_API_EMBED, 0, sim_api_embed, 0 },
     { "/api/embeddings", "POST", SIM_M_POST, SIM_API_EMBEDDINGS, 0,
-      sim_api_embeddings },
-    { "/api/pull", "POST", SIM_M_POST, SIM_API_PULL, 0, sim_api_pull },
+      sim_api_embeddings, 0 },
+    { "/api/pull", "POST", SIM_M_POST, SIM_API_PULL, 0, sim_api_pull, 0 },
     { "/api/delete", "DELETE", SIM_M_DELETE, SIM_API_DELETE, 0,
-      sim_api_delete },
-    { "/_sim/stats", "GET", SIM_M_GET, -1, 1, sim_api_stats },
+      sim_api_delete, 0 },
+    { "/v1/chat/completions", "POST", SIM_M_POST, -1, 0, sim_api_oa_chat,
+      SIM_OA_CHAT },
+    { "/v1/completions", "POST", SIM_M_POST, -1, 0, sim_api_oa_completions,
+      SIM_OA_COMPLETIONS },
+    { "/v1/embeddings", "POST", SIM_M_POST, -1, 0, sim_api_oa_embeddings,
+      SIM_OA_EMBEDDINGS },
+    { "/v1/models", "GET", SIM_M_GET, -1, 0, sim_api_oa_models,
+      SIM_OA_MODELS },
+    /* a prefix: /v1/models/:model */
+    { "/v1/models/", "GET", SIM_M_GET, -1, 0, sim_api_oa_model,
+      SIM_OA_MODEL },
+    { "/_sim/stats", "GET", SIM_M_GET, -1, 1, sim_api_stats, 0 },
     { "/_sim/fault", "GET, POST", SIM_M_GET | SIM_M_POST, -1, 1,
-      sim_api_fault },
-    { NULL, NULL, 0, -1, 0, NULL }
+      sim_api_fault, 0 },
+    { NULL, NULL, 0, -1, 0, NULL, 0 }
 };
 
 
@@ -218,7 +230,19 @@ sim_begin(struct MHD_Connection *conn, const char *url, const char *method,
         if (strcmp(r->path, url) == 0) {
             break;
         }
+
+        if (r->openai == SIM_OA_MODEL
+            && strncmp(url, r->path, strlen(r->path)) == 0
+            && strlen(url + strlen(r->path)) <= SIM_NAME_MAX
+            && strchr(url + strlen(r->path), '/') == NULL)
+        {
+            snprintf(ctx->oa.model, sizeof(ctx->oa.model), "%s",
+                     url + strlen(r->path));
+            break;
+        }
     }
+
+    ctx->oa.kind = r->openai;
 
     if (r->path == NULL || !r->internal) {
         sim_stats_add(SIM_STAT_REQUESTS);
@@ -303,11 +327,15 @@ sim_body(sim_ctx_t *ctx, const char *data, size_t len)
         return ctx->body_len > SIM_DRAIN_MAX ? MHD_NO : MHD_YES;
     }
 
-    if (ctx->parser == NULL && !ctx->route->internal) {
+    if (ctx->parser == NULL && !ctx->route->internal
+        && !ctx->route->openai)
+    {
         return MHD_YES;
     }
 
-    if (ctx->parser == NULL && ctx->raw.len + len > SIM_RAW_BODY_MAX) {
+    if (ctx->parser == NULL && !ctx->route->openai
+        && ctx->raw.len + len > SIM_RAW_BODY_MAX)
+    {
         ctx->too_large = 1;
         return MHD_YES;
     }
@@ -522,6 +550,14 @@ sim_reply_error(sim_ctx_t *ctx, unsigned status, const char *fmt, ...)
     va_end(ap);
 
     sim_buf_init(&b);
+
+    if (ctx->oa.kind != SIM_OA_NONE) {
+        /* the middleware's writeError: json.Encoder, hence the newline */
+        sim_oa_error_body(&b, status, msg);
+        sim_buf_addc(&b, '\n');
+        return sim_reply_buf(ctx, status, SIM_CT_JSON, &b);
+    }
+
     sim_buf_addc(&b, '{');
     sim_json_kcstr(&b, "error", msg);
     sim_buf_addc(&b, '}');

@@ -52,6 +52,7 @@ typedef struct {
     int              api;       /* sim_api_t of a JSON body, -1: none */
     int              internal;  /* /_sim/: no faults, not counted */
     sim_handler_pt   handler;
+    int              openai;    /* SIM_OA_*: a /v1 route, body kept raw */
 } sim_route_t;
 
 #define SIM_M_GET     0x01u
@@ -78,6 +79,17 @@ struct sim_ctx_s {
     int                     counted;    /* ends as completed/cancelled/.. */
     sim_outcome_t           outcome;
     sim_gen_t              *gen;
+    struct {
+        int                 kind;       /* SIM_OA_*, 0: not /v1 */
+        int                 stream;
+        int                 include_usage;
+        int                 first_sent;
+        int                 calls_sent;
+        int                 b64;        /* encoding_format "base64" */
+        long long           created;
+        char                id[24];
+        char                model[SIM_NAME_MAX + 1];  /* /v1/models/{m} */
+    } oa;
 };
 
 

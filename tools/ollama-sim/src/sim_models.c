@@ -29,6 +29,7 @@ typedef struct {
 } sim_info_t;
 
 
+static int sim_models_write_list(sim_buf_t *b, int openai);
 static void sim_write_details(sim_buf_t *b, const sim_model_t *m);
 static void sim_param_size(const sim_model_t *m, char *out, size_t size);
 static long long sim_param_count(const sim_model_t *m);
@@ -675,6 +676,52 @@ sim_modified_cmp(const void *a, const void *b)
 int
 sim_models_write_tags(sim_buf_t *b)
 {
+    return sim_models_write_list(b, 0);
+}
+
+
+int
+sim_models_write_openai(sim_buf_t *b)
+{
+    return sim_models_write_list(b, 1);
+}
+
+
+/* openai.ToModel: the name's namespace owns it ("library" if bare) */
+void
+sim_models_write_oa_model(sim_buf_t *b, const char *name, int64_t ns)
+{
+    const char  *slash, *ns_start;
+
+    slash = strrchr(name, '/');
+    ns_start = name;
+
+    if (slash != NULL) {
+        /* host/namespace/model: the part just before the model */
+        for (ns_start = slash; ns_start > name && ns_start[-1] != '/';
+             ns_start--)
+        {
+            /* void */
+        }
+    }
+
+    sim_buf_addc(b, '{');
+    sim_json_kcstr(b, "id", name);
+    sim_json_kcstr(b, "object", "model");
+    sim_json_kint(b, "created", ns / 1000000000LL);
+    if (slash != NULL) {
+        sim_json_kstr(b, "owned_by", ns_start, (size_t) (slash - ns_start));
+    } else {
+        sim_json_kcstr(b, "owned_by", "library");
+    }
+    sim_buf_addc(b, '}');
+}
+
+
+/* ListHandler's order, in Ollama's shape or the OpenAI middleware's */
+static int
+sim_models_write_list(sim_buf_t *b, int openai)
+{
     const sim_model_t  *order[SIM_MODELS_MAX];
     size_t              i, n;
 
@@ -686,11 +733,23 @@ sim_models_write_tags(sim_buf_t *b)
     }
     qsort(order, n, sizeof(order[0]), sim_modified_cmp);
 
-    sim_buf_adds(b, "{\"models\":[");
+    if (openai && n == 0) {
+        /* Go marshals the empty slice it never made as null */
+        sim_buf_adds(b, "{\"object\":\"list\",\"data\":null}");
+        pthread_mutex_unlock(&sim_models_lock);
+        return sim_buf_ok(b) ? 0 : -1;
+    }
+
+    sim_buf_adds(b, openai ? "{\"object\":\"list\",\"data\":["
+                           : "{\"models\":[");
     for (i = 0; i < n; i++) {
         const sim_model_t  *m = order[i];
 
         sim_json_sep(b);
+        if (openai) {
+            sim_models_write_oa_model(b, m->name, m->modified_ns);
+            continue;
+        }
         sim_buf_addc(b, '{');
         sim_json_kcstr(b, "name", m->name);
         sim_json_kcstr(b, "model", m->name);

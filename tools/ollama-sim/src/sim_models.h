@@ -72,6 +72,8 @@ sim_use_rc_t sim_models_use(const char *name, int64_t keep_alive_ns,
 void sim_models_release(const char *name, int load_failed);
 void sim_models_expire(const char *name);
 int sim_models_write_tags(sim_buf_t *b);
+int sim_models_write_openai(sim_buf_t *b);
+void sim_models_write_oa_model(sim_buf_t *b, const char *name, int64_t ns);
 int sim_models_write_ps(sim_buf_t *b);
 int sim_models_write_show(sim_buf_t *b, const sim_model_t *m,
     int embed_dim);
