@@ -136,7 +136,7 @@ test: deps
 # with echo-agent under it (a block fails on an invalid access or a definite
 # leak in our code).
 MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t t/08*.t t/10*.t)
-AGENT_SUITES  = $(wildcard t/03*.t)
+AGENT_SUITES  = $(wildcard t/03*.t t/15*.t)
 
 test-memcheck: build
 	TEST_NGINX_BINARY=$(NGINX) TEST_NGINX_LOAD_MODULES=$(MODULE_SO) \

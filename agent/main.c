@@ -213,6 +213,11 @@ main_reload(int argc, char **argv)
         log_warn("reload: listen and max_connections take effect only "
                  "after a restart");
     }
+    if (strcmp(old->mesh, c->mesh) != 0 || old->mdns != c->mdns) {
+        log_warn("reload: mesh and mdns take effect only after a restart");
+        snprintf(c->mesh, sizeof(c->mesh), "%s", old->mesh);
+        c->mdns = old->mdns;
+    }
     runtime_conf_put(old);
 
     if (c->warning[0] != '\0') {
