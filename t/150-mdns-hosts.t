@@ -144,6 +144,16 @@ like($agent_a->log_text,
      qr/heartbeat: joined the mesh at \Q$ORCH\E \(found over mDNS\)/,
      'and says it joined there');
 
+# the shipped announcement, as a node sees it
+my @orch = $ha->browse('_echo-mesh._tcp');
+is(scalar @orch, 1, 'host a sees one orchestrator announced');
+is($orch[0]{name}, 'Echo-System orchestrator on host-o', '... named by host');
+is_deeply($orch[0]{txt}, { txtvers => 1, mesh => 'default',
+                           path => '/mesh/v1/nodes' },
+          '... TXT txtvers, mesh and path of conf/echo-mesh.service');
+is($orch[0]{port}, 8080, '... at the listen port of conf/nginx.conf');
+is($orch[0]{address}, $o->ip, '... on o\'s address');
+
 # --- routed tasks reach each of them -----------------------------------
 for my $h ($ha, $hb) {
     my $model = 'mdns-' . $h->name . ':latest';

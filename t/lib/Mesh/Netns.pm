@@ -24,7 +24,7 @@ use warnings;
 
 use Carp qw(croak);
 use File::Copy qw(copy);
-use File::Path qw(make_path);
+use File::Path qw(make_path remove_tree);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
@@ -35,7 +35,7 @@ my $CREATOR = $$;
 
 sub available {
     return 'needs root (network namespaces)' if $> != 0;
-    for my $prog (qw(ip nsenter unshare dbus-daemon avahi-daemon
+    for my $prog (qw(ip nsenter unshare dbus-daemon dbus-send avahi-daemon
                      avahi-browse curl)) {
         return "needs $prog (tools/install-deps.sh test)"
             unless grep { -x "$_/$prog" } qw(/usr/sbin /usr/bin /sbin /bin);
@@ -80,6 +80,7 @@ sub host {
     my $sw = $self->ns('sw');
     my $ip = "$self->{subnet}." . $self->{next}++;
     my $dir = "$self->{dir}/$name";
+    remove_tree($dir);    # an earlier run's sockets and pid files
     make_path("$dir/run", "$dir/services");
 
     _run('ip', 'netns', 'add', $ns);
@@ -123,7 +124,8 @@ mount --bind '$dir/services' /etc/avahi/services
 mkdir -p /run/dbus
 dbus-daemon --system --nofork --nopidfile &
 i=0
-while [ ! -S /run/dbus/system_bus_socket ]; do
+until dbus-send --system --dest=org.freedesktop.DBus / \\
+        org.freedesktop.DBus.GetId 2>/dev/null; do
     i=\$((i + 1)); [ \$i -lt 300 ] || exit 1; sleep 0.1
 done
 exec avahi-daemon -f '$dir/avahi.conf' --no-chroot --no-drop-root \\
