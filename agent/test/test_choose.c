@@ -85,6 +85,10 @@ main(void)
     choose_failed(&ch, "http://10.9.0.1:8080", 109.0);
     CHECK_STR(pick(&ch), "http://10.9.0.2:8080");
 
+    /* the other one resolved again, fresh: the one in use is kept */
+    CHECK_INT(choose_add(&ch, "2/0/orch on o", "http://10.9.0.9:8080"), 0);
+    CHECK_STR(pick(&ch), "http://10.9.0.2:8080");
+
     /* resolved again at a new address: a fresh candidate */
     CHECK_INT(choose_add(&ch, "2/0/orch on o", "http://10.9.0.7:8080"), 0);
     choose_failed(&ch, "http://10.9.0.2:8080", 110.0);
