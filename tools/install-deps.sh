@@ -29,7 +29,7 @@ cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static"
 for a in $cross_archs; do
     cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a libcurl4-openssl-dev:$a
-        libyajl-dev:$a libavahi-client-dev:$a"
+        libyajl-dev:$a libavahi-client-dev:$a libssl-dev:$a"
 done
 
 case "$what" in
