@@ -60,7 +60,8 @@ static adv_lookup_t     *adv_pending;
 
 
 void
-advertise_host(const conf_t *c, char *out, size_t size)
+advertise_host(const conf_t *c, const char *orchestrator, char *out,
+    size_t size)
 {
     struct timespec  wait = { ADV_WAIT_MS / 1000,
                               (ADV_WAIT_MS % 1000) * 1000000L };
@@ -81,7 +82,7 @@ advertise_host(const conf_t *c, char *out, size_t size)
     /* nothing better known: the node id is usually the host name */
     snprintf(out, size, "%s", c->node_id);
 
-    if (c->orchestrator[0] == '\0') {
+    if (orchestrator[0] == '\0') {
         return;
     }
 
@@ -90,11 +91,11 @@ advertise_host(const conf_t *c, char *out, size_t size)
     pthread_mutex_lock(&adv_lock);
 
     if (adv_pending == NULL
-        && (strcmp(adv_for, c->orchestrator) != 0 || now >= adv_until))
+        && (strcmp(adv_for, orchestrator) != 0 || now >= adv_until))
     {
-        adv_pending = adv_start(c->orchestrator);
+        adv_pending = adv_start(orchestrator);
         if (adv_pending == NULL) {
-            snprintf(adv_for, sizeof(adv_for), "%s", c->orchestrator);
+            snprintf(adv_for, sizeof(adv_for), "%s", orchestrator);
             adv_host[0] = '\0';
             adv_until = now + ADV_RETRY_SECONDS;
         }
@@ -107,7 +108,7 @@ advertise_host(const conf_t *c, char *out, size_t size)
         adv_collect(adv_now());
     }
 
-    if (strcmp(adv_for, c->orchestrator) == 0 && adv_host[0] != '\0') {
+    if (strcmp(adv_for, orchestrator) == 0 && adv_host[0] != '\0') {
         snprintf(out, size, "%s", adv_host);
     }
 

@@ -1,6 +1,6 @@
 /*
- * The host name or address the orchestrator should dial to reach this
- * agent.
+ * The host name or address the orchestrator (configured or found over
+ * mDNS) should dial to reach this agent.
  */
 
 #ifndef ECHO_AGENT_ADVERTISE_H
@@ -11,7 +11,8 @@
 #include "conf.h"
 
 
-void advertise_host(const conf_t *c, char *out, size_t size);
+void advertise_host(const conf_t *c, const char *orchestrator, char *out,
+    size_t size);
 void advertise_shutdown(void);
 
 

@@ -53,6 +53,8 @@ static int set_ollama(conf_t *c, const char *v, char *err, size_t errlen);
 static int set_node_id(conf_t *c, const char *v, char *err, size_t errlen);
 static int set_secret_file(conf_t *c, const char *v, char *err,
     size_t errlen);
+static int set_mesh(conf_t *c, const char *v, char *err, size_t errlen);
+static int set_mdns(conf_t *c, const char *v, char *err, size_t errlen);
 static int set_heartbeat(conf_t *c, const char *v, char *err,
     size_t errlen);
 static int set_max_tasks(conf_t *c, const char *v, char *err,
@@ -98,6 +100,12 @@ static const conf_opt_t  conf_opts[] = {
       "this node's name in the mesh [the host name]", set_node_id },
     { "secret_file", "FILE",
       "file holding the mesh secret (required)", set_secret_file },
+    { "mesh", "NAME",
+      "mesh to find over mDNS when no orchestrator is set [default]",
+      set_mesh },
+    { "mdns", "on|off",
+      "announce this agent and find orchestrators over mDNS [on]",
+      set_mdns },
     { "heartbeat_interval", "TIME",
       "heartbeat and Ollama re-read period [3s]", set_heartbeat },
     { "max_tasks", "N",
@@ -227,6 +235,8 @@ conf_defaults(conf_t *c)
     c->max_connections = 128;
     c->max_body = 16 * 1024 * 1024;
     c->log_level = AGENT_LOG_INFO;
+    snprintf(c->mesh, sizeof(c->mesh), "default");
+    c->mdns = 1;
 }
 
 
@@ -597,6 +607,33 @@ static int
 set_secret_file(conf_t *c, const char *v, char *err, size_t errlen)
 {
     return cv_text(v, c->secret_file, sizeof(c->secret_file), err, errlen);
+}
+
+
+static int
+set_mesh(conf_t *c, const char *v, char *err, size_t errlen)
+{
+    /* the rule of node ids: it travels in a TXT record and in logs */
+    if (cv_node_id(v, c->mesh, sizeof(c->mesh), err, errlen) != 0) {
+        snprintf(err, errlen, "invalid mesh name \"%.64s\" (1..%d of "
+                 "A-Z a-z 0-9 . _ -)", v, CONF_MESH_MAX);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+set_mdns(conf_t *c, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+        c->mdns = (v[1] == 'n');
+        return 0;
+    }
+
+    snprintf(err, errlen, "invalid mdns \"%.64s\" (on|off)", v);
+    return -1;
 }
 
 

@@ -19,6 +19,7 @@
 #define CONF_NODE_ID_MAX   63      /* the orchestrator's limit */
 #define CONF_SECRET_MAX    512
 #define CONF_TYPES_MAX     64
+#define CONF_MESH_MAX      63
 #define CONF_ENV_PREFIX    "ECHO_AGENT_"
 
 
@@ -37,6 +38,8 @@ typedef struct conf_s {
     unsigned      advertise_port;
     char          ollama[CONF_URL_MAX];
     char          node_id[CONF_NODE_ID_MAX + 1];
+    char          mesh[CONF_MESH_MAX + 1];
+    int           mdns;
     char          secret_file[CONF_PATH_MAX];
     char          secret[CONF_SECRET_MAX + 1];
     size_t        secret_len;

@@ -5,6 +5,9 @@
  * exponentially with jitter, capped, so a down orchestrator costs almost
  * nothing and a hundred agents do not return in lockstep.  A change in
  * the models (kick) sends a beat at once, except while backing off.
+ * Without a configured orchestrator the beat goes to one found over mDNS
+ * (discovery.c); one that fails is left for another of the mesh, tried
+ * without waiting out the backoff.
  */
 
 #include <stdio.h>
@@ -16,6 +19,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "discovery.h"
 #include "heartbeat.h"
 #include "http_fetch.h"
 #include "log.h"
@@ -33,8 +37,8 @@
 
 static void *heartbeat_main(void *arg);
 static hb_result_t heartbeat_send(CURL *easy, const conf_t *c,
-    const char *path,
-    const buf_t *body, char *err, size_t errlen);
+    const char *orch, const char *path, const buf_t *body, char *err,
+    size_t errlen);
 static int heartbeat_sink(void *ud, const char *p, size_t n);
 static void heartbeat_send_leave(CURL *easy);
 
@@ -82,7 +86,8 @@ heartbeat_main(void *arg)
     unsigned      failures = 0, delay;
     uint32_t      rnd;
     hb_result_t   result;
-    char          err[256];
+    char          err[256], orch[CONF_URL_MAX], next[CONF_URL_MAX];
+    char          joined[CONF_URL_MAX] = "";
 
     (void) arg;
 
@@ -99,22 +104,28 @@ heartbeat_main(void *arg)
         c = runtime_conf();
         delay = c->heartbeat_ms;
 
-        if (c->orchestrator[0] != '\0') {
+        if (discovery_target(c, orch, sizeof(orch)) == 0) {
             buf_reset(&body);
             if (report_build(&body, c) != 0) {
                 result = HB_FAILED_LOCAL;
                 snprintf(err, sizeof(err), "out of memory building the "
                          "report");
             } else {
-                result = heartbeat_send(easy, c, "/mesh/v1/nodes/heartbeat",
-                                        &body, err, sizeof(err));
+                result = heartbeat_send(easy, c, orch,
+                                        "/mesh/v1/nodes/heartbeat", &body,
+                                        err, sizeof(err));
             }
             metrics_heartbeat(result);
 
             if (result == HB_OK) {
-                if (failures > 0) {
+                if (strcmp(joined, orch) != 0) {
+                    log_info("heartbeat: joined the mesh at %s%s", orch,
+                             c->orchestrator[0] ? "" : " (found over mDNS)");
+                    snprintf(joined, sizeof(joined), "%s", orch);
+
+                } else if (failures > 0) {
                     log_info("heartbeat: joined %s again after %u failed "
-                             "attempt(s)", c->orchestrator, failures);
+                             "attempt(s)", orch, failures);
                 }
                 failures = 0;
 
@@ -125,7 +136,16 @@ heartbeat_main(void *arg)
                                          backoff_random(&rnd));
                 log_msg(failures == 1 ? AGENT_LOG_WARN : AGENT_LOG_DEBUG,
                         "heartbeat to %s failed: %s; retrying in %ums",
-                        c->orchestrator, err, delay);
+                        orch, err, delay);
+
+                /* another orchestrator of the mesh is worth a try now */
+                discovery_failed(c, orch);
+                if (discovery_target(c, next, sizeof(next)) == 0
+                    && strcmp(next, orch) != 0)
+                {
+                    log_info("heartbeat: trying %s instead", next);
+                    delay = c->heartbeat_ms;
+                }
             }
         }
 
@@ -158,22 +178,22 @@ heartbeat_send_leave(CURL *easy)
 {
     conf_t  *c = NULL;
     buf_t    body;
-    char     err[256];
+    char     err[256], orch[CONF_URL_MAX];
 
     c = runtime_conf();
     buf_init(&body, 1024);
 
-    if (c->orchestrator[0] != '\0'
+    if (discovery_target(c, orch, sizeof(orch)) == 0
         && buf_puts(&body, "{\"node_id\":") == 0
         && buf_json_string(&body, c->node_id, strlen(c->node_id)) == 0
         && buf_puts(&body, "}") == 0)
     {
-        if (heartbeat_send(easy, c, "/mesh/v1/nodes/leave", &body, err,
-                           sizeof(err)) == HB_OK)
+        if (heartbeat_send(easy, c, orch, "/mesh/v1/nodes/leave", &body,
+                           err, sizeof(err)) == HB_OK)
         {
-            log_info("left the mesh at %s", c->orchestrator);
+            log_info("left the mesh at %s", orch);
         } else {
-            log_warn("leave to %s failed: %s", c->orchestrator, err);
+            log_warn("leave to %s failed: %s", orch, err);
         }
     }
 
@@ -195,8 +215,8 @@ heartbeat_sink(void *ud, const char *p, size_t n)
 
 
 static hb_result_t
-heartbeat_send(CURL *easy, const conf_t *c, const char *path,
-    const buf_t *body, char *err, size_t errlen)
+heartbeat_send(CURL *easy, const conf_t *c, const char *orch,
+    const char *path, const buf_t *body, char *err, size_t errlen)
 {
     char         url[CONF_URL_MAX + 64];
     char         auth[SIGN_HEADER_MAX];
@@ -204,7 +224,7 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *path,
     size_t       seen = 0;
     fetch_req_t  req;
 
-    snprintf(url, sizeof(url), "%s%s", c->orchestrator, path);
+    snprintf(url, sizeof(url), "%s%s", orch, path);
 
     /* signed, never the secret: whoever answers here learns nothing */
     if (sign_node_header(c->secret, c->secret_len, "POST",

@@ -18,6 +18,7 @@
 #include "heartbeat.h"
 #include "inventory.h"
 #include "log.h"
+#include "mdns.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -110,9 +111,15 @@ main(int argc, char **argv)
     }
 
     log_info("echo-agent %s: node %s listening on %s:%u, ollama %s, "
-             "orchestrator %s", AGENT_VERSION, c->node_id, c->listen_host,
-             c->listen_port, c->ollama,
-             c->orchestrator[0] ? c->orchestrator : "(none)");
+             "orchestrator %s%s%s", AGENT_VERSION, c->node_id,
+             c->listen_host, c->listen_port, c->ollama,
+             c->orchestrator[0] ? c->orchestrator
+             : c->mdns ? "found over mDNS (mesh " : "(none)",
+             c->orchestrator[0] || !c->mdns ? "" : c->mesh,
+             c->orchestrator[0] || !c->mdns ? "" : ")");
+
+    /* announced only once it serves; mDNS trouble never stops the agent */
+    (void) mdns_start(c);
 
     for ( ;; ) {
         sig = sigwaitinfo(&set, &info);
@@ -134,6 +141,7 @@ stop:
     server_stop();
     heartbeat_stop();
     inventory_stop();
+    mdns_stop();
 
 done:
 
@@ -204,6 +212,11 @@ main_reload(int argc, char **argv)
     {
         log_warn("reload: listen and max_connections take effect only "
                  "after a restart");
+    }
+    if (strcmp(old->mesh, c->mesh) != 0 || old->mdns != c->mdns) {
+        log_warn("reload: mesh and mdns take effect only after a restart");
+        snprintf(c->mesh, sizeof(c->mesh), "%s", old->mesh);
+        c->mdns = old->mdns;
     }
     runtime_conf_put(old);
 

@@ -6,6 +6,7 @@
 
 #include "advertise.h"
 #include "caps.h"
+#include "discovery.h"
 #include "inventory.h"
 #include "metrics.h"
 #include "report.h"
@@ -18,14 +19,15 @@ report_build(buf_t *b, const conf_t *c)
     model_list_t  models;
     hw_info_t     hw;
     caps_view_t   v;
-    char          host[CONF_HOST_MAX + 1];
+    char          host[CONF_HOST_MAX + 1], orch[CONF_URL_MAX];
     int           up, rc;
 
     if (inventory_snapshot(&models, &hw, &up) != 0) {
         return -1;
     }
 
-    advertise_host(c, host, sizeof(host));
+    (void) discovery_target(c, orch, sizeof(orch));
+    advertise_host(c, orch, host, sizeof(host));
 
     v.conf = c;
     v.host = host;

@@ -93,7 +93,7 @@ advertised(conf_t *c, const char *orchestrator)
     static char  out[64];
 
     snprintf(c->orchestrator, sizeof(c->orchestrator), "%s", orchestrator);
-    advertise_host(c, out, sizeof(out));
+    advertise_host(c, c->orchestrator, out, sizeof(out));
     return out;
 }
 

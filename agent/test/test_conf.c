@@ -68,6 +68,8 @@ test_defaults(void)
     CHECK_INT(c.secret_len, 21);
     CHECK(c.node_id[0] != '\0');
     CHECK(strchr(c.node_id, '.') == NULL);
+    CHECK_STR(c.mesh, "default");
+    CHECK_INT(c.mdns, 1);
     CHECK_STR(c.warning, "");
 }
 
@@ -139,6 +141,22 @@ typedef struct {
 } bad_case_t;
 
 
+/* a flag wins over the environment, as for every key */
+static void
+test_mdns_keys(void)
+{
+    conf_t   c;
+    char     err[512];
+    char    *argv[] = { "echo-agent", "--secret-file", secret_path,
+                        "--mesh", "lab-2", "--mdns", "off", NULL };
+    char    *envp[] = { "ECHO_AGENT_MDNS=on", "ECHO_AGENT_MESH=x", NULL };
+
+    CHECK_INT(load(&c, argv, envp, err), CONF_OK);
+    CHECK_STR(c.mesh, "lab-2");
+    CHECK_INT(c.mdns, 0);
+}
+
+
 static void
 test_errors(void)
 {
@@ -175,6 +193,13 @@ test_errors(void)
           "log_level: invalid level \"loud\" (error|warn|info|debug)" },
         { "max_body = 12q\n", NULL, NULL,
           "max_body: invalid size \"12q\"" },
+        { "mesh = my mesh\n", NULL, NULL,
+          "mesh: invalid mesh name \"my mesh\" (1..63 of" },
+        { "mesh = "
+          "m123456789m123456789m123456789m123456789m123456789m123456789"
+          "m123\n", NULL, NULL, "mesh: invalid mesh name" },
+        { "mdns = yes\n", NULL, NULL,
+          "mdns: invalid mdns \"yes\" (on|off)" },
         { "", "--bogus", NULL, "unknown option \"--bogus\" (see --help)" },
         { "", "--max_tasks=3", NULL,
           "unknown option \"--max_tasks\" (see --help)" },
@@ -320,6 +345,7 @@ main(void)
 
     test_defaults();
     test_precedence();
+    test_mdns_keys();
     test_errors();
     test_secret();
     test_help();

@@ -60,7 +60,10 @@ sub start {
                '--listen', "127.0.0.1:$port",
                '--node-id', $o{node_id} // 'node-a',
                '--secret-file', secret_file(),
-               '--log-level', 'debug');
+               '--log-level', 'debug',
+               # never announced on, nor joining from, this machine's
+               # network when it runs an avahi-daemon (t/150 tests mDNS)
+               '--mdns', 'off');
     push @cmd, '--ollama', 'http://127.0.0.1:' . $o{sim}->port if $o{sim};
     push @cmd, '--orchestrator', $o{orchestrator} if $o{orchestrator};
     push @cmd, @{ $o{args} || [] };

@@ -202,6 +202,8 @@ sub start {
         unlink $self->{vg_log};
         @argv = (Mesh::Valgrind::command($self->{vg_log}), @argv);
     }
+    # a launcher (nsenter ...) runs the command, valgrind and all
+    unshift @argv, @{ $o{prefix} } if $o{prefix};
     $self->{cmd} = \@argv;
     $self->{pid} = spawn(cmd => \@argv, log => $self->{log_path},
                          env => $o{env});
