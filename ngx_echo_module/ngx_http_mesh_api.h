@@ -20,6 +20,8 @@
 ngx_int_t ngx_http_mesh_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_node_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
+/* mesh_metrics: the Prometheus text format, mesh-wide */
+ngx_int_t ngx_http_mesh_metrics_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
 /* writes [...] of the named pipelines and their steps */
 void ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,

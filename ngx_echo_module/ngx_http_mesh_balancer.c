@@ -14,6 +14,7 @@
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_zone.h"
 
 
 static ngx_int_t ngx_http_mesh_balancer_init(ngx_conf_t *cf,
@@ -320,8 +321,9 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 {
     ngx_http_mesh_ctx_t  *ctx = data;
 
-    ngx_uint_t            node, busy;
-    ngx_http_upstream_t  *u;
+    ngx_uint_t             node, busy;
+    ngx_http_upstream_t   *u;
+    ngx_http_mesh_zone_t  *zone;
 
     if (pc->tries) {
         pc->tries--;
@@ -345,6 +347,12 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 
         ngx_http_mesh_task_event(ctx->request, ctx, "task.retried",
                                  busy ? "busy" : "failed");
+
+        zone = ngx_http_mesh_zone_get(ctx->request);
+
+        if (zone && zone->sh->stats) {
+            (void) ngx_atomic_fetch_add(&zone->sh->stats->retries, 1);
+        }
         ngx_http_mesh_registry_task_end(node, 0, 0, 0, pc->log);
 
         /* busy is no fault of the node: it counts neither way */

@@ -16,6 +16,7 @@
 #include "ngx_http_mesh_pipeline.h"
 #include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_keys.h"
 
 
 static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
@@ -204,6 +205,20 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       (void *) ngx_http_mesh_status_handler },
 
+    { ngx_string("mesh_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_metrics_handler },
+
+    { ngx_string("mesh_api_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_api_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mesh_node_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -269,6 +284,33 @@ static ngx_http_variable_t  ngx_http_mesh_vars[] = {
     { ngx_string("mesh_agent_auth"), NULL,
       ngx_http_mesh_agent_auth_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("mesh_api_key_name"), NULL,
+      ngx_http_mesh_api_key_variable, 0, 0, 0 },
+
+    { ngx_string("mesh_node"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_NODE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_model"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_task_id"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TASK_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_tries"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TRIES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_queue_ms"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_QUEUE_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_ttft_ms"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TTFT_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_tokens"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_outcome"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_OUTCOME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -482,6 +524,7 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
      *     mmcf->secret = { 0, NULL };
      *     mmcf->secret_file = { 0, NULL };
      *     mmcf->node_networks_source = 0;
+     *     mmcf->api_keys = NULL;
      */
 
     mmcf->auth_window = NGX_CONF_UNSET;
@@ -631,6 +674,17 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"mesh_tags\" need a \"mesh_zone\"");
         return NGX_CONF_ERROR;
     }
+
+    if (conf->handler == ngx_http_mesh_metrics_handler
+        && mmcf->shm_zone == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_metrics\" needs a \"mesh_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a browser's feed client can only give its key in the query */
+    conf->key_args = (conf->handler == ngx_http_mesh_feed_handler);
 
     if (conf->handler == ngx_http_mesh_node_api_handler
         && mmcf->secret.len == 0)

@@ -43,6 +43,7 @@ typedef struct {
     size_t                        feed_buffer;
     ngx_uint_t                    feed_max_clients;
     ngx_msec_t                    feed_ping_interval;
+    ngx_array_t                  *api_keys;   /* ngx_http_mesh_api_key_t */
 } ngx_http_mesh_main_conf_t;
 
 
@@ -58,6 +59,7 @@ typedef struct {
     ngx_http_mesh_handler_pt      handler;
     ngx_uint_t                    route;
     ngx_str_t                     pipeline_uri;     /* of mesh_pipelines */
+    ngx_uint_t                    key_args;         /* "?key=" too: feed */
 } ngx_http_mesh_loc_conf_t;
 
 
@@ -81,6 +83,10 @@ typedef struct {
     ngx_msec_t                    dispatched;   /* this try, to its node */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
+    ngx_uint_t                    door;         /* NGX_HTTP_MESH_DOOR_* */
+    ngx_uint_t                    outcome;      /* NGX_HTTP_MESH_OUTCOME_* */
+    ngx_msec_t                    first_routed; /* the first reserve */
+    ngx_msec_t                    first_data;   /* the reply's first byte */
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
     u_char                        task_id[40];
     time_t                        auth_ts;      /* $mesh_agent_auth's */
@@ -107,6 +113,8 @@ typedef struct {
     unsigned                      balanced:1;       /* mesh_balancer took it */
     unsigned                      requeued:1;       /* waits after a try */
     unsigned                      queue_cleanup:1;
+    unsigned                      was_queued:1;
+    unsigned                      recorded:1;       /* in the metrics */
 } ngx_http_mesh_ctx_t;
 
 
