@@ -656,11 +656,23 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mesh_loc_conf_t *prev = parent;
     ngx_http_mesh_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_mesh_main_conf_t  *mmcf;
 
-    /* endpoints are not inherited: each location names its own */
+    /*
+     * endpoints are not inherited: each location names its own; but a
+     * limit_except block serves its location's endpoint (as proxy_pass
+     * does), or its methods would get the static handler
+     */
 
-    (void) prev;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->lmt_excpt && conf->handler == NULL && conf->route == 0) {
+        conf->handler = prev->handler;
+        conf->route = prev->route;
+        conf->pipeline_uri = prev->pipeline_uri;
+        clcf->handler = prev->handler;
+    }
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mesh_module);
 

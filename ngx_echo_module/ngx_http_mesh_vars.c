@@ -29,6 +29,14 @@ ngx_http_mesh_task_outcome(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
     status = r->headers_out.status;
 
+    /* the whole reply went out: a client that left after it changes nothing */
+
+    if (ctx->balanced && ctx->done_seen && !ctx->failed
+        && status == NGX_HTTP_OK)
+    {
+        return NGX_HTTP_MESH_OUTCOME_DONE;
+    }
+
     if (ctx->client_gone || r->connection->error
         || status == NGX_HTTP_CLIENT_CLOSED_REQUEST)
     {
