@@ -27,6 +27,8 @@ static void ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_http_mesh_balancer_finalize(ngx_http_request_t *r,
     ngx_int_t rc);
+static void ngx_http_mesh_balancer_end(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 static ngx_int_t ngx_http_mesh_balancer_requeue(ngx_http_request_t *r,
@@ -388,18 +390,31 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 static void
 ngx_http_mesh_balancer_finalize(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_uint_t            status;
-    ngx_connection_t     *c;
-    ngx_http_upstream_t  *u;
     ngx_http_mesh_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
-    u = r->upstream;
-    c = r->connection;
 
     if (ctx->finalize) {
         ctx->finalize(r, rc);
     }
+
+    ngx_http_mesh_balancer_end(r, ctx, rc);
+
+    /* counted now: a pipeline's step ends long before its pipeline */
+    ngx_http_mesh_task_record(ctx);
+}
+
+
+static void
+ngx_http_mesh_balancer_end(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_uint_t            status;
+    ngx_connection_t     *c;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+    c = r->connection;
 
     if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
         || rc == NGX_HTTP_REQUEST_TIME_OUT
