@@ -311,7 +311,8 @@ X-Mesh-Node: b
 --- checks
 Mesh::Orch::wait_until(sub { main::gauge('mesh_retries_total') == 1 }, 10)
 main::gauge('mesh_ejections_total') == 1
-main::gauge('mesh_nodes{state="down"}') == 1
+# down until its next heartbeat, ejected after it (time=60s)
+main::gauge('mesh_nodes{state="down"}') + main::gauge('mesh_nodes{state="ejected"}') == 1
 main::gauge('mesh_nodes{state="up"}') == 1
 Mesh::Orch::wait_until(sub { main::gauge('mesh_tasks_total{door="ollama",node="b",model="mistral:7b",outcome="done"}') == 1 }, 10)
 main::promtool_ok() or diag($main::Why)
