@@ -5,7 +5,8 @@
 # answers the scrape, every series is exactly what was sent, the
 # histograms count the tasks that reached a node, and `promtool check
 # metrics` accepts the whole output.  Then: feed clients of both workers,
-# a retry and an ejection, and a zone too small for the metrics.
+# a retry and an ejection, Redis going away and coming back, and a zone
+# too small for the metrics.
 #
 # Under TEST_NGINX_USE_VALGRIND the runner runs one nginx process (master
 # off): there the counts are checked the same, from that one process.
@@ -16,6 +17,7 @@ use File::Spec;
 use HTTP::Tiny;
 use IO::Socket::INET;
 use Test::Nginx::Socket;
+use Mesh::Chaos;
 use Mesh::Checks;
 use Mesh::Orch;
 use Mesh::Proc;
@@ -319,7 +321,23 @@ main::promtool_ok() or diag($main::Why)
 
 
 
-=== TEST 4: a zone too small for the metrics: 503, and the rest works
+=== TEST 4: Redis goes away: the workers' links are down; back: reconnects
+--- request
+GET /metrics
+--- checks
+Mesh::Orch::wait_until(sub { main::gauge('mesh_redis_links{state="up"}') == $main::WORKERS }, 10)
+main::gauge('mesh_redis_reconnects_total') == 0
+Mesh::Chaos::redis_kill()
+Mesh::Orch::wait_until(sub { main::gauge('mesh_redis_links{state="down"}') == $main::WORKERS }, 10) or diag(main::gauge('mesh_redis_links{state="down"}'))
+main::gauge('mesh_redis_links{state="up"}') == 0
+Mesh::Chaos::redis_restart()
+Mesh::Orch::wait_until(sub { main::gauge('mesh_redis_reconnects_total') == $main::WORKERS }, 30) or diag(main::gauge('mesh_redis_reconnects_total'))
+Mesh::Orch::wait_until(sub { main::gauge('mesh_redis_links{state="up"}') == $main::WORKERS }, 10)
+main::promtool_ok() or diag($main::Why)
+
+
+
+=== TEST 5: a zone too small for the metrics: 503, and the rest works
 --- http_config
     mesh_zone mesh 64k;
 --- config
