@@ -174,9 +174,10 @@ sub series_exact {
                    . " != $Want{$s}[1]"
             unless ($m->{"mesh_tokens_total$l"} // -1) == $Want{$s}[1];
     }
-    my $series = grep { /^mesh_tasks_total\{/ } keys %$m;
-    push @bad, "$series series, not " . scalar(grep { /,/ } keys %Want)
-        unless $series == grep { /,/ } keys %Want;
+    my @series = sort grep { /^mesh_tasks_total\{/ } keys %$m;
+    push @bad, @series . " series, not " . scalar(grep { /,/ } keys %Want)
+               . ": " . join(', ', map { "$_ $m->{$_}" } @series)
+        unless @series == grep { /,/ } keys %Want;
     for my $door (qw(native ollama)) {
         my $k = "mesh_unauthorized_requests_total{door=\"$door\"}";
         push @bad, "$k " . ($m->{$k} // 'none')
