@@ -32,6 +32,8 @@ ngx_int_t ngx_http_mesh_tags_handler(ngx_http_request_t *r);
 ngx_array_t *ngx_http_mesh_tags_collect(ngx_http_request_t *r);
 /* GET /v1/models and /v1/models/{model}: the mesh's models, OpenAI's way */
 ngx_int_t ngx_http_mesh_openai_models_handler(ngx_http_request_t *r);
+/* mesh_metrics: the Prometheus text format, mesh-wide */
+ngx_int_t ngx_http_mesh_metrics_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
 /* writes [...] of the named pipelines and their steps */
 void ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,

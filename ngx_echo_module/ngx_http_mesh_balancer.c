@@ -14,6 +14,7 @@
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_zone.h"
 
 
 static ngx_int_t ngx_http_mesh_balancer_init(ngx_conf_t *cf,
@@ -26,6 +27,8 @@ static void ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_http_mesh_balancer_finalize(ngx_http_request_t *r,
     ngx_int_t rc);
+static void ngx_http_mesh_balancer_end(ngx_http_request_t *r,
+    ngx_http_mesh_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_mesh_balancer_stream_error(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx);
 static ngx_int_t ngx_http_mesh_balancer_requeue(ngx_http_request_t *r,
@@ -320,8 +323,9 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 {
     ngx_http_mesh_ctx_t  *ctx = data;
 
-    ngx_uint_t            node, busy;
-    ngx_http_upstream_t  *u;
+    ngx_uint_t             node, busy;
+    ngx_http_upstream_t   *u;
+    ngx_http_mesh_zone_t  *zone;
 
     if (pc->tries) {
         pc->tries--;
@@ -345,6 +349,12 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 
         ngx_http_mesh_task_event(ctx->request, ctx, "task.retried",
                                  busy ? "busy" : "failed");
+
+        zone = ngx_http_mesh_zone_get(ctx->request);
+
+        if (zone && zone->sh->stats) {
+            (void) ngx_atomic_fetch_add(&zone->sh->stats->retries, 1);
+        }
         ngx_http_mesh_registry_task_end(node, 0, 0, 0, pc->log);
 
         /* busy is no fault of the node: it counts neither way */
@@ -380,18 +390,31 @@ ngx_http_mesh_balancer_free(ngx_peer_connection_t *pc, void *data,
 static void
 ngx_http_mesh_balancer_finalize(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_uint_t            status;
-    ngx_connection_t     *c;
-    ngx_http_upstream_t  *u;
     ngx_http_mesh_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
-    u = r->upstream;
-    c = r->connection;
 
     if (ctx->finalize) {
         ctx->finalize(r, rc);
     }
+
+    ngx_http_mesh_balancer_end(r, ctx, rc);
+
+    /* counted now: a pipeline's step ends long before its pipeline */
+    ngx_http_mesh_task_record(ctx);
+}
+
+
+static void
+ngx_http_mesh_balancer_end(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_uint_t            status;
+    ngx_connection_t     *c;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+    c = r->connection;
 
     if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
         || rc == NGX_HTTP_REQUEST_TIME_OUT

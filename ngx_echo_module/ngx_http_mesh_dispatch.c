@@ -78,6 +78,10 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
     ctx->last_node = res.node;
     ctx->routed = 1;
 
+    if (ctx->first_routed == 0) {
+        ctx->first_routed = ngx_current_msec;
+    }
+
     if (ctx->ntried < sizeof(ctx->tried) / sizeof(ctx->tried[0])) {
         ctx->tried[ctx->ntried++] = res.node;
     }
@@ -121,6 +125,7 @@ ngx_http_mesh_dispatch_outcome(ngx_uint_t node, ngx_uint_t failed,
     ngx_log_t *log)
 {
     ngx_pool_t                  *pool;
+    ngx_http_mesh_zone_t        *zone;
     ngx_http_mesh_json_t         w;
     ngx_http_mesh_ejection_t     ej;
     ngx_http_mesh_eject_conf_t   conf;
@@ -143,6 +148,12 @@ ngx_http_mesh_dispatch_outcome(ngx_uint_t node, ngx_uint_t failed,
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "mesh: node \"%s\" ejected for %M ms after %ui failures "
                   "in a row", ej.node_id, ej.duration, ej.failures);
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+
+    if (zone && zone->sh->stats) {
+        (void) ngx_atomic_fetch_add(&zone->sh->stats->ejections, 1);
+    }
 
     pool = ngx_create_pool(512, log);
     if (pool == NULL) {

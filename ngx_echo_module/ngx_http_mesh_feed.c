@@ -35,6 +35,8 @@
 #include "ngx_http_mesh_redis.h"
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_api.h"
+#include "ngx_http_mesh_keys.h"
+#include "ngx_http_mesh_registry.h"
 
 
 #define NGX_HTTP_MESH_FEED_SNAPSHOT_WAIT  1000   /* ms without Redis */
@@ -73,6 +75,7 @@ typedef struct {
 } ngx_http_mesh_feed_client_t;
 
 
+static void ngx_http_mesh_feed_gauge(void);
 static ngx_int_t ngx_http_mesh_feed_check(ngx_http_request_t *r,
     ngx_uint_t *ws, u_char *accept);
 static ngx_table_elt_t *ngx_http_mesh_feed_header(ngx_http_request_t *r,
@@ -118,6 +121,21 @@ static ngx_str_t  ngx_http_mesh_feed_sse_type =
     ngx_string("text/event-stream");
 
 
+/* this worker's clients, for mesh_metrics */
+
+static void
+ngx_http_mesh_feed_gauge(void)
+{
+    ngx_http_mesh_queue_slot_t  *slot;
+
+    slot = ngx_http_mesh_worker.queue_slot;
+
+    if (slot) {
+        slot->feed_clients = ngx_http_mesh_worker.nfeed;
+    }
+}
+
+
 ngx_int_t
 ngx_http_mesh_feed_handler(ngx_http_request_t *r)
 {
@@ -135,6 +153,14 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
 
     if (r != r->main) {
         return NGX_HTTP_NOT_FOUND;
+    }
+
+    /* a browser's WebSocket or EventSource cannot send a header */
+
+    rc = ngx_http_mesh_api_key_require(r, NGX_HTTP_MESH_DOOR_FEED, 1);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     ws = 0;
@@ -183,6 +209,7 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
 
     ngx_queue_insert_tail(&w->feed_clients, &fc->queue);
     w->nfeed++;
+    ngx_http_mesh_feed_gauge();
 
     cln->handler = ngx_http_mesh_feed_cleanup;
     cln->data = fc;
@@ -563,6 +590,7 @@ ngx_http_mesh_feed_cleanup(void *data)
 
     ngx_queue_remove(&fc->queue);
     w->nfeed--;
+    ngx_http_mesh_feed_gauge();
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, fc->timer.log, 0,
                    "mesh feed: client gone, %ui left", w->nfeed);

@@ -189,6 +189,10 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
 
     ctx->tokens = s->last_has_eval ? (ngx_uint_t) s->last_eval : s->objects;
 
+    if (data && ctx->first_data == 0) {
+        ctx->first_data = ngx_current_msec;
+    }
+
     if (ctx->openai && ctx->stream) {
         /*
          * every chunk is a token but the one that carries finish_reason

@@ -16,6 +16,7 @@
 #include "ngx_http_mesh_pipeline.h"
 #include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_keys.h"
 
 
 static ngx_int_t ngx_http_mesh_add_variables(ngx_conf_t *cf);
@@ -204,6 +205,20 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       (void *) ngx_http_mesh_status_handler },
 
+    { ngx_string("mesh_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mesh_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_metrics_handler },
+
+    { ngx_string("mesh_api_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_api_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mesh_node_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -276,6 +291,33 @@ static ngx_http_variable_t  ngx_http_mesh_vars[] = {
     { ngx_string("mesh_agent_auth"), NULL,
       ngx_http_mesh_agent_auth_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("mesh_api_key_name"), NULL,
+      ngx_http_mesh_api_key_variable, 0, 0, 0 },
+
+    { ngx_string("mesh_node"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_NODE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_model"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_task_id"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TASK_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_tries"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TRIES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_queue_ms"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_QUEUE_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_ttft_ms"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TTFT_MS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_tokens"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("mesh_outcome"), NULL, ngx_http_mesh_task_variable,
+      NGX_HTTP_MESH_VAR_OUTCOME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -489,6 +531,7 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
      *     mmcf->secret = { 0, NULL };
      *     mmcf->secret_file = { 0, NULL };
      *     mmcf->node_networks_source = 0;
+     *     mmcf->api_keys = NULL;
      */
 
     mmcf->auth_window = NGX_CONF_UNSET;
@@ -620,11 +663,23 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mesh_loc_conf_t *prev = parent;
     ngx_http_mesh_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_mesh_main_conf_t  *mmcf;
 
-    /* endpoints are not inherited: each location names its own */
+    /*
+     * endpoints are not inherited: each location names its own; but a
+     * limit_except block serves its location's endpoint (as proxy_pass
+     * does), or its methods would get the static handler
+     */
 
-    (void) prev;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->lmt_excpt && conf->handler == NULL && conf->route == 0) {
+        conf->handler = prev->handler;
+        conf->route = prev->route;
+        conf->pipeline_uri = prev->pipeline_uri;
+        clcf->handler = prev->handler;
+    }
 
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mesh_module);
 
@@ -640,6 +695,17 @@ ngx_http_mesh_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "need a \"mesh_zone\"");
         return NGX_CONF_ERROR;
     }
+
+    if (conf->handler == ngx_http_mesh_metrics_handler
+        && mmcf->shm_zone == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mesh_metrics\" needs a \"mesh_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a browser's feed client can only give its key in the query */
+    conf->key_args = (conf->handler == ngx_http_mesh_feed_handler);
 
     if (conf->handler == ngx_http_mesh_node_api_handler
         && mmcf->secret.len == 0)

@@ -43,6 +43,7 @@ typedef struct {
     size_t                        feed_buffer;
     ngx_uint_t                    feed_max_clients;
     ngx_msec_t                    feed_ping_interval;
+    ngx_array_t                  *api_keys;   /* ngx_http_mesh_api_key_t */
 } ngx_http_mesh_main_conf_t;
 
 
@@ -59,6 +60,7 @@ typedef struct {
     ngx_http_mesh_handler_pt      handler;
     ngx_uint_t                    route;
     ngx_str_t                     pipeline_uri;     /* of mesh_pipelines */
+    ngx_uint_t                    key_args;         /* "?key=" too: feed */
 } ngx_http_mesh_loc_conf_t;
 
 
@@ -82,6 +84,10 @@ typedef struct {
     ngx_msec_t                    dispatched;   /* this try, to its node */
     ngx_msec_t                    first_byte;
     ngx_uint_t                    tokens;
+    ngx_uint_t                    door;         /* NGX_HTTP_MESH_DOOR_* */
+    ngx_uint_t                    outcome;      /* NGX_HTTP_MESH_OUTCOME_* */
+    ngx_msec_t                    first_routed; /* the first reserve */
+    ngx_msec_t                    first_data;   /* the reply's first byte */
     ngx_http_mesh_ndjson_t        ndjson;       /* the reply's lines */
     ngx_str_t                     openai_body;  /* as the client sent it */
     size_t                        model_start;  /* its "model" string */
@@ -117,6 +123,8 @@ typedef struct {
     unsigned                      queue_cleanup:1;
     unsigned                      openai:1;         /* came by /v1 */
     unsigned                      sse_started:1;
+    unsigned                      was_queued:1;
+    unsigned                      recorded:1;       /* in the metrics */
 } ngx_http_mesh_ctx_t;
 
 
@@ -133,9 +141,6 @@ ngx_int_t ngx_http_mesh_send_error(ngx_http_request_t *r, ngx_uint_t status,
  */
 ngx_int_t ngx_http_mesh_send_openai_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *code,
-    const char *message);
-/* 401 invalid_api_key with WWW-Authenticate: Bearer; message NULL: OpenAI's */
-ngx_int_t ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r,
     const char *message);
 /* the OpenAI error type and code for a status */
 void ngx_http_mesh_openai_kind(ngx_uint_t status, const char **type,

@@ -1,8 +1,8 @@
 
 /*
  * The OpenAI door's own answers: GET /v1/models (the union of the live
- * nodes' models in OpenAI's list shape), GET /v1/models/{model}, and the
- * 401 the API key check sends.  The task endpoints are routed like any
+ * nodes' models in OpenAI's list shape) and GET /v1/models/{model}, behind
+ * the API key check like every door.  The task endpoints are routed like any
  * other door (mesh_route openai, ngx_http_mesh_task.c).
  */
 
@@ -10,6 +10,7 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_json.h"
+#include "ngx_http_mesh_keys.h"
 #include "ngx_http_mesh_zone.h"
 
 
@@ -33,10 +34,10 @@ ngx_http_mesh_openai_models_handler(ngx_http_request_t *r)
     ngx_http_mesh_tag_t   *tag;
     ngx_http_mesh_json_t   w;
 
-    /*
-     * API key check: issue-11-ops.  A refusal is
-     * return ngx_http_mesh_openai_unauthorized(r, NULL);
-     */
+    rc = ngx_http_mesh_api_key_require(r, NGX_HTTP_MESH_DOOR_OPENAI, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_mesh_send_openai_error(r, NGX_HTTP_NOT_ALLOWED,

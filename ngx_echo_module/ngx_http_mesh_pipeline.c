@@ -500,6 +500,7 @@ ngx_http_mesh_pipeline_run(ngx_http_request_t *r, ngx_str_t *name,
     ctx->node = -1;
     ctx->last_node = -1;
     ctx->pipeline = run;
+    ctx->door = NGX_HTTP_MESH_DOOR_PIPELINE;
     ngx_http_set_ctx(r, ctx, ngx_http_mesh_module);
 
     ngx_http_mesh_pipeline_event(run, "pipeline.started");

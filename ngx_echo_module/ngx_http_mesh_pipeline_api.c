@@ -11,6 +11,7 @@
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_pipeline.h"
 #include "ngx_http_mesh_api.h"
+#include "ngx_http_mesh_keys.h"
 
 
 static void ngx_http_mesh_pipeline_api_body(ngx_http_request_t *r);
@@ -32,6 +33,12 @@ ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
     ngx_str_t  name;
+
+    rc = ngx_http_mesh_api_key_require(r, NGX_HTTP_MESH_DOOR_PIPELINE, 0);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {

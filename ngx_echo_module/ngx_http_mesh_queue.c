@@ -222,6 +222,7 @@ ngx_http_mesh_queue_park(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     }
 
     ctx->queued = 1;
+    ctx->was_queued = 1;
     ngx_queue_insert_tail(&ngx_http_mesh_worker.waiters, &ctx->queue);
     ngx_http_mesh_worker.nwaiters++;
 
@@ -308,6 +309,9 @@ ngx_http_mesh_queue_claim_slot(ngx_cycle_t *cycle)
     if (mine) {
         mine->pid = ngx_pid;
         mine->queued = 0;
+        mine->redis_up = 0;
+        mine->redis_pending = 0;
+        mine->feed_clients = 0;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -548,10 +552,25 @@ ngx_http_mesh_queue_reject(ngx_http_request_t *r, const char *reason)
     ngx_str_t                  json;
     ngx_uint_t                 wait;
     ngx_table_elt_t           *h;
+    ngx_http_mesh_ctx_t       *ctx;
     ngx_http_mesh_json_t       w;
     ngx_http_mesh_loc_conf_t  *mlcf;
 
     wait = ngx_http_mesh_queue_estimate();
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx) {
+        if (ngx_strcmp(reason, "queue_full") == 0) {
+            ctx->outcome = NGX_HTTP_MESH_OUTCOME_QUEUE_FULL;
+
+        } else if (ngx_strcmp(reason, "queue_timeout") == 0) {
+            ctx->outcome = NGX_HTTP_MESH_OUTCOME_QUEUE_TIMEOUT;
+
+        } else {
+            ctx->outcome = NGX_HTTP_MESH_OUTCOME_NO_NODE;
+        }
+    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {

@@ -672,6 +672,17 @@ ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc)
 }
 
 
+ngx_uint_t
+ngx_http_mesh_redis_pending(void)
+{
+    ngx_http_mesh_redis_worker_t  *w;
+
+    w = ngx_http_mesh_redis_worker;
+
+    return w ? w->command.npending : 0;
+}
+
+
 void
 ngx_http_mesh_redis_status_json(ngx_http_mesh_json_t *j)
 {

@@ -99,6 +99,8 @@ void ngx_http_mesh_redis_exit_worker(ngx_cycle_t *cycle);
 ngx_http_mesh_redis_t *ngx_http_mesh_redis_commands(void);
 ngx_uint_t ngx_http_mesh_redis_subscribed(void);
 ngx_uint_t ngx_http_mesh_redis_connected(ngx_http_mesh_redis_t *rc);
+/* commands sent on this worker's command link, their replies not in */
+ngx_uint_t ngx_http_mesh_redis_pending(void);
 
 /*
  * NGX_OK: the listener connects (or already is); NGX_DECLINED: no Redis.

@@ -56,6 +56,10 @@ typedef struct {
 typedef struct {
     ngx_pid_t                     pid;
     ngx_atomic_t                  queued;
+    /* this process's gauges for mesh_metrics, written by sync and feed */
+    ngx_atomic_t                  redis_up;
+    ngx_atomic_t                  redis_pending;
+    ngx_atomic_t                  feed_clients;
 } ngx_http_mesh_queue_slot_t;
 
 

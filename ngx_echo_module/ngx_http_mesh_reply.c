@@ -170,25 +170,3 @@ ngx_http_mesh_send_openai_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_mesh_send_json(r, status, &json);
 }
-
-
-/* 401 invalid_api_key, for the API key check of every OpenAI location */
-
-ngx_int_t
-ngx_http_mesh_openai_unauthorized(ngx_http_request_t *r, const char *message)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer");
-
-    return ngx_http_mesh_send_openai_error(r, NGX_HTTP_UNAUTHORIZED,
-               "invalid_request_error", "invalid_api_key",
-               message ? message : "Incorrect API key provided");
-}

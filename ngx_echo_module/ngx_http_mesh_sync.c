@@ -391,12 +391,22 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 static void
 ngx_http_mesh_sync_on_connect(void *data)
 {
+    ngx_http_mesh_zone_t   *zone;
     ngx_http_mesh_redis_t  *rc;
 
     if (ngx_http_mesh_worker.connects++ > 0) {
         ngx_http_mesh_worker.grace_until = ngx_http_mesh_now_ms()
                                     + NGX_HTTP_MESH_GRACE_MS;
+
+        zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+
+        if (zone && zone->sh->stats) {
+            (void) ngx_atomic_fetch_add(&zone->sh->stats->redis_reconnects,
+                                        1);
+        }
     }
+
+    ngx_http_mesh_sync_gauges();
 
     rc = ngx_http_mesh_redis_commands();
 
@@ -790,6 +800,23 @@ ngx_http_mesh_sync_connect(ngx_cycle_t *cycle,
  * the registry is frozen: agents cannot heartbeat, they are not dead.
  */
 
+void
+ngx_http_mesh_sync_gauges(void)
+{
+    ngx_http_mesh_queue_slot_t  *slot;
+
+    slot = ngx_http_mesh_worker.queue_slot;
+
+    if (slot == NULL) {
+        return;
+    }
+
+    slot->redis_up = ngx_http_mesh_redis_connected(
+                         ngx_http_mesh_redis_commands());
+    slot->redis_pending = ngx_http_mesh_redis_pending();
+}
+
+
 static void
 ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
 {
@@ -806,6 +833,8 @@ ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_HTTP_MESH_SWEEP_MS + ngx_random() % 100);
+
+    ngx_http_mesh_sync_gauges();
 
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL) {

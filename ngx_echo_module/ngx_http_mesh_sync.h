@@ -55,4 +55,8 @@ ngx_int_t ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
     ngx_http_mesh_redis_reply_pt cb, void *data);
 
 
+/* this worker's Redis link gauges into its slot of the zone */
+void ngx_http_mesh_sync_gauges(void);
+
+
 #endif /* _NGX_HTTP_MESH_SYNC_H_INCLUDED_ */

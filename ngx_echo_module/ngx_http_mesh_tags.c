@@ -13,6 +13,7 @@
 #include "ngx_http_mesh_registry.h"
 #include "ngx_http_mesh_router.h"
 #include "ngx_http_mesh_sync.h"
+#include "ngx_http_mesh_keys.h"
 
 
 #define NGX_HTTP_MESH_TAGS_MAX  1024
@@ -32,6 +33,12 @@ ngx_http_mesh_tags_handler(ngx_http_request_t *r)
     ngx_array_t           *tags;
     ngx_http_mesh_tag_t   *tag;
     ngx_http_mesh_json_t   w;
+
+    rc = ngx_http_mesh_api_key_require(r, NGX_HTTP_MESH_DOOR_OLLAMA, 0);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_mesh_send_error(r, NGX_HTTP_NOT_ALLOWED,

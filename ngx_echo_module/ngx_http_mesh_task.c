@@ -19,6 +19,7 @@
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_sync.h"
 #include "ngx_http_mesh_dispatch.h"
+#include "ngx_http_mesh_keys.h"
 
 
 #define NGX_HTTP_MESH_SUMMARIZE_SYSTEM                                       \
@@ -45,6 +46,8 @@ static void *ngx_http_mesh_task_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_mesh_task_reply(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_mesh_task_cleanup(void *data);
+static ngx_uint_t ngx_http_mesh_task_door(ngx_http_request_t *r,
+    ngx_http_mesh_loc_conf_t *mlcf);
 
 
 ngx_int_t
@@ -75,11 +78,16 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
                            "/v1/embeddings"));
         }
 
-        /*
-         * API key check: issue-11-ops.  In mesh_route openai locations a
-         * refusal is ngx_http_mesh_task_reply(r,
-         * ngx_http_mesh_openai_unauthorized(r, NULL)).
-         */
+        /* a pipeline's step was let in with its pipeline */
+
+        if (r == r->main) {
+            rc = ngx_http_mesh_api_key_require(r,
+                     ngx_http_mesh_task_door(r, mlcf), 0);
+
+            if (rc != NGX_DECLINED) {
+                return ngx_http_mesh_task_reply(r, rc);
+            }
+        }
 
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_mesh_task_reply(r,
@@ -100,6 +108,7 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         ctx->stream = 1;
         ctx->arrival = ngx_current_msec;
         ctx->openai = (mlcf->route == NGX_HTTP_MESH_ROUTE_OPENAI);
+        ctx->door = ngx_http_mesh_task_door(r, mlcf);
 
         /* a slot reserved for the task comes back however the request ends */
         cln->handler = ngx_http_mesh_task_cleanup;
@@ -176,6 +185,8 @@ ngx_http_mesh_task_cleanup(void *data)
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
 
+    ngx_http_mesh_task_record(ctx);
+
     if (ctx->node < 0) {
         return;
     }
@@ -194,6 +205,35 @@ ngx_http_mesh_task_cleanup(void *data)
 
     ngx_http_mesh_dispatch_release(node, ngx_cycle->log);
     ngx_http_mesh_queue_wake();
+}
+
+
+/*
+ * A step of a pipeline, or of another door that runs its task as a
+ * subrequest, is counted under the door of the main request.
+ */
+
+static ngx_uint_t
+ngx_http_mesh_task_door(ngx_http_request_t *r, ngx_http_mesh_loc_conf_t *mlcf)
+{
+    ngx_http_mesh_ctx_t  *mctx;
+
+    if (r != r->main) {
+        mctx = ngx_http_get_module_ctx(r->main, ngx_http_mesh_module);
+
+        if (mctx && mctx->door) {
+            return mctx->door;
+        }
+    }
+
+    switch (mlcf->route) {
+    case NGX_HTTP_MESH_ROUTE_TASK:
+        return NGX_HTTP_MESH_DOOR_NATIVE;
+    case NGX_HTTP_MESH_ROUTE_OPENAI:
+        return NGX_HTTP_MESH_DOOR_OPENAI;
+    default:
+        return NGX_HTTP_MESH_DOOR_OLLAMA;
+    }
 }
 
 

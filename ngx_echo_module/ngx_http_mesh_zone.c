@@ -104,6 +104,22 @@ ngx_http_mesh_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(ctx->shpool->log_ctx, " in mesh zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    /* what the registry left; a zone too small has no mesh_metrics */
+
+    ctx->shpool->log_nomem = 0;
+    ctx->sh->stats = ngx_slab_alloc(ctx->shpool,
+                                    sizeof(ngx_http_mesh_stats_t));
+    ctx->shpool->log_nomem = 1;
+
+    if (ctx->sh->stats) {
+        ngx_http_mesh_stats_init(ctx->sh->stats);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "mesh zone \"%V\" has no room for the metrics",
+                      &shm_zone->shm.name);
+    }
+
     return NGX_OK;
 }
 

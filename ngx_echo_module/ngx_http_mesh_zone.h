@@ -13,6 +13,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_mesh_stats.h"
+
 /* fills *data with what the layer above keeps in a new zone */
 typedef ngx_int_t (*ngx_http_mesh_zone_init_pt)(ngx_slab_pool_t *shpool,
     void **data);
@@ -22,6 +24,7 @@ typedef struct {
     time_t                    created;
     ngx_atomic_t              reused;      /* reloads that kept this zone */
     void                     *data;        /* the registry's */
+    ngx_http_mesh_stats_t    *stats;       /* NULL: no room for them */
 } ngx_http_mesh_shctx_t;
 
 

@@ -12,7 +12,7 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
     valgrind procps iproute2 python3-websockets chromium chromium-driver
-    dbus avahi-daemon avahi-utils"
+    dbus avahi-daemon avahi-utils prometheus"
 # the dashboard's build needs Node.js and npm; a machine that already has
 # a node (a newer one from elsewhere, say) keeps it
 node_pkgs=""
