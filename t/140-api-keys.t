@@ -295,7 +295,50 @@ A bad filter answers 400 only after the key was accepted.
 
 
 
-=== TEST 14: a key file that does not exist
+=== TEST 14: the OpenAI door without a key: 401 in OpenAI's shape, with the challenge
+--- request
+POST /v1/chat/completions
+{"model":"mistral:7b","messages":[{"role":"user","content":"hello"}]}
+--- error_code: 401
+--- response_headers
+WWW-Authenticate: Bearer realm="mesh"
+--- response_body
+{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: /v1/models is behind the key too
+--- more_headers
+Authorization: Bearer alice-0123456789abcdeX
+--- request
+GET /v1/models
+--- error_code: 401
+--- response_body
+{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: the OpenAI door with a Bearer key: routed and served
+--- init
+main::one_node();
+--- more_headers eval
+"Authorization: Bearer $::ALICE"
+--- request
+POST /v1/chat/completions
+{"model":"mistral:7b","messages":[{"role":"user","content":"hello"}]}
+--- response_headers
+X-Mesh-Node: a
+--- response_body_like: "object":"chat.completion",.*"finish_reason":"stop"
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: a key file that does not exist
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys /nonexistent/mesh-keys;
@@ -306,7 +349,7 @@ open() "/nonexistent/mesh-keys" failed
 
 
 
-=== TEST 15: a key file without a key
+=== TEST 18: a key file without a key
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys $TEST_NGINX_KEYS_EMPTY;
@@ -317,7 +360,7 @@ qr/mesh api keys file "\S+empty" has no key/
 
 
 
-=== TEST 16: a key that is too short
+=== TEST 19: a key that is too short
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys $TEST_NGINX_KEYS_SHORT;
@@ -328,7 +371,7 @@ qr/mesh api keys file "\S+short", line 1: a key is 16 to 256 characters/
 
 
 
-=== TEST 17: a name with a space
+=== TEST 20: a name with a space
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys $TEST_NGINX_KEYS_NAME;
@@ -339,7 +382,7 @@ qr/mesh api keys file "\S+badname", line 1: a name has only letters, digits/
 
 
 
-=== TEST 18: the same key twice
+=== TEST 21: the same key twice
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys $TEST_NGINX_KEYS_DUP;
@@ -350,7 +393,7 @@ qr/mesh api keys file "\S+dup", line 2: the same key or name as "a"/
 
 
 
-=== TEST 19: the same name twice
+=== TEST 22: the same name twice
 --- http_config
     mesh_zone mesh 1m;
     mesh_api_keys $TEST_NGINX_KEYS_DUPNAME;
