@@ -97,6 +97,7 @@ static ngx_int_t ngx_http_mesh_grpc_set_status(ngx_http_request_t *r,
     ngx_list_t *list, ngx_int_t code, ngx_str_t *message);
 static void ngx_http_mesh_grpc_grpc_header(ngx_http_request_t *r);
 static void ngx_http_mesh_grpc_deadline(ngx_event_t *ev);
+static void ngx_http_mesh_grpc_cleanup(void *data);
 static ngx_http_mesh_grpc_ctx_t *ngx_http_mesh_grpc_of(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_grpc_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_grpc_body_filter(ngx_http_request_t *r,
@@ -174,6 +175,7 @@ ngx_http_mesh_grpc_handler(ngx_http_request_t *r)
     ngx_uint_t                 i;
     ngx_list_part_t           *part;
     ngx_table_elt_t           *h;
+    ngx_pool_cleanup_t        *cln;
     ngx_http_mesh_ctx_t       *ctx;
     ngx_http_mesh_grpc_ctx_t  *g;
 
@@ -205,10 +207,16 @@ ngx_http_mesh_grpc_handler(ngx_http_request_t *r)
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_ctx_t));
     g = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_grpc_ctx_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (ctx == NULL || g == NULL) {
+    if (ctx == NULL || g == NULL || cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the deadline's timer goes with the request, however it ends */
+
+    cln->handler = ngx_http_mesh_grpc_cleanup;
+    cln->data = g;
 
     ctx->request = r;
     ctx->node = -1;
@@ -1110,6 +1118,17 @@ ngx_http_mesh_grpc_deadline(ngx_event_t *ev)
     /* NGX_ERROR terminates the request, its step and upstream with it */
     ngx_http_finalize_request(r, NGX_ERROR);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_mesh_grpc_cleanup(void *data)
+{
+    ngx_http_mesh_grpc_ctx_t *g = data;
+
+    if (g->deadline.timer_set) {
+        ngx_del_timer(&g->deadline);
+    }
 }
 
 

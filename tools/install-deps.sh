@@ -11,7 +11,8 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
     libavahi-client-dev libmicrohttpd-dev libssl-dev curl"
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
-    valgrind procps iproute2 python3-websockets chromium chromium-driver"
+    valgrind procps iproute2 python3-websockets chromium chromium-driver
+    python3-grpcio python3-grpc-tools"
 # the dashboard's build needs Node.js and npm; a machine that already has
 # a node (a newer one from elsewhere, say) keeps it
 node_pkgs=""

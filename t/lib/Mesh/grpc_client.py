@@ -12,6 +12,7 @@
 #   concurrent  N calls at once, each on its own thread and channel;
 #               prints {"results": [one "call" result each]}
 #   slow        reads one message, sleeps N seconds, then reads the rest
+#               (with HTTP/2's default window: no BDP probing)
 import argparse
 import importlib
 import json
@@ -84,7 +85,9 @@ def finish(call, messages):
 
 
 def one(args, pb, pbg, pause=0):
-    channel = grpc.insecure_channel("127.0.0.1:%d" % args.port)
+    # a slow reader keeps HTTP/2's first window (64 KiB): no BDP probing
+    opts = [("grpc.http2.bdp_probe", 0)] if pause else []
+    channel = grpc.insecure_channel("127.0.0.1:%d" % args.port, options=opts)
     call = start(args, pb, pbg, channel)
     messages = []
     try:
