@@ -65,6 +65,8 @@ typedef struct {
     ngx_uint_t                    step;
     ngx_int_t                     status;        /* -1: not known yet */
     ngx_str_t                     message;
+    ngx_int_t                     early;         /* answered once read */
+    const char                   *early_message;
     unsigned                      held_header:1; /* the pipeline's, held */
     unsigned                      header_out:1;  /* sent to the client */
     unsigned                      passing:1;     /* our own header */
@@ -239,14 +241,16 @@ ngx_http_mesh_grpc_handler(ngx_http_request_t *r)
         }
     }
 
-    if (g->method == 0) {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    /*
+     * Errors known from the header alone are answered once the body is
+     * read: an answer while the client still sends makes nginx reset the
+     * stream, and a client may drop the answer with it.
+     */
 
-        return ngx_http_mesh_grpc_status(r, NGX_HTTP_MESH_GRPC_UNIMPLEMENTED,
-                   "unknown method: echo.mesh.Mesh serves RunTask, "
-                   "RunPipeline, ListNodes and Watch");
+    if (g->method == 0) {
+        g->early = NGX_HTTP_MESH_GRPC_UNIMPLEMENTED;
+        g->early_message = "unknown method: echo.mesh.Mesh serves RunTask, "
+                           "RunPipeline, ListNodes and Watch";
     }
 
     /* metadata the door reads: grpc-timeout (and authorization, below) */
@@ -273,13 +277,9 @@ ngx_http_mesh_grpc_handler(ngx_http_request_t *r)
             if (ngx_http_mesh_grpc_timeout((char *) h[i].value.data,
                                            h[i].value.len, &ms) != 0)
             {
-                if (ngx_http_discard_request_body(r) != NGX_OK) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-
-                return ngx_http_mesh_grpc_status(r,
-                           NGX_HTTP_MESH_GRPC_INVALID_ARGUMENT,
-                           "grpc-timeout is malformed");
+                g->early = NGX_HTTP_MESH_GRPC_INVALID_ARGUMENT;
+                g->early_message = "grpc-timeout is malformed";
+                continue;
             }
 
             /* at least 1 ms; nginx timers hold a little over 24 days */
@@ -303,17 +303,31 @@ ngx_http_mesh_grpc_handler(ngx_http_request_t *r)
 }
 
 
-/* Trailers-Only UNAUTHENTICATED, for the API key check */
+/*
+ * Trailers-Only UNAUTHENTICATED, for the API key check in the handler:
+ * returns what the handler returns.
+ */
 
 ngx_int_t
 ngx_http_mesh_grpc_unauthenticated(ngx_http_request_t *r, const char *why)
 {
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_int_t                  rc;
+    ngx_http_mesh_grpc_ctx_t  *g;
+
+    g = ngx_http_mesh_grpc_of(r);
+
+    if (g == NULL) {
+        return NGX_HTTP_UNAUTHORIZED;
     }
 
-    return ngx_http_mesh_grpc_status(r, NGX_HTTP_MESH_GRPC_UNAUTHENTICATED,
-                                     why);
+    /* answered once the body is read, as every early error */
+
+    g->early = NGX_HTTP_MESH_GRPC_UNAUTHENTICATED;
+    g->early_message = why;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_mesh_grpc_body);
+
+    return rc >= NGX_HTTP_SPECIAL_RESPONSE ? rc : NGX_DONE;
 }
 
 
@@ -330,6 +344,11 @@ ngx_http_mesh_grpc_body(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
     g = ctx->grpc;
+
+    if (g->early_message) {
+        rc = ngx_http_mesh_grpc_status(r, g->early, g->early_message);
+        goto done;
+    }
 
     rc = ngx_http_mesh_read_json_body(r, NGX_HTTP_MESH_GRPC_MSG_MAX, &body);
 

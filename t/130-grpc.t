@@ -37,7 +37,9 @@ sub failed {
 # the curl view of a call: a Trailers-Only reply
 sub trailers_only {
     my ($status) = @_;
-    my @l = @{ $main::W->{lines} };
+    # the header block only: curl shows trailers after an empty "< " line
+    my @l;
+    for (@{ $main::W->{lines} }) { last if $_ eq '< '; push @l, $_ }
     return (grep { $_ eq "< grpc-status: $status" } @l)
         && (grep { $_ eq '< content-type: application/grpc' } @l)
         && (grep { /^< HTTP\/2 200/ } @l) && $main::W->{size} == 0;
@@ -142,7 +144,7 @@ main::requests('b') == 0
 
 
 
-=== TEST 7: INVALID_ARGUMENT: no prompt, neither type nor model, a vision task without images, a bad template, bad protobuf, two messages
+=== TEST 7: INVALID_ARGUMENT: no prompt, neither type nor model, a vision task without images, a bad template, bad protobuf, two messages, no message, a malformed grpc-timeout
 --- init
 Mesh::Pipeline::mesh(b => { model => 'mistral:7b' });
 --- request
@@ -156,6 +158,7 @@ GET /mesh/status
 ($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', Mesh::Grpc::frame("\xff\xff"))) && main::trailers_only(3)
 ($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', Mesh::Grpc::frame("\x1a\x01x") x 2)) && main::trailers_only(3)
 ($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', '')) && main::trailers_only(3)
+($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', Mesh::Grpc::frame("\x08\x01\x1a\x01x"), 'grpc-timeout: 1x')) && main::trailers_only(3)
 main::requests('b') == 0
 --- no_error_log
 [error]
@@ -182,6 +185,6 @@ main::requests('b') == 0
 --- request
 GET /mesh/status
 --- checks
-($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', Mesh::Grpc::frame(''), 'content-type: application/json')) && (grep { /^< HTTP\/2 415/ } @{ $W->{lines} }) && !(grep { /grpc-status/ } @{ $W->{lines} })
+($main::W = Mesh::Grpc::raw('/echo.mesh.Mesh/RunTask', '', 'content-type: application/json')) && (grep { /^< HTTP\/2 415/ } @{ $W->{lines} }) && !(grep { /grpc-status/ } @{ $W->{lines} })
 --- no_error_log
 [error]

@@ -108,7 +108,7 @@ sub raw {
     { local $/; $err = <$c> // ''; }
     close $c;
     my @lines = map { s/\r$//r } grep { /^< / } split /\n/, $err;
-    $Mesh::Checks::Why = "curl: " . join(' | ', @lines);
+    $Mesh::Checks::Why = "curl: " . (@lines ? join(" | ", @lines) : ($err =~ s{\n}{ ~ }gr));
     return { lines => \@lines, size => -s $out // 0 };
 }
 
