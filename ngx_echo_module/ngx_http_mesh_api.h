@@ -39,6 +39,12 @@ ngx_int_t ngx_http_mesh_pipeline_api_handler(ngx_http_request_t *r);
 void ngx_http_mesh_pipeline_list_json(ngx_http_mesh_json_t *w,
     ngx_http_mesh_main_conf_t *mmcf);
 ngx_int_t ngx_http_mesh_feed_handler(ngx_http_request_t *r);
+/* mesh_grpc: the echo.mesh.Mesh service, and its filters */
+ngx_int_t ngx_http_mesh_grpc_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_mesh_grpc_filter_init(ngx_conf_t *cf);
+/* Trailers-Only UNAUTHENTICATED (for the API key check) */
+ngx_int_t ngx_http_mesh_grpc_unauthenticated(ngx_http_request_t *r,
+    const char *why);
 /* exit_process: a last close frame to each feed client */
 void ngx_http_mesh_feed_exit_worker(void);
 

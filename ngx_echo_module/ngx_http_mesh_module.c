@@ -198,6 +198,13 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mesh_grpc"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_mesh_pipelines_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_mesh_grpc_handler },
+
     { ngx_string("mesh_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_mesh_set_handler,
@@ -434,7 +441,14 @@ ngx_http_mesh_init(ngx_conf_t *cf)
 
     *h = ngx_http_mesh_precontent_handler;
 
-    /* under the task filter: a step's reply is counted before it is read */
+    /*
+     * Bottom up: the gRPC door turns what the pipeline filter passes into
+     * messages; under the task filter a step's reply is counted first.
+     */
+
+    if (ngx_http_mesh_grpc_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_mesh_pipeline_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -1148,8 +1162,11 @@ ngx_http_mesh_pipelines_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* mesh_pipelines, or mesh_grpc (its steps run the same way) */
+
     mlcf->pipeline_uri = value[1];
-    mlcf->handler = ngx_http_mesh_pipeline_api_handler;
+    mlcf->handler = cmd->post ? (ngx_http_mesh_handler_pt) cmd->post
+                              : ngx_http_mesh_pipeline_api_handler;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = mlcf->handler;

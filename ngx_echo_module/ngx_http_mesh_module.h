@@ -101,6 +101,7 @@ typedef struct {
     u_char                        auth_sig[64];
     void                         *task;         /* ngx_http_mesh_task_t */
     void                         *pipeline;     /* a pipeline's main request */
+    void                         *grpc;         /* a gRPC call's main request */
     ngx_queue_t                   queue;        /* in this worker's queue */
     ngx_event_t                   ttl;
     ngx_event_t                   resume;

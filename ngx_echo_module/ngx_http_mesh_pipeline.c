@@ -460,8 +460,15 @@ ngx_http_mesh_pipeline_run(ngx_http_request_t *r, ngx_str_t *name,
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
 
+    /* a door may have set the ctx up already (the gRPC door's state) */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_ctx_t));
+    }
+
     run = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_pipeline_run_t));
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_ctx_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
     if (run == NULL || ctx == NULL || cln == NULL) {
@@ -500,7 +507,8 @@ ngx_http_mesh_pipeline_run(ngx_http_request_t *r, ngx_str_t *name,
     ctx->node = -1;
     ctx->last_node = -1;
     ctx->pipeline = run;
-    ctx->door = NGX_HTTP_MESH_DOOR_PIPELINE;
+    ctx->door = ctx->grpc ? NGX_HTTP_MESH_DOOR_GRPC
+                          : NGX_HTTP_MESH_DOOR_PIPELINE;
     ngx_http_set_ctx(r, ctx, ngx_http_mesh_module);
 
     ngx_http_mesh_pipeline_event(run, "pipeline.started");

@@ -53,7 +53,7 @@ dir=${1:-$(dirname "$0")/../ngx_echo_module}
 layer() {
     case $1 in
     module.h|caps|util|zone|json|ndjson|parse_core|parse|parse_feed) echo 0 ;;
-    reply|body|ws|pipeline_parse|sign|stats|keys)                echo 0 ;;
+    reply|body|ws|pipeline_parse|sign|stats|keys|grpc_codec)     echo 0 ;;
     registry|router)                                             echo 1 ;;
     redis)                                                       echo 2 ;;
     sync|events)                                                 echo 3 ;;
@@ -61,6 +61,7 @@ layer() {
     queue)                                                       echo 5 ;;
     task|balancer|filter|pipeline|vars)                          echo 6 ;;
     api|node_api|tags|status|pipeline_api|feed|openai|metrics)   echo 7 ;;
+    grpc)                                                        echo 7 ;;
     module.c)                                                    echo 8 ;;
     *)                                                           echo "" ;;
     esac

@@ -25,6 +25,7 @@ NODES=${MESH_DEMO_NODES:-2}
 REDIS_PORT=${MESH_DEMO_REDIS_PORT:-6390}
 SIM_PORT=${MESH_DEMO_SIM_PORT:-11434}
 AGENT_PORT=${MESH_DEMO_AGENT_PORT:-50052}
+GRPC_PORT=${MESH_DEMO_GRPC_PORT:-50051}
 NODES_MAX=8
 CONTROL=$DEMO/control
 ME="tools/demo.sh"
@@ -183,11 +184,14 @@ redis_idx=$((${#pids[@]} - 1))
 say "redis-server    127.0.0.1:$redis_port (pid ${pids[$redis_idx]}; private," \
     "no persistence)"
 
+grpc_port=$(free_port "$GRPC_PORT")
+
 cp "$TOP/conf/mesh_proxy.conf" "$DEMO/nginx/conf/"
 cp "$DEMO/mesh.secret" "$DEMO/nginx/conf/mesh.secret"
 sed -e "s|^load_module .*|load_module $BUILD/nginx/ngx_http_mesh_module.so;|" \
     -e "s|redis://127.0.0.1:6379|redis://127.0.0.1:$redis_port|" \
     -e "s|listen       8080;|listen       127.0.0.1:$HTTP_PORT;|" \
+    -e "s|listen       50051 http2;|listen       127.0.0.1:$grpc_port http2;|" \
     -e "s|root .*/dashboard;|root $BUILD/dashboard;|" \
     "$TOP/conf/nginx.conf" > "$DEMO/nginx/conf/nginx.conf"
 
@@ -198,6 +202,7 @@ nginx_idx=$started
 wait_port "$HTTP_PORT" "${pids[$nginx_idx]}" \
     || { say "nginx did not start"; exit 1; }
 say "nginx           http://127.0.0.1:$HTTP_PORT (module ngx_http_mesh_module)"
+say "gRPC            127.0.0.1:$grpc_port (echo.mesh.Mesh, HTTP/2)"
 
 # Node profiles, used in turn: together they have a vision, a code and two
 # text models, and mistral:7b and llava:7b are each on two nodes.

@@ -12,7 +12,8 @@ build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
     valgrind procps iproute2 python3-websockets chromium chromium-driver
-    dbus avahi-daemon avahi-utils prometheus"
+    dbus avahi-daemon avahi-utils prometheus python3-grpcio
+    python3-grpc-tools"
 # the dashboard's build needs Node.js and npm; a machine that already has
 # a node (a newer one from elsewhere, say) keeps it
 node_pkgs=""
