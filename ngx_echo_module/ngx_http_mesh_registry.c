@@ -12,7 +12,7 @@
 #include "ngx_http_mesh_zone.h"
 
 
-#define NGX_HTTP_MESH_MAX_NODES     4096
+#define NGX_HTTP_MESH_MAX_NODES     16384
 
 
 static ngx_int_t ngx_http_mesh_registry_sockaddr(ngx_http_mesh_caps_t *caps,
