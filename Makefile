@@ -53,7 +53,8 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 .PHONY: all build deps deps-build proto module sim agent dashboard test \
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
-        demo-build clean fuzz bench-route bench-mesh bench-pipeline deb
+        demo-build clean fuzz bench bench-cost bench-scale bench-agent-mem \
+        bench-route bench-mesh bench-pipeline deb
 
 all: build
 
@@ -113,6 +114,20 @@ test-unit: build
 fuzz: proto
 	@tools/install-deps.sh fuzz
 	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) fuzz
+
+# Issue 13's benchmarks: figures printed, nothing asserted (bench/RESULTS.md)
+bench: bench-cost bench-scale bench-agent-mem
+
+bench-cost: build
+	@tools/install-deps.sh bench
+	bench/cost/run.sh
+
+bench-scale: build
+	@tools/install-deps.sh bench
+	bench/scale/run.sh
+
+bench-agent-mem: build
+	bench/agent/bench.pl --memory
 
 bench-route: module
 	$(MAKE) -C bench/route BUILD=$(BUILD) run

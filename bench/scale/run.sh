@@ -64,7 +64,7 @@ paced() {
     t1=$(date +%s.%N); n1=$(ticks $nginx_all); r1=$(ticks "$REDIS_PID")
     read -r rps n p50 p99 bad <<< "$(wrk_parse "$W/hb.out")"
     bad=$(awk '/non-200 replies/ {print $3}' "$W/hb.out")
-    awk -v a="$agents" -v n="$n" -v t="$(echo "$t1 - $t0" | bc)" \
+    awk -v a="$agents" -v n="$n" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
         -v nt=$((n1 - n0)) -v rt=$((r1 - r0)) -v hz="$HZ" -v p50="$p50" \
         -v p99="$p99" -v bad="$bad" 'BEGIN {
         rate = n / t; nus = nt / hz / n * 1e6; rus = rt / hz / n * 1e6;
