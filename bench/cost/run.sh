@@ -18,7 +18,7 @@ start_standin 16591 1
 N=$W/nginx
 nginx_prefix "$N"
 cat > "$N/conf/nginx.conf" <<CONF
-load_module $B/nginx/ngx_http_mesh_module.so;
+load_module $MODULE;
 worker_processes 1;
 error_log logs/error.log warn;
 pid logs/nginx.pid;

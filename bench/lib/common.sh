@@ -6,6 +6,8 @@
 #   wait_port PORT, ticks PID..., worker_pids DIR, wrk_parse FILE
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=$TOP/build
+# the module under test (MODULE=... measures another build of it)
+MODULE=${MODULE:-$B/nginx/ngx_http_mesh_module.so}
 SECRET=benchmark-secret-0123456789abcdef
 HZ=$(getconf CLK_TCK)
 pids=()

@@ -19,7 +19,7 @@ start_redis 16680
 N=$W/nginx
 nginx_prefix "$N"
 cat > "$N/conf/nginx.conf" <<CONF
-load_module $B/nginx/ngx_http_mesh_module.so;
+load_module $MODULE;
 worker_processes 2;
 error_log logs/error.log warn;
 pid logs/nginx.pid;
