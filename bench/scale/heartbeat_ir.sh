@@ -66,4 +66,4 @@ awk -v n="$n" -v nodes="$NODES" -v r="$in_redis" -v bad="$bad" \
     '/^totals:/ { printf "%5d nodes (%d keys in Redis): %d heartbeats (non-200 %d), %.0f instructions each\n", nodes, r, n, bad, $2 / n; exit }' "$f"
 callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null | \
     grep -E "registry_find|strcmp|yajl_parse|libcrypto" | head -4 | \
-    awk '{ printf "    %s %s %s\n", $1, $2, $3 }'
+    awk '{ printf "    %s %s %s %s\n", $1, $2, $3, $4 }'
