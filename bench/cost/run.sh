@@ -17,24 +17,10 @@ start_redis 16580
 start_standin 16591 1
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    keepalive_requests 1000000;
-    mesh_registry redis://127.0.0.1:16580;
-    mesh_zone mesh 16m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 1 16580 16m; cat <<CONF
     upstream mesh_agents { mesh_balancer; keepalive 64; }
     upstream plain_agents { server 127.0.0.1:16591; keepalive 64; }
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_buffering off;
+    $PROXY_CONF
     proxy_read_timeout 120s;
     server {
         listen 127.0.0.1:16570;
@@ -49,6 +35,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 
 OLLAMA_BODY='{"model":"mistral:7b","prompt":"why is the sky blue","stream":false}'
 NATIVE_BODY='{"type":"text","model":"mistral:7b","prompt":"why is the sky blue","stream":false}'

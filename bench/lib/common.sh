@@ -56,6 +56,38 @@ nginx_prefix() {      # $1 prefix: the folders nginx -p needs
 NGINX_TEMPS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/f; uwsgi_temp_path tmp/u; scgi_temp_path tmp/s;'
 
+# The start of an nginx.conf, up to the http block's common settings:
+# $1 workers, $2 worker_connections (default 4096)
+nginx_head() {
+    [ "${2:-4096}" -gt 4096 ] && echo "worker_rlimit_nofile $(($2 * 2));"
+    cat <<CONF
+worker_processes $1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections ${2:-4096}; }
+http {
+    access_log off;
+    $NGINX_TEMPS
+    keepalive_requests 1000000;
+CONF
+}
+
+# ... with the module: $1 workers, $2 Redis port, $3 zone size, $4 as above
+mesh_head() {
+    echo "load_module $MODULE;"
+    nginx_head "$1" "${4:-4096}"
+    cat <<CONF
+    mesh_registry redis://127.0.0.1:$2;
+    mesh_zone mesh $3;
+    mesh_secret_file mesh.secret;
+CONF
+}
+
+# proxying as conf/mesh_proxy.conf does it, minus the retries
+PROXY_CONF='proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;'
+
 # The stand-in node: a plain nginx (no module) answering Ollama-shaped and
 # OpenAI-shaped replies from memory, so the backend is never what limits a
 # benchmark.  It is registered in the mesh like an agent (bench/lib/hb.pl)
@@ -63,15 +95,7 @@ NGINX_TEMPS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
 start_standin() {     # $1 port, $2 cpu
     local d=$W/standin
     nginx_prefix "$d"
-    cat > "$d/conf/nginx.conf" <<CONF
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    keepalive_requests 1000000;
+    { nginx_head 1; cat <<CONF
     default_type application/json;
     server {
         listen 127.0.0.1:$1 reuseport;
@@ -87,6 +111,7 @@ http {
     }
 }
 CONF
+    } > "$d/conf/nginx.conf"
     taskset -c "$2" /usr/sbin/nginx -p "$d" -c conf/nginx.conf \
         -g 'daemon off;' >"$d/logs/stderr" 2>&1 &
     pids+=($!)

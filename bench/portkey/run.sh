@@ -30,23 +30,9 @@ wait_port 16881
 
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    keepalive_requests 1000000;
-    mesh_registry redis://127.0.0.1:16880;
-    mesh_zone mesh 16m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 1 16880 16m; cat <<CONF
     upstream mesh_agents { mesh_balancer; keepalive 64; }
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_buffering off;
+    $PROXY_CONF
     server {
         listen 127.0.0.1:16870;
         proxy_set_header Authorization \$mesh_agent_auth;
@@ -55,6 +41,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 mesh=0
 if /usr/sbin/nginx -p "$N" -c conf/nginx.conf -t >"$W/nginx-t.log" 2>&1; then
     start_nginx "$N" 0

@@ -21,25 +21,11 @@ pids+=($!)
 wait_port 16990
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    mesh_registry redis://127.0.0.1:16980;
-    mesh_zone mesh 16m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 1 16980 16m 8192; cat <<CONF
     mesh_queue_size 2000;
     mesh_queue_ttl 600s;
     upstream mesh_agents { mesh_balancer; keepalive 16; }
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_buffering off;
+    $PROXY_CONF
     proxy_read_timeout 600s;
     server {
         listen 127.0.0.1:16970 backlog=4096;
@@ -49,6 +35,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 start_nginx "$N" 0
 wait_port 16970
 worker=$(worker_pids "$NGINX_PID")

@@ -16,18 +16,7 @@ bench_init scale-ir
 start_redis 16681
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    mesh_registry redis://127.0.0.1:16681;
-    mesh_zone mesh 80m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 1 16681 80m; cat <<CONF
     mesh_node_networks 127.0.0.0/8;
     mesh_auth_window 600s;
     server {
@@ -36,6 +25,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 # fill the registry natively
 start_nginx "$N" 0
 wait_port 16671

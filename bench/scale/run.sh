@@ -18,19 +18,7 @@ make -s -C "$TOP/bench/route" BUILD="$B" "$B/bench/route_bench" >/dev/null
 start_redis 16680
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 2;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    keepalive_requests 1000000;
-    mesh_registry redis://127.0.0.1:16680;
-    mesh_zone mesh 80m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 2 16680 80m; cat <<CONF
     mesh_node_networks 127.0.0.0/8;
     mesh_auth_window 120s;
     server {
@@ -39,6 +27,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 start_nginx "$N" 0
 wait_port 16670
 sleep 1

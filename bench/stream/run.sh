@@ -26,24 +26,10 @@ for p in 16790 16791; do
 done
 N=$W/nginx
 nginx_prefix "$N"
-cat > "$N/conf/nginx.conf" <<CONF
-load_module $MODULE;
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    $NGINX_TEMPS
-    keepalive_requests 1000000;
-    mesh_registry redis://127.0.0.1:16780;
-    mesh_zone mesh 16m;
-    mesh_secret_file mesh.secret;
+{ mesh_head 1 16780 16m; cat <<CONF
     upstream mesh_agents { mesh_balancer; keepalive 256; }
     upstream plain_sim { server 127.0.0.1:16790; keepalive 256; }
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_buffering off;
+    $PROXY_CONF
     proxy_read_timeout 120s;
     server {
         listen 127.0.0.1:16770;
@@ -57,6 +43,7 @@ http {
     }
 }
 CONF
+} > "$N/conf/nginx.conf"
 start_nginx "$N" 0
 wait_port 16770
 worker=$(worker_pids "$NGINX_PID")
