@@ -106,7 +106,8 @@ sub mem_kb {
     open my $in, '<', "/proc/$pid/smaps_rollup" or return {};
     while (<$in>) { $v{$1} = $2 if /^(\w+):\s+(\d+) kB/ }
     return { rss => $v{Rss} // 0, pss => $v{Pss} // 0,
-             private => ($v{Private_Clean} // 0) + ($v{Private_Dirty} // 0) };
+             private => ($v{Private_Clean} // 0) + ($v{Private_Dirty} // 0),
+             dirty => $v{Private_Dirty} // 0 };
 }
 
 sub cpu_seconds {
@@ -237,7 +238,9 @@ for (1 .. 20) {
 my $metrics = `curl -s -H 'Authorization: @{[ token() ]}' http://127.0.0.1:$sagent/metrics`;
 my $active = $metrics =~ /^echo_agent_active_tasks 20$/m;
 close $_ for @streams;
-printf "agent resident memory (KiB):         RSS      PSS  private\n";
+# private counts library pages no other process maps right now (clean);
+# private dirty is the agent's own written memory, whatever else runs
+printf "agent resident memory (KiB):         RSS      PSS  private    dirty\n";
 my @rows = $memory
     ? (['idle (the only agent)', $mem_idle2],
        ['20 concurrent streams', $peak])
@@ -245,8 +248,8 @@ my @rows = $memory
        ['idle (second agent)', $mem_idle2],
        ['20 concurrent streams', $peak]);
 for my $row (@rows) {
-    printf "  %-28s %8d %8d %8d\n", $row->[0],
-        @{ $row->[1] }{qw(rss pss private)};
+    printf "  %-28s %8d %8d %8d %8d\n", $row->[0],
+        @{ $row->[1] }{qw(rss pss private dirty)};
 }
 print "  (20 streams: ", $active ? '20 tasks were active' :
     'WARNING: not 20 tasks active', ")\n";
