@@ -59,7 +59,9 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 .PHONY: all build deps deps-build proto module sim agent dashboard test \
         test-clients \
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
-        demo-build clean fuzz bench-route bench-mesh bench-pipeline deb
+        demo-build clean fuzz bench bench-cost bench-stream bench-portkey \
+        bench-scale bench-agent-mem bench-queue \
+        bench-route bench-mesh bench-pipeline deb
 
 all: build
 
@@ -125,6 +127,39 @@ test-unit: build
 fuzz: proto
 	@tools/install-deps.sh fuzz
 	$(MAKE) -C ngx_echo_module/tests BUILD=$(BUILD) fuzz
+
+# Issue 13's benchmarks: figures printed, nothing asserted (bench/RESULTS.md)
+bench: bench-cost bench-stream bench-portkey bench-scale bench-agent-mem \
+       bench-queue
+
+bench-cost: build
+	@tools/install-deps.sh bench
+	bench/cost/run.sh
+
+bench-stream: build
+	@tools/install-deps.sh bench
+	bench/stream/run.sh
+
+# the gateway from npm, pinned by bench/portkey/package-lock.json
+bench-portkey: build bench/portkey/node_modules/.package-lock.json
+	@tools/install-deps.sh bench
+	bench/portkey/run.sh
+
+bench/portkey/node_modules/.package-lock.json: bench/portkey/package.json \
+        bench/portkey/package-lock.json
+	cd bench/portkey && npm ci --no-audit --no-fund --loglevel=error
+
+bench-queue: build
+	@tools/install-deps.sh bench
+	bench/queue/run.sh
+
+bench-scale: build
+	@tools/install-deps.sh bench
+	bench/scale/run.sh
+	bench/scale/heartbeat_ir.sh
+
+bench-agent-mem: build
+	bench/agent/bench.pl --memory
 
 bench-route: module
 	$(MAKE) -C bench/route BUILD=$(BUILD) run

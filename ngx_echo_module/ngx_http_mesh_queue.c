@@ -20,6 +20,9 @@
 
 #define NGX_HTTP_MESH_QUEUE_POLL  100
 
+/* route requests found busy in one wake-up, remembered to skip the same */
+#define NGX_HTTP_MESH_QUEUE_BUSY_KEYS  8
+
 
 static ngx_int_t ngx_http_mesh_queue_take(ngx_http_request_t *r,
     ngx_atomic_uint_t *pos);
@@ -33,6 +36,8 @@ static void ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev);
 static void ngx_http_mesh_queue_resume_handler(ngx_event_t *ev);
 static void ngx_http_mesh_queue_poll_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_mesh_queue_estimate(void);
+static ngx_uint_t ngx_http_mesh_queue_same_route(ngx_http_mesh_ctx_t *a,
+    ngx_http_mesh_ctx_t *b);
 
 
 ngx_int_t
@@ -425,18 +430,53 @@ ngx_http_mesh_queue_ttl_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Two waiters ask for the same routing decision: the same model (or none)
+ * and type, and no node excluded by a failed try.  Within one wake-up the
+ * answer for the second is the answer for the first.
+ */
+
+static ngx_uint_t
+ngx_http_mesh_queue_same_route(ngx_http_mesh_ctx_t *a, ngx_http_mesh_ctx_t *b)
+{
+    u_char  *ma, *mb;
+    size_t   la, lb;
+
+    if (a->ntried || b->ntried || a->type != b->type) {
+        return 0;
+    }
+
+    ma = a->serve_model[0] ? a->serve_model : a->model;
+    la = a->serve_model[0] ? ngx_strlen(a->serve_model) : a->model_len;
+    mb = b->serve_model[0] ? b->serve_model : b->model;
+    lb = b->serve_model[0] ? ngx_strlen(b->serve_model) : b->model_len;
+
+    return la == lb && (la == 0 || ngx_memcmp(ma, mb, la) == 0);
+}
+
+
+/*
+ * Each waiter is routed in arrival order, except that a waiter asking what
+ * an earlier one already got "busy" or "none" for in this same wake-up is
+ * skipped without routing: with 1,000 tasks waiting for one model, a freed
+ * slot costs one routing decision, not 1,000.
+ */
+
 void
 ngx_http_mesh_queue_wake(void)
 {
     ngx_int_t             rc;
+    ngx_uint_t            nbusy, k;
     ngx_queue_t          *q, *next;
     ngx_http_mesh_ctx_t  *ctx;
+    ngx_http_mesh_ctx_t  *busy[NGX_HTTP_MESH_QUEUE_BUSY_KEYS];
 
     if (!ngx_http_mesh_worker.queue_ready || ngx_http_mesh_worker.waking) {
         return;
     }
 
     ngx_http_mesh_worker.waking = 1;
+    nbusy = 0;
 
     for (q = ngx_queue_head(&ngx_http_mesh_worker.waiters);
          q != ngx_queue_sentinel(&ngx_http_mesh_worker.waiters);
@@ -445,9 +485,23 @@ ngx_http_mesh_queue_wake(void)
         next = ngx_queue_next(q);
         ctx = ngx_queue_data(q, ngx_http_mesh_ctx_t, queue);
 
+        for (k = 0; k < nbusy; k++) {
+            if (ngx_http_mesh_queue_same_route(busy[k], ctx)) {
+                break;
+            }
+        }
+
+        if (k < nbusy) {
+            continue;
+        }
+
         rc = ngx_http_mesh_dispatch_reserve(ctx->request, ctx);
 
         if (rc == NGX_HTTP_MESH_ROUTE_BUSY || rc == NGX_HTTP_MESH_ROUTE_NONE) {
+            if (nbusy < NGX_HTTP_MESH_QUEUE_BUSY_KEYS && ctx->ntried == 0) {
+                busy[nbusy++] = ctx;
+            }
+
             continue;
         }
 

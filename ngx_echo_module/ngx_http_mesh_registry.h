@@ -43,6 +43,7 @@ typedef struct {
     ngx_uint_t                    ejections;   /* the multiplier */
     struct sockaddr_storage       sockaddr;
     socklen_t                     socklen;
+    ngx_int_t                     id_next;     /* the id index's chain */
     u_char                        model_len[NGX_HTTP_MESH_MAX_MODELS];
     unsigned                      used:1;
     unsigned                      left:1;
@@ -65,6 +66,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_mesh_node_t         *nodes;
+    ngx_int_t                    *id_index;     /* node id hash -> a chain */
+    ngx_uint_t                    id_mask;      /* buckets - 1 */
     ngx_uint_t                    max_nodes;
     ngx_uint_t                    nnodes;       /* high-water mark */
     ngx_atomic_t                  generation;   /* bumped on every change */

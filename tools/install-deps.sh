@@ -38,7 +38,8 @@ case "$what" in
     demo)  pkgs="$build_pkgs $node_pkgs $run_pkgs" ;;
     test)  pkgs="$build_pkgs $node_pkgs $run_pkgs $test_pkgs" ;;
     fuzz)  pkgs="$build_pkgs clang libclang-rt-14-dev" ;;
-    bench) pkgs="$build_pkgs $run_pkgs wrk" ;;
+    bench) pkgs="$build_pkgs $node_pkgs $run_pkgs wrk valgrind linux-perf procps
+        curl" ;;
     realtn) pkgs="$build_pkgs $run_pkgs $test_pkgs $realtn_pkgs" ;;
     deb)   pkgs="$build_pkgs $deb_pkgs" ;;
     cross) pkgs="$build_pkgs $deb_pkgs $cross_pkgs" ;;

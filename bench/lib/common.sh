@@ -1,0 +1,167 @@
+# Shared pieces of the benchmark scripts (sourced, bash).  Not a test.
+#   bench_init NAME      work folder build/bench-NAME, cleanup on exit
+#   start_redis PORT     a private redis-server
+#   start_standin PORT CPU   the stand-in node (below)
+#   start_nginx DIR CPU  nginx from prefix DIR (conf/nginx.conf), pinned
+#   wait_port PORT, ticks PID..., worker_pids DIR, wrk_parse FILE
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+B=$TOP/build
+# the module under test (MODULE=... measures another build of it)
+MODULE=${MODULE:-$B/nginx/ngx_http_mesh_module.so}
+SECRET=benchmark-secret-0123456789abcdef
+HZ=$(getconf CLK_TCK)
+pids=()
+
+bench_cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+
+bench_init() {
+    W=$B/bench-$1
+    rm -rf "$W"; mkdir -p "$W"
+    echo "$SECRET" > "$W/mesh.secret"; chmod 600 "$W/mesh.secret"
+    trap bench_cleanup EXIT
+    trap 'exit 1' INT TERM
+    if [ "$(nproc)" -lt 2 ]; then
+        echo "bench: needs two cores (nginx and the load apart)" >&2
+        exit 1
+    fi
+}
+
+wait_port() {
+    local i
+    for i in $(seq 1 400); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "bench: nothing listens on port $1" >&2
+    exit 1
+}
+
+start_redis() {
+    mkdir -p "$W/redis"
+    redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
+        --dir "$W/redis" --daemonize no >"$W/redis.log" 2>&1 &
+    pids+=($!); REDIS_PID=$!
+    wait_port "$1"
+}
+
+nginx_prefix() {      # $1 prefix: the folders nginx -p needs
+    mkdir -p "$1/conf" "$1/logs" "$1/tmp"
+    cp "$W/mesh.secret" "$1/conf/mesh.secret"
+}
+
+NGINX_TEMPS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/f; uwsgi_temp_path tmp/u; scgi_temp_path tmp/s;'
+
+# The start of an nginx.conf, up to the http block's common settings:
+# $1 workers, $2 worker_connections (default 4096)
+nginx_head() {
+    [ "${2:-4096}" -gt 4096 ] && echo "worker_rlimit_nofile $(($2 * 2));"
+    cat <<CONF
+worker_processes $1;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections ${2:-4096}; }
+http {
+    access_log off;
+    $NGINX_TEMPS
+    keepalive_requests 1000000;
+CONF
+}
+
+# ... with the module: $1 workers, $2 Redis port, $3 zone size, $4 as above
+mesh_head() {
+    echo "load_module $MODULE;"
+    nginx_head "$1" "${4:-4096}"
+    cat <<CONF
+    mesh_registry redis://127.0.0.1:$2;
+    mesh_zone mesh $3;
+    mesh_secret_file mesh.secret;
+CONF
+}
+
+# proxying as conf/mesh_proxy.conf does it, minus the retries
+PROXY_CONF='proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;'
+
+# The stand-in node: a plain nginx (no module) answering Ollama-shaped and
+# OpenAI-shaped replies from memory, so the backend is never what limits a
+# benchmark.  It is registered in the mesh like an agent (bench/lib/hb.pl)
+# and plain proxy_pass sends to the same port.  It ignores the task token.
+start_standin() {     # $1 port, $2 cpu
+    local d=$W/standin
+    nginx_prefix "$d"
+    { nginx_head 1; cat <<CONF
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$1 reuseport;
+        location = /api/chat {
+            return 200 '{"model":"mistral:7b","created_at":"2026-12-01T00:00:00Z","message":{"role":"assistant","content":"[mistral:7b] why is the sky blue"},"done_reason":"stop","done":true,"total_duration":1000,"eval_count":8,"eval_duration":800}\n';
+        }
+        location = /v1/chat/completions {
+            return 200 '{"id":"chatcmpl-1","object":"chat.completion","created":1764547200,"model":"mistral:7b","system_fingerprint":"fp_ollama","choices":[{"index":0,"message":{"role":"assistant","content":"[mistral:7b] why is the sky blue"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":8,"total_tokens":13}}\n';
+        }
+        location / {
+            return 200 '{"model":"mistral:7b","created_at":"2026-12-01T00:00:00Z","response":"[mistral:7b] why is the sky blue","done":true,"done_reason":"stop","total_duration":1000,"eval_count":8,"eval_duration":800}\n';
+        }
+    }
+}
+CONF
+    } > "$d/conf/nginx.conf"
+    taskset -c "$2" /usr/sbin/nginx -p "$d" -c conf/nginx.conf \
+        -g 'daemon off;' >"$d/logs/stderr" 2>&1 &
+    pids+=($!)
+    wait_port "$1"
+}
+
+start_nginx() {       # $1 prefix with conf/nginx.conf, $2 cpu; sets NGINX_PID
+    taskset -c "$2" /usr/sbin/nginx -p "$1" -c conf/nginx.conf \
+        -g 'daemon off;' >"$1/logs/stderr" 2>&1 &
+    pids+=($!); NGINX_PID=$!
+}
+
+worker_pids() {       # $1 master pid
+    pgrep -P "$1" | tr '\n' ' '
+}
+
+ticks() {             # user + system clock ticks of the pids, summed
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+
+# Keeps NODE... registered in the mesh on $1 (port): bench/lib/hb.pl
+start_hb() {
+    local port=$1; shift
+    perl "$TOP/bench/lib/hb.pl" "$W/mesh.secret" "http://127.0.0.1:$port" 2 \
+        "$@" >"$W/hb-$port.log" 2>&1 &
+    pids+=($!)
+    local i
+    for i in $(seq 1 200); do
+        grep -q registered "$W/hb-$port.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "bench: nodes did not register:" >&2; cat "$W/hb-$port.log" >&2
+    exit 1
+}
+
+# wrk's output -> "rps requests p50_us p99_us non2xx"
+wrk_parse() {
+    awk 'function us(v) {
+             if (v ~ /us$/) return v + 0;
+             if (v ~ /ms$/) return v * 1000;
+             if (v ~ /s$/) return v * 1000000;
+             return v }
+         /Requests\/sec/ { rps = $2 }
+         / requests in / { n = $1 }
+         $1 == "50%" { p50 = us($2) }
+         $1 == "99%" { p99 = us($2) }
+         /Non-2xx/ { bad = $5 }
+         END { printf "%s %d %.1f %.1f %d\n", rps, n, p50, p99, bad + 0 }' "$1"
+}

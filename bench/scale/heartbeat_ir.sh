@@ -1,0 +1,59 @@
+#!/bin/bash
+# Instructions per heartbeat (callgrind: load-proof), with the registry
+# in Redis and the zone holding NODES nodes: nginx as one process under
+# callgrind (vgdb does not follow fork), the registry loaded by its resync
+# from Redis, counters zeroed, COUNT heartbeats from those nodes, dumped.
+# The one process handles each heartbeat and applies its own pub/sub
+# message, as a one-worker nginx does.  Not a test.
+#
+#   bench/scale/heartbeat_ir.sh [nodes, default 10000] [count, default 300]
+set -u
+. "$(dirname "$0")/../lib/common.sh"
+NODES=${1:-10000}
+COUNT=${2:-300}
+bench_init scale-ir
+
+start_redis 16681
+N=$W/nginx
+nginx_prefix "$N"
+{ mesh_head 1 16681 80m; cat <<CONF
+    mesh_node_networks 127.0.0.0/8;
+    mesh_auth_window 600s;
+    server {
+        listen 127.0.0.1:16671;
+        location /mesh/v1/nodes { mesh_node_api; }
+    }
+}
+CONF
+} > "$N/conf/nginx.conf"
+# fill the registry natively
+start_nginx "$N" 0
+wait_port 16671
+perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$NODES" "$NODES" > "$W/fill"
+MESH_HB_FILE=$W/fill taskset -c 1 wrk -t1 -c8 -d30s \
+    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:16671 \
+    > "$W/fill.out" 2>&1
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null
+in_redis=$(redis-cli -p 16681 --scan --pattern '*' | grep -c "bench-")
+
+mkdir -p "$W/cg"
+taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$W/cg/out.%p" \
+    /usr/sbin/nginx -p "$N" -c conf/nginx.conf \
+    -g 'daemon off; master_process off;' >"$N/logs/valgrind.log" 2>&1 &
+pids+=($!); NGINX_PID=$!
+wait_port 16671
+sleep 20    # the resync from Redis fills the zone
+perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$COUNT" "$NODES" > "$W/hb"
+callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
+MESH_HB_FILE=$W/hb taskset -c 1 wrk -t1 -c2 -d60s \
+    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:16671 \
+    > "$W/hb.out" 2>&1
+callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
+f=$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)
+n=$(awk '/ requests in / {print $1}' "$W/hb.out")
+bad=$(awk '/non-200 replies/ {print $3}' "$W/hb.out")
+awk -v n="$n" -v nodes="$NODES" -v r="$in_redis" -v bad="$bad" \
+    '/^totals:/ { printf "%5d nodes (%d keys in Redis): %d heartbeats (non-200 %d), %.0f instructions each\n", nodes, r, n, bad, $2 / n; exit }' "$f"
+callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null | \
+    grep -E "registry_find|strcmp|yajl_parse|libcrypto" | head -4 | \
+    awk '{ printf "    %s %s %s %s\n", $1, $2, $3, $4 }'

@@ -1,0 +1,78 @@
+#!/bin/bash
+# Section 4: scale.  (1) one routing decision with 2, 1,000 and 10,000
+# nodes (bench/route); (2) heartbeats from 1,000 and then 10,000 agents,
+# each every 3 s, paced, against one nginx with 2 workers (every worker
+# applies every pub/sub message) and a private Redis: the CPU of all nginx
+# processes and of Redis, and the heartbeat reply time.  Not a test.
+#
+#   bench/scale/run.sh [seconds per paced run, default 10]
+set -u
+. "$(dirname "$0")/../lib/common.sh"
+DUR=${1:-10}
+bench_init scale
+
+echo "== one routing decision (bench/route, the module's router.c) =="
+make -s -C "$TOP/bench/route" BUILD="$B" "$B/bench/route_bench" >/dev/null
+[ "${ROUTE:-1}" = 0 ] || taskset -c 1 "$B/bench/route_bench"
+
+start_redis 16680
+N=$W/nginx
+nginx_prefix "$N"
+{ mesh_head 2 16680 80m; cat <<CONF
+    mesh_node_networks 127.0.0.0/8;
+    mesh_auth_window 120s;
+    server {
+        listen 127.0.0.1:16670;
+        location /mesh/v1/nodes { mesh_node_api; }
+    }
+}
+CONF
+} > "$N/conf/nginx.conf"
+start_nginx "$N" 0
+wait_port 16670
+sleep 1
+nginx_all="$NGINX_PID $(worker_pids "$NGINX_PID")"
+
+# wrk stops sending at the file's end but runs its whole -d
+hb_run() {    # $1 file, $2 connections, $3 delay ms, $4 s -> $W/hb.out
+    MESH_HB_FILE=$1 MESH_HB_DELAY_MS=$3 taskset -c 1 wrk -t1 -c"$2" \
+        -d"$4s" --latency -s "$TOP/bench/lua/heartbeat_paced.lua" \
+        http://127.0.0.1:16670 > "$W/hb.out" 2>&1
+}
+
+# agents, connections, pause: connections x 1000 / pause = agents / 3
+# heartbeats a second at most (less by the reply time); the file has twice
+# what the run can send, so the rate is the pace, not the file
+paced() {
+    local agents=$1 conns=$2 pause=$3 count n0 r0 n1 r1 t0 t1
+    count=$((agents / 3 * DUR * 2))
+    perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$count" "$agents" \
+        > "$W/hb-paced.signed"
+    t0=$(date +%s.%N); n0=$(ticks $nginx_all); r0=$(ticks "$REDIS_PID")
+    hb_run "$W/hb-paced.signed" "$conns" "$pause" "$DUR"
+    t1=$(date +%s.%N); n1=$(ticks $nginx_all); r1=$(ticks "$REDIS_PID")
+    read -r rps n p50 p99 bad <<< "$(wrk_parse "$W/hb.out")"
+    bad=$(awk '/non-200 replies/ {print $3}' "$W/hb.out")
+    awk -v a="$agents" -v n="$n" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+        -v nt=$((n1 - n0)) -v rt=$((r1 - r0)) -v hz="$HZ" -v p50="$p50" \
+        -v p99="$p99" -v bad="$bad" 'BEGIN {
+        rate = n / t; nus = nt / hz / n * 1e6; rus = rt / hz / n * 1e6;
+        printf "%6d agents: %6d heartbeats in %.1f s (%.0f/s), non-200 %d\n",
+            a, n, t, rate, bad;
+        printf "        CPU per heartbeat: nginx (all processes) %.1f us, redis %.1f us\n", nus, rus;
+        printf "        at %d agents every 3 s (%.0f/s): nginx %.1f%% of one core, redis %.1f%%\n",
+            a, a / 3, nus * a / 3 / 1e4, rus * a / 3 / 1e4;
+        printf "        heartbeat reply: p50 %.0f us, p99 %.0f us\n", p50, p99 }'
+}
+
+echo
+echo "== heartbeats every 3 s, nginx (master + 2 workers) on CPU 0, wrk on CPU 1, ${DUR}s each =="
+# register the agents first (each once), then the paced run
+perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" 1000 1000 > "$W/hb-fill.signed"
+hb_run "$W/hb-fill.signed" 8 0 5
+paced 1000 2 6
+perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" 10000 10000 > "$W/hb-fill.signed"
+hb_run "$W/hb-fill.signed" 8 0 15
+nodes=$(curl -s http://127.0.0.1:16670/mesh/v1/nodes | grep -o '"node_id"' | wc -l)
+echo "  (registry: $nodes nodes listed by /mesh/v1/nodes)"
+paced 10000 20 6
