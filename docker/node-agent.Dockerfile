@@ -37,6 +37,4 @@ COPY docker/node-entrypoint.sh /usr/local/bin/mesh-node
 COPY docker/secret-init.sh /usr/local/bin/mesh-secret-init
 ENV ECHO_AGENT_LISTEN=0.0.0.0:50052
 EXPOSE 50052
-HEALTHCHECK --interval=5s --timeout=3s --retries=3 \
-    CMD curl -fsS -o /dev/null http://127.0.0.1:50052/healthz
 ENTRYPOINT ["/usr/local/bin/mesh-node"]

@@ -63,6 +63,4 @@ RUN sed -i \
     && grep -q '^error_log  stderr' /srv/mesh/conf/nginx.conf \
     && mkdir -p /srv/mesh/logs /srv/mesh/tmp
 EXPOSE 8080 50051
-HEALTHCHECK --interval=5s --timeout=3s --retries=3 \
-    CMD curl -fsS -o /dev/null http://127.0.0.1:8080/mesh/status
 ENTRYPOINT ["/usr/local/bin/mesh-orchestrator"]

@@ -79,7 +79,12 @@ case ${1:-} in
     base)  base ;;
     build) build ;;
     up)    build; pc up -d ;;
-    down)  pc down -v ;;
+    down)
+        pc down -v
+        # podman-compose 1.0.3 leaves the project's network behind
+        podman network ls -q \
+            --filter "label=io.podman.compose.project=$PROJECT" \
+            | xargs -r podman network rm > /dev/null ;;
     '')    sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
     *)     pc "$@" ;;
 esac
