@@ -23,16 +23,21 @@ RUN make proto module BUILD=/src/build
 # ---- the dashboard: Debian's npm installs the lock files' packages;
 # Vite needs Node 20, which comes as Node's own binary from the npm
 # registry (docker/node), since Debian 12's nodejs is 18.
+# A machine whose way out re-signs TLS (a proxy with its own CA) mounts its
+# CA bundle at /run/host-ca.crt during the build (tools/compose.sh does);
+# this stage is not part of the image, and node only warns without it.
 FROM debian:bookworm AS dashboard
+ENV NODE_EXTRA_CA_CERTS=/run/host-ca.crt
 RUN apt-get update \
     && apt-get install -y --no-install-recommends npm ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /node
 COPY docker/node/package.json docker/node/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error \
-    && ln -s "$(dirname "$(readlink -f node_modules/.bin/node)")/node" \
-        /usr/local/bin/node \
-    && node --version
+    && case "$(dpkg --print-architecture)" in \
+        amd64) a=x64 ;; *) a=$(dpkg --print-architecture) ;; esac \
+    && ln -s "/node/node_modules/node-linux-$a/bin/node" /usr/local/bin/node \
+    && node --version | grep '^v20\.'
 WORKDIR /src/dashboard
 COPY dashboard/package.json dashboard/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error

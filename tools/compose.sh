@@ -71,8 +71,12 @@ LIST
 
 build() {
     base
-    # host networking for apt and npm inside the build; never pull
-    pc --podman-build-args="--network host --pull=never" build
+    # host networking for apt and npm inside the build; never pull; the
+    # host's CA bundle for npm, where the way out re-signs TLS
+    local ca=${MESH_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt} args
+    args="--network host --pull=never"
+    [ -s "$ca" ] && args="$args --volume $ca:/run/host-ca.crt:ro"
+    pc --podman-build-args="$args" build
 }
 
 case ${1:-} in
