@@ -125,7 +125,7 @@ is($st, "exited 0\n", 'the secret service wrote the secret and exited 0');
 
 # ---- the secret: in the volume, not in an image ----------------------------
 
-my (undef, $sec) = sh("podman exec $CTR{orchestrator}"
+my (undef, $sec) = sh("podman exec $CTR{'node-1'}"
                       . " stat -c '%a %U' /run/mesh-secret/mesh.secret");
 is($sec, "640 echo-agent\n", 'the secret is 0640, the agents\' user');
 my (undef, $s1) = sh("podman exec $CTR{'node-1'} cat /run/mesh-secret/mesh.secret");
