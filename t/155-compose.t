@@ -177,6 +177,12 @@ ok(Mesh::Proc::wait_for(sub {
 }, 60), 'node-1 rejoins');
 served_by('llava:7b', 'node-1', 'back on node-1');
 
+# nginx logs to the container's stderr; a failed connect to the killed
+# node is an [error], anything worse is a fault
+(undef, $out) = sh("podman logs $CTR{orchestrator}");
+unlike($out, qr/\[(?:alert|crit|emerg)\]/, 'nginx logged no alert');
+like($out, qr/start worker process/, 'and those are nginx\'s logs');
+
 # ---- down: nothing of the project is left ---------------------------------
 
 timed('down', "$COMPOSE down");
