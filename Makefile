@@ -9,6 +9,9 @@
 #                the dashboard
 #   make deb     Debian packages into build/deb (ARCH=arm64|armhf: the agent's)
 #   make agent ARCH=arm64   the agent, cross-built into build/arm64/bin
+#   make compose-up / compose-down
+#                the Compose mesh (docker/) with podman + podman-compose;
+#                compose-base makes its debian:bookworm with debootstrap
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
@@ -61,14 +64,17 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
         demo-build clean fuzz bench bench-cost bench-stream bench-portkey \
         bench-scale bench-agent-mem bench-queue \
-        bench-route bench-mesh bench-pipeline deb
+        bench-route bench-mesh bench-pipeline deb \
+        compose-base compose-build compose-up compose-down
 
 all: build
 
-# t/095 builds the packages, t/096 runs the arm64 agent under qemu-user.
+# t/095 builds the packages, t/096 runs the arm64 agent under qemu-user,
+# t/155 runs the Compose mesh.
 deps:
 	@tools/install-deps.sh test
 	@tools/install-deps.sh cross
+	@tools/install-deps.sh compose
 
 deps-build:
 	@tools/install-deps.sh build
@@ -252,7 +258,9 @@ else
 endif
 
 # Debian packages with Debian's tools, from a copy of the tree (the
-# results land in build/deb/).  ARCH=arm64|armhf: echo-agent only, cross-built.
+# results land in build/deb/); the copy takes the dashboard's node_modules
+# along, so the package build runs no npm ci.  ARCH=arm64|armhf: echo-agent
+# only, cross-built.
 # DEB_VERSION=0.1.1 builds that version (a changelog entry is added to
 # the copy).
 DEB_DIR     ?= $(BUILD)/deb
@@ -262,6 +270,7 @@ DEB_ARCH    := $(if $(ARCH),-a$(ARCH) -Ppkg.echo-system.agent-only -B,-b)
 
 deb:
 	@tools/install-deps.sh $(if $(ARCH),cross,deb)
+	$(if $(ARCH),,$(MAKE) --no-print-directory $(DASH_STAMP))
 	rm -rf $(DEB_SRC) && mkdir -p $(DEB_SRC)
 	tar -c --exclude=./build --exclude='./t/servroot*' --exclude=./.git \
 	  --exclude=./t/clients/node_modules . \
@@ -279,6 +288,13 @@ deb:
 	  $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/
 	lintian --fail-on error $(DEB_DIR)/*.changes
 	@ls $(DEB_DIR)/*.deb
+
+# The Compose mesh (docker/docker-compose.yml) with podman-compose; see
+# docker/README.md.  No registry: the base image is made with debootstrap
+# (cached in build/compose/rootfs) and imported as debian:bookworm.
+compose-base compose-build compose-up compose-down:
+	@tools/install-deps.sh compose
+	tools/compose.sh $(patsubst compose-%,%,$@)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -2,9 +2,9 @@
 # make deb builds libnginx-mod-http-mesh and echo-agent; they install,
 # nginx starts from Debian's own /etc/nginx with the module, the agent
 # starts from its unit's ExecStart line as the unit's user, a task is
-# routed through both; a bumped version upgrades over them (the secret
-# and an edited conffile kept); purge leaves nothing behind, nothing
-# running.  Other suites run /usr/sbin/nginx from their own prefixes at
+# routed through both, and the example site serves the packaged
+# dashboard; a bumped version upgrades over them (the secret and an
+# edited conffile kept); purge leaves nothing behind, nothing running.  Other suites run /usr/sbin/nginx from their own prefixes at
 # the same time: this one never touches the nginx binary or its package.
 
 use strict;
@@ -150,6 +150,20 @@ $nginx = Mesh::Proc->start(name => 'nginx-deb', valgrind => 0,
     cmd => ['/usr/sbin/nginx', '-g', 'daemon off; master_process on;'],
     port => $port);
 
+# the dashboard, served by the example site from the package's files
+my ($dcode, $index) = Mesh::Proc::http_get($port, '/');
+is($dcode, 200, 'the dashboard index answers 200');
+like($index // '', qr{<title>Echo-System mesh</title>},
+     'it is the dashboard');
+my ($asset) = ($index // '') =~ m{src="(/assets/[^"]+\.js)"};
+ok($asset, 'the index names its script in /assets/');
+ok($asset && -f "/usr/share/echo-system/dashboard$asset",
+   'the script is a file of the package');
+my ($acode, $abody) = Mesh::Proc::http_get($port, $asset // '/assets/none');
+is($acode, 200, "$asset answers 200");
+is($abody, slurp("/usr/share/echo-system/dashboard" . ($asset // '')),
+   'with the installed file');
+
 # the agent: the conffile edited as an admin would
 my $conf = '/etc/echo-agent/echo-agent.conf';
 my $c = slurp($conf);
@@ -182,7 +196,8 @@ unlink $SITE, $NGX_SECRET;
 is($rc, 0, 'dpkg --purge both') or diag($out);
 ok(!-e $_, "$_ is gone") for '/etc/echo-agent', '/usr/sbin/echo-agent',
     '/usr/lib/nginx/modules/ngx_http_mesh_module.so',
-    '/lib/systemd/system/echo-agent.service';
+    '/lib/systemd/system/echo-agent.service',
+    '/usr/share/echo-system/dashboard';
 ok(!-e '/etc/nginx/modules-enabled/50-mod-http-mesh.conf'
    && !-e '/etc/nginx/modules-enabled/50-mod-http-mesh.conf.removed',
    'and the modules-enabled link');

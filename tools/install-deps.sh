@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Echo-System needs, only those missing.
-# Usage: tools/install-deps.sh [build|test|demo|fuzz|bench|realtn|deb|cross]
+# Usage: tools/install-deps.sh
+#        [build|test|demo|fuzz|bench|realtn|deb|cross|compose]
 #        (default: test; "cross" adds the arm64 and armhf architectures)
 set -eu
 
@@ -22,6 +23,12 @@ command -v node >/dev/null 2>&1 || node_pkgs="nodejs npm"
 # Test::Base and Text::Diff (make test-real-test-nginx)
 realtn_pkgs="liblist-moreutils-perl libtest-longstring-perl libwww-perl"
 deb_pkgs="debhelper dpkg-dev fakeroot lintian man-db"
+# The Compose mesh (docker/) with podman: podman-compose, runc (crun
+# fails in sandboxes like CI's), the CNI plugin that gives services their
+# names on the compose network, iptables for its bridge and published
+# ports, and debootstrap for the base image.
+compose_pkgs="podman podman-compose runc
+    golang-github-containernetworking-plugin-dnsname iptables debootstrap"
 # The agent for a Raspberry Pi: Debian's cross compilers, the agent's
 # libraries for each architecture (multiarch, beside the amd64 ones) and
 # qemu-user to run the result here.
@@ -43,6 +50,7 @@ case "$what" in
     realtn) pkgs="$build_pkgs $run_pkgs $test_pkgs $realtn_pkgs" ;;
     deb)   pkgs="$build_pkgs $deb_pkgs" ;;
     cross) pkgs="$build_pkgs $deb_pkgs $cross_pkgs" ;;
+    compose) pkgs="$compose_pkgs" ;;
     *) echo "install-deps: unknown set \"$what\"" >&2; exit 2 ;;
 esac
 
