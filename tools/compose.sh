@@ -25,8 +25,9 @@ MIRROR=${MESH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 say() { printf 'compose: %s\n' "$*"; }
 
 mkdir -p "$DIR"
-if [ -z "${CONTAINERS_CONF:-}" ]; then
-    cat > "$DIR/containers.conf" <<'CONF'
+# written every time (a fresh clone has none), used unless the caller
+# names another one
+cat > "$DIR/containers.conf" <<'CONF'
 [containers]
 default_ulimits = []
 
@@ -34,8 +35,7 @@ default_ulimits = []
 cgroup_manager = "cgroupfs"
 runtime = "runc"
 CONF
-    export CONTAINERS_CONF=$DIR/containers.conf
-fi
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$DIR/containers.conf}
 
 pc() {
     podman-compose -p "$PROJECT" -f "$TOP/docker/docker-compose.yml" "$@"
