@@ -29,16 +29,6 @@ sub mesh {
     $Nginx = Mesh::Chaos::runner_nginx(Mesh::Orch::http_config());
 }
 
-# a client past its snapshot: $how is "ws" or "sse"
-sub client {
-    my ($how) = @_;
-    my $c = Mesh::Feed->$how;
-    my $snap = $c->json;
-    die "no $how snapshot: $c->{status}\n"
-        unless ($snap->{event} // '') eq 'snapshot';
-    return $c;
-}
-
 # nginx -s $how; then "exited" once the master is gone (a hang says so)
 sub signal_nginx {
     my ($how) = @_;
@@ -80,8 +70,8 @@ main::mesh();
 --- request
 GET /mesh/status
 --- feed_run
-my @ws = map { main::client('ws') } 1 .. 2;
-my $sse = main::client('sse');
+my @ws = map { Mesh::Feed::past_snapshot('ws') } 1 .. 2;
+my $sse = Mesh::Feed::past_snapshot('sse');
 my $pid = fork // die;
 if ($pid == 0) {
     # the close is answered by the client below, so the stop runs beside
@@ -118,7 +108,7 @@ main::mesh();
 --- request
 GET /mesh/status
 --- feed_run
-my $ws = main::client('ws');
+my $ws = Mesh::Feed::past_snapshot('ws');
 my $how = main::signal_nginx('stop');
 my $code = scalar $ws->close_code(20);
 my $log = main::error_log();
