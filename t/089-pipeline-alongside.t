@@ -84,6 +84,13 @@ sub load_everywhere {
     return join '/', $za, b_load($id), $r;
 }
 
+# the task id of the first task.queued event recorded, undef before one
+sub queued_task {
+    my ($e) = grep { ($_->{event} // '') eq 'task.queued' }
+        Mesh::Chaos::events();
+    return $e && $e->{task_id};
+}
+
 # generate calls simulator $id took (the agent's own polls not counted)
 sub requests {
     my $s = Mesh::Pipeline::sim_stats($_[0]);
@@ -171,7 +178,7 @@ $main::Direct = Mesh::Chaos::background(
 Mesh::Orch::wait_until(sub { (Mesh::Chaos::node('b')->{active_tasks} // 0) == 1 }, 10);
 $main::Bg = main::pipeline($ENV{TEST_NGINX_SERVER_PORT});
 Mesh::Orch::wait_until(sub { Mesh::Orch::nodes_queued() == 1 }, 10);
-$main::StepTask = (grep { ($_->{event} // '') eq 'task.queued' } Mesh::Chaos::events())[0]{task_id};
+Mesh::Orch::wait_until(sub { $main::StepTask = main::queued_task() }, 10);
 $main::Bg->stop;
 --- request
 GET /mesh/v1/pipelines
