@@ -362,10 +362,18 @@ sub block {
     }
 }
 
+# The next data: event decoded, or undef; ": ping" comments on the way
+# do not extend the deadline.
 sub json {
     my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5) * $Mesh::Feed::Slow;
     for (;;) {
-        my $b = $self->block($timeout);
+        my $left = ($deadline - time) / $Mesh::Feed::Slow;
+        if ($left <= 0) {
+            $self->{err} = 'timeout';
+            return undef;
+        }
+        my $b = $self->block($left);
         return undef unless defined $b;
         next if $b =~ /^:/;
         $b =~ s/^data: //;
