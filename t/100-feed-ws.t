@@ -422,12 +422,7 @@ client did not answer a ping
 what was queued), while a fast client gets every event (the slow one on a
 port with a small send buffer, so that the kernel does not hide it)
 --- http_config eval
-Mesh::Orch::http_config("    mesh_feed_buffer 64k;\n") . <<"_EOC_";
-    server {
-        listen 127.0.0.1:$ENV{TEST_NGINX_FEED_PORT} sndbuf=4k;
-        location /mesh/v1/feed { mesh_feed; }
-    }
-_EOC_
+Mesh::Feed::slow_port_config('64k')
 --- request
 GET /mesh/status
 --- feed_run

@@ -6,7 +6,8 @@
 #
 # The browser script prints one JSON line per check (each becomes a test
 # here) and asks this file, on its stdin, to do what only it can: kill an
-# agent, start it again, reload nginx.  Screenshots go under
+# agent, start it again, reload nginx, fill a node, make one fail until
+# it is ejected (the 503 and ejected looks, last).  Screenshots go under
 # build/dashboard-shots/.
 
 use strict;
@@ -25,6 +26,7 @@ use Mesh::Nginx;
 use Mesh::Node;
 use Mesh::Orch;
 use Mesh::Proc;
+use Mesh::SimClient;
 
 my $JSON  = JSON::PP->new->canonical;
 my $top   = abs_path(dirname(__FILE__) . '/..');
@@ -94,8 +96,11 @@ $ENV{TEST_NGINX_REDIS_PORT} = $Mesh::Orch::Redis->port;
 $ENV{TEST_NGINX_SERVER_PORT} //= Mesh::Proc::free_port();
 Mesh::Node::secret_file();
 
+# a short queue TTL: a task for a full node gets its 503 soon; and
+# ejection after two failures (the agent soon reports a failing Ollama)
 my $http = Mesh::Orch::http_config(
-    "    mesh_heartbeat_interval 300ms;\n    mesh_heartbeat_misses 3;\n");
+    "    mesh_heartbeat_interval 300ms;\n    mesh_heartbeat_misses 3;\n"
+    . "    mesh_queue_ttl 2s;\n    mesh_eject failures=2 time=60s;\n");
 my $server = $Mesh::Orch::LOCATIONS . $more . $root_location;
 my $expand = sub {
     Mesh::Nginx::expand($_[0], '110-dashboard');
@@ -152,10 +157,61 @@ sub reload_nginx {
 
 # --- the browser -----------------------------------------------------------
 
+# "busy": node $id full (its four slots taken by long tasks sent to its
+# agent directly, seen by nginx in its heartbeats); "unbusy" ends them.
+my @busy;
+sub fill_node {
+    my ($id) = @_;
+    push @busy, map {
+        Mesh::Chaos::background(
+            port => $agent{$id}->port, path => '/api/generate',
+            headers => Mesh::Chaos::task_headers($id), timeout => 120,
+            body => '{"model":"codellama:7b","prompt":"full",'
+                  . '"options":{"num_predict":2000}}')
+    } 1 .. 4;
+    Mesh::Orch::wait_until(
+        sub { (Mesh::Chaos::node($id)->{active_tasks} // 0) == 4 }, 20)
+        or diag("node $id never reported 4 tasks");
+}
+
+sub free_node {
+    my ($id) = @_;
+    $_->stop for splice @busy;
+    Mesh::Orch::wait_until(
+        sub { (Mesh::Chaos::node($id)->{active_tasks} // 0) == 0 }, 20);
+}
+
+# "eject": node $id's simulator answers 500 to tasks until mesh_eject
+# (failures=2 here) has ejected the node, then it answers again.  The
+# agent soon finds its Ollama failing and reports itself degraded (no
+# models, no tasks), so two tasks go right after the fault is set; if
+# the agent was quicker, again once it is back.
+sub eject_node {
+    my ($id) = @_;
+    my $sim = Mesh::SimClient->new($sim{$id}->port);
+    for my $try (1 .. 5) {
+        $sim->set_fault('500');
+        my @codes = map {
+            (Mesh::Orch::http('POST', '/api/generate',
+                '{"model":"llava:7b","prompt":"fail","stream":false}'))[0]
+        } 1 .. 2;
+        $sim->set_fault('none');
+        note("tasks to the failing $id (try $try): @codes");
+        last if Mesh::Orch::wait_until(
+            sub { Mesh::Chaos::node($id)->{ejected} }, 2);
+        Mesh::Orch::wait_until(sub {
+            grep { $_->{name} eq 'llava:7b' }
+                @{ Mesh::Chaos::node($id)->{models} || [] } }, 10);
+    }
+}
+
 my %ask = (
     kill    => sub { $agent{$_[0]{node}}->kill },
     restart => sub { $agent{$_[0]{node}} = start_agent($_[0]{node}) },
     reload  => \&reload_nginx,
+    busy    => sub { fill_node($_[0]{node}) },
+    unbusy  => sub { free_node($_[0]{node}) },
+    eject   => sub { eject_node($_[0]{node}) },
 );
 
 my $cfg = {
@@ -170,6 +226,8 @@ my $cfg = {
     kill     => 'node-code',
     pipeline => $pipeline,
     slow     => $slow,
+    busy     => { node => 'node-code', type => 'code' },
+    eject    => 'node-vision',
 };
 
 my $script = "$top/dashboard/e2e/dashboard.mjs";
@@ -213,7 +271,7 @@ waitpid $pid, 0;
 is($? >> 8, 0, 'the browser script exits 0');
 
 # Every check of the script ran: a script that dies half-way has fewer.
-my $want = 18 + keys(%models) + ($pipeline ? 1 : 0);
+my $want = 20 + keys(%models) + ($pipeline ? 1 : 0);
 is($checks, $want, "the browser script made all $want checks")
     or diag("checks made:\n" . join("\n", @names));
 ok(-s "$shots/dashboard-desktop.png" && -s "$shots/dashboard-phone.png",

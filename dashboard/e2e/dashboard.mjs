@@ -5,7 +5,11 @@
 //     "nodes": { "node-id": ["model", ...], ... },
 //     "chat": { "type": "code", "prompt": "...", "node": "node-code",
 //               "expect": "[codellama:7b]" },
-//     "kill": "node-code", "pipeline": "name" or null, "slow": 1 }
+//     "kill": "node-code", "pipeline": "name" or null, "slow": 1,
+//     "busy": { "node": "node-code", "type": "code" } (optional: the
+//     caller fills the node on "busy", frees it on "unbusy"),
+//     "eject": "node-vision" (optional: the caller makes it fail tasks
+//     until it is ejected on "eject") }
 //
 // It prints one JSON line per check, {"ok":bool,"name":...,"diag":...},
 // which the caller turns into TAP.  For what only the caller can do (kill
@@ -413,6 +417,46 @@ try {
     ok: offsite.length === 0, diag: offsite.join(' ') }));
   await check('no console errors or warnings', () => ({
     ok: problems.length === 0, diag: problems.join('\n') }));
+
+  // Last, as the browser logs every 503 it fetches as a console error.
+  await page.setViewportSize({ width: 1366, height: 900 });
+  if (cfg.busy) {
+    await ask('busy', { node: cfg.busy.node });
+    await check(`a chat task while ${cfg.busy.node} is full: the 503 with `
+                + 'its estimated wait is shown plainly', async () => {
+      const r = await chatOnce(page, { type: cfg.busy.type,
+                                       prompt: 'no room' });
+      return { ok: r.status === 'error'
+                 && /^HTTP 503: .*\(estimated wait \d+ s\)/.test(r.error)
+                 && await page.getByTestId('answer').first()
+                   .getByTestId('answer-error').isVisible(),
+               diag: `status ${r.status}, error "${r.error}"` };
+    });
+    await ask('unbusy', { node: cfg.busy.node });
+  }
+  if (cfg.eject) {
+    await ask('eject', { node: cfg.eject });
+    await check(`${cfg.eject}, ejected after failing tasks, looks ejected `
+                + 'on its card and on the map', async () => {
+      await page.waitForFunction((i) => [
+        `[data-testid="node-card-${i}"]`, `[data-testid="map-node-${i}"]`,
+      ].every((q) => document.querySelector(q)?.dataset.status
+                     === 'ejected'), cfg.eject, { timeout: T(20) });
+      const look = await page.evaluate((i) => {
+        const c = document.querySelector(`[data-testid="node-card-${i}"]`);
+        const m = document.querySelector(`[data-testid="map-node-${i}"]`);
+        return { card: c.className, map: m.className,
+                 text: c.textContent };
+      }, cfg.eject);
+      return { ok: /card-ejected/.test(look.card)
+                 && /map-ejected/.test(look.map)
+                 && /ejected/.test(look.text),
+               diag: JSON.stringify(look) };
+    });
+    await page.screenshot({ path: join(cfg.shots,
+                                       'dashboard-503-ejected.png'),
+                            fullPage: true });
+  }
 } catch (e) {
   report(false, 'the browser script ran to its end', String(e.stack || e));
 } finally {

@@ -13,6 +13,7 @@ package Mesh::Feed;
 #   my $sse = Mesh::Feed->sse(path => '/mesh/v1/feed');
 #   $sse->json;                         # the next data: event, decoded
 #   Mesh::Feed::publish([$channel, $json], ...);   # on the file's Redis
+#   my $c = Mesh::Feed::past_snapshot('sse');      # or 'ws'
 #   Mesh::Feed::add_check();   # after Mesh::Orch::suite(): the sections
 #       --- feed_run (Perl run after the block's request, returning a
 #       transcript) and --- feed (that transcript), one test
@@ -240,6 +241,31 @@ sub sse {
         $class . '::SSE';
 }
 
+# A client past its snapshot: $how is "ws" or "sse" (%o as for those);
+# dies when the first message is not the snapshot.
+sub past_snapshot {
+    my ($how, %o) = @_;
+    my $c = Mesh::Feed->$how(%o);
+    my $snap = $c->json;
+    die "no $how snapshot: $c->{status}\n"
+        unless ($snap->{event} // '') eq 'snapshot';
+    return $c;
+}
+
+# A block's http_config for the slow-reader tests: mesh_feed_buffer
+# $buffer, and a feed on port TEST_NGINX_FEED_PORT with a 4k send buffer,
+# so that the kernel does not hide a client that does not read.
+sub slow_port_config {
+    my ($buffer) = @_;
+    return Mesh::Orch::http_config("    mesh_feed_buffer $buffer;\n")
+        . <<"_EOC_";
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_FEED_PORT} sndbuf=4k;
+        location /mesh/v1/feed { mesh_feed; }
+    }
+_EOC_
+}
+
 # Publishes every [channel, message] on the file's Redis in one pipeline;
 # returns the number of replies.
 sub publish {
@@ -336,10 +362,18 @@ sub block {
     }
 }
 
+# The next data: event decoded, or undef; ": ping" comments on the way
+# do not extend the deadline.
 sub json {
     my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 5) * $Mesh::Feed::Slow;
     for (;;) {
-        my $b = $self->block($timeout);
+        my $left = ($deadline - time) / $Mesh::Feed::Slow;
+        if ($left <= 0) {
+            $self->{err} = 'timeout';
+            return undef;
+        }
+        my $b = $self->block($left);
         return undef unless defined $b;
         next if $b =~ /^:/;
         $b =~ s/^data: //;
