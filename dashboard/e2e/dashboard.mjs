@@ -437,7 +437,8 @@ try {
   if (cfg.eject) {
     await ask('eject', { node: cfg.eject });
     await check(`${cfg.eject}, ejected after failing tasks, looks ejected `
-                + 'on its card and on the map', async () => {
+                + 'on its card, on the map and in the header',
+                async () => {
       await page.waitForFunction((i) => [
         `[data-testid="node-card-${i}"]`, `[data-testid="map-node-${i}"]`,
       ].every((q) => document.querySelector(q)?.dataset.status
@@ -445,12 +446,14 @@ try {
       const look = await page.evaluate((i) => {
         const c = document.querySelector(`[data-testid="node-card-${i}"]`);
         const m = document.querySelector(`[data-testid="map-node-${i}"]`);
+        const e = document.querySelector('[data-testid="ejected-count"]');
         return { card: c.className, map: m.className,
-                 text: c.textContent };
+                 text: c.textContent, summary: e && e.textContent };
       }, cfg.eject);
       return { ok: /card-ejected/.test(look.card)
                  && /map-ejected/.test(look.map)
-                 && /ejected/.test(look.text),
+                 && /ejected/.test(look.text)
+                 && look.summary === '1 ejected',
                diag: JSON.stringify(look) };
     });
     await page.screenshot({ path: join(cfg.shots,

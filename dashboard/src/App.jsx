@@ -53,6 +53,9 @@ export default function App() {
   }, []);
 
   const up = state.order.filter((id) => state.nodes[id].up !== false).length;
+  // up but passed over by routing for now: said apart from "up"
+  const ejected = state.order.filter((id) => state.nodes[id].up !== false
+                                            && state.nodes[id].ejected).length;
 
   return (
     <div className="app">
@@ -61,6 +64,11 @@ export default function App() {
         <div className="summary" data-testid="summary"
              data-snapshots={state.snapshots}>
           <span>{up}/{state.order.length} nodes up</span>
+          {ejected > 0 && (
+            <span className="warn" data-testid="ejected-count">
+              {ejected} ejected
+            </span>
+          )}
           <span>{state.queued} queued</span>
           <FeedStatus status={status} />
         </div>
