@@ -75,9 +75,13 @@ END {
     }
 }
 
+# The node list as an operator reads it: from the orchestrator's own
+# machine (conf/nginx.conf opens management reads to loopback only; the
+# published port is not).
 sub nodes {
-    my ($code, $body) = Mesh::Proc::http_get($HTTP, '/mesh/v1/nodes');
-    return {} unless defined $code && $code eq '200';
+    my ($rc, $body) = sh("podman exec $CTR{orchestrator} curl -fsS "
+                         . "http://127.0.0.1:8080/mesh/v1/nodes");
+    return {} unless $rc == 0;
     my $j = eval { JSON::PP::decode_json($body) } or return {};
     return { map { $_->{node_id} => $_ } @{ $j->{nodes} // [] } };
 }
@@ -147,6 +151,8 @@ my $joined = Mesh::Proc::wait_for(sub {
         && $n->{'node-2'} && $n->{'node-2'}{up};
 }, 60);
 ok($joined, 'both nodes joined the orchestrator');
+my ($list_code) = Mesh::Proc::http_get($HTTP, '/mesh/v1/nodes');
+is($list_code, '403', 'the node list is not open on the published port');
 my $n = nodes();
 like($n->{'node-1'}{host} // '', qr/^10\.\d+\.\d+\.\d+$/,
      'node-1 registered its compose network address');
