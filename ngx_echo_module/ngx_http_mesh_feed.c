@@ -1,8 +1,9 @@
 
 /*
  * The live feed (mesh_feed): a snapshot of the registry, then every
- * message of mesh:events and mesh:tasks, over WebSocket (RFC 6455) or
- * Server-Sent Events.
+ * message of mesh:events and mesh:tasks, over WebSocket (RFC 6455),
+ * Server-Sent Events, or a gRPC Watch call (one Event message each, the
+ * call's trailers at its end; ngx_http_mesh_grpc.c frames them).
  *
  * The request is taken over after its header: the module reads and writes
  * the socket itself (r->header_only, so no body filter, no chunking and no
