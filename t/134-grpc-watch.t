@@ -3,7 +3,8 @@
 # they happen (a node joins, a task is routed and done); WatchRequest.only
 # filters by kind; a cancel (RST_STREAM) frees the feed client; a reader
 # too slow for mesh_feed_buffer ends with RESOURCE_EXHAUSTED; 20 watchers
-# at once each get every event.
+# at once each get every event.  A graceful stop (UNAVAILABLE) is not
+# covered yet.
 use strict;
 use warnings;
 
