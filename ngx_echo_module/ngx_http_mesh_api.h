@@ -43,6 +43,16 @@ ngx_int_t ngx_http_mesh_feed_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_grpc_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_mesh_grpc_filter_init(ngx_conf_t *cf);
 /* Trailers-Only UNAUTHENTICATED (for the API key check) */
+/* Watch: the feed's third kind of client (ngx_http_mesh_feed.c) */
+ngx_int_t ngx_http_mesh_feed_grpc(ngx_http_request_t *r, ngx_str_t *only,
+    size_t nonly, char *err);
+/* its header; an Event message (size, then written at p); its end */
+ngx_int_t ngx_http_mesh_grpc_watch_header(ngx_http_request_t *r);
+size_t ngx_http_mesh_grpc_event_size(ngx_str_t *kind, size_t len);
+u_char *ngx_http_mesh_grpc_event(u_char *p, ngx_str_t *kind, u_char *json,
+    size_t len);
+ngx_int_t ngx_http_mesh_grpc_watch_end(ngx_http_request_t *r,
+    ngx_int_t code, const char *reason);
 ngx_int_t ngx_http_mesh_grpc_unauthenticated(ngx_http_request_t *r,
     const char *why);
 /* exit_process: a last close frame to each feed client */

@@ -1,8 +1,9 @@
 
 /*
  * The live feed (mesh_feed): a snapshot of the registry, then every
- * message of mesh:events and mesh:tasks, over WebSocket (RFC 6455) or
- * Server-Sent Events.
+ * message of mesh:events and mesh:tasks, over WebSocket (RFC 6455),
+ * Server-Sent Events, or a gRPC Watch call (one Event message each, the
+ * call's trailers at its end; ngx_http_mesh_grpc.c frames them).
  *
  * The request is taken over after its header: the module reads and writes
  * the socket itself (r->header_only, so no body filter, no chunking and no
@@ -37,10 +38,12 @@
 #include "ngx_http_mesh_api.h"
 #include "ngx_http_mesh_keys.h"
 #include "ngx_http_mesh_registry.h"
+#include "ngx_http_mesh_grpc_codec.h"
 
 
 #define NGX_HTTP_MESH_FEED_SNAPSHOT_WAIT  1000   /* ms without Redis */
 #define NGX_HTTP_MESH_FEED_CLOSE_WAIT     2000   /* ms for the peer's close */
+#define NGX_HTTP_MESH_FEED_GRPC_CLOSE_WAIT 10000  /* ms to read a Watch's end */
 #define NGX_HTTP_MESH_FEED_POLL           250    /* ms: is the worker exiting */
 #define NGX_HTTP_MESH_FEED_LINGER         1000   /* ms before unsubscribing */
 #define NGX_HTTP_MESH_FEED_OUT_MIN        4096
@@ -65,7 +68,13 @@ typedef struct {
     ngx_msec_t                    rate_start;
     ngx_uint_t                    rate_n;
     ngx_http_mesh_feed_filter_t   filter;
+    ngx_chain_t                  *gbusy;         /* gRPC: in HTTP/2 */
+    ngx_chain_t                  *gfree;
+    ngx_int_t                     gcode;         /* gRPC: closing status */
+    const char                   *greason;
     unsigned                      ws:1;
+    unsigned                      grpc:1;        /* a Watch call */
+    unsigned                      glast:1;       /* its trailers sent */
     unsigned                      snapshot:1;    /* sent */
     unsigned                      ping_sent:1;   /* not answered yet */
     unsigned                      fragmented:1;
@@ -115,6 +124,10 @@ static void ngx_http_mesh_feed_reply(ngx_http_mesh_feed_client_t *fc,
 static void ngx_http_mesh_feed_timer_handler(ngx_event_t *ev);
 static void ngx_http_mesh_feed_going_away(void);
 static void ngx_http_mesh_feed_event_name(ngx_str_t *msg, ngx_str_t *name);
+static ngx_int_t ngx_http_mesh_feed_join(ngx_http_request_t *r,
+    ngx_http_mesh_feed_client_t *fc);
+static ngx_int_t ngx_http_mesh_feed_grpc_flush(ngx_http_mesh_feed_client_t *fc);
+static void ngx_http_mesh_feed_grpc_read_handler(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_http_mesh_feed_sse_type =
@@ -143,7 +156,6 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
     char                          err[NGX_HTTP_MESH_ERR_LEN];
     ngx_int_t                     rc;
     ngx_uint_t                    ws;
-    ngx_http_cleanup_t           *cln;
     ngx_http_mesh_worker_t       *w;
     ngx_http_mesh_main_conf_t    *mmcf;
     ngx_http_mesh_feed_client_t  *fc;
@@ -191,13 +203,32 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL) {
+    fc->ws = ws;
+
+    if (ngx_http_mesh_feed_join(r, fc) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_mesh_feed_start(r, fc, accept);
+}
+
+
+/* the client joins this worker's list; its cleanup takes it out */
+
+static ngx_int_t
+ngx_http_mesh_feed_join(ngx_http_request_t *r, ngx_http_mesh_feed_client_t *fc)
+{
+    ngx_http_cleanup_t      *cln;
+    ngx_http_mesh_worker_t  *w;
+
+    w = &ngx_http_mesh_worker;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
     fc->request = r;
-    fc->ws = ws;
 
     fc->timer.handler = ngx_http_mesh_feed_timer_handler;
     fc->timer.data = fc;
@@ -214,7 +245,108 @@ ngx_http_mesh_feed_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_mesh_feed_cleanup;
     cln->data = fc;
 
-    return ngx_http_mesh_feed_start(r, fc, accept);
+    return NGX_OK;
+}
+
+
+/*
+ * A gRPC Watch call (the request message read, the API key checked): the
+ * third kind of client.  Its stream goes through nginx's HTTP/2 output, so
+ * what HTTP/2 flow control holds back counts against mesh_feed_buffer.
+ * NGX_DONE: the call runs; NGX_DECLINED: a bad filter (err says why);
+ * NGX_BUSY: mesh_feed_max_clients reached.
+ */
+
+ngx_int_t
+ngx_http_mesh_feed_grpc(ngx_http_request_t *r, ngx_str_t *only,
+    size_t nonly, char *err)
+{
+    size_t                        i;
+    ngx_http_mesh_worker_t       *w;
+    ngx_http_mesh_main_conf_t    *mmcf;
+    ngx_http_mesh_feed_client_t  *fc;
+
+    w = &ngx_http_mesh_worker;
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    if (w->nfeed >= mmcf->feed_max_clients) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh feed: %ui clients, the limit of this worker "
+                      "(mesh_feed_max_clients)", w->nfeed);
+        return NGX_BUSY;
+    }
+
+    fc = ngx_pcalloc(r->pool, sizeof(ngx_http_mesh_feed_client_t));
+    if (fc == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nonly; i++) {
+        if (only[i].len == 0 || ngx_strlchr(only[i].data,
+                                            only[i].data + only[i].len, ',')
+            || ngx_http_mesh_feed_filter_list(&fc->filter,
+                                              NGX_HTTP_MESH_FEED_ONLY,
+                                              (const char *) only[i].data,
+                                              only[i].len, err)
+               != 0)
+        {
+            if (only[i].len == 0 || err[0] == '\0') {
+                ngx_cpystrn((u_char *) err, (u_char *) "only: an event "
+                            "kind is empty or has a comma",
+                            NGX_HTTP_MESH_ERR_LEN);
+            }
+
+            return NGX_DECLINED;
+        }
+    }
+
+    fc->grpc = 1;
+
+    if (ngx_http_mesh_feed_join(r, fc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_mesh_grpc_watch_header(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_mesh_feed_grpc_read_handler;
+    r->write_event_handler = ngx_http_mesh_feed_write_handler;
+
+    ngx_http_mesh_feed_listen(r->connection->log);
+
+    if (ngx_http_mesh_redis_listening()
+        || ngx_http_mesh_redis_commands() == NULL)
+    {
+        ngx_http_mesh_feed_snapshot(fc);
+
+    } else {
+        ngx_add_timer(&fc->timer, NGX_HTTP_MESH_FEED_SNAPSHOT_WAIT);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* a Watch client says nothing more: a cancel (RST_STREAM) ends it */
+
+static void
+ngx_http_mesh_feed_grpc_read_handler(ngx_http_request_t *r)
+{
+    ngx_http_mesh_feed_client_t  *fc;
+
+    fc = ngx_http_mesh_feed_client(r);
+
+    if (fc == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    if (r->connection->error) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "mesh feed: grpc client cancelled");
+        ngx_http_mesh_feed_finish(fc);
+    }
 }
 
 
@@ -923,7 +1055,30 @@ ngx_http_mesh_feed_send(ngx_http_mesh_feed_client_t *fc, ngx_uint_t opcode,
     u_char      *p, *last;
     size_t       need, size;
     ngx_int_t    rc;
+    ngx_str_t    name;
     ngx_uint_t   chunked;
+
+    if (fc->grpc) {
+        /* one Event message per event; HTTP/2 has its own pings */
+
+        if (opcode != NGX_HTTP_MESH_WS_TEXT) {
+            return NGX_OK;
+        }
+
+        ngx_http_mesh_feed_event_name(&(ngx_str_t) { len, data }, &name);
+
+        rc = ngx_http_mesh_feed_reserve(fc,
+                 ngx_http_mesh_grpc_event_size(&name, len), control);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        fc->out_last = ngx_http_mesh_grpc_event(fc->out + fc->out_last,
+                                                &name, data, len)
+                       - fc->out;
+        return NGX_OK;
+    }
 
     if (fc->ws) {
         need = NGX_HTTP_MESH_WS_HEADER_MAX + len;
@@ -1002,7 +1157,7 @@ ngx_http_mesh_feed_reserve(ngx_http_mesh_feed_client_t *fc, size_t need,
     ngx_uint_t control)
 {
     u_char                     *p;
-    size_t                      queued, size, cap;
+    size_t                      queued, held, size, cap;
     ngx_http_mesh_main_conf_t  *mmcf;
 
     mmcf = ngx_http_get_module_main_conf(fc->request, ngx_http_mesh_module);
@@ -1010,7 +1165,10 @@ ngx_http_mesh_feed_reserve(ngx_http_mesh_feed_client_t *fc, size_t need,
     queued = fc->out_last - fc->out_pos;
     cap = mmcf->feed_buffer;
 
-    if (!control && queued + need > cap) {
+    /* what HTTP/2 holds for the client's window counts too */
+    held = fc->gbusy ? (size_t) ngx_buf_size(fc->gbusy->buf) : 0;
+
+    if (!control && held + queued + need > cap) {
         return NGX_DECLINED;
     }
 
@@ -1070,6 +1228,10 @@ ngx_http_mesh_feed_flush(ngx_http_mesh_feed_client_t *fc)
         return NGX_ERROR;
     }
 
+    if (fc->grpc) {
+        return ngx_http_mesh_feed_grpc_flush(fc);
+    }
+
     /* the rest of the header, if the socket did not take it whole */
 
     if (r->out) {
@@ -1123,6 +1285,101 @@ again:
 
 
 /*
+ * A Watch client's bytes go to HTTP/2 one buffer at a time: the next is
+ * copied out of the output buffer only once the last has been sent, so
+ * what the client's window holds back stays within mesh_feed_buffer.
+ */
+
+static ngx_int_t
+ngx_http_mesh_feed_grpc_flush(ngx_http_mesh_feed_client_t *fc)
+{
+    size_t               len;
+    ngx_buf_t           *b;
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = fc->request;
+    cl = NULL;
+
+    if (fc->gbusy == NULL && fc->out_pos < fc->out_last) {
+        len = fc->out_last - fc->out_pos;
+
+        cl = ngx_chain_get_free_buf(r->pool, &fc->gfree);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+
+        if (b->start == NULL || (size_t) (b->end - b->start) < len) {
+            if (b->start) {
+                ngx_pfree(r->pool, b->start);
+            }
+
+            /* at least a page: a large allocation, which pfree returns */
+
+            b->start = ngx_palloc(r->pool,
+                                  ngx_max(len, NGX_HTTP_MESH_FEED_OUT_MIN));
+            if (b->start == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->end = b->start + ngx_max(len, NGX_HTTP_MESH_FEED_OUT_MIN);
+        }
+
+        b->pos = b->start;
+        b->last = ngx_cpymem(b->start, fc->out + fc->out_pos, len);
+        b->temporary = 1;
+        b->flush = 1;
+        b->tag = (ngx_buf_tag_t) &ngx_http_mesh_feed_sse_type;
+        cl->next = NULL;
+
+        fc->out_pos = 0;
+        fc->out_last = 0;
+    }
+
+    if (cl == NULL && fc->gbusy == NULL && r->out == NULL) {
+        rc = NGX_OK;
+
+    } else {
+        rc = ngx_http_output_filter(r, cl);
+        ngx_chain_update_chains(r->pool, &fc->gfree, &fc->gbusy, &cl,
+                                (ngx_buf_tag_t) &ngx_http_mesh_feed_sse_type);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (fc->gbusy || r->out) {
+        return NGX_AGAIN;
+    }
+
+    if (fc->out_pos < fc->out_last) {
+        /* more came while the last was in flight */
+        return ngx_http_mesh_feed_grpc_flush(fc);
+    }
+
+    if (fc->closing) {
+        if (!fc->glast) {
+            fc->glast = 1;
+
+            if (ngx_http_mesh_grpc_watch_end(r, fc->gcode, fc->greason)
+                == NGX_AGAIN)
+            {
+                return NGX_AGAIN;
+            }
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Our close: WebSocket clients get a close frame and a moment to answer
  * it; SSE clients get what is queued.  The timer bounds the wait.
  */
@@ -1144,6 +1401,34 @@ ngx_http_mesh_feed_fail(ngx_http_mesh_feed_client_t *fc, ngx_uint_t code,
                    "mesh feed: closing %ui \"%s\"", code, reason);
 
     fc->closing = 1;
+
+    if (fc->grpc) {
+        /* the trailers go once what is queued has gone */
+        fc->gcode = (code == NGX_HTTP_MESH_WS_POLICY)
+                    ? NGX_HTTP_MESH_GRPC_RESOURCE_EXHAUSTED
+                    : NGX_HTTP_MESH_GRPC_UNAVAILABLE;
+        fc->greason = reason;
+
+        if (code == NGX_HTTP_MESH_WS_POLICY) {
+            /* the trailers follow what HTTP/2 holds, not the backlog */
+            fc->out_pos = 0;
+            fc->out_last = 0;
+        }
+
+        /* a slow reader gets the time to read what is in flight */
+
+        if (fc->timer.timer_set) {
+            ngx_del_timer(&fc->timer);
+        }
+
+        ngx_add_timer(&fc->timer, NGX_HTTP_MESH_FEED_GRPC_CLOSE_WAIT);
+
+        if (ngx_http_mesh_feed_flush(fc) == NGX_ERROR) {
+            ngx_http_mesh_feed_finish(fc);
+        }
+
+        return;
+    }
 
     /* WebSocket: the close frame; SSE over chunks: the last chunk */
 

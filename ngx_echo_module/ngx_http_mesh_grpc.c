@@ -92,6 +92,10 @@ static ngx_int_t ngx_http_mesh_grpc_options(ngx_http_request_t *r,
     Echo__Mesh__TaskRequest *tr, ngx_http_mesh_step_t *step);
 static ngx_int_t ngx_http_mesh_grpc_list_nodes(ngx_http_request_t *r,
     ngx_http_mesh_grpc_ctx_t *g);
+static ngx_int_t ngx_http_mesh_grpc_watch(ngx_http_request_t *r,
+    Echo__Mesh__WatchRequest *wr);
+static u_char *ngx_http_mesh_grpc_field(u_char *p, ngx_uint_t tag,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_mesh_grpc_unary(ngx_http_request_t *r,
     ngx_http_mesh_grpc_ctx_t *g, const ProtobufCMessage *m);
 static ngx_int_t ngx_http_mesh_grpc_status(ngx_http_request_t *r,
@@ -477,8 +481,7 @@ ngx_http_mesh_grpc_start(ngx_http_request_t *r, ngx_http_mesh_grpc_ctx_t *g,
             break;
         }
 
-        return ngx_http_mesh_grpc_status(r, NGX_HTTP_MESH_GRPC_UNIMPLEMENTED,
-                                         "Watch is not served yet");
+        return ngx_http_mesh_grpc_watch(r, wr);
     }
 
     return ngx_http_mesh_grpc_status(r, NGX_HTTP_MESH_GRPC_INVALID_ARGUMENT,
@@ -950,6 +953,178 @@ ngx_http_mesh_grpc_list_nodes(ngx_http_request_t *r,
     reply.n_nodes = n;
 
     return ngx_http_mesh_grpc_unary(r, g, &reply.base);
+}
+
+
+/*
+ * Watch: a client of the live feed (ngx_http_mesh_feed.c), which sends
+ * the snapshot, the events, and ends the call.  NGX_DONE while it runs.
+ */
+
+static ngx_int_t
+ngx_http_mesh_grpc_watch(ngx_http_request_t *r, Echo__Mesh__WatchRequest *wr)
+{
+    char        err[NGX_HTTP_MESH_ERR_LEN];
+    size_t      i;
+    ngx_int_t   rc;
+    ngx_str_t  *only;
+
+    only = NULL;
+
+    if (wr->n_only) {
+        only = ngx_palloc(r->pool, wr->n_only * sizeof(ngx_str_t));
+        if (only == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    for (i = 0; i < wr->n_only; i++) {
+        only[i].data = (u_char *) wr->only[i];
+        only[i].len = ngx_strlen(wr->only[i]);
+    }
+
+    err[0] = '\0';
+
+    rc = ngx_http_mesh_feed_grpc(r, only, wr->n_only, err);
+
+    switch (rc) {
+
+    case NGX_DONE:
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        return ngx_http_mesh_grpc_status(r,
+                                         NGX_HTTP_MESH_GRPC_INVALID_ARGUMENT,
+                                         err);
+
+    case NGX_BUSY:
+        return ngx_http_mesh_grpc_status(r, NGX_HTTP_MESH_GRPC_UNAVAILABLE,
+                                         "too many watchers "
+                                         "(mesh_feed_max_clients)");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* the response header of a Watch call, sent at once: its stream is open */
+
+ngx_int_t
+ngx_http_mesh_grpc_watch_header(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_mesh_grpc_ctx_t  *g;
+
+    g = ngx_http_mesh_grpc_of(r);
+
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->passing = 1;
+    g->header_out = 1;
+
+    ngx_http_mesh_grpc_grpc_header(r);
+
+    rc = ngx_http_send_header(r);
+
+    return (rc == NGX_ERROR || rc > NGX_OK) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * An Event message, length-prefixed: kind (field 1) and json (field 5),
+ * written by hand, as the feed's bytes are not NUL-terminated strings.
+ */
+
+size_t
+ngx_http_mesh_grpc_event_size(ngx_str_t *kind, size_t len)
+{
+    return NGX_HTTP_MESH_GRPC_PREFIX + 2 * (1 + NGX_HTTP_MESH_GRPC_VARINT_MAX)
+           + kind->len + len;
+}
+
+
+u_char *
+ngx_http_mesh_grpc_event(u_char *p, ngx_str_t *kind, u_char *json,
+    size_t len)
+{
+    u_char  *start;
+
+    start = p;
+    p += NGX_HTTP_MESH_GRPC_PREFIX;
+
+    if (kind->len) {
+        p = ngx_http_mesh_grpc_field(p, 1, kind->data, kind->len);
+    }
+
+    p = ngx_http_mesh_grpc_field(p, 5, json, len);
+
+    ngx_http_mesh_grpc_prefix(start, p - start - NGX_HTTP_MESH_GRPC_PREFIX);
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_mesh_grpc_field(u_char *p, ngx_uint_t tag, u_char *data, size_t len)
+{
+    size_t  n;
+
+    *p++ = (u_char) (tag << 3 | 2);     /* length-delimited */
+
+    for (n = len; n >= 0x80; n >>= 7) {
+        *p++ = (u_char) (n | 0x80);
+    }
+
+    *p++ = (u_char) n;
+
+    return ngx_cpymem(p, data, len);
+}
+
+
+/*
+ * The end of a Watch call: its trailers, after the last event.  NGX_AGAIN:
+ * HTTP/2 still holds some of it.
+ */
+
+ngx_int_t
+ngx_http_mesh_grpc_watch_end(ngx_http_request_t *r, ngx_int_t code,
+    const char *reason)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  msg;
+    ngx_chain_t               *out, **ll;
+    ngx_http_mesh_grpc_ctx_t  *g;
+
+    g = ngx_http_mesh_grpc_of(r);
+
+    if (g == NULL || g->ended) {
+        return NGX_ERROR;
+    }
+
+    g->ended = 1;
+
+    msg.data = (u_char *) reason;
+    msg.len = ngx_strlen(reason);
+
+    out = NULL;
+    ll = &out;
+
+    if (ngx_http_mesh_grpc_end(r, g, code, &msg) != NGX_OK
+        || ngx_http_mesh_grpc_last(r, g, &ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_output_filter(r, out);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return r->out ? NGX_AGAIN : NGX_OK;
 }
 
 

@@ -18,6 +18,7 @@
 
 
 #define NGX_HTTP_MESH_GRPC_PREFIX            5
+#define NGX_HTTP_MESH_GRPC_VARINT_MAX        10   /* a 64-bit varint */
 
 /* status codes (grpc/doc/statuscodes.md) */
 #define NGX_HTTP_MESH_GRPC_OK                0

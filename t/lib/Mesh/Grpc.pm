@@ -55,20 +55,11 @@ sub stubs {
 }
 
 # One run of the client: mode, method, the request (a hash, as JSON),
-# %o: timeout (s), gzip, meta (list of KEY=VALUE), n.  Its JSON answer.
+# %o: timeout (s), gzip, meta (list of KEY=VALUE), n, until (an event
+# kind).  Its JSON answer.
 sub run {
     my ($mode, $method, $req, %o) = @_;
-    my @cmd = ($PY, File::Spec->catfile($LIB, 'grpc_client.py'),
-               '--port', port(), '--stubs', stubs());
-    push @cmd, '--timeout', $o{timeout} if $o{timeout};
-    push @cmd, '--gzip' if $o{gzip};
-    push @cmd, '--meta', $_ for @{ $o{meta} || [] };
-    my $file = File::Spec->catfile(Mesh::Proc::log_dir(), 'request.json');
-    open my $rq, '>', $file or die "$file: $!\n";
-    print $rq $JSON->encode($req // {});
-    close $rq;
-    push @cmd, $mode, $method, "\@$file";
-    push @cmd, $o{n} if defined $o{n};
+    my @cmd = _cmd($mode, $method, $req, %o);
     my $limit = 120 * $Mesh::Orch::Slow;
     my $out = '';
     my $pid = open(my $fh, '-|', 'timeout', $limit, @cmd)
@@ -83,6 +74,85 @@ sub run {
 }
 
 sub call { return run('call', @_) }
+
+our $_Seq = 0;
+
+# The client's command line: mode, method, the request (a hash, as JSON
+# in a file of its own), %o as run()'s, and until (an event kind).
+sub _cmd {
+    my ($mode, $method, $req, %o) = @_;
+    my @cmd = ($PY, File::Spec->catfile($LIB, 'grpc_client.py'),
+               '--port', port(), '--stubs', stubs());
+    push @cmd, '--timeout', $o{timeout} if $o{timeout};
+    push @cmd, '--gzip' if $o{gzip};
+    push @cmd, '--until', $o{until} if $o{until};
+    push @cmd, '--meta', $_ for @{ $o{meta} || [] };
+    my $file = File::Spec->catfile(Mesh::Proc::log_dir(),
+                                   "request-$mode-$$-" . ++$_Seq . '.json');
+    open my $rq, '>', $file or die "$file: $!\n";
+    print $rq $JSON->encode($req // {});
+    close $rq;
+    push @cmd, $mode, $method, "\@$file";
+    push @cmd, $o{n} if defined $o{n};
+    return @cmd;
+}
+
+# A Watch call in the background (mode watch, %o as _cmd's): a handle for
+# watch_messages and watch_end.  Its output goes to a file, line by line.
+sub watch {
+    my ($req, %o) = @_;
+    my @cmd = _cmd('watch', 'Watch', $req, %o);
+    my $out = File::Spec->catfile(Mesh::Proc::log_dir(),
+                                  "watch-$$-$_Seq.out");
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', $out or die "$out: $!\n";
+        exec 'timeout', 120 * $Mesh::Orch::Slow, @cmd;
+        die "exec: $!\n";
+    }
+    return { pid => $pid, out => $out };
+}
+
+# The messages a background Watch printed so far.
+sub watch_messages {
+    my ($w) = @_;
+    open my $in, '<', $w->{out} or return [];
+    my @m;
+    while (my $line = <$in>) {
+        last unless $line =~ /\n\z/;
+        my $d = eval { $JSON->decode($line) } or next;
+        push @m, $d->{message} if $d->{message};
+    }
+    return \@m;
+}
+
+# Waits (up to $limit s, scaled) until the Watch printed a message of
+# each kind given, in that order.
+sub watch_saw {
+    my ($w, $limit, @kinds) = @_;
+    my $ok = Mesh::Orch::wait_until(sub {
+        my @k = @kinds;
+        for my $m (@{ watch_messages($w) }) {
+            shift @k if @k && ($m->{kind} // '') eq $k[0];
+        }
+        return !@k;
+    }, $limit);
+    $Mesh::Checks::Why = "watch saw: " . join(' ', map { $_->{kind} // '?' }
+                                              @{ watch_messages($w) });
+    return $ok;
+}
+
+# Waits for the background Watch to end; its "call" result.
+sub watch_end {
+    my ($w) = @_;
+    waitpid $w->{pid}, 0;
+    open my $in, '<', $w->{out} or return { code => 'NO_ANSWER' };
+    my ($line) = reverse grep { /^\{"(?!message")/ } <$in>;
+    my $r = eval { $JSON->decode($line // '') };
+    $Mesh::Checks::Why = "watch: " . ($r ? $JSON->encode($r) : 'no answer');
+    return $r // { code => 'NO_ANSWER' };
+}
+
 
 # A raw call with curl (HTTP/2 prior knowledge): the response's header
 # lines and trailer lines as curl -v shows them ("< name: value"), and

@@ -13,6 +13,11 @@
 #               prints {"results": [one "call" result each]}
 #   slow        reads one message, sleeps N seconds, then reads the rest
 #               (with HTTP/2's default window: no BDP probing)
+#   watch       a Watch call: prints each message as it comes, one JSON
+#               line, then the "call" result; ends by cancelling after N
+#               messages (0: never) or after a message of --until's kind
+#
+#   --until KIND  (watch, concurrent) cancel after a message of that kind
 import argparse
 import importlib
 import json
@@ -84,7 +89,7 @@ def finish(call, messages):
     return out
 
 
-def one(args, pb, pbg, pause=0):
+def one(args, pb, pbg, pause=0, live=False):
     # a slow reader keeps HTTP/2's first window (64 KiB): no BDP probing
     opts = [("grpc.http2.bdp_probe", 0)] if pause else []
     channel = grpc.insecure_channel("127.0.0.1:%d" % args.port, options=opts)
@@ -96,9 +101,15 @@ def one(args, pb, pbg, pause=0):
         else:
             for m in call:
                 messages.append(m)
+                if live:
+                    print(json.dumps({"message": to_dict(m)}), flush=True)
                 if pause:
                     time.sleep(pause)
                     pause = 0
+                if ((args.until and getattr(m, "kind", None) == args.until)
+                        or (args.n and live and len(messages) >= args.n)):
+                    call.cancel()
+                    break
     except grpc.RpcError:
         pass
     result = finish(call, messages)
@@ -113,6 +124,7 @@ def main():
     ap.add_argument("--timeout", type=float)
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--meta", action="append", default=[])
+    ap.add_argument("--until")
     ap.add_argument("mode")
     ap.add_argument("method")
     ap.add_argument("json", help="the request as JSON, or @FILE")
@@ -122,6 +134,9 @@ def main():
 
     if args.mode == "call":
         print(json.dumps(one(args, pb, pbg)), flush=True)
+
+    elif args.mode == "watch":
+        print(json.dumps(one(args, pb, pbg, live=True)), flush=True)
 
     elif args.mode == "slow":
         print(json.dumps(one(args, pb, pbg, pause=args.n)), flush=True)
