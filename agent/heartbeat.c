@@ -7,7 +7,9 @@
  * the models (kick) sends a beat at once, except while backing off.
  * Without a configured orchestrator the beat goes to one found over mDNS
  * (discovery.c); one that fails is left for another of the mesh, tried
- * without waiting out the backoff.
+ * without waiting out the backoff.  A 2xx reply counts only when it is
+ * signed with the mesh secret (sign.h): an impostor that answers 200 is
+ * a failed heartbeat, so discovery moves on and nothing stays with it.
  */
 
 #include <stdio.h>
@@ -33,6 +35,9 @@
 #define HB_TIMEOUT_MS     3000
 #define HB_REPORT_MAX     (256 * 1024)
 #define HB_REPLY_MAX      (64 * 1024)
+/* orchestrators remembered as having failed to prove the secret, so each
+   is reported once (until it proves it) */
+#define HB_UNPROVEN_MAX   8
 
 
 static void *heartbeat_main(void *arg);
@@ -41,6 +46,9 @@ static hb_result_t heartbeat_send(CURL *easy, const conf_t *c,
     size_t errlen);
 static int heartbeat_sink(void *ud, const char *p, size_t n);
 static void heartbeat_send_leave(CURL *easy);
+static int heartbeat_unproven_once(char (*seen)[CONF_URL_MAX],
+    const char *orch);
+static void heartbeat_proven(char (*seen)[CONF_URL_MAX], const char *orch);
 
 
 static worker_t  hb_worker = WORKER_INITIALIZER;
@@ -88,6 +96,9 @@ heartbeat_main(void *arg)
     hb_result_t   result;
     char          err[256], orch[CONF_URL_MAX], next[CONF_URL_MAX];
     char          joined[CONF_URL_MAX] = "";
+    char          unproven[HB_UNPROVEN_MAX][CONF_URL_MAX];
+
+    memset(unproven, 0, sizeof(unproven));
 
     (void) arg;
 
@@ -117,7 +128,19 @@ heartbeat_main(void *arg)
             }
             metrics_heartbeat(result);
 
+            if (result == HB_UNPROVEN && heartbeat_unproven_once(unproven,
+                                                                 orch))
+            {
+                /* configured or discovered: the operator must see it */
+                log_error("heartbeat: orchestrator %s did not prove the "
+                          "mesh secret (%s); not staying with it%s", orch,
+                          err, c->orchestrator[0] ? ": check its "
+                          "mesh_secret" : "");
+            }
+
             if (result == HB_OK) {
+                heartbeat_proven(unproven, orch);
+
                 if (strcmp(joined, orch) != 0) {
                     log_info("heartbeat: joined the mesh at %s%s", orch,
                              c->orchestrator[0] ? "" : " (found over mDNS)");
@@ -202,15 +225,52 @@ heartbeat_send_leave(CURL *easy)
 }
 
 
+/* 1 the first time orch fails to prove the secret (remembered) */
+static int
+heartbeat_unproven_once(char (*seen)[CONF_URL_MAX], const char *orch)
+{
+    size_t  i, free_slot = HB_UNPROVEN_MAX;
+
+    for (i = 0; i < HB_UNPROVEN_MAX; i++) {
+        if (strcmp(seen[i], orch) == 0) {
+            return 0;
+        }
+        if (seen[i][0] == '\0' && free_slot == HB_UNPROVEN_MAX) {
+            free_slot = i;
+        }
+    }
+
+    /* full: the oldest is forgotten and may be reported again */
+    if (free_slot == HB_UNPROVEN_MAX) {
+        memmove(seen[0], seen[1], (HB_UNPROVEN_MAX - 1) * CONF_URL_MAX);
+        free_slot = HB_UNPROVEN_MAX - 1;
+    }
+
+    snprintf(seen[free_slot], CONF_URL_MAX, "%s", orch);
+    return 1;
+}
+
+
+static void
+heartbeat_proven(char (*seen)[CONF_URL_MAX], const char *orch)
+{
+    size_t  i;
+
+    for (i = 0; i < HB_UNPROVEN_MAX; i++) {
+        if (strcmp(seen[i], orch) == 0) {
+            seen[i][0] = '\0';
+        }
+    }
+}
+
+
 static int
 heartbeat_sink(void *ud, const char *p, size_t n)
 {
-    size_t  *seen = ud;
+    buf_t  *reply = ud;
 
-    /* the reply is not needed beyond its status; only bound its size */
-    *seen += n;
-    (void) p;
-    return *seen > HB_REPLY_MAX ? -1 : 0;
+    /* kept for the reply signature; buf_t bounds it at HB_REPLY_MAX */
+    return buf_append(reply, p, n) != 0 ? -1 : 0;
 }
 
 
@@ -219,9 +279,10 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *orch,
     const char *path, const buf_t *body, char *err, size_t errlen)
 {
     char         url[CONF_URL_MAX + 64];
-    char         auth[SIGN_HEADER_MAX];
+    char         auth[SIGN_HEADER_MAX], proof[SIGN_HEX + 2];
     long         status;
-    size_t       seen = 0;
+    int          rc;
+    buf_t        reply;
     fetch_req_t  req;
 
     snprintf(url, sizeof(url), "%s%s", orch, path);
@@ -242,9 +303,28 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *orch,
     req.auth = auth;
     req.timeout_ms = HB_TIMEOUT_MS;
     req.sink = heartbeat_sink;
-    req.ud = &seen;
+    req.ud = &reply;
+    req.header = SIGN_REPLY_HEADER;
+    req.header_out = proof;
+    req.header_outlen = sizeof(proof);
 
-    if (http_fetch(easy, &req, &status, err, errlen) != 0) {
+    buf_init(&reply, HB_REPLY_MAX);
+    rc = http_fetch(easy, &req, &status, err, errlen);
+
+    if (rc == 0 && status >= 200 && status <= 299
+        && sign_reply_ok(c->secret, c->secret_len, auth, status,
+                         reply.data, reply.len, proof) != 0)
+    {
+        snprintf(err, errlen, "HTTP %ld %s", status,
+                 proof[0] ? "with a wrong " SIGN_REPLY_HEADER
+                 : "without " SIGN_REPLY_HEADER);
+        buf_free(&reply);
+        return HB_UNPROVEN;
+    }
+
+    buf_free(&reply);
+
+    if (rc != 0) {
         return HB_UNREACHABLE;
     }
 

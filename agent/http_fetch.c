@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "http_fetch.h"
@@ -17,6 +18,7 @@ typedef struct {
 
 
 static size_t fetch_on_body(char *p, size_t size, size_t n, void *ud);
+static size_t fetch_on_header(char *p, size_t size, size_t n, void *ud);
 
 
 void
@@ -46,6 +48,41 @@ fetch_on_body(char *p, size_t size, size_t n, void *ud)
 }
 
 
+static size_t
+fetch_on_header(char *p, size_t size, size_t n, void *ud)
+{
+    fetch_ctx_t       *ctx = ud;
+    const fetch_req_t  *req = ctx->req;
+    size_t             len = size * n, name, v;
+
+    /* a new status line (after a 1xx) starts a new set of headers */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        req->header_out[0] = '\0';
+        return len;
+    }
+
+    name = strlen(req->header);
+    if (len <= name || p[name] != ':' || strncasecmp(p, req->header, name))
+    {
+        return len;
+    }
+
+    for (v = name + 1; v < len && (p[v] == ' ' || p[v] == '\t'); v++) {
+        /* void */
+    }
+
+    while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n'
+                       || p[len - 1] == ' ' || p[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    snprintf(req->header_out, req->header_outlen, "%.*s", (int) (len - v),
+             p + v);
+    return size * n;
+}
+
+
 int
 http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
     size_t errlen)
@@ -70,6 +107,12 @@ http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, fetch_on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &ctx);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_err);
+
+    if (req->header != NULL && req->header_outlen > 0) {
+        req->header_out[0] = '\0';
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, fetch_on_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, &ctx);
+    }
 
     /* "Expect:" turns off curl's 100-continue round trip */
     hdrs = curl_slist_append(NULL, "Expect:");

@@ -23,6 +23,11 @@ typedef struct {
     long            timeout_ms;
     fetch_sink_pt   sink;
     void           *ud;
+    /* when set, the value of this reply header (the last one sent, ""
+       when none) goes into header_out, cut to header_outlen - 1 */
+    const char     *header;
+    char           *header_out;
+    size_t          header_outlen;
 } fetch_req_t;
 
 

@@ -45,9 +45,10 @@ static const char  *reject_names[REJECT_COUNT] = {
     "upload_memory", "out_of_memory"
 };
 
-/* local: the report could not be built; refused: a non-2xx answer */
+/* local: the report could not be built; refused: a non-2xx answer;
+   unproven: a 2xx that did not prove the mesh secret (sign.h) */
 static const char  *hb_result_names[HB_RESULT_COUNT] = {
-    "error", "ok", "refused", "unreachable"
+    "error", "ok", "refused", "unreachable", "unproven"
 };
 
 static uint64_t     tasks[EP_COUNT][OUTCOME_COUNT];

@@ -52,6 +52,7 @@ typedef enum {
     HB_OK,
     HB_REFUSED,
     HB_UNREACHABLE,
+    HB_UNPROVEN,            /* 2xx without a valid reply signature */
     HB_RESULT_COUNT
 } hb_result_t;
 

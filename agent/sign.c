@@ -110,6 +110,56 @@ sign_node_header(const char *secret, size_t secret_len, const char *method,
 }
 
 
+int
+sign_reply_hex(const char *secret, size_t secret_len, const char *auth,
+    long status, const char *body, size_t body_len, char *hex)
+{
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned int   mdlen = 0;
+    char           digest[2 * EVP_MAX_MD_SIZE + 1];
+    char           msg[sizeof(SIGN_REPLY_SCHEME) + SIGN_HEX + 64
+                       + 2 * EVP_MAX_MD_SIZE];
+    size_t         len;
+    int            n;
+
+    /* the request's signature ends its Authorization line */
+    len = auth != NULL ? strlen(auth) : 0;
+    if (secret_len == 0 || len < SIGN_HEX
+        || EVP_Digest(body != NULL ? body : "", body_len, md, &mdlen,
+                      EVP_sha256(), NULL) != 1)
+    {
+        return -1;
+    }
+
+    sign_hex(md, mdlen, digest);
+
+    n = snprintf(msg, sizeof(msg), SIGN_REPLY_SCHEME "\n%s\n%ld\n%s",
+                 auth + len - SIGN_HEX, status, digest);
+    if (n < 0 || (size_t) n >= sizeof(msg)) {
+        return -1;
+    }
+
+    return sign_hmac_hex(secret, secret_len, msg, (size_t) n, hex);
+}
+
+
+int
+sign_reply_ok(const char *secret, size_t secret_len, const char *auth,
+    long status, const char *body, size_t body_len, const char *sig)
+{
+    char  expect[SIGN_HEX + 1];
+
+    if (sig == NULL || strlen(sig) != SIGN_HEX
+        || sign_reply_hex(secret, secret_len, auth, status, body, body_len,
+                          expect) != 0)
+    {
+        return -1;
+    }
+
+    return CRYPTO_memcmp(expect, sig, SIGN_HEX) == 0 ? 0 : -1;
+}
+
+
 /* 1 if this signature was accepted before; remembers it otherwise */
 static int
 sign_seen(const char *sig, time_t ts, time_t now)

@@ -11,7 +11,10 @@
  * A node request is signed (ngx_http_mesh_sign.h): the header is checked
  * before the body is read, the signature after; then its nonce is claimed
  * in Redis (SET NX, expiring after twice the window), so a replay is
- * refused by every worker and orchestrator sharing that Redis.
+ * refused by every worker and orchestrator sharing that Redis.  A 200
+ * reply is signed in turn (X-Mesh-Reply-Signature), bound to the request
+ * it answers: an agent stays only with an orchestrator that proves the
+ * secret, not with an impostor that merely answers.
  */
 
 
@@ -73,6 +76,8 @@ static ngx_http_request_t *ngx_http_mesh_node_wait_take(
     ngx_http_mesh_node_wait_t *wait);
 static void ngx_http_mesh_node_wait_cleanup(void *data);
 static void ngx_http_mesh_node_wait_expired(ngx_event_t *ev);
+static ngx_int_t ngx_http_mesh_node_send_signed(ngx_http_request_t *r,
+    ngx_str_t *json);
 static ngx_uint_t ngx_http_mesh_node_is(ngx_http_request_t *r,
     const char *tail);
 static ngx_int_t ngx_http_mesh_node_unavailable(ngx_http_request_t *r);
@@ -603,12 +608,63 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
         goto done;
     }
 
-    status = ngx_http_mesh_send_json(r, NGX_HTTP_OK, &json);
+    status = ngx_http_mesh_node_send_signed(r, &json);
 
 done:
 
     ngx_http_finalize_request(r, status);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* 200 with json, signed over the body exactly as ngx_http_mesh_send_json
+   sends it (with its newline) */
+
+static ngx_int_t
+ngx_http_mesh_node_send_signed(ngx_http_request_t *r, ngx_str_t *json)
+{
+    u_char                     *sig;
+    ngx_str_t                   sent, req_sig;
+    ngx_table_elt_t            *h, *auth;
+    ngx_http_mesh_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    /* parsed and verified before: the value ends with the signature */
+    auth = r->headers_in.authorization;
+    if (auth == NULL || auth->value.len < NGX_HTTP_MESH_SIGN_HEX) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    req_sig.data = auth->value.data + auth->value.len
+                   - NGX_HTTP_MESH_SIGN_HEX;
+    req_sig.len = NGX_HTTP_MESH_SIGN_HEX;
+
+    sent.len = json->len + 1;
+    sent.data = ngx_pnalloc(r->pool, sent.len);
+    sig = ngx_pnalloc(r->pool, NGX_HTTP_MESH_SIGN_HEX);
+    h = ngx_list_push(&r->headers_out.headers);
+
+    if (sent.data == NULL || sig == NULL || h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(sent.data, json->data, json->len) = '\n';
+
+    if (ngx_http_mesh_sign_reply(&mmcf->secret, &req_sig, NGX_HTTP_OK,
+                                 &sent, sig)
+        != NGX_OK)
+    {
+        h->hash = 0;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Mesh-Reply-Signature");
+    h->value.data = sig;
+    h->value.len = NGX_HTTP_MESH_SIGN_HEX;
+
+    return ngx_http_mesh_send_json(r, NGX_HTTP_OK, json);
 }
 
 

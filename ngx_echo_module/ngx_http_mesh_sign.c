@@ -233,6 +233,34 @@ ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
 
 
 ngx_int_t
+ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
+    ngx_uint_t status, ngx_str_t *body, u_char *out)
+{
+    u_char        *p;
+    u_char         md[EVP_MAX_MD_SIZE];
+    u_char         msg[sizeof(NGX_HTTP_MESH_SIGN_REPLY)
+                       + NGX_HTTP_MESH_SIGN_HEX + 1 + NGX_INT_T_LEN + 1
+                       + 2 * EVP_MAX_MD_SIZE];
+    unsigned int   mdlen;
+
+    /* bound to the one request it answers: a reply cannot be replayed to
+       another heartbeat, nor a 200 made of a refusal */
+    if (secret->len == 0 || req_sig->len != NGX_HTTP_MESH_SIGN_HEX
+        || EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
+           != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(msg, NGX_HTTP_MESH_SIGN_REPLY "\n%V\n%ui\n", req_sig,
+                    status);
+    p = ngx_hex_dump(p, md, mdlen);
+
+    return ngx_http_mesh_sign_hmac(secret, msg, p - msg, out);
+}
+
+
+ngx_int_t
 ngx_http_mesh_sign_host_allowed(ngx_http_request_t *r, ngx_array_t *networks,
     ngx_uint_t source, const char *host)
 {

@@ -11,6 +11,12 @@
  *   Authorization: MESH-TASK <unix-ts>:<task id>:<hex signature>
  *   signature = HMAC-SHA256(secret, "MESH-TASK\n" node_id "\n" task_id
  *               "\n" ts)
+ *
+ * Orchestrator -> node (each 200 reply to a heartbeat, join or leave), so
+ * an impostor that answers cannot hold an agent without the secret:
+ *   X-Mesh-Reply-Signature: <hex signature>
+ *   signature = HMAC-SHA256(secret, "MESH-REPLY\n" request signature "\n"
+ *               status "\n" hex(SHA-256(reply body as sent)))
  */
 
 
@@ -25,6 +31,7 @@
 
 #define NGX_HTTP_MESH_SIGN_NODE      "MESH-HMAC-SHA256"
 #define NGX_HTTP_MESH_SIGN_TASK      "MESH-TASK"
+#define NGX_HTTP_MESH_SIGN_REPLY     "MESH-REPLY"
 #define NGX_HTTP_MESH_SIGN_HEX       64
 #define NGX_HTTP_MESH_NONCE_MIN      16
 #define NGX_HTTP_MESH_NONCE_MAX      64
@@ -50,6 +57,11 @@ ngx_int_t ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
 /* the signature alone, NGX_HTTP_MESH_SIGN_HEX characters into out */
 ngx_int_t ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
     u_char *task_id, time_t ts, u_char *out);
+
+/* the reply signature to the request signed req_sig (hex, as parsed),
+   NGX_HTTP_MESH_SIGN_HEX characters into out */
+ngx_int_t ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
+    ngx_uint_t status, ngx_str_t *body, u_char *out);
 
 /* may a node register host?  networks of ngx_cidr_t; source: only the
    request's own source address */

@@ -34,13 +34,7 @@ sub beats_after {
     return grep { $_->{t} > $t } $orch->heartbeats;
 }
 
-sub heartbeat_metric {
-    my ($result) = @_;
-    my $m = Mesh::Agent::call($agent, GET => '/metrics')->content;
-    my ($v) = $m =~
-        /^echo_agent_heartbeats_total\{result="\Q$result\E"\} (\d+)$/m;
-    return $v;
-}
+sub heartbeat_metric { Mesh::Agent::heartbeat_metric($agent, $_[0]) }
 
 sub model_types {
     my ($beat) = @_;

@@ -2,6 +2,10 @@
 # another secret, a timestamp outside mesh_auth_window, a replayed nonce, a
 # body or path other than the one signed, a malformed header: 401, and the
 # node is not listed.  The nonce is claimed in Redis with an expiry.
+# A 200 carries X-Mesh-Reply-Signature, bound to the request's signature,
+# the status and the body (a REPLY_SIGNATURE in "--- response_headers" is
+# replaced by Mesh::Sign::reply of the block's request and
+# response_body); a refusal carries none.
 # mesh_node_networks: a heartbeat naming a host outside the networks (the
 # default private and loopback ranges, a list, or "source") gets 403.
 # Each header is made just before its block runs ("--- auth_eval"), which
@@ -50,6 +54,13 @@ add_block_preprocessor(sub {
     my $h = eval $block->auth_eval;
     die "auth_eval: $@" if $@;
     $block->set_value(more_headers => $h);
+    my $want = $block->response_headers;
+    return unless defined $want && $want =~ /REPLY_SIGNATURE/;
+    my ($auth) = $h =~ /^Authorization:\s*(.*)$/m;
+    my $sig = Mesh::Sign::reply($Mesh::Node::SECRET, $auth, 200,
+                                $block->response_body);
+    $want =~ s/REPLY_SIGNATURE/$sig/;
+    $block->set_value(response_headers => $want);
 });
 
 repeat_each(1);
@@ -68,6 +79,8 @@ main::auth({}, secret => 'not-the-mesh-secret-0123456789')
 --- error_code: 401
 --- response_body
 {"error":"a valid mesh credential is required"}
+--- response_headers
+!X-Mesh-Reply-Signature
 --- registry_ids
 --- error_log
 wrong signature
@@ -112,6 +125,27 @@ main::hb()
 --- auth_eval
 main::auth({}, ts => time - 60)
 --- error_code: 200
+--- response_body
+{"ok":true,"heartbeat_interval_ms":3000}
+--- response_headers
+X-Mesh-Reply-Signature: REPLY_SIGNATURE
+--- no_error_log
+[error]
+
+
+
+=== TEST 3b: a signed leave: 200, its reply signed for that request
+--- request
+POST /mesh/v1/nodes/leave
+{"node_id":"n1"}
+--- auth_eval
+'Authorization: ' . Mesh::Sign::node($Mesh::Node::SECRET, 'POST',
+    '/mesh/v1/nodes/leave', '{"node_id":"n1"}')
+--- error_code: 200
+--- response_body
+{"ok":true}
+--- response_headers
+X-Mesh-Reply-Signature: REPLY_SIGNATURE
 --- no_error_log
 [error]
 

@@ -1,6 +1,7 @@
 /*
  * The signed credential: task tokens checked against a vector made by the
- * suites' signer (t/lib/Mesh/Sign.pm), node headers that verify there.
+ * suites' signer (t/lib/Mesh/Sign.pm), node headers that verify there,
+ * the orchestrator's reply signature against a vector made there too.
  */
 
 #include "unit.h"
@@ -13,6 +14,53 @@
     "00112233445566778899aabbccddeeff\n"                                    \
     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e"                        \
     "8310c060f61caaff8a"
+
+/* a request line as sign_node_header makes it, and Mesh::Sign::reply of
+   a 200 {"ok":true} to it */
+#define REPLY_AUTH                                                          \
+    "Authorization: MESH-HMAC-SHA256 1764584640:"                           \
+    "00112233445566778899aabbccddeeff:"                                     \
+    "abababababababababababababababababababababababababababababababab"
+#define REPLY_BODY  "{\"ok\":true}\n"
+#define REPLY_SIG                                                           \
+    "50dd1428284ae4496cce5bbc267282da1c436c9df3d911a544d2b305572e09b0"
+
+
+static void
+test_reply(const char *secret, size_t len)
+{
+    char  hex[SIGN_HEX + 1], other[sizeof(REPLY_AUTH)];
+
+    CHECK(sign_reply_hex(secret, len, REPLY_AUTH, 200, REPLY_BODY,
+                         strlen(REPLY_BODY), hex) == 0);
+    CHECK(strcmp(hex, REPLY_SIG) == 0);
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), REPLY_SIG) == 0);
+
+    /* no proof, another secret, status, body or request: refused */
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), NULL) != 0);
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), "") != 0);
+    CHECK(sign_reply_ok("another-secret-0123", 19, REPLY_AUTH, 200,
+                        REPLY_BODY, strlen(REPLY_BODY), REPLY_SIG) != 0);
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 204, REPLY_BODY,
+                        strlen(REPLY_BODY), REPLY_SIG) != 0);
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 200, "{}\n", 3, REPLY_SIG)
+          != 0);
+    memcpy(other, REPLY_AUTH, sizeof(other));
+    other[sizeof(other) - 2] = 'c';
+    CHECK(sign_reply_ok(secret, len, other, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), REPLY_SIG) != 0);
+    /* the hex must be the whole value: one more character is not it */
+    CHECK(sign_reply_ok(secret, len, REPLY_AUTH, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), REPLY_SIG "0") != 0);
+    /* an empty secret proves nothing; a request too short is refused */
+    CHECK(sign_reply_ok(secret, 0, REPLY_AUTH, 200, REPLY_BODY,
+                        strlen(REPLY_BODY), REPLY_SIG) != 0);
+    CHECK(sign_reply_hex(secret, len, "Authorization: x", 200, NULL, 0, hex)
+          != 0);
+}
 
 
 int
@@ -60,6 +108,8 @@ main(void)
     CHECK(strcmp(sign_url_path("http://10.0.0.1:8080/mesh/v1/x"),
                  "/mesh/v1/x") == 0);
     CHECK(strcmp(sign_url_path("http://10.0.0.1:8080"), "/") == 0);
+
+    test_reply(secret, len);
 
     return UNIT_DONE();
 }

@@ -189,6 +189,15 @@ sub parse_chunked {
 
 sub json { JSON::PP::decode_json($_[0]) }
 
+# echo_agent_heartbeats_total{result="$result"} from the agent's /metrics.
+sub heartbeat_metric {
+    my ($agent, $result) = @_;
+    my $m = call($agent, GET => '/metrics')->content;
+    my ($v) = $m =~
+        /^echo_agent_heartbeats_total\{result="\Q$result\E"\} (\d+)$/m;
+    return $v;
+}
+
 sub sim_stats {
     my ($sim) = @_;
     my ($code, $body) = Mesh::Proc::http_get($sim->port, '/_sim/stats');

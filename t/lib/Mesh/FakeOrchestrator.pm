@@ -9,13 +9,16 @@ package Mesh::FakeOrchestrator;
 #   my $orch = Mesh::FakeOrchestrator->start(secret => $secret);
 #   $orch->url;                      # http://127.0.0.1:PORT
 #   $orch->set_mode('503');          # 'ok' (200) or '503' (registry down)
+#   $orch->set_mode('unsigned');     # 200 without X-Mesh-Reply-Signature
+#   $orch->set_mode('wrongsig');     # 200 signed with another secret
 #   $orch->close; $orch->reopen;     # the port refuses, then serves again
 #   my @beats = $orch->heartbeats;   # [{t, auth_ok, body => {...}}, ...]
 #
 # Replies follow the mesh node API: 200 {"ok":true,...}, 401 on a bad
 # signature (checked as nginx does, Mesh::Sign::node_ok, without the
 # window and replay checks), 400 on a body that is not a JSON object with
-# a node_id.  Each record keeps the whole request head ("head") and body
+# a node_id.  A 200 carries X-Mesh-Reply-Signature (Mesh::Sign::reply), as
+# nginx signs it, unless the mode says otherwise.  Each record keeps the whole request head ("head") and body
 # ("raw"): everything an impostor orchestrator would receive.
 
 use strict;
@@ -184,10 +187,16 @@ sub _answer {
     }
 
     $call->{status} = $status;
+    my $proof = '';
+    if ($status == 200 && $mode ne 'unsigned') {
+        my $key = $mode eq 'wrongsig' ? "not-$secret" : $secret;
+        $proof = 'X-Mesh-Reply-Signature: '
+            . Mesh::Sign::reply($key, $call->{auth}, $status, $body) . "\r\n";
+    }
     my $reason = { 200 => 'OK', 400 => 'Bad Request', 401 => 'Unauthorized',
                    404 => 'Not Found', 503 => 'Service Unavailable' };
     print $conn "HTTP/1.1 $status $reason->{$status}\r\n"
-        . "Content-Type: application/json\r\n"
+        . "Content-Type: application/json\r\n" . $proof
         . 'Content-Length: ' . length($body) . "\r\n"
         . "Connection: close\r\n\r\n$body";
 }

@@ -8,6 +8,9 @@ package Mesh::Sign;
 #                            $body);                 # Authorization value
 #   my $h = Mesh::Sign::node($secret, ..., ts => time - 60, nonce => $n);
 #   my $t = Mesh::Sign::task($secret, $node_id, $task_id);
+#   my $r = Mesh::Sign::reply($secret, $auth, 200, $body);
+#                          # X-Mesh-Reply-Signature for the request $auth
+#   Mesh::Sign::reply_ok($secret, $auth, $status, $body, $sig)  # 1 or 0
 #   Mesh::Sign::node_ok($secret, $method, $path, $body, $header)  # 1 or 0
 #   add_block_preprocessor(\&Mesh::Sign::preprocess);  # "--- signed"
 
@@ -18,6 +21,7 @@ use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 
 our $NODE = 'MESH-HMAC-SHA256';
 our $TASK = 'MESH-TASK';
+our $REPLY = 'MESH-REPLY';
 
 sub nonce {
     open my $in, '<:raw', '/dev/urandom' or die "urandom: $!";
@@ -61,6 +65,23 @@ sub task {
     my $ts = $o{ts} // time;
     return "$TASK $ts:$task_id:"
         . task_sig($secret, $node_id, $task_id, $ts);
+}
+
+# The orchestrator's proof to a node: bound to the request it answers (the
+# signature that ends $auth, its Authorization value), the status and the
+# reply body exactly as sent.
+sub reply {
+    my ($secret, $auth, $status, $body) = @_;
+    my ($req) = ($auth // '') =~ /([0-9a-f]{64})$/ or return '';
+    return hmac_sha256_hex(
+        join("\n", $REPLY, $req, $status, sha256_hex($body // '')),
+        $secret);
+}
+
+sub reply_ok {
+    my ($secret, $auth, $status, $body, $sig) = @_;
+    my $want = reply($secret, $auth, $status, $body);
+    return $want ne '' && defined $sig && $sig eq $want ? 1 : 0;
 }
 
 # A block with "--- signed" gets a fresh Authorization header on each POST

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """A fake orchestrator for t/150: answers every request 200 {} and appends
 each one (method, path, headers, body) as a JSON line to a capture file,
-which is what an impostor announcing itself over mDNS would learn.
+which is what an impostor announcing itself over mDNS would learn.  Not
+knowing the secret, it cannot send X-Mesh-Reply-Signature: its 200s do
+not keep an agent (t/150 checks that they do not).
 
 usage: impostor.py ADDRESS PORT CAPTURE_FILE
 """
