@@ -103,7 +103,9 @@ sub wait_log {
     }, $limit // 15);
 }
 
-sub ready    { qr/"connected":true,"subscribed":true/ }
+# connected, subscribed, and no command still waiting for its reply (a
+# reconnect sends a few: a status read at once could see them pending)
+sub ready    { qr/"connected":true,"subscribed":true,"reconnects":\d+,"pending":0,/ }
 sub all_down { qr/"connected":false,"subscribed":false/ }
 
 # --- redis_cli: "<redis name> <command...>"; --- redis_cli_like: one

@@ -76,7 +76,21 @@ sub reload {
         $after = Mesh::Chaos::status();
         return ($after->{pid} // 0) != $before->{pid};
     }, 15);
+    # the old worker takes new connections until it handles the quit: it
+    # logs "gracefully shutting down" just before it closes its listeners
+    Mesh::Orch::wait_until(sub { old_worker_closed($before->{pid}) }, 15)
+        or Test::More::diag("worker $before->{pid} never began to shut down");
     return ($before, $after);
+}
+
+# (read in its log, which works under valgrind too, where the process
+# title is valgrind's)
+sub old_worker_closed {
+    my ($pid) = @_;
+    return 1 unless kill 0, $pid;
+    open my $in, '<', "$Nginx->{root}/logs/error.log" or return 0;
+    local $/;
+    return (<$in> // '') =~ /\[notice\] $pid#\d+: gracefully shutting down/;
 }
 
 # What the simulator replies with $n tokens: the model's name, then the
