@@ -173,7 +173,8 @@ test_lines(void)
     CHECK(ngx_http_mesh_grpc_line(s, strlen(s), &l, test_arena_alloc, &a,
                                   err) == 0);
     CHECK(l.kind == NGX_HTTP_MESH_GRPC_L_STEP && l.index == 2
-          && strcmp(l.node.data, "b") == 0 && strcmp(l.task_id.data, "t1") == 0);
+          && strcmp(l.node.data, "b") == 0
+          && strcmp(l.task_id.data, "t1") == 0);
 
     s = "{\"event\":\"step_done\",\"index\":1,\"output\":\"out\","
         "\"tokens\":6,\"duration_ms\":3}";
