@@ -16,10 +16,9 @@
 #include "../ngx_http_mesh_parse.h"
 #include "../ngx_http_mesh_parse_feed.h"
 #include "test_arena.h"
+#include "test_check.h"
 
 
-#define CHECK(c)              test_check((c), #c, __LINE__)
-#define CHECK_STR(got, want)  test_check_str((got), (want), __LINE__)
 
 /* a literal body, embedded NULs included */
 #define ERR(which, json, want)                                               \
@@ -61,8 +60,6 @@ typedef enum {
 } test_parser_e;
 
 
-static void test_check(int ok, const char *what, int line);
-static void test_check_str(const char *got, const char *want, int line);
 static int test_parse(test_parser_e which, const char *json, size_t len,
     char *err);
 static void test_err(test_parser_e which, const char *json, size_t len,
@@ -90,9 +87,6 @@ static void test_feed(void);
 static int test_feed_parse(const char *json, char *err);
 
 
-static int  passed, failed;
-
-
 int
 main(void)
 {
@@ -112,36 +106,7 @@ main(void)
     test_leave();
     test_feed();
 
-    printf("%d passed, %d failed\n", passed, failed);
-
-    return failed ? 1 : 0;
-}
-
-
-static void
-test_check(int ok, const char *what, int line)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-
-    failed++;
-    fprintf(stderr, "FAIL line %d: %s\n", line, what);
-}
-
-
-static void
-test_check_str(const char *got, const char *want, int line)
-{
-    if (got != NULL && strcmp(got, want) == 0) {
-        passed++;
-        return;
-    }
-
-    failed++;
-    fprintf(stderr, "FAIL line %d:\n  got  \"%s\"\n  want \"%s\"\n", line,
-            got ? got : "(null)", want);
+    return test_check_report();
 }
 
 
@@ -187,10 +152,10 @@ test_err(test_parser_e which, const char *json, size_t len, const char *want,
 
     rc = test_parse(which, json, len, err);
 
-    test_check(rc == -1, "the parser fails", line);
+    test_check(rc == -1, "the parser fails", __FILE__, line);
     test_check(memchr(err, '\0', sizeof(err)) != NULL, "err is terminated",
-               line);
-    test_check_str(err, want, line);
+               __FILE__, line);
+    test_check_str(err, want, __FILE__, line);
 }
 
 
@@ -204,8 +169,8 @@ test_ok(test_parser_e which, const char *json, size_t len, int line)
 
     rc = test_parse(which, json, len, err);
 
-    test_check(rc == 0, "the parser succeeds", line);
-    test_check_str(err, "", line);
+    test_check(rc == 0, "the parser succeeds", __FILE__, line);
+    test_check_str(err, "", __FILE__, line);
 }
 
 

@@ -15,10 +15,9 @@
 #include "../ngx_http_mesh_parse.h"
 #include "../ngx_http_mesh_pipeline_parse.h"
 #include "test_arena.h"
+#include "test_check.h"
 
 
-#define CHECK(c)              test_check((c), #c, __LINE__)
-#define CHECK_STR(got, want)  test_check_str((got), (want), __LINE__)
 
 
 typedef struct {
@@ -28,8 +27,6 @@ typedef struct {
 } test_out_t;
 
 
-static void test_check(int ok, const char *what, int line);
-static void test_check_str(const char *got, const char *want, int line);
 static void test_request(void);
 static void test_steps(void);
 static void test_sizes(void);
@@ -42,9 +39,6 @@ static void test_reader_start(ngx_http_mesh_gen_reader_t *gr, test_out_t *o,
 static const char *test_step_err(const char *json);
 
 
-static int  passed, failed;
-
-
 int
 main(void)
 {
@@ -54,36 +48,7 @@ main(void)
     test_templates();
     test_reader();
 
-    printf("%d passed, %d failed\n", passed, failed);
-
-    return failed ? 1 : 0;
-}
-
-
-static void
-test_check(int ok, const char *what, int line)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-
-    failed++;
-    fprintf(stderr, "test_pipeline.c:%d: failed: %s\n", line, what);
-}
-
-
-static void
-test_check_str(const char *got, const char *want, int line)
-{
-    if (got != NULL && strcmp(got, want) == 0) {
-        passed++;
-        return;
-    }
-
-    failed++;
-    fprintf(stderr, "test_pipeline.c:%d: got \"%s\", want \"%s\"\n", line,
-            got ? got : "(null)", want);
+    return test_check_report();
 }
 
 
