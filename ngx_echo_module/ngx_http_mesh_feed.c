@@ -839,7 +839,11 @@ ngx_http_mesh_feed_exit_worker(void)
         return;
     }
 
-    /* a fast stop: a last word to each, if its socket takes it now */
+    /*
+     * A fast stop, or any stop without a master process (nginx exits at
+     * once there, with no graceful phase): a last word to each client, if
+     * its socket takes it now.
+     */
 
     last = ngx_http_mesh_ws_close_frame(frame, NGX_HTTP_MESH_WS_GOING_AWAY,
                                         "server stopping");
@@ -851,10 +855,23 @@ ngx_http_mesh_feed_exit_worker(void)
         fc = ngx_queue_data(q, ngx_http_mesh_feed_client_t, queue);
         c = fc->request->connection;
 
-        if (fc->ws && !fc->closing && fc->out_pos == fc->out_last
-            && fc->request->out == NULL && !c->error)
+        if (fc->closing || fc->out_pos != fc->out_last
+            || fc->request->out != NULL || c->error)
         {
+            continue;
+        }
+
+        if (fc->ws) {
             (void) c->send(c, frame, last - frame);
+
+        } else if (fc->grpc && fc->gbusy == NULL) {
+            /* the trailers, through HTTP/2, which writes what it can now */
+            fc->closing = 1;
+            fc->glast = 1;
+
+            (void) ngx_http_mesh_grpc_watch_end(fc->request,
+                                                NGX_HTTP_MESH_GRPC_UNAVAILABLE,
+                                                "server stopping");
         }
     }
 }

@@ -154,8 +154,8 @@ ngx_http_mesh_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
  * the NDJSON scanner, whatever the cuts between reads: a reply is complete
  * when its last complete line says "done":true at the top level (a reply
  * without streaming, when its one object is complete), and that line's
- * "eval_count" counts the tokens exactly; without it, the lines are the
- * count.
+ * "eval_count" counts the tokens exactly (an OpenAI reply's
+ * "usage":{"completion_tokens"}); without it, the lines are the count.
  */
 
 static void
@@ -169,6 +169,7 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
 
     data = 0;
     s = &ctx->ndjson;
+    s->usage = ctx->openai;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;

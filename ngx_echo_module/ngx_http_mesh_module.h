@@ -92,6 +92,7 @@ typedef struct {
     ngx_str_t                     openai_body;  /* as the client sent it */
     size_t                        model_start;  /* its "model" string */
     size_t                        model_end;
+    size_t                        messages_start;   /* past its "[" */
     ngx_uint_t                    sse_match;    /* of "\ndata: [DONE]" */
     ngx_uint_t                    sse_events;   /* "data: {" chunks */
     ngx_uint_t                    sse_match_empty;  /* of "choices":[] */

@@ -12,6 +12,11 @@
 #define NGX_HTTP_MESH_NDJSON_NONE   0
 #define NGX_HTTP_MESH_NDJSON_DONE   1
 #define NGX_HTTP_MESH_NDJSON_EVAL   2
+#define NGX_HTTP_MESH_NDJSON_USAGE  3
+
+/* where keys matter: the top level, and the top-level "usage" object */
+#define ngx_http_mesh_ndjson_keyed(s)                                        \
+    ((s)->depth == 1 || ((s)->depth == 2 && (s)->in_usage))
 
 
 static void ngx_http_mesh_ndjson_key(ngx_http_mesh_ndjson_t *s);
@@ -60,7 +65,7 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
         case '"':
             s->in_str = 1;
 
-            if (s->depth == 1 && s->expect_key) {
+            if (ngx_http_mesh_ndjson_keyed(s) && s->expect_key) {
                 s->is_key = 1;
                 s->expect_key = 0;
                 s->key_len = 0;
@@ -76,6 +81,13 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
                 s->done = 0;
                 s->has_eval = 0;
                 s->eval = 0;
+                s->expect_key = 1;
+                s->in_usage = 0;
+
+            } else if (s->depth == 1
+                       && s->want == NGX_HTTP_MESH_NDJSON_USAGE)
+            {
+                s->in_usage = 1;
                 s->expect_key = 1;
             }
 
@@ -94,6 +106,10 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
                 s->depth--;
             }
 
+            if (s->depth < 2) {
+                s->in_usage = 0;
+            }
+
             s->want = NGX_HTTP_MESH_NDJSON_NONE;
 
             if (s->depth == 0 && c == '}') {
@@ -106,7 +122,7 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
             break;
 
         case ':':
-            if (s->depth == 1 && s->key_ready) {
+            if (ngx_http_mesh_ndjson_keyed(s) && s->key_ready) {
                 ngx_http_mesh_ndjson_key(s);
             }
 
@@ -114,7 +130,7 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
             break;
 
         case ',':
-            if (s->depth == 1) {
+            if (ngx_http_mesh_ndjson_keyed(s)) {
                 s->expect_key = 1;
             }
 
@@ -155,7 +171,22 @@ ngx_http_mesh_ndjson_key(ngx_http_mesh_ndjson_t *s)
 {
     s->want = NGX_HTTP_MESH_NDJSON_NONE;
 
-    if (s->key_len == 4 && memcmp(s->key, "done", 4) == 0) {
+    if (s->depth == 2) {
+        /* in "usage" */
+        if (s->key_len == 17 && memcmp(s->key, "completion_tokens", 17) == 0)
+        {
+            s->want = NGX_HTTP_MESH_NDJSON_EVAL;
+            s->eval = 0;
+            s->has_eval = 0;
+        }
+
+        return;
+    }
+
+    if (s->usage && s->key_len == 5 && memcmp(s->key, "usage", 5) == 0) {
+        s->want = NGX_HTTP_MESH_NDJSON_USAGE;
+
+    } else if (s->key_len == 4 && memcmp(s->key, "done", 4) == 0) {
         s->want = NGX_HTTP_MESH_NDJSON_DONE;
         s->done = 0;
 

@@ -5,6 +5,8 @@
  * reads (plain C, no nginx types).  It follows strings, escapes and
  * nesting, so only a top-level "done":true ends a reply (not the same text
  * inside a tool call's arguments), and only when no later line has begun.
+ * With "usage" set (an OpenAI reply), the count of a reply is its
+ * "usage":{"completion_tokens":N} instead of Ollama's "eval_count":N.
  */
 
 
@@ -16,7 +18,7 @@
 #include <stdint.h>
 
 
-#define NGX_HTTP_MESH_NDJSON_KEY_LEN  16
+#define NGX_HTTP_MESH_NDJSON_KEY_LEN  24
 
 
 typedef struct {
@@ -24,7 +26,7 @@ typedef struct {
     size_t         key_len;       /* > KEY_LEN: not a key we look for */
     unsigned char  key[NGX_HTTP_MESH_NDJSON_KEY_LEN];
     unsigned       want;          /* the value being read matters */
-    uint64_t       eval;          /* this object's eval_count */
+    uint64_t       eval;          /* this object's token count */
     size_t         objects;       /* complete top-level objects */
     uint64_t       last_eval;     /* of the last complete object */
     unsigned       in_str:1;
@@ -36,6 +38,8 @@ typedef struct {
     unsigned       has_eval:1;
     unsigned       last_done:1;   /* the last complete object had it */
     unsigned       last_has_eval:1;
+    unsigned       usage:1;       /* count usage.completion_tokens */
+    unsigned       in_usage:1;    /* inside the top-level "usage" */
 } ngx_http_mesh_ndjson_t;
 
 

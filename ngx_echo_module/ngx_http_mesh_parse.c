@@ -1029,6 +1029,16 @@ ngx_http_mesh_openai_value(ngx_http_mesh_parser_t *p,
             return NGX_HTTP_MESH_P_DONE;
         }
 
+        /* the lexer has just taken the "[" */
+        body = p->yajl_data;
+        end = ngx_http_mesh_parse_offset(p);
+
+        if (v->type == NGX_HTTP_MESH_V_ARRAY && body != NULL && end > 0
+            && body[end - 1] == '[')
+        {
+            req->messages_start = end;
+        }
+
         return ngx_http_mesh_get_container(p, v, NGX_HTTP_MESH_V_ARRAY,
                                            NGX_HTTP_MESH_OPENAI_MESSAGES);
     }

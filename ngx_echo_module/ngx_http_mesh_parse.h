@@ -44,12 +44,15 @@ int ngx_http_mesh_parse_ollama(const char *data, size_t len,
 /*
  * The routing fields of an OpenAI API body (chat, completions,
  * embeddings): model_start and model_end hold the bytes of the model's
- * JSON string, quotes included, so the door can put the served name in.
+ * JSON string, quotes included, so the door can put the served name in;
+ * messages_start is just past the "[" of "messages" (0: none), where a
+ * system message can go in.
  */
 typedef struct {
     char                   model[NGX_HTTP_MESH_MODEL_LEN];
     size_t                 model_start;
     size_t                 model_end;
+    size_t                 messages_start;
     uint8_t                has_model;
     uint8_t                stream;      /* default 0, as OpenAI */
     uint8_t                has_images;  /* an image_url content part */

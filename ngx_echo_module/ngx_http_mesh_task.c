@@ -25,6 +25,10 @@
 #define NGX_HTTP_MESH_SUMMARIZE_SYSTEM                                       \
     "Summarize the user's text concisely, keeping every key fact."
 
+/* the same prompt as the first of an OpenAI chat's messages */
+#define NGX_HTTP_MESH_SUMMARIZE_MESSAGE                                      \
+    "{\"role\":\"system\",\"content\":\"" NGX_HTTP_MESH_SUMMARIZE_SYSTEM "\"}"
+
 
 static void ngx_http_mesh_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_task_parse(ngx_http_request_t *r,
@@ -522,6 +526,8 @@ ngx_http_mesh_task_openai(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ctx->openai_body = *body;
     ctx->model_start = req.model_start;
     ctx->model_end = req.model_end;
+    ctx->messages_start = (ngx_http_mesh_task_openai_path(r) == 1)
+                          ? req.messages_start : 0;
     ctx->stream = embed ? 0 : req.stream;
     ctx->type = req.has_images ? NGX_HTTP_MESH_TYPE_VISION
                                : NGX_HTTP_MESH_TYPE_TEXT;
@@ -584,20 +590,43 @@ ngx_http_mesh_task_openai_path(ngx_http_request_t *r)
 }
 
 
-/* the body again, naming the model the node serves */
+/*
+ * The body again, naming the model the node serves; a mesh:summarize chat
+ * gets the native door's summarize prompt as a system message ahead of
+ * the client's messages (its own system message, if any, follows ours).
+ */
 
 static ngx_int_t
 ngx_http_mesh_task_openai_model(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_str_t   json, *body;
+    u_char     *p, *q, *last;
+    size_t      len, at;
+    ngx_str_t   json, ins, *body;
+
+    static ngx_str_t  first = ngx_string(NGX_HTTP_MESH_SUMMARIZE_MESSAGE);
+    static ngx_str_t  ahead = ngx_string(NGX_HTTP_MESH_SUMMARIZE_MESSAGE ",");
 
     body = &ctx->openai_body;
     len = ngx_strlen(ctx->serve_model);
+    at = ctx->messages_start;
 
-    json.len = body->len - (ctx->model_end - ctx->model_start) + len + 2;
+    ngx_str_null(&ins);
+
+    if (ctx->type == NGX_HTTP_MESH_TYPE_SUMMARIZE && at && at <= body->len) {
+        last = body->data + body->len;
+
+        for (q = body->data + at; q < last; q++) {
+            if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n') {
+                break;
+            }
+        }
+
+        ins = (q < last && *q == ']') ? first : ahead;
+    }
+
+    json.len = body->len - (ctx->model_end - ctx->model_start) + len + 2
+               + ins.len;
     json.data = ngx_pnalloc(r->pool, json.len);
     if (json.data == NULL) {
         return NGX_ERROR;
@@ -605,11 +634,30 @@ ngx_http_mesh_task_openai_model(ngx_http_request_t *r,
 
     /* served names are checked at registration: nothing to escape */
 
-    p = ngx_cpymem(json.data, body->data, ctx->model_start);
+    p = json.data;
+
+    if (ins.len && at < ctx->model_start) {
+        p = ngx_cpymem(p, body->data, at);
+        p = ngx_cpymem(p, ins.data, ins.len);
+        p = ngx_cpymem(p, body->data + at, ctx->model_start - at);
+
+    } else {
+        p = ngx_cpymem(p, body->data, ctx->model_start);
+    }
+
     *p++ = '"';
     p = ngx_cpymem(p, ctx->serve_model, len);
     *p++ = '"';
-    ngx_memcpy(p, body->data + ctx->model_end, body->len - ctx->model_end);
+
+    if (ins.len && at >= ctx->model_end) {
+        p = ngx_cpymem(p, body->data + ctx->model_end, at - ctx->model_end);
+        p = ngx_cpymem(p, ins.data, ins.len);
+        ngx_memcpy(p, body->data + at, body->len - at);
+
+    } else {
+        ngx_memcpy(p, body->data + ctx->model_end,
+                   body->len - ctx->model_end);
+    }
 
     return ngx_http_mesh_task_set_body(r, &json);
 }

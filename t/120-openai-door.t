@@ -360,3 +360,41 @@ Mesh::Orch::reset_scene();
                param => undef, code => 'model_not_found' } } ]
 --- no_error_log eval
 [ '[error]', '[error]' ]
+
+
+
+=== TEST 17: chat and completions, not streamed: task.done counts the reply's usage.completion_tokens
+Node b's codellama:7b writes 6 tokens, node a's mistral:7b 4.
+--- init
+main::two_nodes();
+Mesh::Orch::subscribe();
+--- request eval
+[ "POST /v1/chat/completions\n" . '{"model":"mesh:code","messages":[{"role":"user","content":"count me"}]}',
+  "POST /v1/completions\n" . '{"model":"mesh:text","prompt":"count me"}' ]
+--- response_body_like eval
+[ qr/"usage":\{"prompt_tokens":\d+,"completion_tokens":6,/,
+  qr/"usage":\{"prompt_tokens":\d+,"completion_tokens":4,/ ]
+--- events_filter: ^task\.done
+--- events
+task.done duration_ms=N model=codellama:7b node_id=b task_id=#1 tokens=6 tokens_per_sec=N type=code
+task.done duration_ms=N model=mistral:7b node_id=a task_id=#2 tokens=4 tokens_per_sec=N type=text
+--- no_error_log eval
+[ '[error]', '[error]' ]
+
+
+
+=== TEST 18: embeddings count as the native door counts them: one, the reply (Ollama's /api/embed has no eval_count, /v1/embeddings no completion_tokens)
+--- init
+main::two_nodes();
+Mesh::Orch::subscribe();
+--- request eval
+[ "POST /api/embed\n" . '{"model":"nomic-embed-text","input":["a b","c"]}',
+  "POST /v1/embeddings\n" . '{"model":"nomic-embed-text","input":["a b","c"]}' ]
+--- response_body_like eval
+[ qr/"embeddings":\[\[/, qr/"usage":\{"prompt_tokens":3,"total_tokens":3\}/ ]
+--- events_filter: ^task\.done
+--- events
+task.done duration_ms=N model=nomic-embed-text node_id=a task_id=#1 tokens=1 tokens_per_sec=N type=text
+task.done duration_ms=N model=nomic-embed-text node_id=a task_id=#2 tokens=1 tokens_per_sec=N type=text
+--- no_error_log eval
+[ '[error]', '[error]' ]

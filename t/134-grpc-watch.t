@@ -3,8 +3,10 @@
 # they happen (a node joins, a task is routed and done); WatchRequest.only
 # filters by kind; a cancel (RST_STREAM) frees the feed client; a reader
 # too slow for mesh_feed_buffer ends with RESOURCE_EXHAUSTED; 20 watchers
-# at once each get every event.  A graceful stop (UNAVAILABLE) is not
-# covered yet.
+# at once each get every event; a deadline (grpc-timeout, from grpcio's
+# timeout= and from curl, which ignores it) ends the call with
+# DEADLINE_EXCEEDED and frees the feed client.  A graceful stop
+# (UNAVAILABLE "server going away") is t/135's.
 use strict;
 use warnings;
 
@@ -144,5 +146,37 @@ GET /mesh/status
 (grep { $_->{code} eq 'CANCELLED' && main::kinds($_->{messages}) eq 'snapshot node.load x.all' } @{ $R->{results} }) == 20
 Mesh::Orch::reap_later()
 Mesh::Orch::wait_until(sub { main::feed_clients() == 0 }, 10)
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a Watch with a deadline (grpc-timeout, python's timeout=): DEADLINE_EXCEEDED, and the feed client is freed
+--- init
+Mesh::Chaos::teardown();
+--- request
+GET /mesh/status
+--- checks
+main::feed_clients() == 0
+($main::W = Mesh::Grpc::watch({}, timeout => 2 * $Mesh::Orch::Slow)) && Mesh::Grpc::watch_saw($W, 15, 'snapshot')
+main::feed_clients() == 1
+($main::R = Mesh::Grpc::watch_end($W))->{code} eq 'DEADLINE_EXCEEDED'
+main::kinds($R->{messages}) eq 'snapshot'
+Mesh::Orch::wait_until(sub { main::feed_clients() == 0 }, 10)
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: the server keeps a Watch's deadline itself: a client that ignores grpc-timeout (curl) gets the snapshot, then grpc-status 4 in the trailers; the feed client is freed
+--- request
+GET /mesh/status
+--- checks
+main::feed_clients() == 0
+($main::R = Mesh::Grpc::raw('/echo.mesh.Mesh/Watch', Mesh::Grpc::frame(''), 'grpc-timeout: ' . (1500 * $Mesh::Orch::Slow) . 'm')) && (grep { $_ eq '< grpc-status: 4' } @{ $R->{lines} })
+(grep { $_ eq '< grpc-message: the deadline (grpc-timeout) was exceeded' } @{ $R->{lines} }) && (grep { /^< HTTP\/2 200/ } @{ $R->{lines} }) && $R->{size} > 0
+Mesh::Orch::wait_until(sub { main::feed_clients() == 0 }, 10)
+--- error_log
+grpc deadline of
 --- no_error_log
 [error]

@@ -360,3 +360,21 @@ GET /metrics
 --- error_code: 503
 --- response_body
 {"error":"the mesh zone has no room for the metrics"}
+
+
+
+=== TEST 6: OpenAI replies, not streamed: mesh_tokens_total counts their usage.completion_tokens
+Chat and completions, 5 tokens each from node b, and a streamed chat
+(counted by its chunks) beside them: 15.
+--- init
+Mesh::Orch::scene(b => { sim => 'B', models => [['mistral:7b', 'text']] });
+--- request
+GET /metrics
+--- checks
+(main::send_one('POST', '/v1/chat/completions', '{"model":"mistral:7b","messages":[{"role":"user","content":"m"}]}', 'x-api-key' => $main::KEY))[0] == 200
+(main::send_one('POST', '/v1/completions', '{"model":"mistral:7b","prompt":"m"}', 'x-api-key' => $main::KEY))[0] == 200
+(main::send_one('POST', '/v1/chat/completions', '{"model":"mistral:7b","stream":true,"messages":[{"role":"user","content":"m"}]}', 'x-api-key' => $main::KEY))[0] == 200
+Mesh::Orch::wait_until(sub { main::gauge('mesh_tasks_total{door="openai",node="b",model="mistral:7b",outcome="done"}') == 3 }, 10) or diag(main::gauge('mesh_tasks_total{door="openai",node="b",model="mistral:7b",outcome="done"}'))
+main::gauge('mesh_tokens_total{door="openai",node="b",model="mistral:7b",outcome="done"}') == 15 or diag(main::gauge('mesh_tokens_total{door="openai",node="b",model="mistral:7b",outcome="done"}'))
+--- no_error_log
+[error]

@@ -203,3 +203,31 @@ GET /mesh/status
 main::fields(status => 200, key => 'carol', task => '-', node => '-', model => '-', tries => '-', queue_ms => '-', ttft_ms => '-', tokens => '-', outcome => '-')
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: an OpenAI chat reply, not streamed: $mesh_tokens is its usage.completion_tokens
+--- init
+Mesh::Orch::scene(a => { sim => 'A', models => [['mistral:7b', 'text']] });
+--- request
+POST /v1/chat/completions
+{"model":"mistral:7b","messages":[{"role":"user","content":"log me"}]}
+--- response_body_like: "usage":\{"prompt_tokens":\d+,"completion_tokens":3,
+--- checks
+main::fields(request => 'POST /v1/chat/completions', status => 200, node => 'a', model => 'mistral:7b', tokens => 3, outcome => 'done')
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: an OpenAI completion, not streamed: $mesh_tokens is its usage.completion_tokens
+--- init
+Mesh::Orch::scene(b => { sim => 'B', models => [['mistral:7b', 'text']] });
+--- request
+POST /v1/completions
+{"model":"mistral:7b","prompt":"log me"}
+--- response_body_like: "usage":\{"prompt_tokens":\d+,"completion_tokens":5,
+--- checks
+main::fields(request => 'POST /v1/completions', status => 200, node => 'b', model => 'mistral:7b', tokens => 5, outcome => 'done')
+--- no_error_log
+[error]

@@ -2,7 +2,8 @@
 /*
  * Unit tests of the NDJSON end-of-reply scanner: every reply is scanned
  * whole and cut in two at every byte, and both must agree with what the
- * reply is (complete or not, its eval_count, its lines).
+ * reply is (complete or not, its eval_count or, for an OpenAI reply, its
+ * usage.completion_tokens, its lines).
  */
 
 
@@ -18,6 +19,7 @@ typedef struct {
     int          done;
     long         eval;       /* -1: none */
     size_t       objects;
+    unsigned     usage;      /* an OpenAI reply */
 } test_case_t;
 
 
@@ -30,33 +32,62 @@ static const test_case_t  cases[] = {
       "{\"response\":\"a\",\"done\":false}\n"
       "{\"response\":\"b\",\"done\":false}\n"
       "{\"response\":\"\",\"done\":true,\"done_reason\":\"stop\","
-      "\"eval_count\":7}\n", 1, 7, 3 },
+      "\"eval_count\":7}\n", 1, 7, 3, 0 },
 
     { "done with spaces",
-      "{ \"done\" : true , \"eval_count\" : 12 }", 1, 12, 1 },
+      "{ \"done\" : true , \"eval_count\" : 12 }", 1, 12, 1, 0 },
 
     { "done:false is no end",
-      "{\"response\":\"x\",\"done\":false}\n", 0, -1, 1 },
+      "{\"response\":\"x\",\"done\":false}\n", 0, -1, 1, 0 },
 
     { "a tool call's arguments say done:true",
       "{\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
       "{\"name\":\"finish\",\"arguments\":{\"done\":true}}}]},"
-      "\"done\":false}\n", 0, -1, 1 },
+      "\"done\":false}\n", 0, -1, 1, 0 },
 
     { "the text \"done\":true in a string",
-      "{\"response\":\"\\\"done\\\":true\",\"done\":false}\n", 0, -1, 1 },
+      "{\"response\":\"\\\"done\\\":true\",\"done\":false}\n", 0, -1, 1, 0 },
 
     { "a line after the done line has begun",
-      "{\"done\":true,\"eval_count\":3}\n{\"model\":\"m\",\"resp", 0, 3, 1 },
+      "{\"done\":true,\"eval_count\":3}\n{\"model\":\"m\",\"resp",
+      0, 3, 1, 0 },
 
     { "an error line after the done line",
-      "{\"done\":true}\n{\"error\":\"ollama stream failed\"}\n", 0, -1, 2 },
+      "{\"done\":true}\n{\"error\":\"ollama stream failed\"}\n", 0, -1, 2, 0 },
 
     { "a done line cut before its end",
-      "{\"response\":\"\",\"done\":true,\"eval_co", 0, -1, 0 },
+      "{\"response\":\"\",\"done\":true,\"eval_co", 0, -1, 0, 0 },
 
     { "a brace inside a string",
-      "{\"response\":\"}{\",\"done\":true}\n", 1, -1, 1 },
+      "{\"response\":\"}{\",\"done\":true}\n", 1, -1, 1, 0 },
+
+    { "an OpenAI chat reply: usage.completion_tokens",
+      "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
+      "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+      "\"content\":\"x\"},\"finish_reason\":\"stop\"}],"
+      "\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":16,"
+      "\"total_tokens\":20}}", 0, 16, 1, 1 },
+
+    { "usage with spaces and details of its own",
+      "{ \"object\" : \"text_completion\" , \"usage\" : { "
+      "\"prompt_tokens\" : 1 , \"completion_tokens\" : 1234 , "
+      "\"completion_tokens_details\" : { \"completion_tokens\" : 9 } , "
+      "\"total_tokens\" : 1235 } }\n", 0, 1234, 1, 1 },
+
+    { "embeddings: usage without completion_tokens",
+      "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\","
+      "\"embedding\":[0.1,-2e-3],\"index\":0}],\"model\":\"m\","
+      "\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}", 0, -1, 1, 1 },
+
+    { "only the top-level usage counts",
+      "{\"choices\":[{\"usage\":{\"completion_tokens\":5}}],"
+      "\"message\":\"\\\"usage\\\":{\\\"completion_tokens\\\":6}\","
+      "\"completion_tokens\":7,\"usage\":{\"completion_tokens\":2}}",
+      0, 2, 1, 1 },
+
+    { "usage not looked for: a native reply",
+      "{\"usage\":{\"completion_tokens\":3},\"done\":true}\n",
+      1, -1, 1, 0 },
 };
 
 
@@ -91,6 +122,7 @@ main(void)
 
         for (cut = 0; cut <= len; cut++) {
             memset(&s, 0, sizeof(s));
+            s.usage = cases[i].usage;
             ngx_http_mesh_ndjson_scan(&s, p, p + cut);
             ngx_http_mesh_ndjson_scan(&s, p + cut, p + len);
             check(&cases[i], &s, cut);

@@ -82,6 +82,7 @@ static void test_task_good(void);
 static void test_task_errors(void);
 static void test_task_oom(void);
 static void test_ollama(void);
+static void test_openai(void);
 static void test_leave(void);
 static void test_feed(void);
 static int test_feed_parse(const char *json, char *err);
@@ -103,6 +104,7 @@ main(void)
     test_task_errors();
     test_task_oom();
     test_ollama();
+    test_openai();
     test_leave();
     test_feed();
 
@@ -1005,6 +1007,34 @@ test_task_oom(void)
     }
 
     CHECK(bad == 0);
+}
+
+
+/* the offsets the OpenAI door edits the body at */
+
+static void
+test_openai(void)
+{
+    int                         rc;
+    char                        err[NGX_HTTP_MESH_ERR_LEN];
+    const char                 *json;
+    ngx_http_mesh_openai_req_t  req;
+
+    json = "{\"model\":\"mesh:summarize\",\"messages\":[{\"role\":\"user\"}]}";
+    rc = ngx_http_mesh_parse_openai(json, strlen(json), &req, err);
+    CHECK(rc == 0);
+    CHECK(req.model_start == 9 && req.model_end == 25);
+    CHECK(req.messages_start == 38 && json[req.messages_start - 1] == '[');
+
+    json = "{ \"messages\" :  [ ] , \"model\" : \"m\" }";
+    rc = ngx_http_mesh_parse_openai(json, strlen(json), &req, err);
+    CHECK(rc == 0);
+    CHECK(req.messages_start == 17 && json[req.messages_start] == ' ');
+    CHECK(json[req.model_start] == '"' && json[req.model_end - 1] == '"');
+
+    json = "{\"model\":\"m\",\"prompt\":\"p\",\"messages\":null}";
+    rc = ngx_http_mesh_parse_openai(json, strlen(json), &req, err);
+    CHECK(rc == 0 && req.messages_start == 0);
 }
 
 

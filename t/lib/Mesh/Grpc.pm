@@ -165,7 +165,9 @@ sub raw {
     open my $fh, '>:raw', $in or die "$in: $!\n";
     print $fh $body;
     close $fh;
+    # --max-time only ends a hang (a call the server never ends)
     my @cmd = ('curl', '-sv', '--http2-prior-knowledge', '-o', $out,
+               '--max-time', 60 * $Mesh::Orch::Slow,
                '--data-binary', "\@$in",
                (grep({ /^content-type:/i } @headers)
                 ? () : ('-H', 'content-type: application/grpc')),
