@@ -23,21 +23,8 @@ my $port = Mesh::Proc::free_port();
 my $prefix = tempdir('mesh-access-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 mkdir "$prefix/$_" for qw(conf logs tmp);
 
-for my $f (qw(nginx.conf mesh_proxy.conf)) {
-    open my $in, '<', "conf/$f" or die "conf/$f: $!";
-    local $/;
-    my $text = <$in>;
-    if ($f eq 'nginx.conf') {
-        $text =~ s{^load_module \S+;}
-                  {load_module $ENV{TEST_NGINX_LOAD_MODULES};}m or die;
-        $text =~ s{listen\s+8080;}{listen 127.0.0.1:$port;} or die;
-        $text =~ s{redis://127\.0\.0\.1:6379}
-                  {redis://127.0.0.1:${\ $redis->port }} or die;
-    }
-    open my $out, '>', "$prefix/conf/$f" or die "$prefix/conf/$f: $!";
-    print $out $text;
-    close $out;
-}
+Mesh::Nginx::shipped_conf(root => $prefix, port => $port,
+                          redis_port => $redis->port);
 open my $s, '>', "$prefix/conf/mesh.secret" or die $!;
 print $s "conf-access-secret-0123456789\n";
 close $s;

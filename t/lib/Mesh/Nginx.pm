@@ -26,10 +26,15 @@ package Mesh::Nginx;
 use strict;
 use warnings;
 
+use Cwd ();
+use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 
 use Mesh::Proc ();
+
+# the repository (conf/ holds the shipped configuration)
+my $TOP = Cwd::abs_path(dirname(__FILE__) . '/../../..');
 
 # The nginx binary the runner uses.
 sub binary {
@@ -133,6 +138,40 @@ sub write_conf {
     print $out conf(%o);
     close $out or die "cannot write $file: $!\n";
     return $file;
+}
+
+# conf/nginx.conf and conf/mesh_proxy.conf as shipped, written into the
+# prefix $o{root}/conf with what a test must change and nothing else:
+# the module (default TEST_NGINX_LOAD_MODULES), the HTTP port (port), the
+# gRPC port (grpc_port, default a free one: the shipped 50051 may be
+# taken), Redis (redis_port) and, if given, worker_processes (workers).
+# Dies when the shipped file no longer has a line to change.
+sub shipped_conf {
+    my (%o) = @_;
+    my $grpc = $o{grpc_port} // Mesh::Proc::free_port();
+    my $module = $o{module} // $ENV{TEST_NGINX_LOAD_MODULES};
+    make_path("$o{root}/conf");
+    for my $f (qw(nginx.conf mesh_proxy.conf)) {
+        open my $in, '<', "$TOP/conf/$f" or die "conf/$f: $!\n";
+        my $text = do { local $/; <$in> };
+        if ($f eq 'nginx.conf') {
+            $text =~ s{^load_module \S+;}{load_module $module;}m
+                and $text =~ s{listen\s+8080;}{listen 127.0.0.1:$o{port};}
+                and $text =~ s{listen\s+50051 http2;}
+                              {listen 127.0.0.1:$grpc http2;}
+                and $text =~ s{redis://127\.0\.0\.1:6379}
+                              {redis://127.0.0.1:$o{redis_port}}
+                or die "conf/nginx.conf: a line to change is gone\n";
+            $text =~ s{worker_processes\s+\d+;}
+                      {worker_processes $o{workers};}
+                if defined $o{workers};
+        }
+        open my $out, '>', "$o{root}/conf/$f"
+            or die "cannot write $o{root}/conf/$f: $!\n";
+        print $out $text;
+        close $out or die "cannot write $o{root}/conf/$f: $!\n";
+    }
+    return $grpc;
 }
 
 # The command line that runs nginx on server root $root (and its
