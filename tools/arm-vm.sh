@@ -49,7 +49,9 @@ case "$ARCH" in
         ;;
     armhf)
         QEMU=qemu-system-arm
-        MACHINE="-M virt -cpu cortex-a15"
+        # highmem=off: a 32-bit kernel cannot claim the PCIe ECAM window
+        # qemu places above 4 GB
+        MACHINE="-M virt,highmem=off -cpu cortex-a15"
         KFLAVOUR=armmp
         TRIPLET=arm-linux-gnueabihf
         ;;
@@ -192,7 +194,10 @@ for m in $(cat /lib/modules/load); do
     insmod "/lib/modules/$m" || echo "echo-vm: insmod $m failed"
 done
 ip link set lo up
-ip link set eth0 up
+if ! ip link set eth0 up; then
+    echo "echo-vm: no eth0 (see the kernel's virtio lines above)"
+    poweroff -f
+fi
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 httpd -p "$CONTROL_PORT" -h /www
