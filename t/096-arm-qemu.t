@@ -1,11 +1,12 @@
-# The arm64 agent, cross-built by make agent ARCH=arm64, run against the
-# real amd64 orchestrator (Debian's nginx with the module, a private
+# The ARM agent, cross-built by make agent ARCH=arm64 (and armhf), run
+# against the real amd64 orchestrator (Debian's nginx with the module, a private
 # Redis) and a simulator as Ollama: it joins (listed up, with the
 # simulator's models and the guest's own memory), keeps heartbeating, and
 # streams a routed task, every token in order.
 #
-# In a whole emulated arm64 machine (qemu-system-aarch64, TCG, booted by
-# tools/arm-vm.sh from Debian's arm64 kernel and a busybox initramfs): the
+# In a whole emulated machine (qemu-system-aarch64 -M virt, TCG, booted by
+# tools/arm-vm.sh from Debian's arm64 kernel and a busybox initramfs; for
+# armhf qemu-system-arm and Debian's armmp kernel, the same way): the
 # guest reaches the host's loopback as 10.0.2.2 and its task port is
 # forwarded from 127.0.0.1, so every packet stays on loopback or in the
 # emulator.  The guest also reports the agent's idle CPU over 60 s and its
@@ -13,8 +14,8 @@
 # emulator, not a Pi's figure); then the agent drains, exits 0 and the
 # guest powers off.
 #
-# Under qemu-user as well, when this host's qemu-aarch64-static can start
-# a thread: Debian 12's 7.2 cannot on some hosts (README, "On a Raspberry
+# Under qemu-user as well (arm64), when this host's qemu-aarch64-static
+# can start a thread: Debian 12's 7.2 cannot on some hosts (README, "On a Raspberry
 # Pi"), and a probe finds out first and says so.
 #
 # Not under valgrind: nginx and the agent run plainly (the agent is an
@@ -35,7 +36,13 @@ use Mesh::Proc;
 use Mesh::Stream;
 
 my $QEMU_USER = '/usr/bin/qemu-aarch64-static';
-my $QEMU_SYSTEM = '/usr/bin/qemu-system-aarch64';
+my %VM = (
+    arm64 => { qemu => '/usr/bin/qemu-system-aarch64', file => 'ARM aarch64',
+               uname => 'aarch64' },
+    armhf => { qemu => '/usr/bin/qemu-system-arm', file => 'ARM, EABI5',
+               uname => 'armv7l' },
+);
+my $QEMU_SYSTEM = $VM{arm64}{qemu};
 my $SYSROOT = '/usr/aarch64-linux-gnu';
 my $TOP = Cwd::abs_path("$0/../..");
 my $BUILD = Mesh::Proc::build_dir();
@@ -62,10 +69,13 @@ plan skip_all => "this host's $QEMU_USER cannot start a thread and "
     . "$QEMU_SYSTEM is missing (tools/install-deps.sh cross)"
     unless $user_ok || -x $QEMU_SYSTEM;
 
-my $out = `make -C $TOP --no-print-directory agent ARCH=arm64 2>&1`;
-is($? >> 8, 0, 'make agent ARCH=arm64') or diag($out);
+for my $arch (sort keys %VM) {
+    my $out = `make -C $TOP --no-print-directory agent ARCH=$arch 2>&1`;
+    is($? >> 8, 0, "make agent ARCH=$arch") or diag($out);
+    like(`file -b $BUILD/$arch/bin/echo-agent`, qr/\Q$VM{$arch}{file}\E/,
+         "$arch: an $VM{$arch}{file} binary");
+}
 my $agent_bin = "$BUILD/arm64/bin/echo-agent";
-like(`file -b $agent_bin`, qr/ARM aarch64/, 'an aarch64 binary');
 
 # the orchestrator, from conf/nginx.conf in a prefix
 my $redis = Mesh::Proc::start_redis();
@@ -132,7 +142,7 @@ sub check_node {
         path => '/mesh/v1/tasks', timeout => 300,
         body => qq({"type":"text","model":"$MODEL","prompt":"$PROMPT"}));
     is($r->{status}, 200, "$what: a routed task answers 200");
-    is($r->{headers}{'x-mesh-node'}, $id, "$what: served by the arm64 agent");
+    is($r->{headers}{'x-mesh-node'}, $id, "$what: served by that agent");
     my @lines = map { eval { $JSON->decode($_) } // {} } @{ $r->{lines} };
     my @tokens = map { $_->{response} }
                  grep { defined $_->{response} && !$_->{done} } @lines;
@@ -144,66 +154,78 @@ sub check_node {
     return $n;
 }
 
-# ---- a whole emulated arm64 machine -------------------------------------
+# ---- a whole emulated ARM machine per architecture ----------------------
 
-SKIP: {
-    skip "$QEMU_SYSTEM is missing (tools/install-deps.sh cross)", 1
-        unless -x $QEMU_SYSTEM;
+sub vm_proof {
+    my ($arch) = @_;
+    my $v = $VM{$arch};
+    my $id = "pi-vm-$arch";
 
-    $out = `$TOP/tools/arm-vm.sh build 2>&1`;
-    is($? >> 8, 0, 'tools/arm-vm.sh build: kernel, busybox, initramfs')
+    my $out = `$TOP/tools/arm-vm.sh --arch $arch build 2>&1`;
+    is($? >> 8, 0, "$arch: tools/arm-vm.sh build: kernel, busybox, initramfs")
         or diag($out);
 
     my $aport = Mesh::Proc::free_port();
     my $cport = Mesh::Proc::free_port();
-    my $run = Mesh::Proc::log_dir() . '/vm';
+    my $run = Mesh::Proc::log_dir() . "/vm-$arch";
     make_path($run);
     my $started = time;
-    my $vm = Mesh::Proc->start(name => 'arm64-vm', valgrind => 0,
-        cmd => ["$TOP/tools/arm-vm.sh", 'boot',
+    my $vm = Mesh::Proc->start(name => "$arch-vm", valgrind => 0,
+        cmd => ["$TOP/tools/arm-vm.sh", '--arch', $arch, 'boot',
                 '--orchestrator-port', $port, '--ollama-port', $sim->port,
                 '--secret-file', $secret, '--agent-port', $aport,
-                '--control-port', $cport, '--node-id', 'pi-vm',
+                '--control-port', $cport, '--node-id', $id,
                 '--run-dir', $run]);
     my $console = sub { $vm->log_text };
     ok(Mesh::Proc::wait_for(sub {
            !$vm->alive || $console->() =~ /echo-vm: eth0 up/ }, 900)
-       && $vm->alive, 'the guest boots and brings up eth0')
+       && $vm->alive, "$arch: the guest boots and brings up eth0")
         or diag($console->());
-    like($console->(), qr/^echo-vm: arch aarch64,/m,
-         'the guest is an aarch64 machine (uname -m)');
+    like($console->(), qr/^echo-vm: arch \Q$v->{uname}\E,/m,
+         "$arch: the guest is an $v->{uname} machine (uname -m)");
     my ($memkb) = $console->() =~ /^echo-vm: MemTotal:\s+(\d+) kB/m;
 
-    my $n = check_node('pi-vm', 'emulated arm64');
+    my $n = check_node($id, "emulated $arch");
     if ($n) {
         is(sprintf('%.1f', $n->{hardware}{ram_total_gb}),
            sprintf('%.1f', ($memkb // 0) / 1024 / 1024),
-           "its hardware is the guest's own (MemTotal ${\($memkb // '?')} kB)");
-        is($n->{port}, $aport, 'it advertises the forwarded port');
+           "$arch: its hardware is the guest's own (MemTotal "
+           . ($memkb // '?') . ' kB)');
+        is($n->{port}, $aport, "$arch: it advertises the forwarded port");
     }
-    diag(sprintf 'emulated arm64: boot to first task took %.0f s here',
+    diag(sprintf "emulated $arch: boot to a streamed task took %.0f s here",
          time - $started);
 
     # idle: nothing is routed to it while the guest measures
     my $idle = `curl -s -m 900 'http://127.0.0.1:$cport/cgi-bin/idle?60'`;
-    like($idle, qr/^idle cpu_ticks=\d+ over=[\d.]+s cpu=[\d.]+% rss_kb=[1-9]\d* pss_kb=[1-9]\d*$/m,
-         'the guest reports the idle agent\'s CPU, RSS and PSS');
+    like($idle, qr/^idle\ cpu_ticks=\d+\ over=[\d.]+s\ cpu=[\d.]+%
+                   \ rss_kb=[1-9]\d*\ pss_kb=[1-9]\d*$/mx,
+         "$arch: the guest reports the idle agent's CPU, RSS and PSS");
     chomp $idle;
-    diag("emulated arm64, idle agent over 60 s of guest time: $idle");
-    like($console->(), qr/^echo-vm: \Q$idle\E/m, 'also on the serial console');
+    diag("emulated $arch, idle agent over 60 s of guest time: $idle");
+    like($console->(), qr/^echo-vm: \Q$idle\E/m,
+         "$arch: also on the serial console");
 
     `curl -s -m 60 'http://127.0.0.1:$cport/cgi-bin/stop'`;
     ok(Mesh::Proc::wait_for(sub {
-           $console->() =~ /echo-vm: the agent exited with status (\d+)/ }, 300),
-       'SIGTERM: the agent exits');
+           $console->() =~ /echo-vm: the agent exited with status/ }, 300),
+       "$arch: SIGTERM: the agent exits");
     like($console->(), qr/echo-vm: the agent exited with status 0\r?$/m,
-         'with status 0, after draining');
-    ok(Mesh::Proc::wait_for(sub { !node('pi-vm') || !node('pi-vm')->{up} },
-                            60), 'and has left the mesh');
-    is($vm->wait_exit(300), 0, 'the guest powers off, qemu exits 0');
+         "$arch: with status 0, after draining");
+    ok(Mesh::Proc::wait_for(sub { my $g = node($id); !$g || !$g->{up} },
+                            60), "$arch: and has left the mesh");
+    is($vm->wait_exit(300), 0, "$arch: the guest powers off, qemu exits 0");
     $vm->stop;
-    diag(sprintf 'emulated arm64: the whole run took %.0f s here',
+    diag(sprintf "emulated $arch: the whole run took %.0f s here",
          time - $started);
+}
+
+for my $arch (qw(arm64 armhf)) {
+    SKIP: {
+        skip "$VM{$arch}{qemu} is missing (tools/install-deps.sh cross)", 1
+            unless -x $VM{$arch}{qemu};
+        vm_proof($arch);
+    }
 }
 
 # ---- qemu-user, where it can start threads ------------------------------
