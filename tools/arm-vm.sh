@@ -77,7 +77,8 @@ fetch_deb() {
     if [ -z "$f" ]; then
         say "downloading $pkg:$ARCH"
         (cd "$DEBS" && apt-get download -q "$pkg:$ARCH" >&2) \
-            || die "apt-get download $pkg:$ARCH failed (tools/install-deps.sh cross adds the architecture)"
+            || die "apt-get download $pkg:$ARCH failed" \
+                "(tools/install-deps.sh cross adds the architecture)"
         f=$(find "$DEBS" -maxdepth 1 -name "${pkg}_*_$ARCH.deb" | sort \
             | tail -1)
     fi
@@ -129,7 +130,8 @@ copy_libs() {
             case " $seen " in *" $lib "*) continue ;; esac
             seen="$seen $lib"
             path=$(find_lib "$lib") \
-                || die "$lib (needed by $f) is not installed for $ARCH: tools/install-deps.sh cross"
+                || die "$lib (needed by $f) is not installed for $ARCH:" \
+                    "tools/install-deps.sh cross"
             cp -L "$path" "$root/lib/$TRIPLET/$lib"
             todo="$todo $path"
         done
@@ -227,7 +229,9 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 rss=$(awk '/^Rss:/ { print $2 }' /proc/$pid/smaps_rollup)
 pss=$(awk '/^Pss:/ { print $2 }' /proc/$pid/smaps_rollup)
 line=$(awk -v c=$((c1 - c0)) -v t0=$t0 -v t1=$t1 -v r=$rss -v p=$pss \
-    'BEGIN { printf "idle cpu_ticks=%d over=%.1fs cpu=%.2f%% rss_kb=%d pss_kb=%d", c, t1 - t0, c / (t1 - t0), r, p }')
+    'BEGIN { printf "idle cpu_ticks=%d over=%.1fs cpu=%.2f%% ", c, t1 - t0,
+                    c / (t1 - t0);
+             printf "rss_kb=%d pss_kb=%d", r, p }')
 echo "echo-vm: $line" > /dev/console
 printf 'Content-Type: text/plain\r\n\r\n%s\n' "$line"
 EOF
@@ -248,7 +252,8 @@ cmd_build() {
     kver=$(kernel_package)
     [ -n "$kver" ] || kver=$(cd "$DEBS" && ls linux-image-*-"$KFLAVOUR"_*.deb \
         2>/dev/null | sed 's/_.*//' | sort | tail -1)
-    [ -n "$kver" ] || die "no linux-image-$KFLAVOUR:$ARCH known to apt (apt-get update?)"
+    [ -n "$kver" ] \
+        || die "no linux-image-$KFLAVOUR:$ARCH known to apt (apt-get update?)"
     kdeb=$(fetch_deb "$kver")
     bbdeb=$(fetch_deb busybox-static)
     KDIR=$VM/kernel
@@ -268,7 +273,9 @@ cmd_build() {
     (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 \
         > "$VM/initrd.base.gz.new"
     mv "$VM/initrd.base.gz.new" "$VM/initrd.base.gz"
-    say "built $VM/initrd.base.gz ($(du -k "$VM/initrd.base.gz" | cut -f1) KiB), kernel $(basename "$kdeb")"
+    say "built $VM/initrd.base.gz" \
+        "($(du -k "$VM/initrd.base.gz" | cut -f1) KiB)," \
+        "kernel $(basename "$kdeb")"
 }
 
 cmd_boot() {
