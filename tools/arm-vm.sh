@@ -121,6 +121,7 @@ copy_libs() {
     todo="$AGENT $(find_lib "$(basename "$interp")")"
     mkdir -p "$root/lib/$TRIPLET" "$root$(dirname "$interp")"
     while [ -n "$todo" ]; do
+        # shellcheck disable=SC2086 # a list of paths without blanks
         set -- $todo
         f=$1
         shift
@@ -280,7 +281,7 @@ cmd_build() {
 
 cmd_boot() {
     local orch="" ollama="" secret="" aport="" cport="" node=echo-vm
-    local hb=3s mem=512 run="" over fwd
+    local hb=3s mem=512 run="" over fwd p
     while [ $# -gt 0 ]; do
         case "$1" in
             --orchestrator-port) orch=$2 ;;
@@ -297,9 +298,23 @@ cmd_boot() {
         [ $# -ge 2 ] || die "$1 needs a value"
         shift 2
     done
-    [ -n "$orch" ] && [ -n "$ollama" ] && [ -n "$secret" ] \
-        || die "boot needs --orchestrator-port, --ollama-port and --secret-file"
+    if [ -z "$orch" ] || [ -z "$ollama" ] || [ -z "$secret" ]; then
+        die "boot needs --orchestrator-port, --ollama-port and --secret-file"
+    fi
     [ -r "$secret" ] || die "cannot read the secret file $secret"
+    # each becomes one line of the guest's config: the agent checks the
+    # rest of the value there
+    case "$node$hb" in
+        *[!A-Za-z0-9._-]*)
+            die "--node-id and --heartbeat take [A-Za-z0-9._-]" ;;
+    esac
+    for p in "$orch" "$ollama" "${aport:-1}" "${cport:-1}" "$mem"; do
+        case "$p" in
+            ''|*[!0-9]*) die "\"$p\" is not a port number (or MB)" ;;
+        esac
+        [ "$p" -ge 1 ] && [ "$p" -le 65535 ] \
+            || die "\"$p\" is out of range (1-65535)"
+    done
     [ -f "$VM/initrd.base.gz" ] || die "no initramfs: $ME --arch $ARCH build"
     command -v "$QEMU" >/dev/null \
         || die "$QEMU is missing: tools/install-deps.sh cross"
