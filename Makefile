@@ -69,7 +69,8 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 
 all: build
 
-# t/095 builds the packages, t/096 runs the arm64 agent under qemu-user,
+# t/095 builds the packages, t/096 runs the arm64 agent in qemu-system (and
+# under qemu-user where that can start threads),
 # t/155 runs the Compose mesh.
 deps:
 	@tools/install-deps.sh test

@@ -31,10 +31,12 @@ compose_pkgs="podman podman-compose runc
     golang-github-containernetworking-plugin-dnsname iptables debootstrap"
 # The agent for a Raspberry Pi: Debian's cross compilers, the agent's
 # libraries for each architecture (multiarch, beside the amd64 ones) and
-# qemu-user to run the result here.
+# qemu-user to run the result here; qemu-system-arm, cpio, kmod (depmod)
+# and file for tools/arm-vm.sh, the whole emulated machine, and t/096.
 cross_archs="arm64 armhf"
 cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static"
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static
+    qemu-system-arm cpio kmod file"
 for a in $cross_archs; do
     cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a libcurl4-openssl-dev:$a
         libyajl-dev:$a libavahi-client-dev:$a libssl-dev:$a"
