@@ -32,6 +32,7 @@ use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use Mesh::Nginx;
 use Mesh::Proc;
 use Mesh::Stream;
 
@@ -88,16 +89,9 @@ open my $fh, '>', $secret or die;
 print $fh "arm-test-secret-0123456789abcdef\n";
 close $fh;
 chmod 0600, $secret;
-system('cp', "$TOP/conf/mesh_proxy.conf", "$prefix/conf/") == 0 or die;
-open my $in, '<', "$TOP/conf/nginx.conf" or die;
-my $conf = do { local $/; <$in> };
-$conf =~ s{^load_module .*$}{load_module $BUILD/nginx/ngx_http_mesh_module.so;}m;
-$conf =~ s{listen\s+8080;}{listen 127.0.0.1:$port;};
-$conf =~ s{redis://127\.0\.0\.1:6379}{'redis://127.0.0.1:' . $redis->port}e;
-$conf =~ s{worker_processes\s+2;}{worker_processes 1;};
-open my $o, '>', "$prefix/conf/nginx.conf" or die;
-print $o $conf;
-close $o;
+Mesh::Nginx::shipped_conf(root => $prefix, port => $port, workers => 1,
+                          redis_port => $redis->port,
+                          module => "$BUILD/nginx/ngx_http_mesh_module.so");
 my $nginx = Mesh::Proc->start(name => 'nginx', valgrind => 0, port => $port,
     cmd => ['/usr/sbin/nginx', '-p', "$prefix/", '-c', 'conf/nginx.conf',
             '-g', 'daemon off;']);
