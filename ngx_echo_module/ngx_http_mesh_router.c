@@ -33,6 +33,14 @@
 #endif
 
 
+/* slots in slot order, each once */
+typedef struct {
+    ngx_uint_t                    n;
+    ngx_uint_t                    last;        /* the last slot counted, + 1 */
+    uint32_t                     *slots;
+} ngx_http_mesh_route_list_t;
+
+
 typedef struct ngx_http_mesh_route_key_s  ngx_http_mesh_route_key_t;
 
 /* the slots with a model of one name, ":latest" suffixes taken off */
@@ -41,17 +49,8 @@ struct ngx_http_mesh_route_key_s {
     u_char                       *name;
     size_t                        len;
     ngx_uint_t                    hash;
-    ngx_uint_t                    n;
-    ngx_uint_t                    last;        /* the last slot counted, + 1 */
-    uint32_t                     *slots;
+    ngx_http_mesh_route_list_t    list;
 };
-
-
-typedef struct {
-    ngx_uint_t                    n;
-    ngx_uint_t                    last;
-    uint32_t                     *slots;
-} ngx_http_mesh_route_list_t;
 
 
 struct ngx_http_mesh_route_index_s {
@@ -74,8 +73,10 @@ static ngx_int_t ngx_http_mesh_route_index_add(
 static ngx_http_mesh_route_key_t *ngx_http_mesh_route_key(
     ngx_http_mesh_route_index_t *idx, const u_char *name, size_t len,
     ngx_uint_t create);
-static void ngx_http_mesh_route_count(ngx_uint_t *n, ngx_uint_t *last,
-    uint32_t *slots, ngx_uint_t slot, ngx_uint_t fill);
+static ngx_int_t ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
+    ngx_http_mesh_route_list_t *list);
+static void ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list,
+    ngx_uint_t slot, ngx_uint_t fill);
 static uint32_t *ngx_http_mesh_route_candidates(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n);
@@ -183,9 +184,8 @@ static ngx_int_t
 ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx)
 {
-    ngx_uint_t                   i, t, total, buckets;
-    ngx_http_mesh_route_key_t   *key;
-    ngx_http_mesh_route_list_t  *list;
+    ngx_uint_t                  i, t, total, buckets;
+    ngx_http_mesh_route_key_t  *key;
 
     ngx_http_mesh_route_index_cleanup(idx);
 
@@ -224,27 +224,19 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     for (i = 0; i <= idx->mask; i++) {
         for (key = idx->buckets[i]; key; key = key->next) {
-            key->slots = ngx_palloc(idx->pool, key->n * sizeof(uint32_t));
-            if (key->slots == NULL) {
+            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
-
-            key->n = 0;
-            key->last = 0;
         }
     }
 
     for (t = 0; t < NGX_HTTP_MESH_ROUTE_TYPES; t++) {
-        list = &idx->types[t];
-
-        if (list->n) {
-            list->slots = ngx_palloc(idx->pool, list->n * sizeof(uint32_t));
-            if (list->slots == NULL) {
-                return NGX_ERROR;
-            }
-
-            list->n = 0;
-            list->last = 0;
+        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 
@@ -266,10 +258,9 @@ static ngx_int_t
 ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
     ngx_http_mesh_node_t *node, ngx_uint_t slot, ngx_uint_t fill)
 {
-    ngx_uint_t                   m;
-    ngx_http_mesh_model_t       *model;
-    ngx_http_mesh_route_key_t   *key;
-    ngx_http_mesh_route_list_t  *list;
+    ngx_uint_t                  m;
+    ngx_http_mesh_model_t      *model;
+    ngx_http_mesh_route_key_t  *key;
 
     if (!node->used) {
         return NGX_OK;
@@ -284,13 +275,31 @@ ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
             return NGX_ERROR;
         }
 
-        ngx_http_mesh_route_count(&key->n, &key->last, key->slots, slot,
-                                  fill);
-
-        list = &idx->types[model->type];
-        ngx_http_mesh_route_count(&list->n, &list->last, list->slots, slot,
-                                  fill);
+        ngx_http_mesh_route_count(&key->list, slot, fill);
+        ngx_http_mesh_route_count(&idx->types[model->type], slot, fill);
     }
+
+    return NGX_OK;
+}
+
+
+/* room for the slots counted; the fill pass counts them again */
+
+static ngx_int_t
+ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
+    ngx_http_mesh_route_list_t *list)
+{
+    if (list->n == 0) {
+        return NGX_OK;
+    }
+
+    list->slots = ngx_palloc(pool, list->n * sizeof(uint32_t));
+    if (list->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->n = 0;
+    list->last = 0;
 
     return NGX_OK;
 }
@@ -299,20 +308,20 @@ ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
 /* once per slot, however many of its models share the name or type */
 
 static void
-ngx_http_mesh_route_count(ngx_uint_t *n, ngx_uint_t *last, uint32_t *slots,
-    ngx_uint_t slot, ngx_uint_t fill)
+ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
+    ngx_uint_t fill)
 {
-    if (*last == slot + 1) {
+    if (list->last == slot + 1) {
         return;
     }
 
-    *last = slot + 1;
+    list->last = slot + 1;
 
     if (fill) {
-        slots[*n] = (uint32_t) slot;
+        list->slots[list->n] = (uint32_t) slot;
     }
 
-    (*n)++;
+    list->n++;
 }
 
 
@@ -392,8 +401,8 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
 
     if (req->model) {
         key = ngx_http_mesh_route_key(idx, req->model, req->model_len, 0);
-        *n = key ? key->n : 0;
-        return key ? key->slots : NULL;
+        *n = key ? key->list.n : 0;
+        return key ? key->list.slots : NULL;
     }
 
     want = ngx_http_mesh_route_want(req, tier);
