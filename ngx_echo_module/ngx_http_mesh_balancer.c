@@ -303,7 +303,7 @@ ngx_http_mesh_balancer_resign(ngx_http_mesh_ctx_t *ctx)
 
     mmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_mesh_module);
 
-    if (ngx_http_mesh_sign_task_sig(&mmcf->secret, ctx->node_id,
+    if (ngx_http_mesh_sign_task_sig(mmcf->sign_key, ctx->node_id,
                                     ctx->task_id, ctx->auth_ts,
                                     ctx->auth_sig)
         != NGX_OK)

@@ -53,17 +53,18 @@ typedef struct {
     char                   host[NGX_HTTP_MESH_HOST_LEN];
     uint16_t               port;
     uint16_t               nmodels;
-    ngx_http_mesh_model_t  models[NGX_HTTP_MESH_MAX_MODELS];
-    double                 ram_total_gb;
-    double                 ram_free_gb;
-    double                 gpu_vram_gb;
     uint8_t                has_gpu;
     uint8_t                status;                 /* ngx_http_mesh_status_e */
     uint32_t               active_tasks;
     uint32_t               max_tasks;              /* 0: not reported */
     uint32_t               queued;
+    double                 ram_total_gb;
+    double                 ram_free_gb;
+    double                 gpu_vram_gb;
     double                 tokens_per_sec;
     char                   agent_version[NGX_HTTP_MESH_VERSION_LEN];
+    /* last: the router reads the fields above for every candidate */
+    ngx_http_mesh_model_t  models[NGX_HTTP_MESH_MAX_MODELS];
 } ngx_http_mesh_caps_t;
 
 

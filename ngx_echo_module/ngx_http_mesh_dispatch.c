@@ -17,11 +17,14 @@
 ngx_int_t
 ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_http_mesh_node_t       *node;
-    ngx_http_mesh_zone_t       *zone;
-    ngx_http_mesh_route_req_t   req;
-    ngx_http_mesh_route_res_t   res;
+    int64_t                       now;
+    ngx_int_t                     rc;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_route_req_t     req;
+    ngx_http_mesh_route_res_t     res;
+    ngx_http_mesh_route_index_t  *idx;
+    ngx_http_mesh_registry_sh_t  *reg;
 
     zone = ngx_http_mesh_zone_get(r);
     if (zone == NULL) {
@@ -47,12 +50,16 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    rc = ngx_http_mesh_route(ngx_http_mesh_reg(zone), &req, &res,
-                             ngx_http_mesh_now_ms(),
+    now = ngx_http_mesh_now_ms();
+    reg = ngx_http_mesh_reg(zone);
+    idx = ngx_http_mesh_route_index(reg, &zone->local, ngx_cycle->pool,
+                                    ngx_cycle->log, now);
+
+    rc = ngx_http_mesh_route(reg, idx, &req, &res, now,
                              ngx_http_mesh_sync_timeout());
 
     if (rc == NGX_OK) {
-        node = &ngx_http_mesh_reg(zone)->nodes[res.node];
+        node = &reg->nodes[res.node];
 
         /* counted under the lock that chose it: no two take the last slot */
         (void) ngx_atomic_fetch_add(&node->active, 1);

@@ -141,11 +141,19 @@ ngx_http_mesh_events_timer_handler(ngx_event_t *ev)
 void
 ngx_http_mesh_events_flush(void)
 {
-    ngx_uint_t              i;
+    size_t                   argvlen[3];
+    ngx_uint_t               i;
+    const char              *argv[3];
     ngx_http_mesh_redis_t   *rc;
     ngx_http_mesh_worker_t  *w;
 
     w = &ngx_http_mesh_worker;
+
+    /* argv, not a format: no format string parsed, no sds per argument */
+    argv[0] = "PUBLISH";
+    argvlen[0] = sizeof("PUBLISH") - 1;
+    argv[1] = NGX_HTTP_MESH_TASK_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MESH_TASK_CHANNEL) - 1;
 
     if (w->events_timer.timer_set) {
         ngx_del_timer(&w->events_timer);
@@ -155,11 +163,11 @@ ngx_http_mesh_events_flush(void)
 
     for (i = 0; i < w->nevents; i++) {
         if (rc && ngx_http_mesh_redis_connected(rc)) {
-            (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
-                                               "PUBLISH %s %b",
-                                               NGX_HTTP_MESH_TASK_CHANNEL,
-                                               w->events[i].data,
-                                               w->events[i].len);
+            argv[2] = (const char *) w->events[i].data;
+            argvlen[2] = w->events[i].len;
+
+            (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 3, argv,
+                                                    argvlen);
         }
 
         ngx_free(w->events[i].data);

@@ -398,14 +398,14 @@ ngx_http_mesh_agent_auth_variable(ngx_http_request_t *r,
     /* the task's own request: a pipeline step is a subrequest */
     ctx = ngx_http_get_module_ctx(r, ngx_http_mesh_module);
 
-    if (mmcf->secret.len == 0 || ctx == NULL || ctx->node_id[0] == '\0') {
+    if (mmcf->sign_key == NULL || ctx == NULL || ctx->node_id[0] == '\0') {
         v->not_found = 1;
         return NGX_OK;
     }
 
     ctx->auth_ts = ngx_time();
 
-    if (ngx_http_mesh_sign_task(r->pool, &mmcf->secret, ctx->node_id,
+    if (ngx_http_mesh_sign_task(r->pool, mmcf->sign_key, ctx->node_id,
                                 ctx->task_id, ctx->auth_ts, &token)
         != NGX_OK)
     {
@@ -544,6 +544,7 @@ ngx_http_mesh_create_main_conf(ngx_conf_t *cf)
      *     mmcf->shm_zone = NULL;
      *     mmcf->secret = { 0, NULL };
      *     mmcf->secret_file = { 0, NULL };
+     *     mmcf->sign_key = NULL;
      *     mmcf->node_networks_source = 0;
      *     mmcf->api_keys = NULL;
      */
@@ -1004,6 +1005,14 @@ ngx_http_mesh_secret_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mmcf->secret.data = buf;
     mmcf->secret.len = n;
+
+    mmcf->sign_key = ngx_http_mesh_sign_key_create(cf->pool, &mmcf->secret);
+    if (mmcf->sign_key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot set up the HMAC key of \"%V\"",
+                           &file.name);
+        goto done;
+    }
 
     rv = NGX_CONF_OK;
 

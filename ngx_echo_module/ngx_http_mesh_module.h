@@ -24,6 +24,7 @@ typedef struct {
     ngx_shm_zone_t               *shm_zone;
     ngx_str_t                     secret;
     ngx_str_t                     secret_file;
+    struct ngx_http_mesh_sign_key_s  *sign_key;   /* the secret, keyed */
     time_t                        auth_window;
     ngx_array_t                  *node_networks;    /* ngx_cidr_t */
     ngx_uint_t                    node_networks_source;

@@ -220,7 +220,7 @@ ngx_http_mesh_node_signed(ngx_http_request_t *r, ngx_str_t *body)
         return ngx_http_mesh_node_refuse(r, why);
     }
 
-    rc = ngx_http_mesh_sign_verify(r, &mmcf->secret, &sign, body);
+    rc = ngx_http_mesh_sign_verify(r, mmcf->sign_key, &sign, body);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_mesh_node_refuse(r, "wrong signature");
@@ -651,7 +651,7 @@ ngx_http_mesh_node_send_signed(ngx_http_request_t *r, ngx_str_t *json)
 
     *ngx_cpymem(sent.data, json->data, json->len) = '\n';
 
-    if (ngx_http_mesh_sign_reply(&mmcf->secret, &req_sig, NGX_HTTP_OK,
+    if (ngx_http_mesh_sign_reply(mmcf->sign_key, &req_sig, NGX_HTTP_OK,
                                  &sent, sig)
         != NGX_OK)
     {

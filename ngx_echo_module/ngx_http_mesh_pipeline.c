@@ -397,9 +397,10 @@ ngx_uint_t
 ngx_http_mesh_pipeline_unservable(ngx_http_request_t *r,
     ngx_http_mesh_step_t *steps, ngx_uint_t nsteps, char *want, size_t size)
 {
-    ngx_uint_t                  i, bad;
-    ngx_http_mesh_zone_t       *zone;
-    ngx_http_mesh_route_req_t   req;
+    ngx_uint_t                    i, bad;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_route_req_t     req;
+    ngx_http_mesh_route_index_t  *idx;
 
     zone = ngx_http_mesh_zone_get(r);
     if (zone == NULL) {
@@ -409,6 +410,10 @@ ngx_http_mesh_pipeline_unservable(ngx_http_request_t *r,
     bad = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    idx = ngx_http_mesh_route_index(ngx_http_mesh_reg(zone), &zone->local,
+                                    ngx_cycle->pool, ngx_cycle->log,
+                                    ngx_http_mesh_now_ms());
 
     for (i = 0; i < nsteps && bad == 0; i++) {
         ngx_memzero(&req, sizeof(ngx_http_mesh_route_req_t));
@@ -420,7 +425,7 @@ ngx_http_mesh_pipeline_unservable(ngx_http_request_t *r,
 
         req.type = steps[i].type;
 
-        if (!ngx_http_mesh_route_known(ngx_http_mesh_reg(zone), &req)) {
+        if (!ngx_http_mesh_route_known(ngx_http_mesh_reg(zone), idx, &req)) {
             bad = i + 1;
         }
     }

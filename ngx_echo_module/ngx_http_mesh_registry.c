@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_mesh_registry_free_slot(
     ngx_http_mesh_registry_sh_t *reg, int64_t now);
 static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     ngx_http_mesh_caps_t *caps);
+static ngx_uint_t ngx_http_mesh_registry_models_changed(
+    ngx_http_mesh_caps_t *old, ngx_http_mesh_caps_t *caps);
 static void ngx_http_mesh_registry_changed_hook(void);
 static ngx_http_mesh_zone_t *ngx_http_mesh_registry_lock(const char *node_id,
     ngx_http_mesh_node_t **node);
@@ -290,6 +292,14 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
         }
     }
 
+    /* the routers' indexes follow the models, never the load or RAM */
+
+    if (*change == NGX_HTTP_MESH_CHANGE_JOIN
+        || ngx_http_mesh_registry_models_changed(&node->caps, caps))
+    {
+        reg->models_generation++;
+    }
+
     node->caps = *caps;
 
     /* the router compares lengths first: never a strlen per request */
@@ -541,18 +551,39 @@ ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     ngx_uint_t  i;
 
     if (old->status != caps->status
-        || old->nmodels != caps->nmodels
         || old->port != caps->port
         || old->max_tasks != caps->max_tasks
-        || ngx_strcmp(old->host, caps->host) != 0)
+        || ngx_strcmp(old->host, caps->host) != 0
+        || ngx_http_mesh_registry_models_changed(old, caps))
     {
         return 1;
     }
 
     for (i = 0; i < caps->nmodels; i++) {
+        if (old->models[i].loaded != caps->models[i].loaded) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* what the route index holds: each model's name and type */
+
+static ngx_uint_t
+ngx_http_mesh_registry_models_changed(ngx_http_mesh_caps_t *old,
+    ngx_http_mesh_caps_t *caps)
+{
+    ngx_uint_t  i;
+
+    if (old->nmodels != caps->nmodels) {
+        return 1;
+    }
+
+    for (i = 0; i < caps->nmodels; i++) {
         if (ngx_strcmp(old->models[i].name, caps->models[i].name) != 0
-            || old->models[i].type != caps->models[i].type
-            || old->models[i].loaded != caps->models[i].loaded)
+            || old->models[i].type != caps->models[i].type)
         {
             return 1;
         }

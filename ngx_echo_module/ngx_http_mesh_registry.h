@@ -26,7 +26,6 @@
 
 
 typedef struct {
-    ngx_http_mesh_caps_t          caps;
     ngx_atomic_t                  active;      /* dispatched here, not ended */
     ngx_atomic_t                  remote_active; /* mesh-wide, from Redis */
     ngx_atomic_t                  own_remote;  /* this nginx's part of it */
@@ -48,6 +47,9 @@ typedef struct {
     unsigned                      used:1;
     unsigned                      left:1;
     unsigned                      warm:1;      /* a model is loaded */
+    /* last, its models at its end: what the router reads for each
+       candidate sits in the first few cache lines of the slot */
+    ngx_http_mesh_caps_t          caps;
 } ngx_http_mesh_node_t;
 
 
@@ -71,6 +73,7 @@ typedef struct {
     ngx_uint_t                    max_nodes;
     ngx_uint_t                    nnodes;       /* high-water mark */
     ngx_atomic_t                  generation;   /* bumped on every change */
+    ngx_atomic_t                  models_generation; /* a slot's models */
     ngx_atomic_t                  queued;       /* waiting, all workers */
     int64_t                       last_sweep;   /* ms */
     int64_t                       reclaim_after; /* ms silent, long dead */

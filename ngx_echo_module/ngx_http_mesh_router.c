@@ -8,6 +8,13 @@
  *      the agent reports it): no cold load while a warm node is free;
  *   5. the most free RAM;  then the lowest index, so ties are stable.
  * A node at its max_tasks counts as busy.
+ *
+ * The candidates come from a per-process index (node slots by model name
+ * and by model type, in slot order) instead of a scan of every slot: the
+ * order above is applied to them exactly as it was to all nodes.  The
+ * index is rebuilt when the zone's models generation moves, that is when a
+ * slot gets a node or a node's model list changes; load, RAM, liveness and
+ * loaded models are read from the zone on every decision.
  */
 
 
@@ -15,6 +22,66 @@
 #include "ngx_http_mesh_router.h"
 
 
+#define NGX_HTTP_MESH_ROUTE_TYPES  256       /* a model's type is a uint8_t */
+#define NGX_HTTP_MESH_ROUTE_AHEAD  8         /* candidates prefetched ahead */
+#define NGX_HTTP_MESH_ROUTE_REBUILD  100     /* ms between index rebuilds */
+
+#if (defined __GNUC__)
+#define ngx_http_mesh_route_prefetch(p)  __builtin_prefetch(p)
+#else
+#define ngx_http_mesh_route_prefetch(p)
+#endif
+
+
+/* slots in slot order, each once */
+typedef struct {
+    ngx_uint_t                    n;
+    ngx_uint_t                    last;        /* the last slot counted, + 1 */
+    uint32_t                     *slots;
+} ngx_http_mesh_route_list_t;
+
+
+typedef struct ngx_http_mesh_route_key_s  ngx_http_mesh_route_key_t;
+
+/* the slots with a model of one name, ":latest" suffixes taken off */
+struct ngx_http_mesh_route_key_s {
+    ngx_http_mesh_route_key_t    *next;
+    u_char                       *name;
+    size_t                        len;
+    ngx_uint_t                    hash;
+    ngx_http_mesh_route_list_t    list;
+};
+
+
+struct ngx_http_mesh_route_index_s {
+    ngx_pool_t                   *pool;        /* this build's, or NULL */
+    ngx_log_t                    *log;
+    ngx_atomic_uint_t             generation;  /* the zone's when built */
+    int64_t                       built;       /* ms */
+    ngx_http_mesh_route_key_t   **buckets;
+    ngx_uint_t                    mask;
+    ngx_http_mesh_route_list_t    types[NGX_HTTP_MESH_ROUTE_TYPES];
+};
+
+
+static void ngx_http_mesh_route_index_cleanup(void *data);
+static ngx_int_t ngx_http_mesh_route_index_build(
+    ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx);
+static ngx_int_t ngx_http_mesh_route_index_add(
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_node_t *node,
+    ngx_uint_t slot, ngx_uint_t fill);
+static ngx_http_mesh_route_key_t *ngx_http_mesh_route_key(
+    ngx_http_mesh_route_index_t *idx, const u_char *name, size_t len,
+    ngx_uint_t create);
+static ngx_int_t ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
+    ngx_http_mesh_route_list_t *list);
+static void ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list,
+    ngx_uint_t slot, ngx_uint_t fill);
+static uint32_t *ngx_http_mesh_route_candidates(
+    ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n);
+static ngx_uint_t ngx_http_mesh_route_want(ngx_http_mesh_route_req_t *req,
+    ngx_uint_t tier);
 static ngx_int_t ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier);
 static ngx_uint_t ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req,
@@ -49,6 +116,326 @@ ngx_http_mesh_model_eq(const char *have, size_t hlen, const u_char *want,
 }
 
 
+ngx_http_mesh_route_index_t *
+ngx_http_mesh_route_index(ngx_http_mesh_registry_sh_t *reg, void **local,
+    ngx_pool_t *pool, ngx_log_t *log, int64_t now)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_mesh_route_index_t  *idx;
+
+    idx = *local;
+
+    if (idx == NULL) {
+        /* the holder lives as long as pool: its cleanup frees each build */
+        cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_mesh_route_index_t));
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        idx = cln->data;
+        ngx_memzero(idx, sizeof(ngx_http_mesh_route_index_t));
+        idx->log = log;
+        cln->handler = ngx_http_mesh_route_index_cleanup;
+        *local = idx;
+    }
+
+    if (idx->pool && idx->generation == reg->models_generation) {
+        return idx;
+    }
+
+    /*
+     * While nodes keep joining (10,000 agents starting), a rebuild per
+     * decision would cost more than the scan it saves: at most one per
+     * NGX_HTTP_MESH_ROUTE_REBUILD ms, and a scan of every slot meanwhile.
+     */
+
+    if (idx->pool && now - idx->built < NGX_HTTP_MESH_ROUTE_REBUILD
+        && now >= idx->built)
+    {
+        return NULL;
+    }
+
+    idx->built = now;
+
+    if (ngx_http_mesh_route_index_build(reg, idx) != NGX_OK) {
+        ngx_http_mesh_route_index_cleanup(idx);
+        return NULL;
+    }
+
+    return idx;
+}
+
+
+static void
+ngx_http_mesh_route_index_cleanup(void *data)
+{
+    ngx_http_mesh_route_index_t  *idx = data;
+
+    if (idx->pool) {
+        ngx_destroy_pool(idx->pool);
+        idx->pool = NULL;
+    }
+}
+
+
+/* two passes over the slots: count per name and type, then fill */
+
+static ngx_int_t
+ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_index_t *idx)
+{
+    ngx_uint_t                  i, t, total, buckets;
+    ngx_http_mesh_route_key_t  *key;
+
+    ngx_http_mesh_route_index_cleanup(idx);
+
+    idx->generation = reg->models_generation;
+    ngx_memzero(idx->types, sizeof(idx->types));
+
+    total = 0;
+
+    for (i = 0; i < reg->nnodes; i++) {
+        if (reg->nodes[i].used) {
+            total += reg->nodes[i].caps.nmodels;
+        }
+    }
+
+    for (buckets = 16; buckets < total; buckets <<= 1) { /* void */ }
+
+    idx->pool = ngx_create_pool(16384, idx->log);
+    if (idx->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    idx->mask = buckets - 1;
+    idx->buckets = ngx_pcalloc(idx->pool,
+                               buckets * sizeof(ngx_http_mesh_route_key_t *));
+    if (idx->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < reg->nnodes; i++) {
+        if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, 0)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i <= idx->mask; i++) {
+        for (key = idx->buckets[i]; key; key = key->next) {
+            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    for (t = 0; t < NGX_HTTP_MESH_ROUTE_TYPES; t++) {
+        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < reg->nnodes; i++) {
+        (void) ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A node that left stays in: it comes back with the same models without
+ * a new generation.  Only a slot in use has a node (a slot is taken only
+ * by a join, which moves the generation).
+ */
+
+static ngx_int_t
+ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
+    ngx_http_mesh_node_t *node, ngx_uint_t slot, ngx_uint_t fill)
+{
+    ngx_uint_t                  m;
+    ngx_http_mesh_model_t      *model;
+    ngx_http_mesh_route_key_t  *key;
+
+    if (!node->used) {
+        return NGX_OK;
+    }
+
+    for (m = 0; m < node->caps.nmodels; m++) {
+        model = &node->caps.models[m];
+
+        key = ngx_http_mesh_route_key(idx, (u_char *) model->name,
+                                      node->model_len[m], !fill);
+        if (key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_mesh_route_count(&key->list, slot, fill);
+        ngx_http_mesh_route_count(&idx->types[model->type], slot, fill);
+    }
+
+    return NGX_OK;
+}
+
+
+/* room for the slots counted; the fill pass counts them again */
+
+static ngx_int_t
+ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
+    ngx_http_mesh_route_list_t *list)
+{
+    if (list->n == 0) {
+        return NGX_OK;
+    }
+
+    list->slots = ngx_palloc(pool, list->n * sizeof(uint32_t));
+    if (list->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->n = 0;
+    list->last = 0;
+
+    return NGX_OK;
+}
+
+
+/* once per slot, however many of its models share the name or type */
+
+static void
+ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
+    ngx_uint_t fill)
+{
+    if (list->last == slot + 1) {
+        return;
+    }
+
+    list->last = slot + 1;
+
+    if (fill) {
+        list->slots[list->n] = (uint32_t) slot;
+    }
+
+    list->n++;
+}
+
+
+/*
+ * "mistral", "mistral:latest" (and "mistral:latest:latest") share a key:
+ * every pair ngx_http_mesh_model_eq() matches does, and the router checks
+ * each candidate's models itself.
+ */
+
+static ngx_http_mesh_route_key_t *
+ngx_http_mesh_route_key(ngx_http_mesh_route_index_t *idx, const u_char *name,
+    size_t len, ngx_uint_t create)
+{
+    size_t                      i;
+    ngx_uint_t                  hash;
+    ngx_http_mesh_route_key_t  *key, **b;
+
+    while (len >= 7 && ngx_memcmp(name + len - 7, ":latest", 7) == 0) {
+        len -= 7;
+    }
+
+    /* FNV-1a */
+    hash = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        hash = (hash ^ name[i]) * 16777619u;
+    }
+
+    b = &idx->buckets[hash & idx->mask];
+
+    for (key = *b; key; key = key->next) {
+        if (key->hash == hash && key->len == len
+            && ngx_memcmp(key->name, name, len) == 0)
+        {
+            return key;
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    key = ngx_pcalloc(idx->pool, sizeof(ngx_http_mesh_route_key_t) + len);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    key->name = (u_char *) (key + 1);
+    ngx_memcpy(key->name, name, len);
+    key->len = len;
+    key->hash = hash;
+    key->next = *b;
+    *b = key;
+
+    return key;
+}
+
+
+/*
+ * The slots that may serve req at tier, in slot order (NULL and *n: all
+ * the slots, without an index).
+ */
+
+static uint32_t *
+ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
+    ngx_uint_t tier, ngx_uint_t *n)
+{
+    ngx_uint_t                   want;
+    ngx_http_mesh_route_key_t   *key;
+    ngx_http_mesh_route_list_t  *list;
+
+    if (idx == NULL) {
+        *n = reg->nnodes;
+        return NULL;
+    }
+
+    if (req->model) {
+        key = ngx_http_mesh_route_key(idx, req->model, req->model_len, 0);
+        *n = key ? key->list.n : 0;
+        return key ? key->list.slots : NULL;
+    }
+
+    want = ngx_http_mesh_route_want(req, tier);
+
+    if (want >= NGX_HTTP_MESH_ROUTE_TYPES) {
+        *n = 0;                 /* no model has such a type */
+        return NULL;
+    }
+
+    list = &idx->types[want];
+    *n = list->n;
+
+    return list->slots;
+}
+
+
+static ngx_uint_t
+ngx_http_mesh_route_want(ngx_http_mesh_route_req_t *req, ngx_uint_t tier)
+{
+    switch (req->type) {
+
+    case NGX_HTTP_MESH_TYPE_CODE:
+        return (tier == 0) ? NGX_HTTP_MESH_TYPE_CODE : NGX_HTTP_MESH_TYPE_TEXT;
+
+    case NGX_HTTP_MESH_TYPE_SUMMARIZE:
+        return NGX_HTTP_MESH_TYPE_TEXT;
+
+    default:
+        return req->type;
+    }
+}
+
+
 /*
  * The model index the node would serve the task with, or -1.  By type,
  * a loaded model of that type comes before the others.
@@ -75,20 +462,7 @@ ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
         return -1;
     }
 
-    switch (req->type) {
-
-    case NGX_HTTP_MESH_TYPE_CODE:
-        want = (tier == 0) ? NGX_HTTP_MESH_TYPE_CODE : NGX_HTTP_MESH_TYPE_TEXT;
-        break;
-
-    case NGX_HTTP_MESH_TYPE_SUMMARIZE:
-        want = NGX_HTTP_MESH_TYPE_TEXT;
-        break;
-
-    default:
-        want = req->type;
-    }
-
+    want = ngx_http_mesh_route_want(req, tier);
     found = -1;
 
     for (i = 0; i < node->caps.nmodels; i++) {
@@ -128,13 +502,14 @@ ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req, ngx_uint_t i)
 
 ngx_int_t
 ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
-    int64_t now, int64_t timeout)
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
+    ngx_http_mesh_route_res_t *res, int64_t now, int64_t timeout)
 {
     double                 best_ram;
+    uint32_t              *slots;
     ngx_int_t              best, m, best_model;
-    ngx_uint_t             i, tier, tiers, load, best_load, known, capable;
-    ngx_uint_t             warm, best_warm;
+    ngx_uint_t             i, j, n, tier, tiers, load, best_load, known;
+    ngx_uint_t             capable, warm, best_warm;
     ngx_http_mesh_node_t  *node;
 
     known = 0;
@@ -151,8 +526,29 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
         best_warm = 0;
         best_ram = 0;
 
-        for (i = 0; i < reg->nnodes; i++) {
+        slots = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n);
+
+        for (j = 0; j < n; j++) {
+            i = slots ? slots[j] : j;
             node = &reg->nodes[i];
+
+            /* the slots are far apart (their models): fetch ahead */
+            if (slots && j + NGX_HTTP_MESH_ROUTE_AHEAD < n) {
+                ngx_http_mesh_route_prefetch(
+                    &reg->nodes[slots[j + NGX_HTTP_MESH_ROUTE_AHEAD]]);
+            }
+
+            load = ngx_http_mesh_registry_load(node);
+
+            /*
+             * A node more loaded than the best so far cannot win, and the
+             * best found means known and capable are set already: skipped
+             * before its models are read (most candidates, at scale).
+             */
+
+            if (best != -1 && load > best_load) {
+                continue;
+            }
 
             /* a node that left is not in the mesh: its models are unknown */
 
@@ -175,7 +571,6 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
             }
 
             capable = 1;
-            load = ngx_http_mesh_registry_load(node);
 
             if (node->caps.max_tasks && load >= node->caps.max_tasks) {
                 continue;
@@ -220,16 +615,20 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
 
 ngx_uint_t
 ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_req_t *req)
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req)
 {
-    ngx_uint_t             i, tier, tiers;
+    uint32_t              *slots;
+    ngx_uint_t             i, j, n, tier, tiers;
     ngx_http_mesh_node_t  *node;
 
     tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
             ? 2 : 1;
 
     for (tier = 0; tier < tiers; tier++) {
-        for (i = 0; i < reg->nnodes; i++) {
+        slots = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n);
+
+        for (j = 0; j < n; j++) {
+            i = slots ? slots[j] : j;
             node = &reg->nodes[i];
 
             if (node->used && !node->left

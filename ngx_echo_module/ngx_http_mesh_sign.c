@@ -8,29 +8,94 @@
 
 #include "ngx_http_mesh_sign.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 
 #define NGX_HTTP_MESH_SIGN_TS_MAX    20
 
 
-static ngx_int_t ngx_http_mesh_sign_hmac(ngx_str_t *secret, u_char *msg,
-    size_t len, u_char *hex);
+struct ngx_http_mesh_sign_key_s {
+    EVP_MAC                      *mac;
+    EVP_MAC_CTX                  *ctx;      /* keyed once, re-used per MAC */
+};
+
+
+static void ngx_http_mesh_sign_key_cleanup(void *data);
+static ngx_int_t ngx_http_mesh_sign_hmac(ngx_http_mesh_sign_key_t *key,
+    u_char *msg, size_t len, u_char *hex);
 static ngx_uint_t ngx_http_mesh_sign_is_hex(ngx_str_t *s);
 
 
-static ngx_int_t
-ngx_http_mesh_sign_hmac(ngx_str_t *secret, u_char *msg, size_t len,
-    u_char *hex)
-{
-    u_char        md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen;
+/*
+ * OpenSSL 3 fetches the algorithm and sets the key up (two SHA-256 blocks)
+ * on every one-shot HMAC() call; the task token is signed per request, so
+ * the key is set up once per cycle (a reload brings a new secret and a new
+ * key) and each MAC restarts from the keyed state: EVP_MAC_init() with no
+ * key copies the saved inner digest state, as HMAC_Init_ex() did.
+ */
 
-    if (HMAC(EVP_sha256(), secret->data, (int) secret->len, msg, len, md,
-             &mdlen)
-        == NULL || mdlen != NGX_HTTP_MESH_SIGN_HEX / 2)
+ngx_http_mesh_sign_key_t *
+ngx_http_mesh_sign_key_create(ngx_pool_t *pool, ngx_str_t *secret)
+{
+    OSSL_PARAM                 params[2];
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_mesh_sign_key_t  *key;
+
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_mesh_sign_key_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    key = cln->data;
+    key->mac = NULL;
+    key->ctx = NULL;
+    cln->handler = ngx_http_mesh_sign_key_cleanup;
+
+    key->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    if (key->mac == NULL) {
+        return NULL;
+    }
+
+    key->ctx = EVP_MAC_CTX_new(key->mac);
+    if (key->ctx == NULL) {
+        return NULL;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(key->ctx, secret->data, secret->len, params) != 1) {
+        return NULL;
+    }
+
+    return key;
+}
+
+
+static void
+ngx_http_mesh_sign_key_cleanup(void *data)
+{
+    ngx_http_mesh_sign_key_t  *key = data;
+
+    EVP_MAC_CTX_free(key->ctx);
+    EVP_MAC_free(key->mac);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_sign_hmac(ngx_http_mesh_sign_key_t *key, u_char *msg,
+    size_t len, u_char *hex)
+{
+    u_char  md[EVP_MAX_MD_SIZE];
+    size_t  mdlen;
+
+    if (EVP_MAC_init(key->ctx, NULL, 0, NULL) != 1
+        || EVP_MAC_update(key->ctx, msg, len) != 1
+        || EVP_MAC_final(key->ctx, md, &mdlen, sizeof(md)) != 1
+        || mdlen != NGX_HTTP_MESH_SIGN_HEX / 2)
     {
         return NGX_ERROR;
     }
@@ -143,8 +208,8 @@ malformed:
 
 
 ngx_int_t
-ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
-    ngx_http_mesh_sign_t *s, ngx_str_t *body)
+ngx_http_mesh_sign_verify(ngx_http_request_t *r,
+    ngx_http_mesh_sign_key_t *key, ngx_http_mesh_sign_t *s, ngx_str_t *body)
 {
     u_char        *msg, *p;
     u_char         md[EVP_MAX_MD_SIZE];
@@ -152,7 +217,7 @@ ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
     size_t         len;
     unsigned int   mdlen;
 
-    if (secret->len == 0) {
+    if (key == NULL) {
         return NGX_DECLINED;
     }
 
@@ -175,7 +240,7 @@ ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
                     &r->method_name, &r->unparsed_uri, s->ts, &s->nonce);
     p = ngx_hex_dump(p, md, mdlen);
 
-    if (ngx_http_mesh_sign_hmac(secret, msg, p - msg, expect) != NGX_OK) {
+    if (ngx_http_mesh_sign_hmac(key, msg, p - msg, expect) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -188,7 +253,7 @@ ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
 
 
 ngx_int_t
-ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
+ngx_http_mesh_sign_task_sig(ngx_http_mesh_sign_key_t *key, u_char *node_id,
     u_char *task_id, time_t ts, u_char *out)
 {
     u_char  *p;
@@ -198,12 +263,12 @@ ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
     p = ngx_snprintf(msg, sizeof(msg), NGX_HTTP_MESH_SIGN_TASK "\n%s\n%s\n%T",
                      node_id, task_id, ts);
 
-    return ngx_http_mesh_sign_hmac(secret, msg, p - msg, out);
+    return ngx_http_mesh_sign_hmac(key, msg, p - msg, out);
 }
 
 
 ngx_int_t
-ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
+ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_http_mesh_sign_key_t *key,
     u_char *node_id, u_char *task_id, time_t ts, ngx_str_t *out)
 {
     u_char  *p;
@@ -220,7 +285,7 @@ ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
     p = ngx_sprintf(out->data, NGX_HTTP_MESH_SIGN_TASK " %T:%s:", ts,
                     task_id);
 
-    if (ngx_http_mesh_sign_task_sig(secret, node_id, task_id, ts, p)
+    if (ngx_http_mesh_sign_task_sig(key, node_id, task_id, ts, p)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -233,7 +298,7 @@ ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
 
 
 ngx_int_t
-ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
+ngx_http_mesh_sign_reply(ngx_http_mesh_sign_key_t *key, ngx_str_t *req_sig,
     ngx_uint_t status, ngx_str_t *body, u_char *out)
 {
     u_char        *p;
@@ -245,7 +310,7 @@ ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
 
     /* bound to the one request it answers: a reply cannot be replayed to
        another heartbeat, nor a 200 made of a refusal */
-    if (secret->len == 0 || req_sig->len != NGX_HTTP_MESH_SIGN_HEX
+    if (key == NULL || req_sig->len != NGX_HTTP_MESH_SIGN_HEX
         || EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
            != 1)
     {
@@ -256,7 +321,7 @@ ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
                     status);
     p = ngx_hex_dump(p, md, mdlen);
 
-    return ngx_http_mesh_sign_hmac(secret, msg, p - msg, out);
+    return ngx_http_mesh_sign_hmac(key, msg, p - msg, out);
 }
 
 

@@ -37,6 +37,10 @@
 #define NGX_HTTP_MESH_NONCE_MAX      64
 
 
+/* the secret's HMAC key, set up once per cycle (opaque: OpenSSL's) */
+typedef struct ngx_http_mesh_sign_key_s  ngx_http_mesh_sign_key_t;
+
+
 typedef struct {
     time_t                        ts;
     ngx_str_t                     nonce;
@@ -44,24 +48,29 @@ typedef struct {
 } ngx_http_mesh_sign_t;
 
 
+/* freed with pool; NULL on failure */
+ngx_http_mesh_sign_key_t *ngx_http_mesh_sign_key_create(ngx_pool_t *pool,
+    ngx_str_t *secret);
+
 /* the Authorization header of a node request: NGX_OK, or why not */
 ngx_int_t ngx_http_mesh_sign_parse(ngx_http_request_t *r, time_t window,
     ngx_http_mesh_sign_t *s, const char **why);
 /* the signature over the request and its body, compared in constant time */
-ngx_int_t ngx_http_mesh_sign_verify(ngx_http_request_t *r, ngx_str_t *secret,
-    ngx_http_mesh_sign_t *s, ngx_str_t *body);
+ngx_int_t ngx_http_mesh_sign_verify(ngx_http_request_t *r,
+    ngx_http_mesh_sign_key_t *key, ngx_http_mesh_sign_t *s, ngx_str_t *body);
 
 /* "MESH-TASK <ts>:<task id>:<sig>" for the node node_id */
-ngx_int_t ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_str_t *secret,
-    u_char *node_id, u_char *task_id, time_t ts, ngx_str_t *out);
+ngx_int_t ngx_http_mesh_sign_task(ngx_pool_t *pool,
+    ngx_http_mesh_sign_key_t *key, u_char *node_id, u_char *task_id,
+    time_t ts, ngx_str_t *out);
 /* the signature alone, NGX_HTTP_MESH_SIGN_HEX characters into out */
-ngx_int_t ngx_http_mesh_sign_task_sig(ngx_str_t *secret, u_char *node_id,
-    u_char *task_id, time_t ts, u_char *out);
+ngx_int_t ngx_http_mesh_sign_task_sig(ngx_http_mesh_sign_key_t *key,
+    u_char *node_id, u_char *task_id, time_t ts, u_char *out);
 
 /* the reply signature to the request signed req_sig (hex, as parsed),
    NGX_HTTP_MESH_SIGN_HEX characters into out */
-ngx_int_t ngx_http_mesh_sign_reply(ngx_str_t *secret, ngx_str_t *req_sig,
-    ngx_uint_t status, ngx_str_t *body, u_char *out);
+ngx_int_t ngx_http_mesh_sign_reply(ngx_http_mesh_sign_key_t *key,
+    ngx_str_t *req_sig, ngx_uint_t status, ngx_str_t *body, u_char *out);
 
 /* may a node register host?  networks of ngx_cidr_t; source: only the
    request's own source address */

@@ -32,6 +32,7 @@ typedef struct {
     ngx_http_mesh_shctx_t    *sh;
     ngx_slab_pool_t          *shpool;
     ngx_http_mesh_zone_init_pt  init;
+    void                     *local;       /* this process's, per cycle */
 } ngx_http_mesh_zone_t;
 
 

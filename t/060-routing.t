@@ -458,3 +458,51 @@ Mesh::Orch::scene(
 [ ('"response":"\[mistral:7b\] t t","done":true') x 3 ]
 --- no_error_log
 [error]
+
+
+
+=== TEST 22: a model a node adds in a heartbeat is routed to at once
+The first task makes this worker index the nodes' models (no llava
+anywhere); the heartbeat that adds llava to a must reach the next
+routing decision.
+--- init
+Mesh::Orch::scene(
+    a => { sim => 'A', ram_free_gb => 4, models => [['mistral:7b', 'text']] },
+    b => { sim => 'B', ram_free_gb => 6, models => [['mistral:7b', 'text']] });
+Mesh::Orch::http('POST', '/api/generate',
+                 '{"model":"mistral:7b","prompt":"x","stream":false}');
+Mesh::Orch::node_set(a => ram_free_gb => 5,
+                     models => [['mistral:7b', 'text'], ['llava', 'vision']]);
+--- request
+POST /api/generate
+{"model":"llava","prompt":"describe this","stream":false}
+--- response_headers
+X-Mesh-Node: a
+X-Mesh-Model: llava
+--- response_body_like: "response":"\[llava\] describe this describe","done":true
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: a code model a node adds in a heartbeat takes code tasks at once
+Before it, code tasks fall back to text models (b, more RAM); after it,
+the node with the code model serves them, by type.
+--- init
+Mesh::Orch::scene(
+    a => { sim => 'A', ram_free_gb => 4, models => [['mistral:7b', 'text']] },
+    b => { sim => 'B', ram_free_gb => 6, models => [['mistral:7b', 'text']] });
+Mesh::Orch::http('POST', '/mesh/v1/tasks',
+                 '{"type":"code","prompt":"x","stream":false}');
+Mesh::Orch::node_set(a => ram_free_gb => 5,
+                     models => [['mistral:7b', 'text'],
+                                ['codellama:7b', 'code']]);
+--- request
+POST /mesh/v1/tasks
+{"type":"code","prompt":"fizz buzz","stream":false}
+--- response_headers
+X-Mesh-Node: a
+X-Mesh-Model: codellama:7b
+--- response_body_like: "response":"\[codellama:7b\] fizz buzz fizz","done":true
+--- no_error_log
+[error]

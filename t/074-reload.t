@@ -4,7 +4,10 @@
 # reloads_kept counter grows, its creation time and the nodes' stats are
 # the same right after the reload), and the new worker routes tasks at
 # once and joins Redis again.  A heartbeat waiting for Redis when the
-# reload comes is answered by the old worker before it exits.
+# reload comes is answered by the old worker before it exits.  A reload
+# with a new secret file brings the new secret's HMAC key (it is set up
+# once per configuration): the old secret is refused, replies are signed
+# with the new.
 #
 # A reload needs a master process: in single-process mode (which the
 # runner uses under valgrind) nginx stops accepting after a HUP.  So this
@@ -19,8 +22,10 @@ use Mesh::Chaos;
 use Mesh::Checks;
 use Mesh::Nginx;
 use Mesh::Orch;
+use Mesh::Sign;
 
 our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
+our ($New, $Old, $Fresh, $Stale);       # TEST 4
 
 my $HTTP = "    mesh_heartbeat_interval 300ms;\n";
 
@@ -149,6 +154,52 @@ GET /mesh/status
 $Beat->result->{status} == 200
 $Beat->result->{body} =~ /^\{"ok":true,/
 Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($Nginx) == 1 }, 10)
+$Nginx->stop
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a reload with a new secret: the new worker checks and signs with it
+The HMAC key is set up once per configuration: a reload must bring the
+new secret's key, refuse the old secret and sign replies with the new.
+--- init
+main::mesh();
+$main::New = 'reloaded-mesh-secret-fedcba9876543210';
+{
+    my $f = $ENV{TEST_NGINX_MESH_SECRET_FILE};
+    open my $in, '<', $f or die "$f: $!";
+    $main::Old = do { local $/; <$in> };
+    close $in;
+    open my $out, '>', $f or die "$f: $!";
+    print $out "$main::New\n";
+    close $out;
+}
+($main::Before, $main::After) = main::reload();
+# the old worker may accept a connection until it has begun to exit
+Mesh::Orch::wait_until(sub { Mesh::Chaos::workers($main::Nginx) == 1 }, 10);
+my $path = '/mesh/v1/nodes/heartbeat';
+my $beat = Mesh::Node::caps_json({ caps => { node_id => 'k', port => 9,
+                                             models => [['k', 'text']] } });
+for ([\$main::Fresh, $main::New], [\$main::Stale, $Mesh::Node::SECRET]) {
+    my $auth = Mesh::Sign::node($_->[1], 'POST', $path, $beat);
+    ${ $_->[0] } = Mesh::Chaos::request(path => $path, body => $beat,
+        headers => { Authorization => $auth });
+    ${ $_->[0] }->{auth} = $auth;
+}
+{
+    my $f = $ENV{TEST_NGINX_MESH_SECRET_FILE};
+    open my $out, '>', $f or die "$f: $!";
+    print $out $main::Old;
+    close $out;
+}
+--- request
+GET /mesh/status
+--- response_body_like: "reloads_kept":1\}
+--- checks
+$Fresh->{status} == 200
+Mesh::Sign::reply_ok($New, $Fresh->{auth}, 200, $Fresh->{body}, $Fresh->{headers}{'x-mesh-reply-signature'} // '')
+$Stale->{status} == 401
 $Nginx->stop
 --- no_error_log
 [error]
