@@ -27,7 +27,9 @@ use Mesh::Sign;
 our ($Nginx, $Stream, $Before, $After, $Beat, $OldPid);
 our ($New, $Old, $Fresh, $Stale);       # TEST 4
 
-my $HTTP = "    mesh_heartbeat_interval 300ms;\n";
+# a heartbeat timeout of 3 s: a reload under memcheck on a busy machine
+# can hold up the pump's heartbeats past 900 ms, and node "a" must stay up
+my $HTTP = "    mesh_heartbeat_interval 1s;\n";
 
 Mesh::Orch::suite(http_extra => $HTTP);
 Mesh::Orch::sim('S', '--model', 'mistral:7b', '--token-delay-ms', 100);
