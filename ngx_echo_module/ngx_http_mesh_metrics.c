@@ -130,6 +130,20 @@ ngx_http_mesh_metrics_handler(ngx_http_request_t *r)
                                    "Tasks waiting for a node, all workers.");
     p = ngx_sprintf(p, "mesh_queue_length %ui\n", g.queued);
 
+    p = ngx_http_mesh_metrics_head(p, "mesh_queue_wakeups_total", "counter",
+                                   "Times a worker looked for nodes for its "
+                                   "waiting tasks.");
+    p = ngx_sprintf(p, "mesh_queue_wakeups_total %uA\n", st->queue_wakeups);
+
+    p = ngx_http_mesh_metrics_head(p, "mesh_queue_route_decisions_total",
+                                   "counter",
+                                   "Routing decisions made for waiting "
+                                   "tasks; a waiter asking what another got "
+                                   "busy for in the same wake-up is not "
+                                   "routed.");
+    p = ngx_sprintf(p, "mesh_queue_route_decisions_total %uA\n",
+                    st->queue_routes);
+
     p = ngx_http_mesh_metrics_hist(p, "mesh_queue_wait_seconds",
                                    "Time from a task's arrival to its first "
                                    "node, or to its end in the queue.",

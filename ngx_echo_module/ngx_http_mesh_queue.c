@@ -465,18 +465,31 @@ ngx_http_mesh_queue_same_route(ngx_http_mesh_ctx_t *a, ngx_http_mesh_ctx_t *b)
 void
 ngx_http_mesh_queue_wake(void)
 {
-    ngx_int_t             rc;
-    ngx_uint_t            nbusy, k;
-    ngx_queue_t          *q, *next;
-    ngx_http_mesh_ctx_t  *ctx;
-    ngx_http_mesh_ctx_t  *busy[NGX_HTTP_MESH_QUEUE_BUSY_KEYS];
+    ngx_int_t               rc;
+    ngx_uint_t              nbusy, k;
+    ngx_queue_t            *q, *next;
+    ngx_http_mesh_ctx_t    *ctx;
+    ngx_http_mesh_zone_t   *zone;
+    ngx_http_mesh_stats_t  *st;
+    ngx_http_mesh_ctx_t    *busy[NGX_HTTP_MESH_QUEUE_BUSY_KEYS];
 
-    if (!ngx_http_mesh_worker.queue_ready || ngx_http_mesh_worker.waking) {
+    if (!ngx_http_mesh_worker.queue_ready || ngx_http_mesh_worker.waking
+        || ngx_queue_empty(&ngx_http_mesh_worker.waiters))
+    {
         return;
     }
 
     ngx_http_mesh_worker.waking = 1;
     nbusy = 0;
+
+    /* counted for mesh_metrics: the decisions per wake-up stay few */
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    st = zone ? zone->sh->stats : NULL;
+
+    if (st) {
+        (void) ngx_atomic_fetch_add(&st->queue_wakeups, 1);
+    }
 
     for (q = ngx_queue_head(&ngx_http_mesh_worker.waiters);
          q != ngx_queue_sentinel(&ngx_http_mesh_worker.waiters);
@@ -493,6 +506,10 @@ ngx_http_mesh_queue_wake(void)
 
         if (k < nbusy) {
             continue;
+        }
+
+        if (st) {
+            (void) ngx_atomic_fetch_add(&st->queue_routes, 1);
         }
 
         rc = ngx_http_mesh_dispatch_reserve(ctx->request, ctx);

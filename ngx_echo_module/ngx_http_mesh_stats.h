@@ -2,8 +2,9 @@
 /*
  * Mesh-wide counters for mesh_metrics, kept in the shared zone and updated
  * by every worker with atomics: tasks by door, node, model and outcome,
- * tokens, retries, ejections, Redis reconnects, refused keys, and the
- * queue wait, time to first token and duration histograms.
+ * tokens, retries, ejections, Redis reconnects, refused keys, queue
+ * wake-ups and the routing decisions they made, and the queue wait, time
+ * to first token and duration histograms.
  *
  * Label sets are bounded: node and model labels come only from the
  * registry (never from a client's body), and at most
@@ -85,6 +86,8 @@ typedef struct {
     ngx_atomic_t              retries;
     ngx_atomic_t              ejections;
     ngx_atomic_t              redis_reconnects;
+    ngx_atomic_t              queue_wakeups;  /* wake-ups with waiters */
+    ngx_atomic_t              queue_routes;   /* decisions made for them */
     ngx_atomic_t              unauthorized[NGX_HTTP_MESH_DOORS + 1];
 } ngx_http_mesh_stats_t;
 

@@ -51,6 +51,48 @@ sub retry_after_matches {
     return ($r->{status} // 0) == 503 && defined $s && $s >= 1 && $h eq $s;
 }
 
+# $n tasks sent in the background, all waiting once this returns.
+our @Waiters;
+sub waiters {
+    my ($n) = @_;
+    @Waiters = map { Mesh::Chaos::background(path => '/api/generate',
+                                             body => $GENERATE,
+                                             timeout => 60) } 1 .. $n;
+    Mesh::Orch::wait_until(sub { Mesh::Orch::nodes_queued() == $n }, 30)
+        or Test::More::diag("the $n background tasks were never all queued");
+}
+
+# Every background task answered 200 with the node's reply.
+sub waiters_served {
+    my @bad = grep { ($_->result->{status} // 0) != 200
+                     || $_->result->{body} !~ /queued task","done":true/ }
+              @Waiters;
+    $Mesh::Checks::Why = @bad . ' of ' . @Waiters . ' not served: '
+                       . join(' | ', map { $_->result->{error}
+                                           // $_->result->{body} } @bad);
+    return !@bad;
+}
+
+# A counter of /metrics (undef when absent).
+sub metric {
+    my ($name) = @_;
+    my ($code, $body) = Mesh::Orch::http('GET', '/metrics');
+    return ($body // '') =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+}
+
+# A wake-up routes waiters until one asking the same gets "busy": so at
+# most one decision per task it dispatches plus one per wake-up (routing
+# every waiter on every wake-up would make about n^2/2 of them).
+sub decisions_bounded {
+    my ($dispatched) = @_;
+    my $wakeups = metric('mesh_queue_wakeups_total');
+    my $routes = metric('mesh_queue_route_decisions_total');
+    $Mesh::Checks::Why = "wake-ups $wakeups, routing decisions $routes, "
+                       . "$dispatched tasks dispatched from the queue";
+    return defined $routes && $wakeups >= 1 && $routes >= $dispatched
+        && $routes <= $wakeups + $dispatched;
+}
+
 add_test_cleanup_handler(\&Mesh::Chaos::teardown);
 
 repeat_each(1);
@@ -164,5 +206,26 @@ GET /mesh/status
 Mesh::Orch::nodes_queued() == 0
 Mesh::Chaos::seen_line(qr/^task\.cancelled reason=client_gone task_id=#1$/)
 Mesh::Chaos::unseen(event => qr/^task\.(expired|routed)$/)
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: 30 tasks wait for one node: each wake-up routes them only until one is refused busy
+--- http_config eval
+Mesh::Orch::http_config("    mesh_queue_ttl 300s;\n")
+--- config eval
+$Mesh::Orch::LOCATIONS . "    location = /metrics { mesh_metrics; }\n"
+--- init
+main::busy_mesh();
+main::waiters(30);
+$Mesh::Orch::Nodes{a}->set(active_tasks => 0);
+--- request
+GET /metrics
+--- response_body_like: \nmesh_queue_route_decisions_total \d+\n
+--- checks
+main::waiters_served()
+Mesh::Orch::nodes_queued() == 0
+main::decisions_bounded(30)
 --- no_error_log
 [error]
