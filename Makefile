@@ -64,7 +64,7 @@ MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
         test-unit test-valgrind test-memcheck test-real-test-nginx demo \
         demo-build clean fuzz bench bench-cost bench-stream bench-portkey \
         bench-scale bench-agent-mem bench-queue \
-        bench-route bench-mesh bench-pipeline deb \
+        bench-route bench-pipeline deb \
         compose-base compose-build compose-up compose-down
 
 all: build
@@ -170,10 +170,6 @@ bench-agent-mem: build
 
 bench-route: module
 	$(MAKE) -C bench/route BUILD=$(BUILD) run
-
-bench-mesh: build
-	@tools/install-deps.sh bench
-	bench/mesh/run.sh
 
 bench-pipeline: build
 	bench/pipeline/run.sh
