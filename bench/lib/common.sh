@@ -87,6 +87,12 @@ CONF
 PROXY_CONF='proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_buffering off;'
+# The mesh side's headers, in a server{} or location{}: a proxy_set_header
+# there drops every one inherited from http{}, and without Connection ""
+# nginx sends "Connection: close" and every task opens a new connection to
+# its node (the agent closes it after the reply).
+MESH_HEADERS='proxy_set_header Connection "";
+        proxy_set_header Authorization $mesh_agent_auth;'
 
 # The stand-in node: a plain nginx (no module) answering Ollama-shaped and
 # OpenAI-shaped replies from memory, so the backend is never what limits a

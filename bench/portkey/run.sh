@@ -44,7 +44,7 @@ nginx_prefix "$N"
     $PROXY_CONF
     server {
         listen 127.0.0.1:16870;
-        proxy_set_header Authorization \$mesh_agent_auth;
+        $MESH_HEADERS
         location /v1/ { mesh_route openai; proxy_pass http://mesh_agents; }
         location /mesh/v1/nodes { mesh_node_api; }
     }

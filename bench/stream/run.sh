@@ -33,7 +33,7 @@ nginx_prefix "$N"
     proxy_read_timeout 120s;
     server {
         listen 127.0.0.1:16770;
-        proxy_set_header Authorization \$mesh_agent_auth;
+        $MESH_HEADERS
         location = /api/generate { mesh_route ollama; proxy_pass http://mesh_agents; }
         location /mesh/v1/nodes { mesh_node_api; }
     }
