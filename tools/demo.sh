@@ -241,7 +241,8 @@ start_agent() {
         --advertise-host 127.0.0.1 \
         --ollama "${node_ollama[$n]}" \
         --node-id "${node_name[$n]}" \
-        --secret-file "$DEMO/mesh.secret"
+        --secret-file "$DEMO/mesh.secret" \
+        --mdns off    # loopback-only demo nodes: nothing to announce on the LAN
     wait_port "${node_port[$n]}" "${pids[$idx]}"
 }
 

@@ -75,7 +75,7 @@ for n in a b; do
         --listen 127.0.0.1:$((BASE + 10 + off)) --advertise-host 127.0.0.1 \
         --ollama http://127.0.0.1:$((BASE + off)) --node-id node-$n \
         --secret-file "$W/nginx/conf/mesh.secret" --max-tasks 64 \
-        --log-level warn >"$W/agent-$n.log" 2>&1 & pids+=($!)
+        --log-level warn --mdns off >"$W/agent-$n.log" 2>&1 & pids+=($!)
 done
 sleep 2
 

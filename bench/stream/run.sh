@@ -53,7 +53,7 @@ start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b"
 taskset -c 1 "$B/bin/echo-agent" --orchestrator http://127.0.0.1:16770 \
     --listen 127.0.0.1:16792 --advertise-host 127.0.0.1 \
     --ollama http://127.0.0.1:16791 --node-id bench-agent \
-    --secret-file "$W/mesh.secret" --max-tasks 64 --log-level warn \
+    --secret-file "$W/mesh.secret" --max-tasks 64 --log-level warn --mdns off \
     >"$W/agent.log" 2>&1 &
 pids+=($!)
 for i in $(seq 1 100); do

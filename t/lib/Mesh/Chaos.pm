@@ -118,7 +118,9 @@ sub agent {
                  '--ollama', 'http://127.0.0.1:' . $sim->port,
                  '--node-id', $node_id,
                  '--secret-file', $ENV{TEST_NGINX_MESH_SECRET_FILE},
-                 '--heartbeat-interval', '300ms', @args],
+                 '--heartbeat-interval', '300ms',
+                 # never announced on this machine's network (as Mesh::Agent)
+                 '--mdns', 'off', @args],
         port => $port,
     );
     Mesh::Orch::wait_until(sub { (node($node_id)->{up} // 0) ? 1 : 0 }, 15)
