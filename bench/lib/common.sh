@@ -4,6 +4,9 @@
 #   start_standin PORT CPU   the stand-in node (below)
 #   start_nginx DIR CPU  nginx from prefix DIR (conf/nginx.conf), pinned
 #   wait_port PORT, ticks PID..., worker_pids DIR, wrk_parse FILE
+# One benchmark runs at a time (a lock, waited for): two at once would
+# share the cores, and the same ports (the stand-in listens with
+# reuseport, so a second one would not even fail).
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=$TOP/build
 # the module under test (MODULE=... measures another build of it)
@@ -24,6 +27,11 @@ bench_init() {
     echo "$SECRET" > "$W/mesh.secret"; chmod 600 "$W/mesh.secret"
     trap bench_cleanup EXIT
     trap 'exit 1' INT TERM
+    exec 9>"${TMPDIR:-/tmp}/echo-system-bench.lock"
+    if ! flock -n 9; then
+        echo "bench: waiting for another benchmark to end" >&2
+        flock 9
+    fi
     if [ "$(nproc)" -lt 2 ]; then
         echo "bench: needs two cores (nginx and the load apart)" >&2
         exit 1
@@ -40,7 +48,18 @@ wait_port() {
     exit 1
 }
 
+port_free() {         # dies when something already listens on a port
+    local p
+    for p in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "bench: port $p is already in use" >&2
+            exit 1
+        fi
+    done
+}
+
 start_redis() {
+    port_free "$1"
     mkdir -p "$W/redis"
     redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
         --dir "$W/redis" --daemonize no >"$W/redis.log" 2>&1 &
@@ -100,6 +119,7 @@ MESH_HEADERS='proxy_set_header Connection "";
 # and plain proxy_pass sends to the same port.  It ignores the task token.
 start_standin() {     # $1 port, $2 cpu
     local d=$W/standin
+    port_free "$1"
     nginx_prefix "$d"
     { nginx_head 1; cat <<CONF
     default_type application/json;
@@ -125,6 +145,8 @@ CONF
 }
 
 start_nginx() {       # $1 prefix with conf/nginx.conf, $2 cpu; sets NGINX_PID
+    port_free $(sed -n 's/.*listen 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+                    "$1/conf/nginx.conf")
     taskset -c "$2" /usr/sbin/nginx -p "$1" -c conf/nginx.conf \
         -g 'daemon off;' >"$1/logs/stderr" 2>&1 &
     pids+=($!); NGINX_PID=$!
