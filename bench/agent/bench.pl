@@ -115,16 +115,28 @@ sub mem_kb {
              dirty => $v{Private_Dirty} // 0 };
 }
 
+# An anonymous mapping by its shape: glibc's per-thread malloc arenas start
+# on a 64 MiB boundary; a connection thread's stack is the 512 KiB that
+# server.c asks libmicrohttpd for; other threads keep the 8 MiB default.
+sub anon_kind {
+    my ($from, $to) = @_;
+    return '[malloc arenas]' if $from % (64 << 20) == 0;
+    return '[conn. thread stacks]' if $to - $from == 512 << 10;
+    return '[other thread stacks]' if $to - $from == 8 << 20;
+    return '[anon]';
+}
+
 # Where the memory is, from /proc/PID/smaps: per group (the agent's binary,
-# each library, [heap], [stack], other anonymous mappings: thread stacks
-# and malloc arenas), RSS, PSS, Private_Clean and Private_Dirty in KiB.
+# each library, [heap], [stack], thread stacks, malloc arenas, other
+# anonymous mappings), RSS, PSS, Private_Clean and Private_Dirty in KiB.
 sub smaps_groups {
     my ($pid) = @_;
     my (%g, $name);
+    no warnings 'portable';    # 64-bit addresses
     open my $in, '<', "/proc/$pid/smaps" or return {};
     while (<$in>) {
-        if (/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/) {
-            $name = $1 eq '' ? '[anon]' : $1;
+        if (/^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/) {
+            $name = $3 eq '' ? anon_kind(hex $1, hex $2) : $3;
             $name =~ s{.*/}{};
             $name =~ s/\.so[.\d]*$/.so/;
             $g{$name}{maps}++;
