@@ -17,8 +17,9 @@ plan skip_all => 'memcheck replaces glibc malloc: nothing to measure'
     if $ENV{MESH_VALGRIND};
 
 my $STREAMS = 24;
-# 24 streams: without the trim ~1,620 KiB stayed behind, with it 420-490
-my $KEPT_MAX_KIB = 900;
+# 24 streams: without the trim ~1,620 KiB stayed behind, with it 420-500
+# (once 792, with memcheck suites running beside it)
+my $KEPT_MAX_KIB = 1100;
 
 my $sim = Mesh::Agent::start_sim('--tokens', 40, '--token-delay-ms', 5,
                                  '--parallel', 32);
