@@ -15,6 +15,7 @@
  * exhaust the node.
  */
 
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,8 @@ static enum MHD_Result server_on_request(void *cls,
     const char *version, const char *data, size_t *size, void **req_cls);
 static void server_on_completed(void *cls, struct MHD_Connection *conn,
     void **req_cls, enum MHD_RequestTerminationCode toe);
+static void server_on_connection(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe);
 static void server_on_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 static const route_t *route_find(const char *url);
@@ -119,6 +122,8 @@ static int route_is_openai(const route_t *rt);
 
 
 static struct MHD_Daemon  *server_daemon;
+/* connections open now (libmicrohttpd tells STARTED and CLOSED) */
+static unsigned            server_open;
 
 static const route_t  routes[] = {
     { "/api/generate",    0, ROUTE_TASK,      EP_GENERATE },
@@ -196,6 +201,7 @@ server_start(int fd, const conf_t *c)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) SERVER_IDLE_SECS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t) SERVER_STACK,
         MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, NULL,
         MHD_OPTION_END);
 
     return server_daemon != NULL ? 0 : -1;
@@ -555,6 +561,31 @@ server_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     runtime_conf_put(r->conf);
     free(r);
     *req_cls = NULL;
+}
+
+
+/*
+ * When the last connection is gone, the memory its thread, its curl
+ * handles and libmicrohttpd's pool held goes back to the system
+ * (malloc_trim; see MAIN_ARENAS in main.c), so an idle agent after a
+ * burst is close to a fresh one.  Once per burst, not per connection.
+ */
+static void
+server_on_connection(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+    (void) cls;
+    (void) conn;
+    (void) socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        __atomic_add_fetch(&server_open, 1, __ATOMIC_RELAXED);
+        return;
+    }
+
+    if (__atomic_sub_fetch(&server_open, 1, __ATOMIC_RELAXED) == 0) {
+        (void) malloc_trim(0);
+    }
 }
 
 

@@ -5,7 +5,10 @@
 #   bench/agent/bench.pl [--build DIR] [--requests N] [--seconds S]
 #   bench/agent/bench.pl --memory    only the memory with 20 streams, with
 #                                    that agent alone (nothing to share
-#                                    pages with: the honest PSS)
+#                                    pages with: the honest PSS), and
+#                                    where it is, per mapping
+#   bench/agent/bench.pl --memory --smaps FILE   also copies the agent's
+#                                    /proc/PID/smaps at the peak to FILE
 #
 # Measures: time to first token (p50/p99) direct and through the agent
 # and the difference; short requests per second with wrk (agent pinned to
@@ -28,8 +31,10 @@ my $build    = "$FindBin::Bin/../../build";
 my $requests = 1000;
 my $seconds  = 5;
 my $memory   = 0;
+my $smaps_out;
 GetOptions('build=s' => \$build, 'requests=i' => \$requests,
-           'seconds=i' => \$seconds, 'memory' => \$memory)
+           'seconds=i' => \$seconds, 'memory' => \$memory,
+           'smaps=s' => \$smaps_out)
     or die "bad options\n";
 
 my $sim_bin   = "$build/bin/ollama-sim";
@@ -110,6 +115,77 @@ sub mem_kb {
              dirty => $v{Private_Dirty} // 0 };
 }
 
+# An anonymous mapping by its shape: glibc's per-thread malloc arenas start
+# on a 64 MiB boundary; a connection thread's stack is the 512 KiB that
+# server.c asks libmicrohttpd for; other threads keep the 8 MiB default.
+sub anon_kind {
+    my ($from, $to) = @_;
+    return '[malloc arenas]' if $from % (64 << 20) == 0;
+    return '[conn. thread stacks]' if $to - $from == 512 << 10;
+    return '[other thread stacks]' if $to - $from == 8 << 20;
+    return '[anon]';
+}
+
+# Where the memory is, from /proc/PID/smaps: per group (the agent's binary,
+# each library, [heap], [stack], thread stacks, malloc arenas, other
+# anonymous mappings), RSS, PSS, Private_Clean and Private_Dirty in KiB.
+sub smaps_groups {
+    my ($pid) = @_;
+    my (%g, $name);
+    no warnings 'portable';    # 64-bit addresses
+    open my $in, '<', "/proc/$pid/smaps" or return {};
+    while (<$in>) {
+        if (/^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/) {
+            $name = $3 eq '' ? anon_kind(hex $1, hex $2) : $3;
+            $name =~ s{.*/}{};
+            $name =~ s/\.so[.\d]*$/.so/;
+            $g{$name}{maps}++;
+            next;
+        }
+        $g{$name}{$1} += $2
+            if /^(Rss|Pss|Private_Clean|Private_Dirty):\s+(\d+) kB/;
+    }
+    return \%g;
+}
+
+sub libcurl_users {
+    my ($self) = @_;
+    my $n = 0;
+    for my $maps (glob '/proc/[0-9]*/maps') {
+        my ($pid) = $maps =~ m{/proc/(\d+)/};
+        next if $pid == $self || $pid == $$;
+        open my $in, '<', $maps or next;
+        $n++ if grep { m{/libcurl[-\w]*\.so} } <$in>;
+    }
+    return $n;
+}
+
+sub print_smaps {
+    my ($title, $g) = @_;
+    my %t;
+    printf "\n%s (KiB, from /proc/PID/smaps):\n", $title;
+    printf "  %-26s %5s %7s %7s %9s %9s\n", 'mapping', 'maps', 'RSS', 'PSS',
+        'pr.clean', 'pr.dirty';
+    for my $n (sort { ($g->{$b}{Private_Clean} + $g->{$b}{Private_Dirty})
+                      <=> ($g->{$a}{Private_Clean} + $g->{$a}{Private_Dirty})
+                      || $a cmp $b } keys %$g) {
+        my $v = $g->{$n};
+        $t{$_} += $v->{$_} // 0 for qw(maps Rss Pss Private_Clean Private_Dirty);
+        my $lib = $n =~ /\.so$/ ? 'lib' : 'own';
+        $t{"$lib $_"} += $v->{$_} // 0 for qw(Private_Clean Private_Dirty);
+        next if ($v->{Rss} // 0) < 64
+            && ($v->{Private_Clean} // 0) + ($v->{Private_Dirty} // 0) < 16;
+        printf "  %-26s %5d %7d %7d %9d %9d\n", $n,
+            map { $v->{$_} // 0 } qw(maps Rss Pss Private_Clean Private_Dirty);
+    }
+    printf "  %-26s %5d %7d %7d %9d %9d\n", 'total',
+        map { $t{$_} // 0 } qw(maps Rss Pss Private_Clean Private_Dirty);
+    printf "  libraries (*.so): private clean %d, private dirty %d;"
+        . " the rest: private clean %d, private dirty %d\n",
+        map { $t{$_} // 0 } 'lib Private_Clean', 'lib Private_Dirty',
+        'own Private_Clean', 'own Private_Dirty';
+}
+
 sub cpu_seconds {
     my ($pid) = @_;
     open my $in, '<', "/proc/$pid/stat" or return 0;
@@ -159,8 +235,10 @@ sub wrk {
     if ($auth) { print $tf token(), "\n" for 1 .. 50000 * $seconds }
     close $tf;
     local $ENV{BENCH_TOKENS} = $tokens;
-    my $out = `wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua `
-        . "http://127.0.0.1:$port/api/generate 2>&1";
+    # one string: `...` . "url" would run wrk before adding the URL
+    my $cmd = "wrk -t1 -c16 -d${seconds}s -s $FindBin::Bin/post.lua"
+        . " http://127.0.0.1:$port/api/generate 2>&1";
+    my $out = `$cmd`;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
     die "wrk failed:\n$out" unless defined $rps;
@@ -228,12 +306,20 @@ for (1 .. 20) {
     push @streams, $s;
 }
 my $peak = { rss => 0 };
+my $peak_smaps;
 for (1 .. 20) {
     sleep 0.2;
     for my $s (@streams) { sysread($s, my $junk, 65536) }
     my $m = mem_kb($sagent_pid);
-    $peak = $m if $m->{rss} > $peak->{rss};
+    next if $m->{rss} <= $peak->{rss};
+    $peak = $m;
+    $peak_smaps = smaps_groups($sagent_pid);
+    system("cp /proc/$sagent_pid/smaps '$smaps_out'") if $smaps_out;
 }
+# other processes mapping the same libraries lower this agent's PSS and
+# move its library pages from private to shared: count those mapping
+# libcurl (other agents, curl itself) right after the peak
+my $others = libcurl_users($sagent_pid);
 # (one string: `...` . "url" would run curl before adding the URL)
 my $metrics = `curl -s -H 'Authorization: @{[ token() ]}' http://127.0.0.1:$sagent/metrics`;
 my $active = $metrics =~ /^echo_agent_active_tasks 20$/m;
@@ -253,8 +339,12 @@ for my $row (@rows) {
 }
 print "  (20 streams: ", $active ? '20 tasks were active' :
     'WARNING: not 20 tasks active', ")\n";
+print "  (other processes mapping libcurl after the peak: $others",
+    $others ? ': PSS and private are lower than alone' : '', ")\n";
+print_smaps('where the memory is with 20 streams', $peak_smaps) if $memory;
 printf "  targets with 20 streams: PSS <= 6,144 KiB (%s), private <= 4,096"
-    . " KiB (%s)\n", $peak->{pss} <= 6144 ? 'met' : 'NOT met',
-    $peak->{private} <= 4096 ? 'met' : 'NOT met';
+    . " KiB (%s)%s\n", $peak->{pss} <= 6144 ? 'met' : 'NOT met',
+    $peak->{private} <= 4096 ? 'met' : 'NOT met',
+    $others ? ', not alone: no verdict for a Pi' : '';
 exit 0 if $memory;
 }
