@@ -15,6 +15,14 @@ static void ngx_http_mesh_json_raw(ngx_http_mesh_json_t *w, const char *s,
 static void ngx_http_mesh_json_value(ngx_http_mesh_json_t *w);
 
 
+/* the bytes a JSON string escapes: controls, the quote, the backslash */
+static const u_char  ngx_http_mesh_json_escaped[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1
+};
+
+
 ngx_int_t
 ngx_http_mesh_json_init(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
     size_t size)
@@ -174,6 +182,28 @@ ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
     u_char  *p;
 
     ngx_http_mesh_json_value(w);
+
+    /* most strings (ids, names, a prompt) need no escaping: one copy */
+
+    for (len = 0; len < s->len; len++) {
+        if (ngx_http_mesh_json_escaped[s->data[len]]) {
+            break;
+        }
+    }
+
+    if (len == s->len) {
+        p = ngx_http_mesh_json_reserve(w, len + 2);
+        if (p == NULL) {
+            return;
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, s->data, len);
+        *p++ = '"';
+
+        w->pos = p;
+        return;
+    }
 
     len = ngx_http_mesh_json_escape_len((char *) s->data, s->len);
 
