@@ -10,6 +10,10 @@
 
 #include <string.h>
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_http_mesh_ndjson.h"
 
 
@@ -286,8 +290,8 @@ ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
 /*
  * Not 0 when [p, last) has a brace, bracket or backslash (or '|', or a
  * byte 0xdb-0xdd, 0xfb-0xfd: the test below takes bits 5 and 7 off, so
- * they only send a line to the walk) or an odd count of quotes; eight
- * bytes at a time.
+ * they only send a line to the walk) or an odd count of quotes; sixteen
+ * bytes a step with SSE2, then eight at a time.
  */
 
 static unsigned
@@ -300,6 +304,41 @@ ngx_http_mesh_ndjson_walk(const unsigned char *p, const unsigned char *last)
 
     quotes = 0;
     special = 0;
+    odd = 0;
+
+#if (__SSE2__)
+    {
+        unsigned  mask;
+        __m128i   v, m, q, s;
+
+        /* the same tests, sixteen bytes a step (every x86-64 has SSE2) */
+
+        q = _mm_setzero_si128();
+        s = _mm_setzero_si128();
+
+        for ( /* void */ ; last - p >= 16; p += 16) {
+            v = _mm_loadu_si128((const __m128i *) p);
+            q = _mm_xor_si128(q, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+
+            m = _mm_and_si128(v, _mm_set1_epi8(0x5f));
+            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5b)));
+            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5c)));
+            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5d)));
+        }
+
+        if (_mm_movemask_epi8(s)) {
+            return 1;
+        }
+
+        /* a lane is 0xff when an odd count of quotes fell in it */
+        mask = _mm_movemask_epi8(q);
+        mask ^= mask >> 8;
+        mask ^= mask >> 4;
+        mask ^= mask >> 2;
+        mask ^= mask >> 1;
+        odd = mask & 1;
+    }
+#endif
 
     for ( /* void */ ; last - p >= 8; p += 8) {
         memcpy(&w, p, 8);
@@ -319,7 +358,7 @@ ngx_http_mesh_ndjson_walk(const unsigned char *p, const unsigned char *last)
     quotes ^= quotes >> 32;
     quotes ^= quotes >> 16;
     quotes ^= quotes >> 8;
-    odd = (quotes >> 7) & 1;
+    odd ^= (quotes >> 7) & 1;
 
     for ( /* void */ ; p < last; p++) {
         odd ^= (*p == '"');
