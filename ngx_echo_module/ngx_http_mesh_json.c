@@ -13,6 +13,15 @@ static u_char *ngx_http_mesh_json_reserve(ngx_http_mesh_json_t *w,
 static void ngx_http_mesh_json_raw(ngx_http_mesh_json_t *w, const char *s,
     size_t len);
 static void ngx_http_mesh_json_value(ngx_http_mesh_json_t *w);
+static u_char *ngx_http_mesh_json_digits(u_char *p, uint64_t u);
+
+
+/* the bytes a JSON string escapes: controls, the quote, the backslash */
+static const u_char  ngx_http_mesh_json_escaped[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1
+};
 
 
 ngx_int_t
@@ -175,6 +184,28 @@ ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
 
     ngx_http_mesh_json_value(w);
 
+    /* most strings (ids, names, a prompt) need no escaping: one copy */
+
+    for (len = 0; len < s->len; len++) {
+        if (ngx_http_mesh_json_escaped[s->data[len]]) {
+            break;
+        }
+    }
+
+    if (len == s->len) {
+        p = ngx_http_mesh_json_reserve(w, len + 2);
+        if (p == NULL) {
+            return;
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, s->data, len);
+        *p++ = '"';
+
+        w->pos = p;
+        return;
+    }
+
     len = ngx_http_mesh_json_escape_len((char *) s->data, s->len);
 
     /* the quotes, and the NUL the escaper ends with */
@@ -225,7 +256,30 @@ ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n)
         return;
     }
 
-    w->pos = ngx_sprintf(p, "%L", n);
+    if (n < 0) {
+        *p++ = '-';
+    }
+
+    w->pos = ngx_http_mesh_json_digits(p, n < 0 ? - (uint64_t) n
+                                                : (uint64_t) n);
+}
+
+
+/* what ngx_sprintf("%L") writes, without parsing a format per number */
+
+static u_char *
+ngx_http_mesh_json_digits(u_char *p, uint64_t u)
+{
+    u_char   buf[NGX_INT64_LEN], *d;
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
 }
 
 
@@ -251,7 +305,15 @@ ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d)
         milli = -milli;
     }
 
-    w->pos = ngx_sprintf(p, "%L.%03L", milli / 1000, milli % 1000);
+    p = ngx_http_mesh_json_digits(p, (uint64_t) milli / 1000);
+    milli %= 1000;
+
+    *p++ = '.';
+    *p++ = (u_char) ('0' + milli / 100);
+    *p++ = (u_char) ('0' + milli / 10 % 10);
+    *p++ = (u_char) ('0' + milli % 10);
+
+    w->pos = p;
 }
 
 

@@ -27,6 +27,7 @@ nginx_prefix "$N"
         $MESH_HEADERS
         location = /api/generate { mesh_route ollama; proxy_pass http://mesh_agents; }
         location = /mesh/v1/tasks { mesh_route task; proxy_pass http://mesh_agents; }
+        location = /v1/chat/completions { mesh_route openai; proxy_pass http://mesh_agents; }
         location /mesh/v1/nodes { mesh_node_api; }
     }
     server {
@@ -39,7 +40,9 @@ CONF
 
 OLLAMA_BODY='{"model":"mistral:7b","prompt":"why is the sky blue","stream":false}'
 NATIVE_BODY='{"type":"text","model":"mistral:7b","prompt":"why is the sky blue","stream":false}'
-doors=("ollama /api/generate $OLLAMA_BODY" "native /mesh/v1/tasks $NATIVE_BODY")
+OPENAI_BODY='{"model":"mistral:7b","messages":[{"role":"user","content":"why is the sky blue"}]}'
+doors=("ollama /api/generate $OLLAMA_BODY" "native /mesh/v1/tasks $NATIVE_BODY"
+       "openai /v1/chat/completions $OPENAI_BODY")
 
 run_wrk() {   # $1 port, $2 path, $3 body, $4 connections, $5 seconds -> wrk.out
     DOOR_PATH=$2 DOOR_BODY=$3 taskset -c 1 wrk -t1 -c"$4" -d"$5s" --latency \
@@ -125,6 +128,7 @@ for d in "${doors[@]}"; do
         read -r rps n p50 p99 bad <<< "$(wrk_parse "$W/wrk.out")"
         ir[$side]=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.0f", n ? t / n : 0 }')
         [ "$bad" = 0 ] || echo "  ($side: $bad replies were not 2xx)"
+        cp "$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)" "$W/cg/$name-$side.out"
     done
     awk -v d="$name" -v p="${ir[plain]}" -v m="${ir[mesh]}" 'BEGIN {
         printf "%-7s %10d %10d %7.2fx\n", d, p, m, p ? m / p : 0 }'

@@ -8,8 +8,19 @@
 #
 #   bench/stream/run.sh [seconds per run, default 5] [rounds, default 3]
 #                       [TTFT requests per target, default 300]
+#   bench/stream/run.sh callgrind [streams per side, default 20]
+#
+# The callgrind mode counts instructions per relayed token instead (a
+# figure the machine's load does not move): the same nginx, one process
+# under callgrind, relays the streams through plain proxy_pass and then
+# through the mesh, 4 at a time, each run to its end; counters are zeroed
+# before and dumped after each side.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
+CG=0
+if [ "${1:-}" = callgrind ]; then
+    CG=1; NCG=${2:-20}; set -- 
+fi
 DUR=${1:-5}
 ROUNDS=${2:-3}
 NTTFT=${3:-300}
@@ -44,6 +55,52 @@ nginx_prefix "$N"
 }
 CONF
 } > "$N/conf/nginx.conf"
+
+if [ $CG = 1 ]; then
+    mkdir -p "$W/cg"
+    taskset -c 0 valgrind --tool=callgrind \
+        --callgrind-out-file="$W/cg/out.%p" \
+        /usr/sbin/nginx -p "$N" -c conf/nginx.conf \
+        -g 'daemon off; master_process off;' >"$N/logs/valgrind.log" 2>&1 &
+    pids+=($!); NGINX_PID=$!
+    wait_port 16770
+    start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b"
+    BODY='{"model":"mistral:7b","prompt":"why is the sky blue"}'
+    streams() {   # $1 port, $2 streams -> completed streams
+        local j i w=()
+        rm -f "$W"/s.*
+        for j in 1 2 3 4; do
+            for i in $(seq $j 4 "$2"); do
+                taskset -c 1 curl -s -o "$W/s.$i" --max-time 300 \
+                    -d "$BODY" "http://127.0.0.1:$1/api/generate"
+            done &
+            w+=($!)
+        done
+        wait "${w[@]}"
+        grep -l '"done":true' "$W"/s.* 2>/dev/null | wc -l
+    }
+    streams 16771 4 >/dev/null; streams 16770 4 >/dev/null    # warm-up
+    echo "== instructions per relayed token (callgrind, nginx alone on CPU 0; $NCG streams of $TOKENS tokens per side, 4 at a time) =="
+    printf '%-6s %8s %14s %12s\n' side streams instructions 'per token'
+    declare -A ir=()
+    for side in plain mesh; do
+        port=16771; [ $side = mesh ] && port=16770
+        callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
+        n=$(streams $port "$NCG")
+        callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
+        f=$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)
+        total=$(awk '/^totals:/ {print $2; exit}' "$f")
+        ir[$side]=$(awk -v t="$total" -v n="$n" -v k=$TOKENS \
+            'BEGIN { printf "%.0f", n ? t / (n * k) : 0 }')
+        printf '%-6s %8d %14d %12d\n' $side "$n" "$total" "${ir[$side]}"
+        cp "$f" "$W/cg/$side.out"
+    done
+    awk -v p="${ir[plain]}" -v m="${ir[mesh]}" 'BEGIN {
+        printf "mesh / plain: %.2fx\n", p ? m / p : 0 }'
+    echo "(profiles: $W/cg/plain.out and mesh.out, callgrind_annotate --inclusive=yes)"
+    exit 0
+fi
+
 start_nginx "$N" 0
 wait_port 16770
 worker=$(worker_pids "$NGINX_PID")

@@ -85,6 +85,28 @@ static const test_case_t  cases[] = {
       "\"completion_tokens\":7,\"usage\":{\"completion_tokens\":2}}",
       0, 2, 1, 1 },
 
+    /* lines a whole-line shortcut must leave to the walk */
+
+    { "a token line that counts: eval_count before done:false",
+      "{\"eval_count\":5,\"response\":\"x\",\"done\":false}\n",
+      0, 5, 1, 0 },
+
+    { "a line whose object is not closed by its last brace",
+      "{\"a\":{\"b\":1,\"done\":false}\n", 0, -1, 0, 0 },
+
+    { "a line ending inside a string: odd quotes",
+      "{\"a\":\"b,\"done\":false}\n", 0, -1, 0, 0 },
+
+    { "an escaped quote before the tail",
+      "{\"response\":\"\\\",\"done\":false}\n", 0, -1, 0, 0 },
+
+    { "a done line after token lines",
+      "{\"response\":\"a\",\"done\":false}\n"
+      "{\"response\":\"{\",\"done\":false}\n"
+      "{\"response\":\"\\u00e9\",\"done\":false}\n"
+      "{\"response\":\"\",\"done\":true,\"context\":[1,2],"
+      "\"eval_count\":3}\n", 1, 3, 4, 0 },
+
     { "usage not looked for: a native reply",
       "{\"usage\":{\"completion_tokens\":3},\"done\":true}\n",
       1, -1, 1, 0 },
