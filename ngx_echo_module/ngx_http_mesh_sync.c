@@ -24,6 +24,13 @@
 #define NGX_HTTP_MESH_RECLAIM_WINDOWS  10
 #define NGX_HTTP_MESH_RUN_ID_LEN    40        /* Redis' INFO run_id */
 
+/*
+ * How far past {"event":"node. a heartbeat's "by" may start: it follows
+ * the kind and "ts" (node_api.c), so the search never reads the
+ * capabilities after it.
+ */
+#define NGX_HTTP_MESH_BY_WITHIN     64
+
 
 /*
  * One node written back into Redis as its last heartbeat wrote it, unless
@@ -47,7 +54,8 @@ typedef struct {
 
 
 static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
-static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last,
+    size_t within);
 static void ngx_http_mesh_sync_on_connect(void *data);
 static void ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
@@ -266,11 +274,16 @@ done:
 }
 
 
-/* a node.load event this nginx published: its reply was applied already */
+/*
+ * An event this nginx published ("by" is its zone's id): what it says is
+ * in the shared zone already (a node.load's reply, a heartbeat's update).
+ * within: how far from p "by" may start, 0 anywhere.
+ */
 
 static ngx_uint_t
-ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
+ngx_http_mesh_sync_own_event(u_char *p, u_char *last, size_t within)
 {
+    u_char                *end;
     ngx_http_mesh_zone_t  *zone;
 
     static const char      by[] = "\"by\":\"";
@@ -280,7 +293,9 @@ ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
         return 0;
     }
 
-    p = ngx_strlcasestrn(p, last, (u_char *) by, sizeof(by) - 1 - 1);
+    end = (within && (size_t) (last - p) > within) ? p + within : last;
+
+    p = ngx_strlcasestrn(p, end, (u_char *) by, sizeof(by) - 1 - 1);
 
     return p != NULL
            && last - p >= (ssize_t) (sizeof(by) - 1
@@ -292,9 +307,12 @@ ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
 
 
 /*
- * Events from every orchestrator sharing the Redis (ours included: applying
- * them twice is harmless).  Messages are ours, so the kind is at a fixed
- * place: {"event":"node.xxx",...
+ * Events from every orchestrator sharing the Redis, ours included: every
+ * worker of this nginx gets each message it published, and skips those
+ * whose change the publishing worker made in the shared zone already (a
+ * heartbeat's capabilities would otherwise be parsed and applied again by
+ * each worker).  Messages are ours, so the kind is at a fixed place:
+ * {"event":"node.xxx",...
  */
 
 static void
@@ -323,7 +341,7 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     }
 
     if (ngx_strncmp(p, "load\"", 5) == 0) {
-        if (ngx_http_mesh_sync_own_event(p, last)) {
+        if (ngx_http_mesh_sync_own_event(p, last, 0)) {
             return;
         }
 
@@ -372,6 +390,14 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 
     /* join, up, update, heartbeat: the full capabilities */
 
+    if (ngx_http_mesh_sync_own_event(p, last, NGX_HTTP_MESH_BY_WITHIN)) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "mesh: own event, not applied again: %*s",
+                       ngx_min(msg->len, NGX_HTTP_MESH_BY_WITHIN),
+                       msg->data);
+        return;
+    }
+
     caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
     if (caps == NULL) {
         return;
@@ -382,6 +408,12 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     {
         (void) ngx_http_mesh_registry_update(caps, ngx_http_mesh_now_ms(),
                                              &change);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "mesh: event of node \"%s\" applied: %*s",
+                       caps->node_id,
+                       ngx_min(msg->len, NGX_HTTP_MESH_BY_WITHIN),
+                       msg->data);
     }
 
     ngx_free(caps);
