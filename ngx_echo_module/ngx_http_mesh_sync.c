@@ -146,6 +146,13 @@ ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
 
     w->load_delta[index] += delta;
 
+    /* the flush visits these slots only, not every slot of the zone */
+
+    if (!w->load_listed[index]) {
+        w->load_listed[index] = 1;
+        w->load_dirty[w->load_ndirty++] = index;
+    }
+
     if (!w->flush_event.timer_set) {
         ngx_add_timer(&w->flush_event, NGX_HTTP_MESH_FLUSH_MS);
     }
@@ -166,29 +173,35 @@ ngx_http_mesh_sync_flush_handler(ngx_event_t *ev)
 /*
  * Also called before a heartbeat writes the agent's own count: the
  * changes summed so far go to Redis first, so a task the agent already
- * counts is not added on top of its count a moment later.
+ * counts is not added on top of its count a moment later.  It visits the
+ * slots changed since the last flush (a heartbeat with 10,000 slots
+ * scanned them all); one changed meanwhile is added to the list's end.
  */
 
 void
 ngx_http_mesh_sync_flush_load(ngx_log_t *log)
 {
     ngx_int_t                   delta;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, k;
     ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_worker_t     *w;
     ngx_http_mesh_redis_t      *rc;
     ngx_http_mesh_sync_load_t  *sent;
 
+    w = &ngx_http_mesh_worker;
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     rc = ngx_http_mesh_redis_commands();
 
-    for (i = 0; i < ngx_http_mesh_worker.load_n; i++) {
-        delta = ngx_http_mesh_worker.load_delta[i];
+    for (k = 0; k < w->load_ndirty; k++) {
+        i = w->load_dirty[k];
+        w->load_listed[i] = 0;
+        delta = w->load_delta[i];
 
         if (delta == 0) {
             continue;
         }
 
-        ngx_http_mesh_worker.load_delta[i] = 0;
+        w->load_delta[i] = 0;
 
         /* Redis away: the next heartbeat resets the count anyway */
 
@@ -217,6 +230,8 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
             ngx_free(sent);
         }
     }
+
+    w->load_ndirty = 0;
 }
 
 
@@ -700,7 +715,12 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 
     w->load_n = ngx_http_mesh_reg(zone)->max_nodes;
     w->load_delta = ngx_pcalloc(cycle->pool, w->load_n * sizeof(ngx_int_t));
-    if (w->load_delta == NULL) {
+    w->load_dirty = ngx_palloc(cycle->pool, w->load_n * sizeof(ngx_uint_t));
+    w->load_listed = ngx_pcalloc(cycle->pool, w->load_n);
+
+    if (w->load_delta == NULL || w->load_dirty == NULL
+        || w->load_listed == NULL)
+    {
         return NGX_ERROR;
     }
 
