@@ -304,6 +304,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     const char                 *kind;
     ngx_http_mesh_caps_t       *caps;
     ngx_http_mesh_json_t        w;
+    ngx_http_mesh_zone_t       *zone;
     ngx_http_mesh_node_wait_t  *wait;
     ngx_http_mesh_main_conf_t  *mmcf;
     char                        err[NGX_HTTP_MESH_ERR_LEN];
@@ -391,6 +392,19 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 
     if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * "by" first, after "ts": this nginx's workers find it at a fixed
+     * place and skip the message, whose update the zone has already
+     * (ngx_http_mesh_sync_on_message); other orchestrators apply it.
+     */
+
+    zone = ngx_http_mesh_zone_get(r);
+
+    if (zone) {
+        ngx_http_mesh_json_kcstr(&w, "by",
+                                 (char *) ngx_http_mesh_reg(zone)->orch_id);
     }
 
     ngx_http_mesh_json_raw_members(&w, &caps_json);

@@ -14,6 +14,7 @@
 #include "ngx_http_mesh_events.h"
 #include "ngx_http_mesh_parse.h"
 #include "ngx_http_mesh_redis.h"
+#include "ngx_http_mesh_sign.h"
 #include "ngx_http_mesh_sync.h"
 
 
@@ -23,6 +24,27 @@
 #define NGX_HTTP_MESH_GRACE_MS      35000     /* agents back off to 30 s */
 #define NGX_HTTP_MESH_RECLAIM_WINDOWS  10
 #define NGX_HTTP_MESH_RUN_ID_LEN    40        /* Redis' INFO run_id */
+
+/*
+ * How far past {"event":"node. a heartbeat's "by" may start: it follows
+ * the kind and "ts" (node_api.c), so the search never reads the
+ * capabilities after it.
+ */
+#define NGX_HTTP_MESH_BY_WITHIN     64
+
+/* a node's hash, mesh:node:<id> */
+#define NGX_HTTP_MESH_NODE_KEY_LEN                                           \
+    (sizeof(NGX_HTTP_MESH_KEY_PREFIX) - 1 + NGX_HTTP_MESH_ID_LEN)
+
+/*
+ * The commands of every heartbeat (and of a resync, per node) go as argv:
+ * hiredis' format string parser cost ~14,000 instructions a command (the
+ * most of a heartbeat's formatting), the argv form a fraction of that.
+ */
+#define ngx_http_mesh_sync_arg(n, s, l)                                      \
+    argv[n] = (const char *) (s); argvlen[n] = (l)
+#define ngx_http_mesh_sync_carg(n, s)                                        \
+    ngx_http_mesh_sync_arg(n, s, sizeof(s) - 1)
 
 
 /*
@@ -47,7 +69,8 @@ typedef struct {
 
 
 static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
-static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last,
+    size_t within);
 static void ngx_http_mesh_sync_on_connect(void *data);
 static void ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
@@ -138,6 +161,13 @@ ngx_http_mesh_sync_count(ngx_uint_t index, ngx_int_t delta,
 
     w->load_delta[index] += delta;
 
+    /* the flush visits these slots only, not every slot of the zone */
+
+    if (!w->load_listed[index]) {
+        w->load_listed[index] = 1;
+        w->load_dirty[w->load_ndirty++] = index;
+    }
+
     if (!w->flush_event.timer_set) {
         ngx_add_timer(&w->flush_event, NGX_HTTP_MESH_FLUSH_MS);
     }
@@ -158,29 +188,35 @@ ngx_http_mesh_sync_flush_handler(ngx_event_t *ev)
 /*
  * Also called before a heartbeat writes the agent's own count: the
  * changes summed so far go to Redis first, so a task the agent already
- * counts is not added on top of its count a moment later.
+ * counts is not added on top of its count a moment later.  It visits the
+ * slots changed since the last flush (a heartbeat with 10,000 slots
+ * scanned them all); one changed meanwhile is added to the list's end.
  */
 
 void
 ngx_http_mesh_sync_flush_load(ngx_log_t *log)
 {
     ngx_int_t                   delta;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, k;
     ngx_http_mesh_zone_t       *zone;
+    ngx_http_mesh_worker_t     *w;
     ngx_http_mesh_redis_t      *rc;
     ngx_http_mesh_sync_load_t  *sent;
 
+    w = &ngx_http_mesh_worker;
     zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
     rc = ngx_http_mesh_redis_commands();
 
-    for (i = 0; i < ngx_http_mesh_worker.load_n; i++) {
-        delta = ngx_http_mesh_worker.load_delta[i];
+    for (k = 0; k < w->load_ndirty; k++) {
+        i = w->load_dirty[k];
+        w->load_listed[i] = 0;
+        delta = w->load_delta[i];
 
         if (delta == 0) {
             continue;
         }
 
-        ngx_http_mesh_worker.load_delta[i] = 0;
+        w->load_delta[i] = 0;
 
         /* Redis away: the next heartbeat resets the count anyway */
 
@@ -209,6 +245,8 @@ ngx_http_mesh_sync_flush_load(ngx_log_t *log)
             ngx_free(sent);
         }
     }
+
+    w->load_ndirty = 0;
 }
 
 
@@ -266,11 +304,16 @@ done:
 }
 
 
-/* a node.load event this nginx published: its reply was applied already */
+/*
+ * An event this nginx published ("by" is its zone's id): what it says is
+ * in the shared zone already (a node.load's reply, a heartbeat's update).
+ * within: how far from p "by" may start, 0 anywhere.
+ */
 
 static ngx_uint_t
-ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
+ngx_http_mesh_sync_own_event(u_char *p, u_char *last, size_t within)
 {
+    u_char                *end;
     ngx_http_mesh_zone_t  *zone;
 
     static const char      by[] = "\"by\":\"";
@@ -280,7 +323,9 @@ ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
         return 0;
     }
 
-    p = ngx_strlcasestrn(p, last, (u_char *) by, sizeof(by) - 1 - 1);
+    end = (within && (size_t) (last - p) > within) ? p + within : last;
+
+    p = ngx_strlcasestrn(p, end, (u_char *) by, sizeof(by) - 1 - 1);
 
     return p != NULL
            && last - p >= (ssize_t) (sizeof(by) - 1
@@ -292,9 +337,12 @@ ngx_http_mesh_sync_own_event(u_char *p, u_char *last)
 
 
 /*
- * Events from every orchestrator sharing the Redis (ours included: applying
- * them twice is harmless).  Messages are ours, so the kind is at a fixed
- * place: {"event":"node.xxx",...
+ * Events from every orchestrator sharing the Redis, ours included: every
+ * worker of this nginx gets each message it published, and skips those
+ * whose change the publishing worker made in the shared zone already (a
+ * heartbeat's capabilities would otherwise be parsed and applied again by
+ * each worker).  Messages are ours, so the kind is at a fixed place:
+ * {"event":"node.xxx",...
  */
 
 static void
@@ -323,7 +371,7 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     }
 
     if (ngx_strncmp(p, "load\"", 5) == 0) {
-        if (ngx_http_mesh_sync_own_event(p, last)) {
+        if (ngx_http_mesh_sync_own_event(p, last, 0)) {
             return;
         }
 
@@ -372,6 +420,14 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 
     /* join, up, update, heartbeat: the full capabilities */
 
+    if (ngx_http_mesh_sync_own_event(p, last, NGX_HTTP_MESH_BY_WITHIN)) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "mesh: own event, not applied again: %*s",
+                       ngx_min(msg->len, NGX_HTTP_MESH_BY_WITHIN),
+                       msg->data);
+        return;
+    }
+
     caps = ngx_alloc(sizeof(ngx_http_mesh_caps_t), ngx_cycle->log);
     if (caps == NULL) {
         return;
@@ -382,6 +438,12 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     {
         (void) ngx_http_mesh_registry_update(caps, ngx_http_mesh_now_ms(),
                                              &change);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "mesh: event of node \"%s\" applied: %*s",
+                       caps->node_id,
+                       ngx_min(msg->len, NGX_HTTP_MESH_BY_WITHIN),
+                       msg->data);
     }
 
     ngx_free(caps);
@@ -556,12 +618,18 @@ static void
 ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data)
 {
-    size_t   i;
-    int64_t  *seen;
+    size_t        i, argvlen[4];
+    u_char       *id;
+    int64_t      *seen;
+    const char   *argv[4];
+    u_char        key[NGX_HTTP_MESH_NODE_KEY_LEN];
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         return;
     }
+
+    id = ngx_cpymem(key, NGX_HTTP_MESH_KEY_PREFIX,
+                    sizeof(NGX_HTTP_MESH_KEY_PREFIX) - 1);
 
     for (i = 0; i + 1 < reply->elements; i += 2) {
         if (reply->element[i]->type != REDIS_REPLY_STRING
@@ -578,13 +646,17 @@ ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
         *seen = ngx_atoof((u_char *) reply->element[i + 1]->str,
                           reply->element[i + 1]->len);
 
-        if (ngx_http_mesh_redis_command(rc,
-                                        ngx_http_mesh_sync_resync_node,
-                                        seen,
-                                        "HMGET " NGX_HTTP_MESH_KEY_PREFIX
-                                        "%b caps active",
-                                        reply->element[i]->str,
-                                        reply->element[i]->len)
+        ngx_http_mesh_sync_carg(0, "HMGET");
+        ngx_http_mesh_sync_arg(1, key,
+                               ngx_cpymem(id, reply->element[i]->str,
+                                          reply->element[i]->len)
+                               - key);
+        ngx_http_mesh_sync_carg(2, "caps");
+        ngx_http_mesh_sync_carg(3, "active");
+
+        if (ngx_http_mesh_redis_command_argv(rc,
+                                             ngx_http_mesh_sync_resync_node,
+                                             seen, 4, argv, argvlen)
             != NGX_OK)
         {
             ngx_free(seen);
@@ -668,7 +740,12 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 
     w->load_n = ngx_http_mesh_reg(zone)->max_nodes;
     w->load_delta = ngx_pcalloc(cycle->pool, w->load_n * sizeof(ngx_int_t));
-    if (w->load_delta == NULL) {
+    w->load_dirty = ngx_palloc(cycle->pool, w->load_n * sizeof(ngx_uint_t));
+    w->load_listed = ngx_pcalloc(cycle->pool, w->load_n);
+
+    if (w->load_delta == NULL || w->load_dirty == NULL
+        || w->load_listed == NULL)
+    {
         return NGX_ERROR;
     }
 
@@ -690,9 +767,11 @@ ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
     int64_t now, ngx_str_t *event, ngx_http_mesh_redis_reply_pt cb,
     void *data, ngx_log_t *log)
 {
-    size_t                  argvlen[3];
-    const char             *argv[3];
+    size_t                  argvlen[8], seen_len;
+    const char             *argv[8];
     ngx_http_mesh_redis_t  *rc;
+    u_char                  key[NGX_HTTP_MESH_NODE_KEY_LEN];
+    u_char                  seen[NGX_INT64_LEN], active[NGX_INT_T_LEN];
 
     rc = ngx_http_mesh_redis_commands();
 
@@ -704,23 +783,34 @@ ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
        the load changes summed so far must reach Redis before it */
     ngx_http_mesh_sync_flush_load(log);
 
-    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
-                                       "HSET " NGX_HTTP_MESH_KEY_PREFIX
-                                       "%s caps %b last_seen %lld active %u",
-                                       caps->node_id, caps_json->data,
-                                       caps_json->len, (long long) now,
-                                       (unsigned) caps->active_tasks);
-    (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
-                                       "ZADD " NGX_HTTP_MESH_LIVE_KEY
-                                       " %lld %s",
-                                       (long long) now, caps->node_id);
+    seen_len = ngx_sprintf(seen, "%L", now) - seen;
 
-    argv[0] = "PUBLISH";
-    argvlen[0] = 7;
-    argv[1] = NGX_HTTP_MESH_EVENT_CHANNEL;
-    argvlen[1] = sizeof(NGX_HTTP_MESH_EVENT_CHANNEL) - 1;
-    argv[2] = (const char *) event->data;
-    argvlen[2] = event->len;
+    ngx_http_mesh_sync_carg(0, "HSET");
+    ngx_http_mesh_sync_arg(1, key,
+                           ngx_sprintf(key, NGX_HTTP_MESH_KEY_PREFIX "%s",
+                                       caps->node_id) - key);
+    ngx_http_mesh_sync_carg(2, "caps");
+    ngx_http_mesh_sync_arg(3, caps_json->data, caps_json->len);
+    ngx_http_mesh_sync_carg(4, "last_seen");
+    ngx_http_mesh_sync_arg(5, seen, seen_len);
+    ngx_http_mesh_sync_carg(6, "active");
+    ngx_http_mesh_sync_arg(7, active,
+                           ngx_sprintf(active, "%ui",
+                                       (ngx_uint_t) caps->active_tasks)
+                           - active);
+
+    (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 8, argv, argvlen);
+
+    ngx_http_mesh_sync_carg(0, "ZADD");
+    ngx_http_mesh_sync_carg(1, NGX_HTTP_MESH_LIVE_KEY);
+    ngx_http_mesh_sync_arg(2, seen, seen_len);
+    ngx_http_mesh_sync_arg(3, caps->node_id, ngx_strlen(caps->node_id));
+
+    (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 4, argv, argvlen);
+
+    ngx_http_mesh_sync_carg(0, "PUBLISH");
+    ngx_http_mesh_sync_carg(1, NGX_HTTP_MESH_EVENT_CHANNEL);
+    ngx_http_mesh_sync_arg(2, event->data, event->len);
 
     return ngx_http_mesh_redis_command_argv(rc, cb, data, 3, argv, argvlen);
 }
@@ -762,7 +852,13 @@ ngx_int_t
 ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
     ngx_http_mesh_redis_reply_pt cb, void *data)
 {
+    u_char                 *p;
+    size_t                  argvlen[6];
+    const char             *argv[6];
     ngx_http_mesh_redis_t  *rc;
+    u_char                  key[sizeof(NGX_HTTP_MESH_NONCE_PREFIX) - 1
+                                + NGX_HTTP_MESH_NONCE_MAX];
+    u_char                  px[NGX_INT_T_LEN];
 
     rc = ngx_http_mesh_redis_commands();
 
@@ -770,10 +866,23 @@ ngx_http_mesh_sync_nonce(ngx_str_t *nonce, ngx_msec_t ttl,
         return NGX_DECLINED;
     }
 
-    return ngx_http_mesh_redis_command(rc, cb, data,
-                                       "SET " NGX_HTTP_MESH_NONCE_PREFIX
-                                       "%b 1 NX PX %u", nonce->data,
-                                       nonce->len, (unsigned) ttl);
+    if (nonce->len > NGX_HTTP_MESH_NONCE_MAX) {
+        return NGX_ERROR;           /* the signature's parse refused it */
+    }
+
+    p = ngx_cpymem(key, NGX_HTTP_MESH_NONCE_PREFIX,
+                   sizeof(NGX_HTTP_MESH_NONCE_PREFIX) - 1);
+
+    ngx_http_mesh_sync_carg(0, "SET");
+    ngx_http_mesh_sync_arg(1, key, ngx_cpymem(p, nonce->data, nonce->len)
+                                   - key);
+    ngx_http_mesh_sync_carg(2, "1");
+    ngx_http_mesh_sync_carg(3, "NX");
+    ngx_http_mesh_sync_carg(4, "PX");
+    ngx_http_mesh_sync_arg(5, px, ngx_sprintf(px, "%ui", (ngx_uint_t) ttl)
+                                  - px);
+
+    return ngx_http_mesh_redis_command_argv(rc, cb, data, 6, argv, argvlen);
 }
 
 

@@ -35,7 +35,10 @@ typedef struct {
     /* sync: timers, and the load changes not yet sent to Redis */
     ngx_event_t           sweep_event;
     ngx_event_t           flush_event;
-    ngx_int_t            *load_delta;
+    ngx_int_t            *load_delta;     /* per slot */
+    ngx_uint_t           *load_dirty;     /* the slots changed since */
+    ngx_uint_t            load_ndirty;    /* the last flush */
+    u_char               *load_listed;    /* per slot: in load_dirty */
     ngx_uint_t            load_n;
     ngx_uint_t            connects;       /* to Redis */
     int64_t               grace_until;    /* ms; after an outage */

@@ -30,10 +30,12 @@ sub node_a {
                              %o });
 }
 
-# the capabilities of a node that serves no task in its block
+# the capabilities of a node that serves no task in its block, as its
+# node.join/up/update/heartbeat event carries them, with "by" (the nginx
+# that published it: its own workers skip it, ngx_http_mesh_sync.c)
 our %IDLE = (port => 50052, ram_free_gb => 6, ram_total_gb => 16,
              models => [['llava', 'vision', 4.5]]);
-our $IDLE_CAPS = 'active_tasks=0 agent_version=test '
+our $IDLE_CAPS = 'active_tasks=0 agent_version=test by=ORCH '
     . 'hardware={"gpu_vram_gb":0,"has_gpu":false,"ram_free_gb":6,'
     . '"ram_total_gb":16} host=127.0.0.1 max_tasks=4 '
     . 'models=[{"loaded":false,"name":"llava","size_gb":4.5,'

@@ -57,3 +57,14 @@ awk -v n="$n" -v nodes="$NODES" -v r="$in_redis" -v bad="$bad" \
 callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null | \
     grep -E "registry_find|strcmp|yajl_parse|libcrypto" | head -4 | \
     awk '{ printf "    %s %s %s %s\n", $1, $2, $3, $4 }'
+# where it goes, inclusive, per heartbeat (the run's timers included;
+# a function listed under two file names is summed)
+echo "    inclusive, instructions per heartbeat:"
+callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$f" \
+    2>/dev/null | tr -d , | awk -v n="$n" '
+    $2 ~ /^\(/ {
+        for (i = 3; i <= NF; i++) if ($i ~ /:/) { fn = $i; break }
+        sub(/^.*:/, "", fn)
+        if (fn ~ /^(ngx_http_mesh_(node_heartbeat|sync_on_message|parse_caps|sync_flush_load|sync_sweep_handler|sync_resync_node|sign_verify)|redisvFormatCommand|redisFormatCommandArgv)$/)
+            ir[fn] += $1 }
+    END { for (fn in ir) printf "    %9.0f  %s\n", ir[fn] / n, fn }' | sort -rn

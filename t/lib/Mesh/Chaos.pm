@@ -320,8 +320,8 @@ sub redis {
 # port, from a block-like configuration: http_config and config (the
 # $TEST_NGINX_* variables expanded), built by Mesh::Nginx.  Under
 # TEST_NGINX_USE_VALGRIND it runs under memcheck too.  Options: name,
-# master (on|off, default off), root and port (default: its own),
-# keep_logs.
+# master (on|off, default off), workers (worker_processes, default 1;
+# with master on), root and port (default: its own), keep_logs.
 sub nginx {
     my (%o) = @_;
     my $name = $o{name} // 'nginx-b';
@@ -332,6 +332,7 @@ sub nginx {
         root        => $root,
         port        => $port,
         master      => $o{master} // 'off',
+        workers     => $o{workers},
         http_config => Mesh::Nginx::expand($o{http_config}, $name),
         config      => Mesh::Nginx::expand($o{config}, $name),
     );
