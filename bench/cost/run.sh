@@ -95,7 +95,7 @@ done
 # not follow fork), so this nginx runs as one process (master_process off).
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null
 for p in "${pids[@]}"; do   # the heartbeat poster goes with the old nginx
-    case "$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" in
+    case "$(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline")" in
         *hb.pl*) kill "$p" ;;
     esac
 done
