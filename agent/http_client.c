@@ -186,10 +186,13 @@ static int
 hc_fail(hc_conn_t *c, const char *fmt, ...)
 {
     va_list  ap;
+    char     msg[HC_ERR_MAX];
 
+    /* through a copy: the message is often c->err itself */
     va_start(ap, fmt);
-    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(c->err, msg, sizeof(msg));
 
     hc_close(c);
     c->state = HC_FAILED;
