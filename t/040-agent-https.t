@@ -60,20 +60,12 @@ sub agent {
                  '--heartbeat-interval', $Mesh::Agent::IDLE_INTERVAL]);
 }
 
-sub health {
-    my ($agent) = @_;
-    my $res = Mesh::Agent::call($agent, GET => '/healthz', undef,
-                                auth => undef);
-    return $res->code == 200 ? Mesh::Agent::json($res->content)->{ollama}
-                             : 'HTTP ' . $res->code;
-}
-
 my $body = '{"model":"llama3.2","prompt":"over tls"}';
 
 subtest 'https to an address the certificate names' => sub {
     my $agent = agent('https://127.0.0.1:' . $good->port, $good[0],
                       'node-tls');
-    is health($agent), 'up', 'Ollama read over TLS: up';
+    is Mesh::Agent::ollama_state($agent), 'up', 'Ollama read over TLS: up';
 
     for my $n (1, 2) {
         my ($res, $pieces) = Mesh::Agent::stream($agent, '/api/generate',
@@ -90,7 +82,7 @@ subtest 'https to an address the certificate names' => sub {
 subtest 'https to a host name the certificate names' => sub {
     my $agent = agent('https://localhost:' . $good->port, $good[0],
                       'node-tls-name');
-    is health($agent), 'up', 'Ollama read over TLS: up';
+    is Mesh::Agent::ollama_state($agent), 'up', 'Ollama read over TLS: up';
     my ($res, $pieces) = Mesh::Agent::stream($agent, '/api/generate', $body);
     is $res->code, 200, 'relayed with status 200';
     $agent->stop;
@@ -99,7 +91,8 @@ subtest 'https to a host name the certificate names' => sub {
 # an agent whose Ollama does not pass the TLS checks: down, and why
 sub refused {
     my ($agent) = @_;
-    is health($agent), 'down', 'Ollama is down to the agent';
+    is Mesh::Agent::ollama_state($agent), 'down',
+        'Ollama is down to the agent';
     like $agent->log_text, qr/TLS peer not verified/,
         'the log says the peer was not verified';
     my $res = Mesh::Agent::call($agent, POST => '/api/generate', $body);
