@@ -178,17 +178,19 @@ cv_url(const char *v, char *out, size_t size, char *err, size_t errlen)
     if (strstr(v, "://") != NULL && strncasecmp(v, "http://", 7) != 0
         && strncasecmp(v, "https://", 8) != 0)
     {
-        snprintf(err, errlen, "invalid URL \"%s\" (http:// or https://)", v);
+        snprintf(err, errlen, "invalid URL \"%.*s\" (http:// or https://)",
+                 (int) len, v);
         return -1;
     }
 
     if (url_parse(v, &u) != 0) {
-        snprintf(err, errlen, "invalid URL \"%s\"", v);
+        snprintf(err, errlen, "invalid URL \"%.*s\"", (int) len, v);
         return -1;
     }
 
     if (u.query) {
-        snprintf(err, errlen, "invalid URL \"%s\" (no query or fragment)", v);
+        snprintf(err, errlen, "invalid URL \"%.*s\" (no query or fragment)",
+                 (int) len, v);
         return -1;
     }
 
