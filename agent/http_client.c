@@ -390,8 +390,9 @@ hc_connect_next(hc_conn_t *c)
             return 0;
         }
 
-        snprintf(c->err, sizeof(c->err), "cannot connect to %.128s port %s: %s",
-                 c->url.host, c->url.port, strerror(errno));
+        snprintf(c->err, sizeof(c->err),
+                 "cannot connect to %.128s port %s: %s", c->url.host,
+                 c->url.port, strerror(errno));
         close(fd);
     }
 
@@ -411,8 +412,9 @@ hc_connected(hc_conn_t *c)
     }
 
     if (e != 0) {
-        snprintf(c->err, sizeof(c->err), "cannot connect to %.128s port %s: %s",
-                 c->url.host, c->url.port, strerror(e));
+        snprintf(c->err, sizeof(c->err),
+                 "cannot connect to %.128s port %s: %s", c->url.host,
+                 c->url.port, strerror(e));
         close(c->fd);
         c->fd = -1;
         return hc_connect_next(c);
@@ -554,8 +556,8 @@ hc_head(hc_conn_t *c)
 
         case HC_CONNECTING:
             if (hc_now() > c->connect_deadline) {
-                return hc_fail(c, "connection to %.128s port %s timed out after "
-                               "%ld ms", c->url.host, c->url.port,
+                return hc_fail(c, "connection to %.128s port %s timed out "
+                               "after %ld ms", c->url.host, c->url.port,
                                c->connect_ms);
             }
             {
