@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "advertise.h"
+#include "url.h"
 
 
 #define ADV_CACHE_SECONDS  30
@@ -146,35 +146,20 @@ adv_now(void)
 static adv_lookup_t *
 adv_start(const char *url)
 {
-    CURLU          *u = NULL;
-    char           *host = NULL, *port = NULL;
-    adv_lookup_t   *l = NULL;
-    size_t          len;
+    url_t          u;
+    adv_lookup_t  *l = NULL;
 
-    u = curl_url();
-    if (u == NULL
-        || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
-           != CURLUE_OK)
-    {
-        goto done;
+    if (url_parse(url, &u) != 0) {
+        return NULL;
     }
 
     l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        goto done;
+        return NULL;
     }
 
-    /* curl keeps the brackets of an IPv6 literal */
-    len = strlen(host);
-    if (host[0] == '[' && len > 2) {
-        snprintf(l->host, sizeof(l->host), "%.*s", (int) (len - 2),
-                 host + 1);
-    } else {
-        snprintf(l->host, sizeof(l->host), "%s", host);
-    }
-    snprintf(l->port, sizeof(l->port), "%s", port);
+    snprintf(l->host, sizeof(l->host), "%s", u.host);
+    snprintf(l->port, sizeof(l->port), "%s", u.port);
     snprintf(l->url, sizeof(l->url), "%s", url);
 
     l->hints.ai_socktype = SOCK_DGRAM;
@@ -189,11 +174,6 @@ adv_start(const char *url)
         l = NULL;
     }
 
-done:
-
-    curl_free(port);
-    curl_free(host);
-    curl_url_cleanup(u);
     return l;
 }
 

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "conf_value.h"
+#include "url.h"
 
 
 #define CV_SECRET_MIN   16
@@ -166,10 +166,8 @@ cv_size(const char *v, size_t min, size_t max, size_t *out, char *err,
 int
 cv_url(const char *v, char *out, size_t size, char *err, size_t errlen)
 {
-    CURLU   *u = NULL;
-    char    *scheme = NULL, *host = NULL, *query = NULL;
-    size_t   len;
-    int      rc = -1;
+    url_t   u;
+    size_t  len;
 
     len = strlen(v);
     if (len == 0 || len >= size) {
@@ -177,31 +175,23 @@ cv_url(const char *v, char *out, size_t size, char *err, size_t errlen)
         return -1;
     }
 
-    u = curl_url();
-    if (u == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (strstr(v, "://") != NULL && strncasecmp(v, "http://", 7) != 0
+        && strncasecmp(v, "https://", 8) != 0)
+    {
+        snprintf(err, errlen, "invalid URL \"%.*s\" (http:// or https://)",
+                 (int) len, v);
         return -1;
     }
 
-    if (curl_url_set(u, CURLUPART_URL, v, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
-        || host[0] == '\0')
-    {
-        snprintf(err, errlen, "invalid URL \"%s\"", v);
-        goto done;
+    if (url_parse(v, &u) != 0) {
+        snprintf(err, errlen, "invalid URL \"%.*s\"", (int) len, v);
+        return -1;
     }
 
-    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "invalid URL \"%s\" (http:// or https://)", v);
-        goto done;
-    }
-
-    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK
-        || strchr(v, '#') != NULL)
-    {
-        snprintf(err, errlen, "invalid URL \"%s\" (no query or fragment)", v);
-        goto done;
+    if (u.query) {
+        snprintf(err, errlen, "invalid URL \"%.*s\" (no query or fragment)",
+                 (int) len, v);
+        return -1;
     }
 
     /* the base URL is joined with "/api/..." paths later */
@@ -209,15 +199,8 @@ cv_url(const char *v, char *out, size_t size, char *err, size_t errlen)
     while (len > 0 && out[len - 1] == '/') {
         out[--len] = '\0';
     }
-    rc = 0;
 
-done:
-
-    curl_free(query);
-    curl_free(host);
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    return rc;
+    return 0;
 }
 
 

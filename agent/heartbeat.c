@@ -1,5 +1,5 @@
 /*
- * One thread with its own curl handle.  Joining and heartbeating are the
+ * One thread with its own HTTP connection.  Joining and heartbeating are the
  * same call, so an orchestrator that restarts (or comes back after being
  * away) learns of the node on the next beat.  Failures back off
  * exponentially with jitter, capped, so a down orchestrator costs almost
@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "backoff.h"
 #include "buf.h"
@@ -41,11 +40,11 @@
 
 
 static void *heartbeat_main(void *arg);
-static hb_result_t heartbeat_send(CURL *easy, const conf_t *c,
+static hb_result_t heartbeat_send(hc_conn_t *conn, const conf_t *c,
     const char *orch, const char *path, const buf_t *body, char *err,
     size_t errlen);
 static int heartbeat_sink(void *ud, const char *p, size_t n);
-static void heartbeat_send_leave(CURL *easy);
+static void heartbeat_send_leave(hc_conn_t *conn);
 static int heartbeat_unproven_once(char (*seen)[CONF_URL_MAX],
     const char *orch);
 static void heartbeat_proven(char (*seen)[CONF_URL_MAX], const char *orch);
@@ -88,7 +87,7 @@ heartbeat_stop(void)
 static void *
 heartbeat_main(void *arg)
 {
-    CURL         *easy = NULL;
+    hc_conn_t    *conn = NULL;
     conf_t       *c = NULL;
     buf_t         body;
     unsigned      failures = 0, delay;
@@ -105,8 +104,8 @@ heartbeat_main(void *arg)
     rnd = (uint32_t) time(NULL) ^ ((uint32_t) getpid() << 16);
     buf_init(&body, HB_REPORT_MAX);
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
+    conn = hc_new();
+    if (conn == NULL) {
         log_error("heartbeat: out of memory, not joining the mesh");
         goto done;
     }
@@ -122,7 +121,7 @@ heartbeat_main(void *arg)
                 snprintf(err, sizeof(err), "out of memory building the "
                          "report");
             } else {
-                result = heartbeat_send(easy, c, orch,
+                result = heartbeat_send(conn, c, orch,
                                         "/mesh/v1/nodes/heartbeat", &body,
                                         err, sizeof(err));
             }
@@ -181,15 +180,15 @@ heartbeat_main(void *arg)
     }
 
     if (__atomic_load_n(&hb_leaving, __ATOMIC_SEQ_CST)) {
-        heartbeat_send_leave(easy);
+        heartbeat_send_leave(conn);
     }
 
 done:
 
     worker_finish(&hb_worker);
 
-    if (easy != NULL) {
-        curl_easy_cleanup(easy);
+    if (conn != NULL) {
+        hc_free(conn);
     }
     buf_free(&body);
     return NULL;
@@ -197,7 +196,7 @@ done:
 
 
 static void
-heartbeat_send_leave(CURL *easy)
+heartbeat_send_leave(hc_conn_t *conn)
 {
     conf_t  *c = NULL;
     buf_t    body;
@@ -211,7 +210,7 @@ heartbeat_send_leave(CURL *easy)
         && buf_json_string(&body, c->node_id, strlen(c->node_id)) == 0
         && buf_puts(&body, "}") == 0)
     {
-        if (heartbeat_send(easy, c, orch, "/mesh/v1/nodes/leave", &body,
+        if (heartbeat_send(conn, c, orch, "/mesh/v1/nodes/leave", &body,
                            err, sizeof(err)) == HB_OK)
         {
             log_info("left the mesh at %s", orch);
@@ -275,7 +274,7 @@ heartbeat_sink(void *ud, const char *p, size_t n)
 
 
 static hb_result_t
-heartbeat_send(CURL *easy, const conf_t *c, const char *orch,
+heartbeat_send(hc_conn_t *conn, const conf_t *c, const char *orch,
     const char *path, const buf_t *body, char *err, size_t errlen)
 {
     char         url[CONF_URL_MAX + 64];
@@ -309,7 +308,7 @@ heartbeat_send(CURL *easy, const conf_t *c, const char *orch,
     req.header_outlen = sizeof(proof);
 
     buf_init(&reply, HB_REPLY_MAX);
-    rc = http_fetch(easy, &req, &status, err, errlen);
+    rc = http_fetch(conn, &req, &status, err, errlen);
 
     if (rc == 0 && status >= 200 && status <= 299
         && sign_reply_ok(c->secret, c->secret_len, auth, status,

@@ -1,165 +1,123 @@
 /*
- * Each background thread owns one easy handle and reuses it, so the
- * connection to Ollama or the orchestrator stays open between calls.
+ * Each background thread owns one connection object and reuses it, so
+ * the connection to Ollama or the orchestrator stays open between calls.
+ * The timeout covers the whole call, connect (at most 2 s of it) to the
+ * last body byte, as CURLOPT_TIMEOUT_MS did.
  */
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 
-#include "conf.h"
 #include "http_fetch.h"
 
 
-typedef struct {
-    const fetch_req_t  *req;
-    int                 stopped;
-} fetch_ctx_t;
+static int fetch_wait(hc_conn_t *conn, const struct timespec *deadline,
+    const fetch_req_t *req, char *err, size_t errlen);
 
 
-static size_t fetch_on_body(char *p, size_t size, size_t n, void *ud);
-static size_t fetch_on_header(char *p, size_t size, size_t n, void *ud);
-
-
-void
-http_no_proxy(CURL *easy)
+/* waits for the connection until the call's deadline: -1 once past it */
+static int
+fetch_wait(hc_conn_t *conn, const struct timespec *deadline,
+    const fetch_req_t *req, char *err, size_t errlen)
 {
-    /* Ollama and the mesh are local: never go through a proxy that the
-     * environment (http_proxy) may name */
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-}
+    struct timespec  now;
+    long             left;
 
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left = (deadline->tv_sec - now.tv_sec) * 1000
+           + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 
-static size_t
-fetch_on_body(char *p, size_t size, size_t n, void *ud)
-{
-    fetch_ctx_t  *ctx = ud;
-
-    if (ctx->req->sink != NULL
-        && ctx->req->sink(ctx->req->ud, p, size * n) != 0)
-    {
-        ctx->stopped = 1;
-        return 0;
+    if (left <= 0) {
+        snprintf(err, errlen, "operation timed out after %ld ms",
+                 req->timeout_ms);
+        return -1;
     }
 
-    return size * n;
-}
-
-
-static size_t
-fetch_on_header(char *p, size_t size, size_t n, void *ud)
-{
-    fetch_ctx_t       *ctx = ud;
-    const fetch_req_t  *req = ctx->req;
-    size_t             len = size * n, name, v;
-
-    /* a new status line (after a 1xx) starts a new set of headers */
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        req->header_out[0] = '\0';
-        return len;
-    }
-
-    name = strlen(req->header);
-    if (len <= name || p[name] != ':' || strncasecmp(p, req->header, name))
-    {
-        return len;
-    }
-
-    for (v = name + 1; v < len && (p[v] == ' ' || p[v] == '\t'); v++) {
-        /* void */
-    }
-
-    while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n'
-                       || p[len - 1] == ' ' || p[len - 1] == '\t'))
-    {
-        len--;
-    }
-
-    snprintf(req->header_out, req->header_outlen, "%.*s", (int) (len - v),
-             p + v);
-    return size * n;
+    hc_wait(conn, NULL, 0, (int) left);
+    return 0;
 }
 
 
 int
-http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
+http_fetch(hc_conn_t *conn, const fetch_req_t *req, long *status, char *err,
     size_t errlen)
 {
-    char                curl_err[CURL_ERROR_SIZE];
-    struct curl_slist  *hdrs = NULL, *tmp = NULL;
-    fetch_ctx_t         ctx;
-    CURLcode            rc;
-    int                 ret = -1;
+    hc_req_t         hr;
+    struct timespec  deadline;
+    char             chunk[4096];
+    ssize_t          n;
+    int              rc, ret = -1;
 
-    ctx.req = req;
-    ctx.stopped = 0;
-    curl_err[0] = '\0';
     *status = 0;
 
-    curl_easy_reset(easy);
-    http_no_proxy(easy);
-    curl_easy_setopt(easy, CURLOPT_URL, req->url);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->timeout_ms < 2000 ? req->timeout_ms : 2000L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, fetch_on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &ctx);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_err);
-
-    if (req->header != NULL && req->header_outlen > 0) {
-        req->header_out[0] = '\0';
-        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, fetch_on_header);
-        curl_easy_setopt(easy, CURLOPT_HEADERDATA, &ctx);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += req->timeout_ms / 1000;
+    deadline.tv_nsec += (req->timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
     }
 
-    /* "Expect:" turns off curl's 100-continue round trip */
-    hdrs = curl_slist_append(NULL, "Expect:");
-    if (hdrs == NULL) {
-        snprintf(err, errlen, "out of memory");
+    memset(&hr, 0, sizeof(hr));
+    hr.url = req->url;
+    hr.body = req->body;
+    hr.body_len = req->body_len;
+    hr.auth = req->auth;
+    hr.connect_ms = req->timeout_ms < 2000 ? req->timeout_ms : 2000;
+    hr.header = req->header;
+    hr.header_out = req->header_out;
+    hr.header_outlen = req->header_outlen;
+
+    if (hc_begin(conn, &hr) != 0) {
+        snprintf(err, errlen, "%s", hc_error(conn));
         goto done;
     }
 
-    if (req->body != NULL) {
-        tmp = curl_slist_append(hdrs, "Content-Type: application/json");
-        if (tmp == NULL) {
-            snprintf(err, errlen, "out of memory");
+    while ((rc = hc_head(conn)) == HC_AGAIN) {
+        if (fetch_wait(conn, &deadline, req, err, errlen) != 0) {
             goto done;
         }
-        hdrs = tmp;
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t) req->body_len);
     }
 
-    if (req->auth != NULL) {
-        tmp = curl_slist_append(hdrs, req->auth);
-        if (tmp == NULL) {
-            snprintf(err, errlen, "out of memory");
-            goto done;
-        }
-        hdrs = tmp;
-    }
-
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
-
-    rc = curl_easy_perform(easy);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, status);
-
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s", ctx.stopped ? "reply refused by reader"
-                 : curl_err[0] ? curl_err : curl_easy_strerror(rc));
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", hc_error(conn));
         goto done;
+    }
+
+    *status = hc_status(conn);
+
+    for ( ;; ) {
+        n = hc_body(conn, chunk, sizeof(chunk));
+
+        if (n > 0) {
+            if (req->sink != NULL && req->sink(req->ud, chunk, (size_t) n)
+                                     != 0)
+            {
+                snprintf(err, errlen, "reply refused by reader");
+                goto done;
+            }
+            continue;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        if (n == HC_ERROR) {
+            snprintf(err, errlen, "%s", hc_error(conn));
+            goto done;
+        }
+
+        if (fetch_wait(conn, &deadline, req, err, errlen) != 0) {
+            goto done;
+        }
     }
 
     ret = 0;
 
 done:
 
-    /* the header list holds a one-time signature and is not reused */
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdrs);
+    hc_end(conn);
     return ret;
 }

@@ -1,6 +1,7 @@
 /*
- * Small blocking HTTP calls with libcurl (Ollama's inventory endpoints,
- * the orchestrator's heartbeat), for the agent's background threads.
+ * Small blocking HTTP calls (Ollama's inventory endpoints, the
+ * orchestrator's heartbeat) for the agent's background threads, on the
+ * agent's own client, within a total timeout.
  */
 
 #ifndef ECHO_AGENT_HTTP_FETCH_H
@@ -8,7 +9,7 @@
 
 #include <stddef.h>
 
-#include <curl/curl.h>
+#include "http_client.h"
 
 
 /* receives the reply body as it arrives; return -1 to stop the transfer */
@@ -31,9 +32,8 @@ typedef struct {
 } fetch_req_t;
 
 
-int http_fetch(CURL *easy, const fetch_req_t *req, long *status, char *err,
-    size_t errlen);
-void http_no_proxy(CURL *easy);
+int http_fetch(hc_conn_t *conn, const fetch_req_t *req, long *status,
+    char *err, size_t errlen);
 
 
 #endif /* ECHO_AGENT_HTTP_FETCH_H */

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
 
 #include "buf.h"
 #include "classify.h"
@@ -30,11 +29,11 @@
 
 
 static void *inventory_main(void *arg);
-static void inventory_refresh(CURL *easy, const conf_t *c, int probe);
-static int inventory_read(CURL *easy, const conf_t *c, ollama_reply_t kind,
-    const char *path, const char *body, model_list_t *list, model_t *show,
-    char *err, size_t errlen);
-static void inventory_show(CURL *easy, const conf_t *c, model_t *m);
+static void inventory_refresh(hc_conn_t *conn, const conf_t *c, int probe);
+static int inventory_read(hc_conn_t *conn, const conf_t *c,
+    ollama_reply_t kind, const char *path, const char *body,
+    model_list_t *list, model_t *show, char *err, size_t errlen);
+static void inventory_show(hc_conn_t *conn, const conf_t *c, model_t *m);
 static int inventory_sink(void *ud, const char *p, size_t n);
 static uint64_t inventory_signature(const model_list_t *l, int up);
 
@@ -102,19 +101,19 @@ inventory_kick(void)
 void
 inventory_refresh_now(void)
 {
-    CURL    *easy = NULL;
-    conf_t  *c = NULL;
+    hc_conn_t  *conn = NULL;
+    conf_t     *c = NULL;
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
+    conn = hc_new();
+    if (conn == NULL) {
         log_error("inventory: out of memory");
         return;
     }
 
     c = runtime_conf();
-    inventory_refresh(easy, c, 0);
+    inventory_refresh(conn, c, 0);
     runtime_conf_put(c);
-    curl_easy_cleanup(easy);
+    hc_free(conn);
 }
 
 
@@ -150,14 +149,14 @@ inventory_snapshot(model_list_t *models, hw_info_t *hw, int *ollama_up)
 static void *
 inventory_main(void *arg)
 {
-    CURL      *easy = NULL;
-    conf_t    *c = NULL;
-    unsigned   ms;
+    hc_conn_t  *conn = NULL;
+    conf_t     *c = NULL;
+    unsigned    ms;
 
     (void) arg;
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
+    conn = hc_new();
+    if (conn == NULL) {
         log_error("inventory: out of memory, Ollama is not re-read");
         return NULL;
     }
@@ -172,17 +171,17 @@ inventory_main(void *arg)
         }
 
         c = runtime_conf();
-        inventory_refresh(easy, c, 1);
+        inventory_refresh(conn, c, 1);
         runtime_conf_put(c);
     }
 
-    curl_easy_cleanup(easy);
+    hc_free(conn);
     return NULL;
 }
 
 
 static void
-inventory_refresh(CURL *easy, const conf_t *c, int probe)
+inventory_refresh(hc_conn_t *conn, const conf_t *c, int probe)
 {
     model_list_t   models, loaded, old;
     model_t       *m, *prev;
@@ -198,13 +197,13 @@ inventory_refresh(CURL *easy, const conf_t *c, int probe)
     model_list_init(&loaded);
     model_list_init(&old);
 
-    up = inventory_read(easy, c, OLLAMA_TAGS, "/api/tags", NULL, &models,
+    up = inventory_read(conn, c, OLLAMA_TAGS, "/api/tags", NULL, &models,
                         NULL, err, sizeof(err)) == 0;
     if (!up) {
         model_list_free(&models);
     }
 
-    if (up && inventory_read(easy, c, OLLAMA_PS, "/api/ps", NULL, &loaded,
+    if (up && inventory_read(conn, c, OLLAMA_PS, "/api/ps", NULL, &loaded,
                              NULL, err, sizeof(err)) != 0)
     {
         log_debug("ollama /api/ps: %s", err);
@@ -244,7 +243,7 @@ inventory_refresh(CURL *easy, const conf_t *c, int probe)
             m->shown = 1;
 
         } else {
-            inventory_show(easy, c, m);
+            inventory_show(conn, c, m);
         }
 
         m->type = classify_model(m);
@@ -292,7 +291,7 @@ inventory_refresh(CURL *easy, const conf_t *c, int probe)
 
 
 static void
-inventory_show(CURL *easy, const conf_t *c, model_t *m)
+inventory_show(hc_conn_t *conn, const conf_t *c, model_t *m)
 {
     buf_t  body;
     char   err[256];
@@ -308,7 +307,7 @@ inventory_show(CURL *easy, const conf_t *c, model_t *m)
     }
 
     /* an older Ollama without capabilities still gives the families */
-    if (inventory_read(easy, c, OLLAMA_SHOW, "/api/show", body.data, NULL,
+    if (inventory_read(conn, c, OLLAMA_SHOW, "/api/show", body.data, NULL,
                        m, err, sizeof(err)) != 0)
     {
         log_debug("ollama /api/show %s: %s", m->name, err);
@@ -331,7 +330,7 @@ inventory_sink(void *ud, const char *p, size_t n)
 
 
 static int
-inventory_read(CURL *easy, const conf_t *c, ollama_reply_t kind,
+inventory_read(hc_conn_t *conn, const conf_t *c, ollama_reply_t kind,
     const char *path, const char *body, model_list_t *list, model_t *show,
     char *err, size_t errlen)
 {
@@ -356,7 +355,7 @@ inventory_read(CURL *easy, const conf_t *c, ollama_reply_t kind,
     req.sink = inventory_sink;
     req.ud = &oj;
 
-    if (http_fetch(easy, &req, &status, err, errlen) != 0) {
+    if (http_fetch(conn, &req, &status, err, errlen) != 0) {
         if (oj.jw.failed) {
             snprintf(err, errlen, "bad JSON at byte %zu: %s", oj.jw.err_pos,
                      oj.jw.err);

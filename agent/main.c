@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "advertise.h"
 #include "conf.h"
 #include "heartbeat.h"
+#include "http_tls.h"
 #include "inventory.h"
 #include "log.h"
 #include "mdns.h"
@@ -81,17 +81,10 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "echo-agent: cannot initialise libcurl\n");
-        free(c);
-        return 1;
-    }
-
     fd = server_listen(c, err, sizeof(err));
     if (fd < 0) {
         fprintf(stderr, "echo-agent: %s\n", err);
         free(c);
-        curl_global_cleanup();
         return 2;
     }
 
@@ -99,7 +92,6 @@ main(int argc, char **argv)
         fprintf(stderr, "echo-agent: cannot create an eventfd\n");
         close(fd);
         free(c);
-        curl_global_cleanup();
         return 1;
     }
 
@@ -163,7 +155,7 @@ done:
 
     advertise_shutdown();
     runtime_shutdown();
-    curl_global_cleanup();
+    tls_shutdown();
     log_info("stopped");
     return rc;
 }

@@ -1,21 +1,22 @@
 /*
  * Threading: libmicrohttpd runs a thread per connection, and this relay
- * runs inside that thread.  The content reader blocks in curl_multi_poll()
- * until Ollama sends bytes, and hands each one to libmicrohttpd at once:
- * no queue, no cross-thread hand-off, one wake-up per token.  A thread per
+ * runs inside that thread.  The content reader waits in poll() until
+ * Ollama sends bytes, and hands each read to libmicrohttpd at once: no
+ * queue, no cross-thread hand-off, one wake-up per token.  A thread per
  * connection is affordable here: an agent serves a few concurrent tasks
  * (Ollama itself runs a handful in parallel), and the stacks are small.
  *
- * Each connection thread keeps one curl multi and easy handle for its
- * life, so the connection to Ollama is reused from task to task.
+ * Each connection thread keeps one HTTP client connection (http_client.c)
+ * for its life, so the connection to Ollama is reused from task to task.
  *
  * While waiting, the relay also watches the client socket: a client that
  * hangs up cancels the Ollama request at once (its socket is closed, which
  * makes Ollama stop generating), and the abort eventfd, which cuts every
  * relay when the drain timeout expires.
  *
- * Memory per task is bounded: Ollama's bytes wait in a fixed buffer and
- * curl is paused when it is full.
+ * Memory per task is bounded: Ollama's bytes wait in a fixed buffer, and
+ * nothing more is read from Ollama's socket until the client has taken
+ * them, so a slow client holds Ollama back through TCP itself.
  */
 
 /* POLLRDHUP */
@@ -30,11 +31,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "buf.h"
-#include "http_fetch.h"
+#include "http_client.h"
 #include "log.h"
 #include "relay.h"
 #include "runtime.h"
@@ -46,17 +46,14 @@
 
 
 typedef struct {
-    CURLM  *multi;
-    CURL   *easy;
-    int     busy;
+    hc_conn_t  *conn;
+    int         busy;
 } relay_handles_t;
 
 
 struct relay_s {
     relay_handles_t     *h;
     int                  own_handles;
-    int                  in_multi;
-    struct curl_slist   *headers;
     char                *body;
     size_t               body_len;
     endpoint_t           ep;
@@ -64,16 +61,14 @@ struct relay_s {
     int                  watch_client;
     int                  holds_slot;
     int                  headers_done;
-    int                  headers_done_now;
     int                  done;
-    int                  paused;
     int                  client_gone;
     int                  aborted;
     int                  error_sent;
-    CURLcode             result;
+    int                  failed;
     long                 status;
     char                 content_type[RELAY_TYPE_MAX + 1];
-    char                 errbuf[CURL_ERROR_SIZE];
+    char                 errbuf[HC_ERR_MAX];
     size_t               off;
     size_t               len;
     char                 last;
@@ -100,9 +95,8 @@ static void relay_key_init(void);
 static void relay_handles_free(void *p);
 static relay_handles_t *relay_handles_new(void);
 static relay_handles_t *relay_handles_get(int *own);
-static size_t relay_on_body(char *p, size_t size, size_t n, void *ud);
-static size_t relay_on_header(char *p, size_t size, size_t n, void *ud);
-static void relay_perform(relay_t *r);
+static void relay_took(relay_t *r, const char *p, size_t len);
+static void relay_fail(relay_t *r);
 static void relay_pump(relay_t *r);
 static int relay_client_gone(int fd);
 static void relay_error_line(relay_t *r);
@@ -136,12 +130,7 @@ relay_handles_free(void *p)
         return;
     }
 
-    if (h->easy != NULL) {
-        curl_easy_cleanup(h->easy);
-    }
-    if (h->multi != NULL) {
-        curl_multi_cleanup(h->multi);
-    }
+    hc_free(h->conn);
     free(h);
 }
 
@@ -156,9 +145,8 @@ relay_handles_new(void)
         return NULL;
     }
 
-    h->multi = curl_multi_init();
-    h->easy = curl_easy_init();
-    if (h->multi == NULL || h->easy == NULL) {
+    h->conn = hc_new();
+    if (h->conn == NULL) {
         relay_handles_free(h);
         return NULL;
     }
@@ -167,7 +155,7 @@ relay_handles_new(void)
 }
 
 
-/* this thread's handles; a private pair if they are somehow in use */
+/* this thread's connection; a private one if it is somehow in use */
 static relay_handles_t *
 relay_handles_get(int *own)
 {
@@ -247,8 +235,7 @@ relay_content_type(const relay_t *r)
 relay_start_t
 relay_start(relay_t *r, const char *url, char *err, size_t errlen)
 {
-    CURL               *e;
-    struct curl_slist  *tmp = NULL;
+    hc_req_t  req;
 
     r->h = relay_handles_get(&r->own_handles);
     if (r->h == NULL) {
@@ -256,45 +243,16 @@ relay_start(relay_t *r, const char *url, char *err, size_t errlen)
         return RELAY_UNREACHABLE;
     }
 
-    e = r->h->easy;
-    curl_easy_reset(e);
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.body = r->body;
+    req.body_len = r->body_len;
+    req.connect_ms = 3000;
 
-    r->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (r->headers == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (hc_begin(r->h->conn, &req) != 0) {
+        snprintf(err, errlen, "%s", hc_error(r->h->conn));
         return RELAY_UNREACHABLE;
     }
-    tmp = curl_slist_append(r->headers, "Expect:");
-    if (tmp == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return RELAY_UNREACHABLE;
-    }
-
-    http_no_proxy(e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    if (r->body != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t) r->body_len);
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    }
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, relay_on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, relay_on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
-
-    if (curl_multi_add_handle(r->h->multi, e) != CURLM_OK) {
-        snprintf(err, errlen, "cannot start the transfer");
-        return RELAY_UNREACHABLE;
-    }
-    r->in_multi = 1;
 
     /* wait for Ollama's status line and headers, not for its first token */
     while (!r->headers_done && !r->done) {
@@ -310,86 +268,33 @@ relay_start(relay_t *r, const char *url, char *err, size_t errlen)
     }
 
     if (!r->headers_done) {
-        snprintf(err, errlen, "%s", r->errbuf[0] ? r->errbuf
-                 : curl_easy_strerror(r->result));
+        snprintf(err, errlen, "%s", r->errbuf);
         return RELAY_UNREACHABLE;
     }
 
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     return RELAY_OK;
 }
 
 
-static size_t
-relay_on_header(char *p, size_t size, size_t n, void *ud)
+static void
+relay_fail(relay_t *r)
 {
-    relay_t  *r = ud;
-    size_t    len = size * n, i;
-    long      code = 0;
-
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* a new response: an interim 1xx may come first */
-        r->content_type[0] = '\0';
-
-    } else if (len <= 2) {
-        curl_easy_getinfo(r->h->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 200) {
-            r->headers_done = 1;
-            r->headers_done_now = 1;
-        }
-
-    } else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-        p += 13;
-        len -= 13;
-        while (len > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'
-                           || p[len - 1] == ' '))
-        {
-            len--;
-        }
-        if (len > RELAY_TYPE_MAX) {
-            len = 0;
-        }
-        for (i = 0; i < len; i++) {
-            if (p[i] < 0x20 || p[i] > 0x7e) {
-                len = 0;
-            }
-        }
-        memcpy(r->content_type, p, len);
-        r->content_type[len] = '\0';
-        r->sse = strncasecmp(r->content_type, "text/event-stream", 17) == 0;
-    }
-
-    return size * n;
+    r->done = 1;
+    r->failed = 1;
+    snprintf(r->errbuf, sizeof(r->errbuf), "%s", hc_error(r->h->conn));
 }
 
 
-static size_t
-relay_on_body(char *p, size_t size, size_t n, void *ud)
+/* len bytes of the reply just read into the buffer */
+static void
+relay_took(relay_t *r, const char *p, size_t len)
 {
-    relay_t  *r = ud;
-    size_t    len = size * n, i;
-
-    if (r->len + len > sizeof(r->buf) && r->off > 0) {
-        memmove(r->buf, r->buf + r->off, r->len - r->off);
-        r->len -= r->off;
-        r->off = 0;
-    }
-
-    /* curl keeps the bytes and offers them again after the unpause */
-    if (r->len + len > sizeof(r->buf)) {
-        r->paused = 1;
-        return CURL_WRITEFUNC_PAUSE;
-    }
+    size_t  i;
 
     if (r->t_first < 0) {
         r->t_first = relay_now();
     }
 
-    memcpy(r->buf + r->len, p, len);
     r->len += len;
     r->bytes += len;
 
@@ -400,8 +305,6 @@ relay_on_body(char *p, size_t size, size_t n, void *ud)
     if (r->sse) {
         relay_sse_scan(r, p, len);
     }
-
-    return len;
 }
 
 
@@ -434,62 +337,62 @@ relay_client_gone(int fd)
 }
 
 
-static void
-relay_perform(relay_t *r)
-{
-    int        running, queued;
-    CURLMcode  mc;
-    CURLMsg   *msg;
-
-    mc = curl_multi_perform(r->h->multi, &running);
-    if (mc != CURLM_OK) {
-        r->done = 1;
-        r->result = CURLE_RECV_ERROR;
-        snprintf(r->errbuf, sizeof(r->errbuf), "%s",
-                 curl_multi_strerror(mc));
-        return;
-    }
-
-    while ((msg = curl_multi_info_read(r->h->multi, &queued)) != NULL) {
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == r->h->easy) {
-            r->done = 1;
-            r->result = msg->data.result;
-        }
-    }
-}
-
-
-/* moves the transfer on, waiting only when there is nothing to hand out */
+/*
+ * Moves the exchange on, and waits (a second at most, watching the abort
+ * eventfd and the client) only when there is nothing to hand out.  Reads
+ * go into the free end of the buffer, which relay_read() empties first.
+ */
 static void
 relay_pump(relay_t *r)
 {
-    struct curl_waitfd   extra[2];
-    unsigned             nextra = 0;
-    int                  gone;
+    hc_conn_t      *conn = r->h->conn;
+    struct pollfd   extra[2];
+    unsigned        nextra = 0;
+    ssize_t         n;
+    int             gone;
 
-    relay_perform(r);
-    if (r->done || r->len > r->off || r->headers_done_now) {
-        r->headers_done_now = 0;
+    if (!r->headers_done) {
+        n = hc_head(conn);
+        if (n == 0) {
+            r->headers_done = 1;
+            r->status = hc_status(conn);
+            snprintf(r->content_type, sizeof(r->content_type), "%s",
+                     hc_content_type(conn));
+            r->sse = strncasecmp(r->content_type, "text/event-stream", 17)
+                     == 0;
+            return;
+        }
+
+    } else {
+        n = hc_body(conn, r->buf + r->len, sizeof(r->buf) - r->len);
+        if (n > 0) {
+            relay_took(r, r->buf + r->len, (size_t) n);
+            return;
+        }
+        if (n == 0) {
+            r->done = 1;
+            return;
+        }
+    }
+
+    if (n == HC_ERROR) {
+        relay_fail(r);
         return;
     }
 
     extra[nextra].fd = runtime_abort_fd();
-    extra[nextra].events = CURL_WAIT_POLLIN;
-    extra[nextra].revents = 0;
+    extra[nextra].events = POLLIN;
     nextra++;
 
     if (r->watch_client) {
         extra[nextra].fd = r->client_fd;
-        extra[nextra].events = CURL_WAIT_POLLIN;
-        extra[nextra].revents = 0;
+        extra[nextra].events = POLLIN;
         nextra++;
     }
 
-    if (curl_multi_poll(r->h->multi, extra, nextra, RELAY_WAIT_MS, NULL)
-        != CURLM_OK)
-    {
+    if (hc_wait(conn, extra, nextra, RELAY_WAIT_MS) < 0) {
         r->done = 1;
-        r->result = CURLE_RECV_ERROR;
+        r->failed = 1;
         snprintf(r->errbuf, sizeof(r->errbuf), "waiting for Ollama failed");
         return;
     }
@@ -499,7 +402,7 @@ relay_pump(relay_t *r)
         return;
     }
 
-    if (r->watch_client) {
+    if (r->watch_client && extra[1].revents) {
         gone = relay_client_gone(r->client_fd);
         if (gone > 0) {
             r->client_gone = 1;
@@ -509,8 +412,6 @@ relay_pump(relay_t *r)
             r->watch_client = 0;
         }
     }
-
-    relay_perform(r);
 }
 
 
@@ -575,7 +476,7 @@ relay_error_line(relay_t *r)
 {
     buf_t        line;
     const char  *why;
-    char         msg[CURL_ERROR_SIZE + 64];
+    char         msg[HC_ERR_MAX + 64];
 
     r->error_sent = 1;
     r->off = 0;
@@ -585,7 +486,7 @@ relay_error_line(relay_t *r)
         why = "the node is shutting down and cut this task";
     } else {
         snprintf(msg, sizeof(msg), "ollama stream failed: %s",
-                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result));
+                 r->errbuf[0] ? r->errbuf : "request failed");
         why = msg;
     }
 
@@ -652,11 +553,6 @@ relay_read(void *cls, uint64_t pos, char *out, size_t max)
                 r->len = 0;
             }
 
-            if (r->paused && r->len - r->off < sizeof(r->buf) / 2) {
-                r->paused = 0;
-                curl_easy_pause(r->h->easy, CURLPAUSE_CONT);
-            }
-
             return (ssize_t) n;
         }
 
@@ -665,7 +561,7 @@ relay_read(void *cls, uint64_t pos, char *out, size_t max)
         }
 
         if (r->done || r->aborted) {
-            if ((r->aborted || r->result != CURLE_OK) && !r->error_sent) {
+            if ((r->aborted || r->failed) && !r->error_sent) {
                 relay_error_line(r);
                 continue;
             }
@@ -686,7 +582,7 @@ relay_outcome(const relay_t *r)
     if (!r->headers_done) {
         return OUTCOME_UNREACHABLE;
     }
-    if (r->aborted || (r->done && r->result != CURLE_OK)) {
+    if (r->aborted || (r->done && r->failed)) {
         return OUTCOME_STREAM_FAILED;
     }
     if (r->status >= 400) {
@@ -732,13 +628,9 @@ relay_free(void *cls)
               r->aborted ? ", cut by the drain" : "");
 
     if (r->h != NULL) {
-        /* removing an unfinished transfer closes its connection, which
+        /* ending an unfinished exchange closes its connection, which
          * is what makes Ollama stop generating */
-        if (r->in_multi) {
-            curl_multi_remove_handle(r->h->multi, r->h->easy);
-        }
-        curl_easy_setopt(r->h->easy, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(r->h->easy, CURLOPT_ERRORBUFFER, NULL);
+        hc_end(r->h->conn);
 
         if (r->own_handles) {
             relay_handles_free(r->h);
@@ -751,7 +643,6 @@ relay_free(void *cls)
         runtime_task_release();
     }
 
-    curl_slist_free_all(r->headers);
     free(r->body);
     free(r);
 }

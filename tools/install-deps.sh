@@ -8,13 +8,13 @@ set -eu
 what=${1:-test}
 
 build_pkgs="nginx nginx-dev build-essential pkg-config libhiredis-dev
-    libprotobuf-c-dev protobuf-c-compiler libyajl-dev libcurl4-openssl-dev
+    libprotobuf-c-dev protobuf-c-compiler libyajl-dev
     libavahi-client-dev libmicrohttpd-dev libssl-dev curl"
 run_pkgs="redis-server"
 test_pkgs="libtest-base-perl libtext-diff-perl libwww-perl libipc-run-perl
     valgrind procps iproute2 python3-websockets chromium chromium-driver
     dbus avahi-daemon avahi-utils prometheus python3-grpcio
-    python3-grpc-tools"
+    python3-grpc-tools openssl"
 # the dashboard's build needs Node.js and npm; a machine that already has
 # a node (a newer one from elsewhere, say) keeps it
 node_pkgs=""
@@ -38,7 +38,7 @@ cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static
     qemu-system-arm cpio kmod file"
 for a in $cross_archs; do
-    cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a libcurl4-openssl-dev:$a
+    cross_pkgs="$cross_pkgs libmicrohttpd-dev:$a
         libyajl-dev:$a libavahi-client-dev:$a libssl-dev:$a"
 done
 

@@ -6,7 +6,9 @@
 #     threads holding a curl multi and easy handle after one POST to the
 #     simulator, against 20 threads doing nothing (curl_threads.c).
 # Figures depend on what else maps the same libraries: the script prints
-# how many other processes map libcurl.  Not a test: it prints.
+# how many other processes map libcurl.  Not a test: it prints.  Since
+# the agent has its own HTTP client it needs libcurl4-openssl-dev only
+# for this comparison (tools/install-deps.sh no longer installs it).
 #
 #   bench/agent/floor.sh [build dir, default ./build]
 set -eu

@@ -189,6 +189,14 @@ sub parse_chunked {
 
 sub json { JSON::PP::decode_json($_[0]) }
 
+# What the agent's /healthz says of Ollama ("up", "down"), or "HTTP <code>".
+sub ollama_state {
+    my ($agent) = @_;
+    my $res = call($agent, GET => '/healthz', undef, auth => undef);
+    return $res->code == 200 ? json($res->content)->{ollama}
+                             : 'HTTP ' . $res->code;
+}
+
 # echo_agent_heartbeats_total{result="$result"} from the agent's /metrics.
 sub heartbeat_metric {
     my ($agent, $result) = @_;
