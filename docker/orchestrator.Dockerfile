@@ -12,7 +12,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential pkg-config dpkg-dev make nginx-dev \
         libhiredis-dev libprotobuf-c-dev protobuf-c-compiler libyajl-dev \
-        libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
+        libmicrohttpd-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
