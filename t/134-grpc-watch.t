@@ -138,7 +138,7 @@ client too slow
 === TEST 6: 20 watchers at once: each gets the snapshot and the event
 --- init
 Mesh::Orch::later(sub { main::feed_clients() == 20 },
-                  sub { main::publish_kinds('node.load', 'x.all') }, 60);
+                  sub { main::publish_kinds('node.load', 'x.all') }, 110);
 --- request
 GET /mesh/status
 --- checks

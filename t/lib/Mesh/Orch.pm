@@ -409,7 +409,14 @@ sub later {
     if ($pid == 0) {
         my $code = 1;
         eval {
-            wait_until($cond, $limit // 10) && $action->();
+            if (wait_until($cond, $limit // 10)) {
+                $action->();
+            } else {
+                # said, not silent: a block waiting on the action would
+                # otherwise fail with no clue why
+                print STDERR "later: the condition did not hold within "
+                    . (($limit // 10) * $Slow) . " s; action not run\n";
+            }
             $code = 0;
         };
         print STDERR "later: $@" if $@;
