@@ -148,16 +148,41 @@ sub smaps_groups {
     return \%g;
 }
 
-sub libcurl_users {
+# Other processes that map one of the agent's shared libraries (all but
+# libc and the loader, which every process maps): they lower its PSS and
+# move those pages from private to shared.  Returns "lib (pid name, ...)"
+# strings, none when the agent is alone.
+sub library_sharers {
     my ($self) = @_;
-    my $n = 0;
+    my (%libs, %name, @found);
+    # by device and inode: the same file may be mapped as /lib/... by one
+    # process and /usr/lib/... by another
+    my $so = qr{^\S+ \S+ \S+ (\S+) (\d+)\s+(/\S+\.so[.\d]*)$};
+    open my $own, '<', "/proc/$self/maps" or return ();
+    for (<$own>) {
+        next unless /$so/ && $2;
+        next if $3 =~ m{/(libc|ld-linux[-\w]*)\.so};
+        $libs{"$1 $2"} = [];
+        ($name{"$1 $2"} = $3) =~ s{.*/}{};
+    }
     for my $maps (glob '/proc/[0-9]*/maps') {
         my ($pid) = $maps =~ m{/proc/(\d+)/};
         next if $pid == $self || $pid == $$;
         open my $in, '<', $maps or next;
-        $n++ if grep { m{/libcurl[-\w]*\.so} } <$in>;
+        my %seen;
+        for (<$in>) {
+            next unless /$so/ && $libs{"$1 $2"} && !$seen{"$1 $2"}++;
+            open my $c, '<', "/proc/$pid/comm";
+            my $comm = $c ? <$c> : '?';
+            chomp $comm;
+            push @{ $libs{"$1 $2"} }, "$pid $comm";
+        }
     }
-    return $n;
+    for my $key (sort { $name{$a} cmp $name{$b} } keys %libs) {
+        my $who = $libs{$key};
+        push @found, "$name{$key} (" . join(', ', @$who) . ')' if @$who;
+    }
+    return @found;
 }
 
 sub print_smaps {
@@ -317,9 +342,10 @@ for (1 .. 20) {
     system("cp /proc/$sagent_pid/smaps '$smaps_out'") if $smaps_out;
 }
 # other processes mapping the same libraries lower this agent's PSS and
-# move its library pages from private to shared: count those mapping
-# libcurl (other agents, curl itself) right after the peak
-my $others = libcurl_users($sagent_pid);
+# move its library pages from private to shared: find them right after
+# the peak
+my @sharers = library_sharers($sagent_pid);
+my $others = @sharers;
 # (one string: `...` . "url" would run curl before adding the URL)
 my $metrics = `curl -s -H 'Authorization: @{[ token() ]}' http://127.0.0.1:$sagent/metrics`;
 my $active = $metrics =~ /^echo_agent_active_tasks 20$/m;
@@ -339,8 +365,9 @@ for my $row (@rows) {
 }
 print "  (20 streams: ", $active ? '20 tasks were active' :
     'WARNING: not 20 tasks active', ")\n";
-print "  (other processes mapping libcurl after the peak: $others",
-    $others ? ': PSS and private are lower than alone' : '', ")\n";
+print "  (other processes mapping the agent's libraries after the peak: ",
+    $others ? join('; ', @sharers) . ': PSS and private are lower than'
+              . ' alone' : 'none', ")\n";
 print_smaps('where the memory is with 20 streams', $peak_smaps) if $memory;
 printf "  targets with 20 streams: PSS <= 6,144 KiB (%s), private <= 4,096"
     . " KiB (%s)%s\n", $peak->{pss} <= 6144 ? 'met' : 'NOT met',
