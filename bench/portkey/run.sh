@@ -6,8 +6,9 @@
 # stand-in called directly as the baseline for added latency; then streamed
 # time to first token before a zero-delay simulator (llama3.2:3b, also a
 # node of the mesh), alternating request by request with the simulator
-# direct.  The gateway or nginx runs alone on CPU 0; wrk, the stand-in and
-# the simulator on CPU 1.
+# direct.  Plain nginx proxy_pass to the same backend, in the mesh's nginx,
+# shows what the nginx hop alone adds.  The gateway or nginx runs alone on
+# CPU 0; wrk, the stand-in and the simulator on CPU 1.
 # Not a test: it prints figures.
 #
 #   bench/portkey/run.sh [seconds per run, default 5] [rounds, default 3]
@@ -41,7 +42,12 @@ N=$W/nginx
 nginx_prefix "$N"
 { mesh_head 1 16880 16m; cat <<CONF
     upstream mesh_agents { mesh_balancer; keepalive 64; }
+    upstream plain_backend { server 127.0.0.1:16891; keepalive 64; }
     $PROXY_CONF
+    server {
+        listen 127.0.0.1:16871;
+        location /v1/ { proxy_pass http://plain_backend; }
+    }
     server {
         listen 127.0.0.1:16870;
         $MESH_HEADERS
@@ -80,17 +86,18 @@ case "$reply" in
     *) echo "portkey did not relay the stand-in's reply: $reply" >&2; exit 1 ;;
 esac
 run_wrk 16881 16 2 "$PKH"
-[ $mesh = 1 ] && run_wrk 16870 16 2 ""
+[ $mesh = 1 ] && run_wrk 16870 16 2 "" && run_wrk 16871 16 2 ""
 
 echo "== /v1/chat/completions, non-streamed; gateway alone on CPU 0, wrk and the backend on CPU 1; $ROUNDS rounds of ${DUR}s =="
 printf '%-18s %-8s %10s %10s %10s %6s\n' target load 'req/s' 'p50 us' \
     'p99 us' bad
 for r in $(seq 1 "$ROUNDS"); do
     for c in 16 1; do
-        for t in direct portkey mesh; do
+        for t in direct portkey plain mesh; do
             case $t in
                 direct)  port=16891; h="" ;;
                 portkey) port=16881; h=$PKH ;;
+                plain)   [ $mesh = 1 ] || continue; port=16871; h="" ;;
                 mesh)    [ $mesh = 1 ] || continue; port=16870; h="" ;;
             esac
             run_wrk $port $c "$DUR" "$h"
@@ -99,7 +106,21 @@ for r in $(seq 1 "$ROUNDS"); do
                 "$rps" "$p50" "$p99" "$bad"
         done
     done
-done
+done | tee "$W/rounds.out"
+# the target's two ratios, round by round: throughput at -c16, and the
+# p50 each adds over the backend direct at -c1 (plain nginx: the hop alone)
+awk '{ k = $1 " " $2 " " $3; rps[k] = $4; p50[k] = $5 }
+     $2 == "c16" { r = substr($3, 2) + 0; if (r > n) n = r }
+     END {
+        if (!(("mesh c16 r1") in rps)) exit
+        for (r = 1; r <= n; r++) {
+            d = p50["direct c1 r" r]
+            printf "  round %d: throughput mesh / Portkey %.1fx; added p50 at -c1: Portkey %d us, plain nginx %d us, mesh %d us, mesh / Portkey 1/%.0f\n",
+                r, rps["mesh c16 r" r] / rps["portkey c16 r" r],
+                p50["portkey c1 r" r] - d, p50["plain c1 r" r] - d,
+                p50["mesh c1 r" r] - d,
+                (p50["portkey c1 r" r] - d) / (p50["mesh c1 r" r] - d)
+        } }' "$W/rounds.out"
 
 echo
 echo "== streamed /v1/chat/completions, time to first token, $NTTFT requests each, alternating (kept-alive) =="
