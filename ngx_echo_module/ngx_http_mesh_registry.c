@@ -39,13 +39,6 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
     ngx_uint_t                    n, b, i;
     ngx_http_mesh_registry_sh_t  *reg;
 
-    reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t));
-    if (reg == NULL) {
-        return NGX_ERROR;
-    }
-
-    *data = reg;
-
     /* three quarters of the zone for nodes, the rest for slab overhead */
 
     avail = (size_t) (shpool->end - (u_char *) shpool) / 4 * 3;
@@ -55,14 +48,28 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
         n = NGX_HTTP_MESH_MAX_NODES;
     }
 
+    /*
+     * The slots' routing summaries after the registry, in the page it
+     * takes anyway in a small zone: a zone holds as many nodes as before
+     * (a page of their own is more than the smallest zone has left).
+     */
+
+    reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t)
+                                  + n * sizeof(ngx_http_mesh_node_sum_t));
+    if (reg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *data = reg;
+
     if (n == 0) {
         return NGX_ERROR;
     }
 
-    reg->nodes = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_t));
-    reg->sums = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_sum_t));
+    reg->sums = (ngx_http_mesh_node_sum_t *) (reg + 1);
 
-    if (reg->nodes == NULL || reg->sums == NULL) {
+    reg->nodes = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_t));
+    if (reg->nodes == NULL) {
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
                       "mesh zone too small for %ui nodes", n);
         return NGX_ERROR;
