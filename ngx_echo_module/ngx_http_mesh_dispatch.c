@@ -62,7 +62,7 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
         node = &reg->nodes[res.node];
 
         /* counted under the lock that chose it: no two take the last slot */
-        (void) ngx_atomic_fetch_add(&node->active, 1);
+        ngx_http_mesh_registry_reserve(reg, node);
 
         ngx_cpystrn(ctx->node_id, (u_char *) node->caps.node_id,
                     sizeof(ctx->node_id));
@@ -102,26 +102,8 @@ ngx_http_mesh_dispatch_reserve(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx)
 void
 ngx_http_mesh_dispatch_release(ngx_uint_t index, ngx_log_t *log)
 {
-    ngx_atomic_uint_t      old;
-    ngx_http_mesh_node_t  *node;
-    ngx_http_mesh_zone_t  *zone;
-
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL) {
-        return;
-    }
-
-    node = &ngx_http_mesh_reg(zone)->nodes[index];
-
     /* never below zero, whatever order the callbacks come in */
-
-    for ( ;; ) {
-        old = node->active;
-
-        if (old == 0 || ngx_atomic_cmp_set(&node->active, old, old - 1)) {
-            break;
-        }
-    }
+    ngx_http_mesh_registry_release(index);
 
     ngx_http_mesh_sync_count(index, -1, log);
 }

@@ -39,13 +39,6 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
     ngx_uint_t                    n, b, i;
     ngx_http_mesh_registry_sh_t  *reg;
 
-    reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t));
-    if (reg == NULL) {
-        return NGX_ERROR;
-    }
-
-    *data = reg;
-
     /* three quarters of the zone for nodes, the rest for slab overhead */
 
     avail = (size_t) (shpool->end - (u_char *) shpool) / 4 * 3;
@@ -55,9 +48,25 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
         n = NGX_HTTP_MESH_MAX_NODES;
     }
 
+    /*
+     * The slots' routing summaries after the registry, in the page it
+     * takes anyway in a small zone: a zone holds as many nodes as before
+     * (a page of their own is more than the smallest zone has left).
+     */
+
+    reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t)
+                                  + n * sizeof(ngx_http_mesh_node_sum_t));
+    if (reg == NULL) {
+        return NGX_ERROR;
+    }
+
+    *data = reg;
+
     if (n == 0) {
         return NGX_ERROR;
     }
+
+    reg->sums = (ngx_http_mesh_node_sum_t *) (reg + 1);
 
     reg->nodes = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_t));
     if (reg->nodes == NULL) {
@@ -325,6 +334,8 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     node->remote_active = caps->active_tasks;
     node->own_remote = node->active;
 
+    ngx_http_mesh_registry_sum(reg, node);
+
     if (*change != NGX_HTTP_MESH_CHANGE_SAME) {
         reg->generation++;
     }
@@ -362,6 +373,7 @@ ngx_http_mesh_registry_leave(const char *node_id)
 
     if (node && !node->left) {
         node->left = 1;
+        ngx_http_mesh_registry_sum(ngx_http_mesh_reg(zone), node);
         ngx_http_mesh_reg(zone)->generation++;
         rc = NGX_OK;
     }
@@ -468,6 +480,7 @@ ngx_http_mesh_registry_outcome(ngx_uint_t index, ngx_uint_t failed,
 
     node->ejected_until = now + ms;
     node->eject_end = node->ejected_until;
+    ngx_http_mesh_registry_sum(reg, node);
 
     ngx_memcpy(ej->node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
     ej->failures = node->fails;
@@ -505,6 +518,8 @@ ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active,
         /* the reply to a count of ours: that much of Redis' count is ours */
         own = (ngx_int_t) node->own_remote + own_delta;
         node->own_remote = (active < 0 || own < 0) ? 0 : own;
+
+        ngx_http_mesh_registry_sum_load(ngx_http_mesh_reg(zone), node);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -590,6 +605,38 @@ ngx_http_mesh_registry_models_changed(ngx_http_mesh_caps_t *old,
     }
 
     return 0;
+}
+
+
+/*
+ * Under the lock that dispatch counted it with: the routing summary moves
+ * with the count, and no two decrements can leave it behind.
+ */
+
+void
+ngx_http_mesh_registry_release(ngx_uint_t index)
+{
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = &reg->nodes[index];
+
+    if (node->active) {
+        node->active--;
+        ngx_http_mesh_registry_sum_load(reg, node);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

@@ -53,6 +53,28 @@ typedef struct {
 } ngx_http_mesh_node_t;
 
 
+/*
+ * What the router reads of a slot for every candidate, kept beside the
+ * slots in one array (40 bytes a slot, not the slot's 4.9 KB): every
+ * writer of a field it is made of calls ngx_http_mesh_registry_sum() or,
+ * for the load alone, ngx_http_mesh_registry_sum_load(), under the zone
+ * mutex, so it never disagrees with the slot.
+ */
+
+#define NGX_HTTP_MESH_SUM_MEMBER    0x01   /* used, not left */
+#define NGX_HTTP_MESH_SUM_ROUTABLE  0x02   /* live but for last_seen */
+#define NGX_HTTP_MESH_SUM_FULL      0x04   /* at its max_tasks */
+
+typedef struct {
+    uint64_t                      load;        /* registry_load() */
+    int64_t                       last_seen;
+    int64_t                       ejected_until;
+    double                        ram_free_gb;
+    uint32_t                      loaded;      /* bit m: model m loaded */
+    uint32_t                      flags;
+} ngx_http_mesh_node_sum_t;
+
+
 /* waiting tasks counted per process too: a crash cannot leave them */
 #define NGX_HTTP_MESH_QUEUE_SLOTS  64
 
@@ -68,6 +90,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_mesh_node_t         *nodes;
+    ngx_http_mesh_node_sum_t     *sums;         /* one per slot */
     ngx_int_t                    *id_index;     /* node id hash -> a chain */
     ngx_uint_t                    id_mask;      /* buckets - 1 */
     ngx_uint_t                    max_nodes;
@@ -135,6 +158,9 @@ ngx_int_t ngx_http_mesh_registry_outcome(ngx_uint_t index, ngx_uint_t failed,
 void ngx_http_mesh_registry_set_remote(const char *node_id, int64_t active,
     ngx_int_t own_delta);
 
+/* a task ended with node index: its count here, never below zero */
+void ngx_http_mesh_registry_release(ngx_uint_t index);
+
 /* down until a newer heartbeat; node_id gets its id; 1 if it was up */
 ngx_uint_t ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now,
     char *node_id);
@@ -150,40 +176,28 @@ void ngx_http_mesh_registry_set_change_handler(
     ngx_http_mesh_registry_change_pt handler);
 
 
+/* not marked down, not leaving or degraded: live while it heartbeats */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_routable(ngx_http_mesh_node_t *node)
+{
+    if (!node->used || node->left || node->down_since) {
+        return 0;
+    }
+
+    return node->caps.status != NGX_HTTP_MESH_STATUS_DRAINING
+           && node->caps.status != NGX_HTTP_MESH_STATUS_DEGRADED;
+}
+
+
 /* routable: heartbeating, not marked down, not leaving or degraded */
 
 static ngx_inline ngx_uint_t
 ngx_http_mesh_registry_live(ngx_http_mesh_node_t *node, int64_t now,
     int64_t timeout)
 {
-    if (!node->used || node->left || node->down_since) {
-        return 0;
-    }
-
-    if (node->caps.status == NGX_HTTP_MESH_STATUS_DRAINING
-        || node->caps.status == NGX_HTTP_MESH_STATUS_DEGRADED)
-    {
-        return 0;
-    }
-
-    return now - node->last_seen <= timeout;
-}
-
-
-/* the caller holds the zone mutex */
-
-static ngx_inline ngx_uint_t
-ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_node_t *node, int64_t now)
-{
-    if (node->down_since) {
-        return 0;
-    }
-
-    node->down_since = now;
-    reg->generation++;
-
-    return 1;
+    return ngx_http_mesh_registry_routable(node)
+           && now - node->last_seen <= timeout;
 }
 
 
@@ -204,6 +218,91 @@ ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
     own = node->own_remote;
 
     return local + (remote > own ? remote - own : 0);
+}
+
+
+/* the caller holds the zone mutex: the node's load changed */
+
+static ngx_inline void
+ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_node_t *node)
+{
+    ngx_uint_t                 load;
+    ngx_http_mesh_node_sum_t  *s;
+
+    s = &reg->sums[node - reg->nodes];
+    load = ngx_http_mesh_registry_load(node);
+
+    s->load = load;
+    s->flags &= ~NGX_HTTP_MESH_SUM_FULL;
+
+    if (node->caps.max_tasks && load >= node->caps.max_tasks) {
+        s->flags |= NGX_HTTP_MESH_SUM_FULL;
+    }
+}
+
+
+/* the caller holds the zone mutex: any field of the node changed */
+
+static ngx_inline void
+ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_node_t *node)
+{
+    ngx_uint_t                 m;
+    ngx_http_mesh_node_sum_t  *s;
+
+    s = &reg->sums[node - reg->nodes];
+
+    s->last_seen = node->last_seen;
+    s->ejected_until = node->ejected_until;
+    s->ram_free_gb = node->caps.ram_free_gb;
+    s->loaded = 0;
+    s->flags = 0;
+
+    for (m = 0; m < node->caps.nmodels; m++) {
+        if (node->caps.models[m].loaded) {
+            s->loaded |= (uint32_t) 1 << m;
+        }
+    }
+
+    if (node->used && !node->left) {
+        s->flags = NGX_HTTP_MESH_SUM_MEMBER;
+
+        if (ngx_http_mesh_registry_routable(node)) {
+            s->flags |= NGX_HTTP_MESH_SUM_ROUTABLE;
+        }
+    }
+
+    ngx_http_mesh_registry_sum_load(reg, node);
+}
+
+
+/* the caller holds the zone mutex: a task dispatched to node */
+
+static ngx_inline void
+ngx_http_mesh_registry_reserve(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_node_t *node)
+{
+    (void) ngx_atomic_fetch_add(&node->active, 1);
+    ngx_http_mesh_registry_sum_load(reg, node);
+}
+
+
+/* the caller holds the zone mutex */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_node_t *node, int64_t now)
+{
+    if (node->down_since) {
+        return 0;
+    }
+
+    node->down_since = now;
+    ngx_http_mesh_registry_sum(reg, node);
+    reg->generation++;
+
+    return 1;
 }
 
 

@@ -14,7 +14,11 @@
  * order above is applied to them exactly as it was to all nodes.  The
  * index is rebuilt when the zone's models generation moves, that is when a
  * slot gets a node or a node's model list changes; load, RAM, liveness and
- * loaded models are read from the zone on every decision.
+ * loaded models are read from the zone on every decision, from the slots'
+ * routing summary (ngx_http_mesh_node_sum_t, 40 bytes each, kept by every
+ * writer of the slot), not from the 4.9 KB slots: each candidate in the
+ * index carries which of its slot's models have the name or type, so no
+ * slot is read until the choice is made.
  */
 
 
@@ -23,21 +27,21 @@
 
 
 #define NGX_HTTP_MESH_ROUTE_TYPES  256       /* a model's type is a uint8_t */
-#define NGX_HTTP_MESH_ROUTE_AHEAD  8         /* candidates prefetched ahead */
 #define NGX_HTTP_MESH_ROUTE_REBUILD  100     /* ms between index rebuilds */
 
-#if (defined __GNUC__)
-#define ngx_http_mesh_route_prefetch(p)  __builtin_prefetch(p)
-#else
-#define ngx_http_mesh_route_prefetch(p)
-#endif
+
+/* a slot, and bit m set: its model m has the name or type */
+typedef struct {
+    uint32_t                      slot;
+    uint32_t                      models;
+} ngx_http_mesh_route_cand_t;
 
 
 /* slots in slot order, each once */
 typedef struct {
     ngx_uint_t                    n;
     ngx_uint_t                    last;        /* the last slot counted, + 1 */
-    uint32_t                     *slots;
+    ngx_http_mesh_route_cand_t   *cands;
 } ngx_http_mesh_route_list_t;
 
 
@@ -49,8 +53,31 @@ struct ngx_http_mesh_route_key_s {
     u_char                       *name;
     size_t                        len;
     ngx_uint_t                    hash;
+    ngx_uint_t                    latest_min;  /* the suffixes its names */
+    ngx_uint_t                    latest_max;  /* had, fewest and most */
     ngx_http_mesh_route_list_t    list;
 };
+
+
+/* a slot's model as the first pass of a build found it, for the second */
+typedef struct {
+    ngx_http_mesh_route_key_t    *key;
+    uint32_t                      slot;
+    uint8_t                       model;
+    uint8_t                       type;
+} ngx_http_mesh_route_seen_t;
+
+
+/* the best candidate of a tier so far, and what was seen on the way */
+typedef struct {
+    ngx_int_t                     node;
+    ngx_uint_t                    model;
+    ngx_uint_t                    load;
+    ngx_uint_t                    warm;
+    double                        ram;
+    ngx_uint_t                    known;       /* a member has the model */
+    ngx_uint_t                    capable;     /* and is up, not at limit */
+} ngx_http_mesh_route_best_t;
 
 
 struct ngx_http_mesh_route_index_s {
@@ -69,23 +96,29 @@ static ngx_int_t ngx_http_mesh_route_index_build(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx);
 static ngx_int_t ngx_http_mesh_route_index_add(
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_node_t *node,
-    ngx_uint_t slot, ngx_uint_t fill);
-static ngx_http_mesh_route_key_t *ngx_http_mesh_route_key(
-    ngx_http_mesh_route_index_t *idx, const u_char *name, size_t len,
-    ngx_uint_t create);
+    ngx_uint_t slot, ngx_http_mesh_route_seen_t **seen);
 static ngx_int_t ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
     ngx_http_mesh_route_list_t *list);
 static void ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list,
-    ngx_uint_t slot, ngx_uint_t fill);
-static uint32_t *ngx_http_mesh_route_candidates(
+    ngx_uint_t slot, ngx_uint_t m, ngx_uint_t fill);
+static ngx_http_mesh_route_key_t *ngx_http_mesh_route_find(
+    ngx_http_mesh_route_index_t *idx, const u_char *name, size_t len,
+    ngx_uint_t *latest, ngx_uint_t create);
+static ngx_http_mesh_route_cand_t *ngx_http_mesh_route_candidates(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx,
-    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n);
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n,
+    ngx_uint_t *check);
+static ngx_uint_t ngx_http_mesh_route_first(uint32_t models);
 static ngx_uint_t ngx_http_mesh_route_want(ngx_http_mesh_route_req_t *req,
     ngx_uint_t tier);
 static ngx_int_t ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier);
 static ngx_uint_t ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req,
     ngx_uint_t i);
+static ngx_inline void ngx_http_mesh_route_consider(
+    ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_req_t *req,
+    ngx_uint_t tier, ngx_uint_t check, int64_t now, int64_t timeout,
+    ngx_uint_t i, uint32_t models, ngx_http_mesh_route_best_t *b);
 
 
 /*
@@ -178,14 +211,19 @@ ngx_http_mesh_route_index_cleanup(void *data)
 }
 
 
-/* two passes over the slots: count per name and type, then fill */
+/*
+ * One pass over the slots' models, counting per name and type, then the
+ * lists filled from what it saw: the slots (4.9 KB each) are read once.
+ */
 
 static ngx_int_t
 ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx)
 {
-    ngx_uint_t                  i, t, total, buckets;
-    ngx_http_mesh_route_key_t  *key;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, t, total, buckets;
+    ngx_http_mesh_route_key_t   *key;
+    ngx_http_mesh_route_seen_t  *seen, *p, *e;
 
     ngx_http_mesh_route_index_cleanup(idx);
 
@@ -214,11 +252,21 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
         return NGX_ERROR;
     }
 
+    /* for this build only: not kept in the index's pool */
+    seen = ngx_alloc((total ? total : 1) * sizeof(ngx_http_mesh_route_seen_t),
+                     idx->log);
+    if (seen == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+    p = seen;
+
     for (i = 0; i < reg->nnodes; i++) {
-        if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, 0)
+        if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, &p)
             != NGX_OK)
         {
-            return NGX_ERROR;
+            goto done;
         }
     }
 
@@ -227,7 +275,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
             if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list)
                 != NGX_OK)
             {
-                return NGX_ERROR;
+                goto done;
             }
         }
     }
@@ -236,15 +284,22 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
         if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t])
             != NGX_OK)
         {
-            return NGX_ERROR;
+            goto done;
         }
     }
 
-    for (i = 0; i < reg->nnodes; i++) {
-        (void) ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, 1);
+    for (e = seen; e < p; e++) {
+        ngx_http_mesh_route_count(&e->key->list, e->slot, e->model, 1);
+        ngx_http_mesh_route_count(&idx->types[e->type], e->slot, e->model, 1);
     }
 
-    return NGX_OK;
+    rc = NGX_OK;
+
+done:
+
+    ngx_free(seen);
+
+    return rc;
 }
 
 
@@ -256,9 +311,10 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
 static ngx_int_t
 ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
-    ngx_http_mesh_node_t *node, ngx_uint_t slot, ngx_uint_t fill)
+    ngx_http_mesh_node_t *node, ngx_uint_t slot,
+    ngx_http_mesh_route_seen_t **seen)
 {
-    ngx_uint_t                  m;
+    ngx_uint_t                  m, latest;
     ngx_http_mesh_model_t      *model;
     ngx_http_mesh_route_key_t  *key;
 
@@ -269,14 +325,28 @@ ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
     for (m = 0; m < node->caps.nmodels; m++) {
         model = &node->caps.models[m];
 
-        key = ngx_http_mesh_route_key(idx, (u_char *) model->name,
-                                      node->model_len[m], !fill);
+        key = ngx_http_mesh_route_find(idx, (u_char *) model->name,
+                                       node->model_len[m], &latest, 1);
         if (key == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_http_mesh_route_count(&key->list, slot, fill);
-        ngx_http_mesh_route_count(&idx->types[model->type], slot, fill);
+        if (latest < key->latest_min) {
+            key->latest_min = latest;
+        }
+
+        if (latest > key->latest_max) {
+            key->latest_max = latest;
+        }
+
+        ngx_http_mesh_route_count(&key->list, slot, m, 0);
+        ngx_http_mesh_route_count(&idx->types[model->type], slot, m, 0);
+
+        (*seen)->key = key;
+        (*seen)->slot = (uint32_t) slot;
+        (*seen)->model = (uint8_t) m;
+        (*seen)->type = model->type;
+        (*seen)++;
     }
 
     return NGX_OK;
@@ -293,8 +363,9 @@ ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
         return NGX_OK;
     }
 
-    list->slots = ngx_palloc(pool, list->n * sizeof(uint32_t));
-    if (list->slots == NULL) {
+    list->cands = ngx_palloc(pool, list->n
+                                   * sizeof(ngx_http_mesh_route_cand_t));
+    if (list->cands == NULL) {
         return NGX_ERROR;
     }
 
@@ -305,20 +376,28 @@ ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
 }
 
 
-/* once per slot, however many of its models share the name or type */
+/*
+ * Once per slot, however many of its models share the name or type: the
+ * slot's candidate gets a bit for each of them.
+ */
 
 static void
 ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
-    ngx_uint_t fill)
+    ngx_uint_t m, ngx_uint_t fill)
 {
     if (list->last == slot + 1) {
+        if (fill) {
+            list->cands[list->n - 1].models |= (uint32_t) 1 << m;
+        }
+
         return;
     }
 
     list->last = slot + 1;
 
     if (fill) {
-        list->slots[list->n] = (uint32_t) slot;
+        list->cands[list->n].slot = (uint32_t) slot;
+        list->cands[list->n].models = (uint32_t) 1 << m;
     }
 
     list->n++;
@@ -327,20 +406,23 @@ ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
 
 /*
  * "mistral", "mistral:latest" (and "mistral:latest:latest") share a key:
- * every pair ngx_http_mesh_model_eq() matches does, and the router checks
- * each candidate's models itself.
+ * every pair ngx_http_mesh_model_eq() matches does.  *latest: how many
+ * ":latest" were taken off.
  */
 
 static ngx_http_mesh_route_key_t *
-ngx_http_mesh_route_key(ngx_http_mesh_route_index_t *idx, const u_char *name,
-    size_t len, ngx_uint_t create)
+ngx_http_mesh_route_find(ngx_http_mesh_route_index_t *idx, const u_char *name,
+    size_t len, ngx_uint_t *latest, ngx_uint_t create)
 {
     size_t                      i;
     ngx_uint_t                  hash;
     ngx_http_mesh_route_key_t  *key, **b;
 
+    *latest = 0;
+
     while (len >= 7 && ngx_memcmp(name + len - 7, ":latest", 7) == 0) {
         len -= 7;
+        (*latest)++;
     }
 
     /* FNV-1a */
@@ -373,6 +455,8 @@ ngx_http_mesh_route_key(ngx_http_mesh_route_index_t *idx, const u_char *name,
     ngx_memcpy(key->name, name, len);
     key->len = len;
     key->hash = hash;
+    key->latest_min = *latest;
+    key->latest_max = *latest;
     key->next = *b;
     *b = key;
 
@@ -381,28 +465,45 @@ ngx_http_mesh_route_key(ngx_http_mesh_route_index_t *idx, const u_char *name,
 
 
 /*
- * The slots that may serve req at tier, in slot order (NULL and *n: all
- * the slots, without an index).
+ * The slots that may serve req at tier, in slot order, each with the
+ * models that would (NULL and *n: all the slots, without an index).
+ * *check: the slot's own models must say which model serves, if any.
+ *
+ * A name and the same name with one ":latest" more are one model, two
+ * more are not (ngx_http_mesh_model_eq): when the key's names are all
+ * within one suffix of the request's, each candidate's models are exactly
+ * those that match.
  */
 
-static uint32_t *
+static ngx_http_mesh_route_cand_t *
 ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
-    ngx_uint_t tier, ngx_uint_t *n)
+    ngx_uint_t tier, ngx_uint_t *n, ngx_uint_t *check)
 {
-    ngx_uint_t                   want;
+    ngx_uint_t                   want, latest;
     ngx_http_mesh_route_key_t   *key;
     ngx_http_mesh_route_list_t  *list;
 
+    *check = 0;
+
     if (idx == NULL) {
+        *check = 1;
         *n = reg->nnodes;
         return NULL;
     }
 
     if (req->model) {
-        key = ngx_http_mesh_route_key(idx, req->model, req->model_len, 0);
-        *n = key ? key->list.n : 0;
-        return key ? key->list.slots : NULL;
+        key = ngx_http_mesh_route_find(idx, req->model, req->model_len,
+                                       &latest, 0);
+        if (key == NULL) {
+            *n = 0;
+            return NULL;
+        }
+
+        *check = key->latest_min + 1 < latest || key->latest_max > latest + 1;
+        *n = key->list.n;
+
+        return key->list.cands;
     }
 
     want = ngx_http_mesh_route_want(req, tier);
@@ -415,7 +516,30 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
     list = &idx->types[want];
     *n = list->n;
 
-    return list->slots;
+    return list->cands;
+}
+
+
+/* the lowest model of a set */
+
+static ngx_uint_t
+ngx_http_mesh_route_first(uint32_t models)
+{
+#if (defined __GNUC__)
+
+    return __builtin_ctz(models);
+
+#else
+
+    ngx_uint_t  m;
+
+    for (m = 0; !(models & 1); m++) {
+        models >>= 1;
+    }
+
+    return m;
+
+#endif
 }
 
 
@@ -500,114 +624,149 @@ ngx_http_mesh_route_excluded(ngx_http_mesh_route_req_t *req, ngx_uint_t i)
 }
 
 
+/*
+ * One candidate, slot i, with the models that may serve req (check: they
+ * are to be found in the slot itself), against the best so far.  Read
+ * from the slot's summary alone, unless check.
+ */
+
+static ngx_inline void
+ngx_http_mesh_route_consider(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
+    int64_t now, int64_t timeout, ngx_uint_t i, uint32_t models,
+    ngx_http_mesh_route_best_t *b)
+{
+    uint32_t                   loaded;
+    ngx_int_t                  m;
+    ngx_uint_t                 load, warm;
+    ngx_http_mesh_node_sum_t  *s;
+
+    s = &reg->sums[i];
+    load = s->load;
+
+    /*
+     * A node more loaded than the best so far cannot win, and the best
+     * found means known and capable are set already: skipped before
+     * anything else is read (most candidates, at scale).  Before a best
+     * is found b->load is above any load.
+     */
+
+    if (load > b->load) {
+        return;
+    }
+
+    /* a node that left is not in the mesh: its models are unknown */
+
+    if (!(s->flags & NGX_HTTP_MESH_SUM_MEMBER)) {
+        return;
+    }
+
+    if (check) {
+        m = ngx_http_mesh_route_model(&reg->nodes[i], req, tier);
+        if (m < 0) {
+            return;
+        }
+
+        models = (uint32_t) 1 << m;
+
+    } else if (req->model) {
+        /* the first of its models with the name serves */
+        models &= ~models + 1;
+    }
+
+    b->known = 1;
+
+    if (!(s->flags & NGX_HTTP_MESH_SUM_ROUTABLE)
+        || now - s->last_seen > timeout
+        || s->ejected_until > now
+        || (req->nexclude && ngx_http_mesh_route_excluded(req, i)))
+    {
+        return;
+    }
+
+    b->capable = 1;
+
+    if (s->flags & NGX_HTTP_MESH_SUM_FULL) {
+        return;
+    }
+
+    /* by type, a loaded model of that type before the others */
+
+    loaded = s->loaded & models;
+    warm = (loaded != 0);
+
+    if (b->node == -1
+        || load < b->load
+        || (load == b->load && warm > b->warm)
+        || (load == b->load && warm == b->warm && s->ram_free_gb > b->ram))
+    {
+        b->node = i;
+        b->model = ngx_http_mesh_route_first(warm ? loaded : models);
+        b->load = load;
+        b->warm = warm;
+        b->ram = s->ram_free_gb;
+    }
+}
+
+
 ngx_int_t
 ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
     ngx_http_mesh_route_res_t *res, int64_t now, int64_t timeout)
 {
-    double                 best_ram;
-    uint32_t              *slots;
-    ngx_int_t              best, m, best_model;
-    ngx_uint_t             i, j, n, tier, tiers, load, best_load, known;
-    ngx_uint_t             capable, warm, best_warm;
-    ngx_http_mesh_node_t  *node;
+    ngx_uint_t                   j, n, tier, tiers, check;
+    ngx_http_mesh_route_best_t   b;
+    ngx_http_mesh_route_cand_t  *cands;
 
-    known = 0;
-    capable = 0;
+    b.known = 0;
+    b.capable = 0;
 
     tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
             ? 2 : 1;
 
     for (tier = 0; tier < tiers; tier++) {
 
-        best = -1;
-        best_model = 0;
-        best_load = 0;
-        best_warm = 0;
-        best_ram = 0;
+        b.node = -1;
+        b.model = 0;
+        b.load = (ngx_uint_t) -1;
+        b.warm = 0;
+        b.ram = 0;
 
-        slots = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n);
+        cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
+                                               &check);
 
-        for (j = 0; j < n; j++) {
-            i = slots ? slots[j] : j;
-            node = &reg->nodes[i];
+        /* two loops, one step: the index's needs no test per candidate */
 
-            /* the slots are far apart (their models): fetch ahead */
-            if (slots && j + NGX_HTTP_MESH_ROUTE_AHEAD < n) {
-                ngx_http_mesh_route_prefetch(
-                    &reg->nodes[slots[j + NGX_HTTP_MESH_ROUTE_AHEAD]]);
+        if (cands) {
+            for (j = 0; j < n; j++) {
+                ngx_http_mesh_route_consider(reg, req, tier, check, now,
+                                             timeout, cands[j].slot,
+                                             cands[j].models, &b);
             }
 
-            load = ngx_http_mesh_registry_load(node);
-
-            /*
-             * A node more loaded than the best so far cannot win, and the
-             * best found means known and capable are set already: skipped
-             * before its models are read (most candidates, at scale).
-             */
-
-            if (best != -1 && load > best_load) {
-                continue;
-            }
-
-            /* a node that left is not in the mesh: its models are unknown */
-
-            if (!node->used || node->left) {
-                continue;
-            }
-
-            m = ngx_http_mesh_route_model(node, req, tier);
-            if (m < 0) {
-                continue;
-            }
-
-            known = 1;
-
-            if (!ngx_http_mesh_registry_live(node, now, timeout)
-                || node->ejected_until > now
-                || ngx_http_mesh_route_excluded(req, i))
-            {
-                continue;
-            }
-
-            capable = 1;
-
-            if (node->caps.max_tasks && load >= node->caps.max_tasks) {
-                continue;
-            }
-
-            warm = node->caps.models[m].loaded;
-
-            if (best == -1
-                || load < best_load
-                || (load == best_load && warm > best_warm)
-                || (load == best_load && warm == best_warm
-                    && node->caps.ram_free_gb > best_ram))
-            {
-                best = i;
-                best_model = m;
-                best_load = load;
-                best_warm = warm;
-                best_ram = node->caps.ram_free_gb;
+        } else {
+            for (j = 0; j < n; j++) {
+                ngx_http_mesh_route_consider(reg, req, tier, 1, now,
+                                             timeout, j, 0, &b);
             }
         }
 
-        if (best != -1) {
-            res->node = best;
-            res->model = best_model;
+        if (b.node != -1) {
+            res->node = b.node;
+            res->model = b.model;
             return NGX_OK;
         }
 
-        if (capable) {
+        if (b.capable) {
             break;          /* code models exist, all busy: wait for one */
         }
     }
 
-    if (req->model && !known) {
+    if (req->model && !b.known) {
         return NGX_HTTP_MESH_ROUTE_UNKNOWN;
     }
 
-    return capable ? NGX_HTTP_MESH_ROUTE_BUSY : NGX_HTTP_MESH_ROUTE_NONE;
+    return b.capable ? NGX_HTTP_MESH_ROUTE_BUSY : NGX_HTTP_MESH_ROUTE_NONE;
 }
 
 
@@ -617,22 +776,23 @@ ngx_uint_t
 ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req)
 {
-    uint32_t              *slots;
-    ngx_uint_t             i, j, n, tier, tiers;
-    ngx_http_mesh_node_t  *node;
+    ngx_uint_t                   i, j, n, tier, tiers, check;
+    ngx_http_mesh_route_cand_t  *cands;
 
     tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
             ? 2 : 1;
 
     for (tier = 0; tier < tiers; tier++) {
-        slots = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n);
+        cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
+                                               &check);
 
         for (j = 0; j < n; j++) {
-            i = slots ? slots[j] : j;
-            node = &reg->nodes[i];
+            i = cands ? cands[j].slot : j;
 
-            if (node->used && !node->left
-                && ngx_http_mesh_route_model(node, req, tier) >= 0)
+            if ((reg->sums[i].flags & NGX_HTTP_MESH_SUM_MEMBER)
+                && (!check
+                    || ngx_http_mesh_route_model(&reg->nodes[i], req, tier)
+                       >= 0))
             {
                 return 1;
             }

@@ -87,6 +87,9 @@ fill(ngx_http_mesh_registry_sh_t *reg, ngx_uint_t n, int64_t now)
             node->model_len[k] = (u_char) strlen(models[m]);
             node->warm |= node->caps.models[k].loaded;
         }
+
+        /* the routing summary, as every writer of the slot keeps it */
+        ngx_http_mesh_registry_sum(reg, node);
     }
 }
 
@@ -148,9 +151,10 @@ main(void)
     memset(&reg, 0, sizeof(reg));
     bench_pool = ngx_create_pool(4096, NULL);
     reg.nodes = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_t));
+    reg.sums = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_sum_t));
     t = malloc(ROUNDS * sizeof(uint64_t));
 
-    if (reg.nodes == NULL || t == NULL) {
+    if (reg.nodes == NULL || reg.sums == NULL || t == NULL) {
         return 1;
     }
 
@@ -173,6 +177,7 @@ main(void)
     ngx_destroy_pool(bench_pool);
     free(t);
     free(reg.nodes);
+    free(reg.sums);
 
     return 0;
 }

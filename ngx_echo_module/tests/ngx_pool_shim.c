@@ -1,14 +1,22 @@
 
 /*
- * The few nginx pool calls router.c makes, on malloc: test_router and
- * bench/route link router.c alone, without nginx's core objects (nginx-dev
- * ships headers only).  Each allocation is its own block, freed with the
- * pool, so memcheck sees every one.  Not used by the module.
+ * The few nginx pool calls (and ngx_alloc) router.c makes, on malloc:
+ * test_router and bench/route link router.c alone, without nginx's core
+ * objects (nginx-dev ships headers only).  Each allocation is its own
+ * block, freed with the pool, so memcheck sees every one.  Not used by
+ * the module.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+
+
+void *
+ngx_alloc(size_t size, ngx_log_t *log)
+{
+    return malloc(size);
+}
 
 
 ngx_pool_t *

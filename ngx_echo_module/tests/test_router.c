@@ -1,14 +1,23 @@
 
 /*
  * The router with its index, and without one (every slot), against the
- * policy as it was written before the index (a plain scan, here):
- * random registries
- * (models sharing names up to ":latest", every type, nodes unused, left,
- * down, draining, degraded, silent, ejected, full), random requests by
- * model and by type with tried nodes excluded, and model lists changed
- * between rounds as heartbeats change them.  Every answer must be the
- * same: result, node and model.  Prints "N passed, M failed", exits 1 on
- * any failure.
+ * policy as it was written before the index (a plain scan of the slots
+ * themselves, here, never their routing summary):
+ *
+ * 1. random registries (models sharing names up to ":latest", every type,
+ *    nodes unused, left, down, draining, degraded, silent, ejected, full),
+ *    random requests by model and by type with tried nodes excluded, and
+ *    model lists changed between rounds as heartbeats change them;
+ * 2. a registry made and changed only by the registry's own writers
+ *    (ngx_http_mesh_registry.c and .h, on a zone outside nginx): joins,
+ *    heartbeats changing load, RAM, status, max_tasks, loaded models and
+ *    model lists, slots reclaimed, leaves, downs (connect failure, by id,
+ *    the sweep's), ejections, Redis' load, dispatches and their releases,
+ *    with the clock moving; after every change each slot's summary must
+ *    be what its slot says, and decisions between changes must agree.
+ *
+ * Every answer must be the same: result, node and model.  Prints "N
+ * passed, M failed", exits 1 on any failure.
  */
 
 
@@ -18,22 +27,40 @@
 
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_router.h"
+#include "ngx_zone_shim.h"
 
 
 #define TEST_NODES     300
 #define TEST_ROUNDS    40
 #define TEST_REQUESTS  300
 #define TEST_NOW       10000000
+#define TEST_TIMEOUT   9000
+
+#define TEST_SLOTS     200          /* part 2: the zone's slots */
+#define TEST_IDS       240          /* node ids: more than slots */
+#define TEST_CHANGES   4000
+#define TEST_PER       6            /* decisions after each change */
+#define TEST_HELD      64           /* dispatches not yet released */
 
 
 static void test_node(ngx_http_mesh_node_t *node, ngx_uint_t i);
 static void test_models(ngx_http_mesh_node_t *node);
-static void test_compare(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_index_t *idx, ngx_uint_t round);
+static void test_request(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t *ex);
+static ngx_int_t test_compare(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
+    ngx_http_mesh_route_res_t *res, int64_t now, ngx_uint_t round);
 static ngx_int_t test_reference(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res);
+    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
+    int64_t now);
 static ngx_int_t test_ref_model(ngx_http_mesh_node_t *node,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier);
+static void test_random(void);
+static ngx_uint_t test_sums(ngx_http_mesh_registry_sh_t *reg,
+    ngx_uint_t change);
+static void test_caps(ngx_http_mesh_caps_t *caps, ngx_uint_t id,
+    ngx_uint_t same);
+static void test_writers(void);
 
 
 static const char  *names[] = {
@@ -138,7 +165,8 @@ test_ref_model(ngx_http_mesh_node_t *node, ngx_http_mesh_route_req_t *req,
 
 static ngx_int_t
 test_reference(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res)
+    ngx_http_mesh_route_req_t *req, ngx_http_mesh_route_res_t *res,
+    int64_t now)
 {
     double                 ram;
     ngx_int_t              m, best;
@@ -175,8 +203,8 @@ test_reference(ngx_http_mesh_registry_sh_t *reg,
                 skip |= req->exclude[k] == i;
             }
 
-            if (skip || !ngx_http_mesh_registry_live(node, TEST_NOW, 9000)
-                || node->ejected_until > TEST_NOW)
+            if (skip || !ngx_http_mesh_registry_live(node, now, TEST_TIMEOUT)
+                || node->ejected_until > now)
             {
                 continue;
             }
@@ -221,80 +249,96 @@ test_reference(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
+/* by model (one of names[], or absent) or by type, up to two tried */
+
 static void
-test_compare(ngx_http_mesh_registry_sh_t *reg,
-    ngx_http_mesh_route_index_t *idx, ngx_uint_t round)
+test_request(ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_req_t *req,
+    ngx_uint_t *ex)
 {
-    ngx_int_t                  a, b, c;
-    ngx_uint_t                 i, k, ka, kb, ex[2];
-    ngx_http_mesh_route_req_t  req;
-    ngx_http_mesh_route_res_t  ra, rb, rc;
+    ngx_uint_t  k;
 
-    for (i = 0; i < TEST_REQUESTS; i++) {
-        memset(&req, 0, sizeof(req));
+    memset(req, 0, sizeof(ngx_http_mesh_route_req_t));
 
-        if (rand() % 2) {
-            k = rand() % 11;
-            req.model = (u_char *) (k < 10 ? names[k] : "absent");
-            req.model_len = strlen((char *) req.model);
-        }
-
-        req.type = rand() % 6;
-        req.nexclude = rand() % 3;
-        ex[0] = rand() % reg->nnodes;
-        ex[1] = rand() % reg->nnodes;
-        req.exclude = ex;
-
-        ra.node = rb.node = rc.node = -1;
-        ra.model = rb.model = rc.model = 0;
-
-        a = ngx_http_mesh_route(reg, idx, &req, &ra, TEST_NOW, 9000);
-        b = ngx_http_mesh_route(reg, NULL, &req, &rb, TEST_NOW, 9000);
-        c = test_reference(reg, &req, &rc);
-        ka = ngx_http_mesh_route_known(reg, idx, &req);
-        kb = ngx_http_mesh_route_known(reg, NULL, &req);
-
-        if (a == b && a == c && ka == kb
-            && (a != NGX_OK || (ra.node == rb.node && ra.model == rb.model
-                                && ra.node == rc.node
-                                && ra.model == rc.model)))
-        {
-            passed++;
-            continue;
-        }
-
-        failed++;
-        printf("round %lu: model \"%s\" type %lu: index %ld node %ld "
-               "model %lu known %lu, scan %ld node %ld model %lu known %lu, "
-               "reference %ld node %ld\n",
-               (unsigned long) round,
-               req.model ? (char *) req.model : "", (unsigned long) req.type,
-               (long) a, (long) ra.node, (unsigned long) ra.model,
-               (unsigned long) ka, (long) b, (long) rb.node,
-               (unsigned long) rb.model, (unsigned long) kb, (long) c,
-               (long) rc.node);
+    if (rand() % 2) {
+        k = rand() % 11;
+        req->model = (u_char *) (k < 10 ? names[k] : "absent");
+        req->model_len = strlen((char *) req->model);
     }
+
+    req->type = rand() % 6;
+    req->nexclude = rand() % 3;
+    ex[0] = rand() % (reg->nnodes ? reg->nnodes : 1);
+    ex[1] = rand() % (reg->nnodes ? reg->nnodes : 1);
+    req->exclude = ex;
 }
 
 
-int
-main(void)
+/* one decision three ways; the index's answer in *res */
+
+static ngx_int_t
+test_compare(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
+    ngx_http_mesh_route_res_t *res, int64_t now, ngx_uint_t round)
+{
+    ngx_int_t                  a, b, c;
+    ngx_uint_t                 ka, kb;
+    ngx_http_mesh_route_res_t  rb, rc;
+
+    res->node = rb.node = rc.node = -1;
+    res->model = rb.model = rc.model = 0;
+
+    a = ngx_http_mesh_route(reg, idx, req, res, now, TEST_TIMEOUT);
+    b = ngx_http_mesh_route(reg, NULL, req, &rb, now, TEST_TIMEOUT);
+    c = test_reference(reg, req, &rc, now);
+    ka = ngx_http_mesh_route_known(reg, idx, req);
+    kb = ngx_http_mesh_route_known(reg, NULL, req);
+
+    if (a == b && a == c && ka == kb
+        && (a != NGX_OK || (res->node == rb.node && res->model == rb.model
+                            && res->node == rc.node
+                            && res->model == rc.model)))
+    {
+        passed++;
+        return a;
+    }
+
+    if (failed++ < 20) {
+        printf("round %lu: model \"%s\" type %lu: index %ld node %ld "
+               "model %lu known %lu, scan %ld node %ld model %lu known %lu, "
+               "reference %ld node %ld model %lu\n",
+               (unsigned long) round,
+               req->model ? (char *) req->model : "",
+               (unsigned long) req->type, (long) a, (long) res->node,
+               (unsigned long) res->model, (unsigned long) ka, (long) b,
+               (long) rb.node, (unsigned long) rb.model, (unsigned long) kb,
+               (long) c, (long) rc.node, (unsigned long) rc.model);
+    }
+
+    return a;
+}
+
+
+/* part 1: registries written directly, each slot's summary made after */
+
+static void
+test_random(void)
 {
     void                         *local;
     int64_t                       now;
-    ngx_uint_t                    i, r, built;
+    ngx_uint_t                    i, k, r, built, ex[2];
     ngx_pool_t                   *pool;
+    ngx_http_mesh_route_req_t     req;
+    ngx_http_mesh_route_res_t     res;
     ngx_http_mesh_registry_sh_t   reg;
     ngx_http_mesh_route_index_t  *idx;
 
-    srand(13);
-
     memset(&reg, 0, sizeof(reg));
     reg.nodes = calloc(TEST_NODES, sizeof(ngx_http_mesh_node_t));
+    reg.sums = calloc(TEST_NODES, sizeof(ngx_http_mesh_node_sum_t));
     pool = ngx_create_pool(4096, NULL);
 
-    if (reg.nodes == NULL || pool == NULL) {
-        return 2;
+    if (reg.nodes == NULL || reg.sums == NULL || pool == NULL) {
+        exit(2);
     }
 
     reg.nnodes = TEST_NODES;
@@ -302,6 +346,7 @@ main(void)
 
     for (i = 0; i < TEST_NODES; i++) {
         test_node(&reg.nodes[i], i);
+        ngx_http_mesh_registry_sum(&reg, &reg.nodes[i]);
     }
 
     local = NULL;
@@ -311,7 +356,9 @@ main(void)
     for (r = 0; r < TEST_ROUNDS; r++) {
         /* what registry_update bumps the generation for: models changed */
         for (i = 0; i < 10; i++) {
-            test_models(&reg.nodes[rand() % TEST_NODES]);
+            k = rand() % TEST_NODES;
+            test_models(&reg.nodes[k]);
+            ngx_http_mesh_registry_sum(&reg, &reg.nodes[k]);
         }
 
         reg.models_generation++;
@@ -321,16 +368,28 @@ main(void)
         idx = ngx_http_mesh_route_index(&reg, &local, pool, NULL, now);
         built += idx != NULL;
 
-        test_compare(&reg, idx, r);
+        for (i = 0; i < TEST_REQUESTS; i++) {
+            test_request(&reg, &req, ex);
+            (void) test_compare(&reg, idx, &req, &res, TEST_NOW, r);
+        }
 
         /* load and liveness move without a rebuild */
         for (i = 0; i < 30; i++) {
-            reg.nodes[rand() % TEST_NODES].active = rand() % 4;
-            reg.nodes[rand() % TEST_NODES].caps.ram_free_gb = rand() % 4;
-            reg.nodes[rand() % TEST_NODES].left = rand() % 2;
+            k = rand() % TEST_NODES;
+            reg.nodes[k].active = rand() % 4;
+            ngx_http_mesh_registry_sum(&reg, &reg.nodes[k]);
+            k = rand() % TEST_NODES;
+            reg.nodes[k].caps.ram_free_gb = rand() % 4;
+            ngx_http_mesh_registry_sum(&reg, &reg.nodes[k]);
+            k = rand() % TEST_NODES;
+            reg.nodes[k].left = rand() % 2;
+            ngx_http_mesh_registry_sum(&reg, &reg.nodes[k]);
         }
 
-        test_compare(&reg, idx, r);
+        for (i = 0; i < TEST_REQUESTS; i++) {
+            test_request(&reg, &req, ex);
+            (void) test_compare(&reg, idx, &req, &res, TEST_NOW, r);
+        }
     }
 
     /* a change a moment after a build: no index, every slot scanned */
@@ -349,6 +408,295 @@ main(void)
 
     ngx_destroy_pool(pool);
     free(reg.nodes);
+    free(reg.sums);
+}
+
+
+/*
+ * Each slot's summary against its slot, derived here on its own: a writer
+ * that changed a slot and not its summary fails.
+ */
+
+static ngx_uint_t
+test_sums(ngx_http_mesh_registry_sh_t *reg, ngx_uint_t change)
+{
+    uint32_t                   loaded, flags;
+    ngx_uint_t                 i, m, load, bad;
+    ngx_http_mesh_node_t      *node;
+    ngx_http_mesh_node_sum_t  *s;
+
+    bad = 0;
+
+    for (i = 0; i < reg->max_nodes; i++) {
+        node = &reg->nodes[i];
+        s = &reg->sums[i];
+
+        load = node->active + (node->remote_active > node->own_remote
+                               ? node->remote_active - node->own_remote : 0);
+
+        for (loaded = 0, m = 0; m < node->caps.nmodels; m++) {
+            loaded |= node->caps.models[m].loaded ? 1u << m : 0;
+        }
+
+        flags = 0;
+
+        if (node->used && !node->left) {
+            flags |= NGX_HTTP_MESH_SUM_MEMBER;
+
+            if (!node->down_since
+                && node->caps.status != NGX_HTTP_MESH_STATUS_DRAINING
+                && node->caps.status != NGX_HTTP_MESH_STATUS_DEGRADED)
+            {
+                flags |= NGX_HTTP_MESH_SUM_ROUTABLE;
+            }
+        }
+
+        if (node->caps.max_tasks && load >= node->caps.max_tasks) {
+            flags |= NGX_HTTP_MESH_SUM_FULL;
+        }
+
+        if (s->load == load && s->last_seen == node->last_seen
+            && s->ejected_until == node->ejected_until
+            && s->ram_free_gb == node->caps.ram_free_gb
+            && s->loaded == loaded && s->flags == flags)
+        {
+            continue;
+        }
+
+        if (bad++ == 0 && failed < 20) {
+            printf("change %lu: slot %lu's summary: load %lu flags %x "
+                   "loaded %x seen %lld ejected %lld ram %g, its slot: "
+                   "load %lu flags %x loaded %x seen %lld ejected %lld "
+                   "ram %g\n", (unsigned long) change, (unsigned long) i,
+                   (unsigned long) s->load, (unsigned) s->flags,
+                   (unsigned) s->loaded, (long long) s->last_seen,
+                   (long long) s->ejected_until, s->ram_free_gb,
+                   (unsigned long) load, (unsigned) flags, (unsigned) loaded,
+                   (long long) node->last_seen,
+                   (long long) node->ejected_until, node->caps.ram_free_gb);
+        }
+    }
+
+    return bad;
+}
+
+
+/* a heartbeat of node id: its last models again (same), or new ones */
+
+static void
+test_caps(ngx_http_mesh_caps_t *caps, ngx_uint_t id, ngx_uint_t same)
+{
+    ngx_uint_t  k, n;
+
+    n = caps->nmodels;
+    memset(caps, 0, offsetof(ngx_http_mesh_caps_t, models));
+
+    snprintf(caps->node_id, sizeof(caps->node_id), "node-%lu",
+             (unsigned long) id);
+    strcpy(caps->host, "127.0.0.1");
+    caps->port = 50052;
+    caps->status = rand() % 8 == 0 ? rand() % 4 : 0;
+    caps->active_tasks = rand() % 3;
+    caps->max_tasks = rand() % 4;
+    caps->ram_free_gb = (rand() % 8) / 2.0;
+    caps->nmodels = n;
+
+    if (!same || n == 0) {
+        caps->nmodels = 1 + rand() % 4;
+
+        for (k = 0; k < caps->nmodels; k++) {
+            strcpy(caps->models[k].name, names[rand() % 10]);
+            caps->models[k].type = rand() % 4;
+        }
+    }
+
+    for (k = 0; k < caps->nmodels; k++) {
+        caps->models[k].loaded = rand() % 3 == 0;
+    }
+}
+
+
+/* part 2: the registry's own writers, between decisions */
+
+static void
+test_writers(void)
+{
+    char                          id[NGX_HTTP_MESH_ID_LEN];
+    void                         *local;
+    int64_t                       now;
+    ngx_int_t                     i, rc;
+    ngx_uint_t                    c, k, d, op, nheld, change, ex[2];
+    ngx_uint_t                    held[TEST_HELD];
+    ngx_pool_t                   *pool;
+    ngx_http_mesh_caps_t         *caps;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_route_req_t     req;
+    ngx_http_mesh_route_res_t     res;
+    ngx_http_mesh_ejection_t      ej;
+    ngx_http_mesh_eject_conf_t    conf;
+    ngx_http_mesh_registry_sh_t  *reg;
+    ngx_http_mesh_route_index_t  *idx;
+
+    /* a zone of TEST_SLOTS slots: the registry takes 3/4 of it for them */
+    zone = shim_zone_init(TEST_SLOTS * sizeof(ngx_http_mesh_node_t) / 3 * 4
+                          + sizeof(ngx_http_mesh_node_t),
+                          ngx_http_mesh_registry_init_zone);
+    caps = calloc(TEST_IDS, sizeof(ngx_http_mesh_caps_t));
+    pool = ngx_create_pool(4096, NULL);
+
+    if (zone == NULL || caps == NULL || pool == NULL) {
+        exit(2);
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+    reg->reclaim_after = 20000;
+
+    if (reg->max_nodes != TEST_SLOTS) {
+        failed++;
+        printf("the zone has %lu slots, not %d\n",
+               (unsigned long) reg->max_nodes, TEST_SLOTS);
+    }
+
+    conf.failures = 2;
+    conf.time = 3000;
+    conf.max_time = 12000;
+
+    local = NULL;
+    nheld = 0;
+    now = TEST_NOW;
+    shim_set_now(now);
+
+    for (c = 0; c < TEST_CHANGES; c++) {
+        now += rand() % 400;
+        shim_set_now(now);
+
+        k = rand() % TEST_IDS;
+        snprintf(id, sizeof(id), "node-%lu", (unsigned long) k);
+        i = ngx_http_mesh_registry_find(reg, id);
+        node = (i == NGX_ERROR) ? NULL : &reg->nodes[i];
+        op = rand() % 12;
+
+        switch (op) {
+
+        case 0: case 1: case 2: case 3:
+            /* a heartbeat (a join, at first); now and then an old copy */
+            test_caps(&caps[k], k, rand() % 4 != 0);
+            (void) ngx_http_mesh_registry_update(&caps[k],
+                           rand() % 10 ? now : now - 2000, &change);
+            break;
+
+        case 4:
+            (void) ngx_http_mesh_registry_leave(id);
+            break;
+
+        case 5:
+            if (node) {
+                (void) ngx_http_mesh_registry_outcome(i, rand() % 3 != 0, now,
+                                                      &conf, &ej);
+            }
+            break;
+
+        case 6:
+            /* the mesh-wide count, a flush's reply or a resync's */
+            ngx_http_mesh_registry_set_remote(id, rand() % 6 - 1,
+                                              rand() % 3 - 1);
+            break;
+
+        case 7:
+            if (node) {
+                if (rand() % 2) {
+                    (void) ngx_http_mesh_registry_down(i, now, id);
+
+                } else {
+                    ngx_http_mesh_registry_down_by_id(id, now);
+                }
+            }
+            break;
+
+        case 8:
+            /* the sweep: silent nodes are down */
+            for (d = 0; d < reg->nnodes; d++) {
+                node = &reg->nodes[d];
+
+                if (node->used && !node->left && !node->down_since
+                    && now - node->last_seen > TEST_TIMEOUT)
+                {
+                    (void) ngx_http_mesh_registry_mark_down(reg, node, now);
+                }
+            }
+            break;
+
+        case 9:
+            /* a task ends: its count here goes (never below zero) */
+            if (nheld && rand() % 8) {
+                d = rand() % nheld;
+                ngx_http_mesh_registry_release(held[d]);
+                held[d] = held[--nheld];
+
+            } else if (reg->nnodes) {
+                ngx_http_mesh_registry_release(rand() % reg->nnodes);
+            }
+            break;
+
+        case 10:
+            if (node) {
+                ngx_http_mesh_registry_task_end(i, rand() % 2, 10, 100, NULL);
+            }
+            break;
+
+        default:
+            /* time alone: silence, ejections ending */
+            now += rand() % 4000;
+            shim_set_now(now);
+            break;
+        }
+
+        if (test_sums(reg, c)) {
+            failed++;
+
+        } else {
+            passed++;
+        }
+
+        /* dispatch's way: the index, the choice, the slot counted */
+
+        idx = ngx_http_mesh_route_index(reg, &local, pool, NULL, now);
+
+        for (d = 0; d < TEST_PER; d++) {
+            test_request(reg, &req, ex);
+            rc = test_compare(reg, idx, &req, &res, now, c);
+
+            if (rc == NGX_OK && nheld < TEST_HELD && rand() % 2) {
+                ngx_http_mesh_registry_reserve(reg, &reg->nodes[res.node]);
+                held[nheld++] = res.node;
+
+                if (test_sums(reg, c)) {
+                    failed++;
+                }
+            }
+        }
+    }
+
+    if (shim_lock_errors) {
+        failed++;
+        printf("the zone mutex taken twice or given back unheld %lu "
+               "times\n", (unsigned long) shim_lock_errors);
+    }
+
+    ngx_destroy_pool(pool);
+    free(caps);
+    shim_zone_free();
+}
+
+
+int
+main(void)
+{
+    srand(13);
+
+    test_random();
+    test_writers();
 
     printf("%d passed, %d failed\n", passed, failed);
 
