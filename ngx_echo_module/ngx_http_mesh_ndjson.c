@@ -27,6 +27,7 @@
 #define _GNU_SOURCE                 /* memmem() */
 #endif
 
+#include <stddef.h>
 #include <string.h>
 
 #if (__SSE2__)
@@ -41,6 +42,14 @@
 #define NGX_HTTP_MESH_NDJSON_EVAL   2
 #define NGX_HTTP_MESH_NDJSON_USAGE  3
 
+
+/* what a line was */
+typedef enum {
+    NGX_HTTP_MESH_NDJSON_WALKED = 0,    /* walked, no object closed */
+    NGX_HTTP_MESH_NDJSON_TOKEN,         /* a token line, read whole */
+    NGX_HTTP_MESH_NDJSON_OBJECT         /* walked, an object closed */
+} ngx_http_mesh_ndjson_rc_e;
+
 /* where keys matter: the top level, and the top-level "usage" object */
 #define ngx_http_mesh_ndjson_keyed(s)                                        \
     ((s)->depth == 1 || ((s)->depth == 2 && (s)->in_usage))
@@ -48,9 +57,13 @@
 
 static void ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s,
     const unsigned char *p, const unsigned char *last);
-static void ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s,
-    const unsigned char *p, const unsigned char *nl,
-    const unsigned char **tok, const unsigned char **tok_end);
+static ngx_http_mesh_ndjson_rc_e ngx_http_mesh_ndjson_line(
+    ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *nl);
+static unsigned ngx_http_mesh_ndjson_token(const unsigned char *p,
+    const unsigned char *nl);
+static void ngx_http_mesh_ndjson_count(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *nl);
 static void ngx_http_mesh_ndjson_rest(ngx_http_mesh_ndjson_t *s,
     const unsigned char *p, const unsigned char *last);
 static void ngx_http_mesh_ndjson_spill(ngx_http_mesh_ndjson_t *s);
@@ -104,8 +117,22 @@ static void
 ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
     const unsigned char *last)
 {
-    size_t                n, objects;
-    const unsigned char  *nl, *tok, *tok_end;
+    size_t                      n;
+    const unsigned char        *nl, *line, *tok, *tok_end;
+    ngx_http_mesh_ndjson_rc_e   rc;
+
+    /* most reads are one token line: a reply's chunk is one of its lines */
+
+    if (s->carry_len == 0 && !s->mid_line
+        && last - p > (ptrdiff_t) NGX_HTTP_MESH_NDJSON_TAIL + 1
+        && last[-1] == '\n'
+        && ngx_http_mesh_ndjson_token(p, last - 1)
+        && memchr(p, '\n', last - p) == last - 1)
+    {
+        s->objects++;
+        ngx_http_mesh_ndjson_count(s, p, last - 1);
+        return;
+    }
 
     tok = NULL;
     tok_end = NULL;
@@ -117,42 +144,38 @@ ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
             break;
         }
 
+        line = p;
         n = nl - p;
+        p = nl + 1;
 
-        if (s->carry_len == 0) {
-            ngx_http_mesh_ndjson_line(s, p, nl, &tok, &tok_end);
-
-        } else if (s->carry_len + n <= NGX_HTTP_MESH_NDJSON_CARRY) {
+        if (s->carry_len + n <= NGX_HTTP_MESH_NDJSON_CARRY
+            && s->carry_len != 0)
+        {
             /* nothing is carried again before tok is read */
-            memcpy(s->carry + s->carry_len, p, n);
+            memcpy(s->carry + s->carry_len, line, n);
             n += s->carry_len;
             s->carry_len = 0;
-            ngx_http_mesh_ndjson_line(s, s->carry, s->carry + n, &tok,
-                                      &tok_end);
+            line = s->carry;
+            nl = s->carry + n;
 
-        } else {
+        } else if (s->carry_len != 0) {
             ngx_http_mesh_ndjson_spill(s);
-            ngx_http_mesh_ndjson_line(s, p, nl, &tok, &tok_end);
         }
 
-        p = nl + 1;
+        rc = ngx_http_mesh_ndjson_line(s, line, nl);
+
+        if (rc == NGX_HTTP_MESH_NDJSON_TOKEN) {
+            tok = line;
+            tok_end = nl;
+
+        } else if (rc == NGX_HTTP_MESH_NDJSON_OBJECT) {
+            /* this line's object is the last now */
+            tok = NULL;
+        }
     }
 
     if (tok != NULL) {
-        s->last_done = 0;
-        s->last_has_eval = 0;
-        s->last_eval = 0;
-
-        if (ngx_http_mesh_ndjson_has_eval(tok, tok_end)) {
-            /* the state is clean between lines: a walk of this one alone */
-            objects = s->objects;
-
-            ngx_http_mesh_ndjson_walk(s, tok, tok_end);
-            ngx_http_mesh_ndjson_reset(s);
-
-            s->objects = objects;
-            s->last_done = 0;
-        }
+        ngx_http_mesh_ndjson_count(s, tok, tok_end);
     }
 
     if (p < last) {
@@ -161,24 +184,56 @@ ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
 }
 
 
+/* [p, nl) begins with '{' and ends with ,"done":false} */
+
+static unsigned
+ngx_http_mesh_ndjson_token(const unsigned char *p, const unsigned char *nl)
+{
+    return (size_t) (nl - p) > NGX_HTTP_MESH_NDJSON_TAIL
+           && p[0] == '{'
+           && memcmp(nl - NGX_HTTP_MESH_NDJSON_TAIL,
+                     ngx_http_mesh_ndjson_tail, NGX_HTTP_MESH_NDJSON_TAIL)
+              == 0;
+}
+
+
+/* the last complete line is the token line [p, nl): its count is the one */
+
 static void
-ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
-    const unsigned char *nl, const unsigned char **tok,
-    const unsigned char **tok_end)
+ngx_http_mesh_ndjson_count(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *nl)
 {
     size_t  objects;
 
-    if (!s->mid_line
-        && (size_t) (nl - p) > NGX_HTTP_MESH_NDJSON_TAIL
-        && p[0] == '{'
-        && memcmp(nl - NGX_HTTP_MESH_NDJSON_TAIL, ngx_http_mesh_ndjson_tail,
-                  NGX_HTTP_MESH_NDJSON_TAIL)
-           == 0)
-    {
-        s->objects++;
-        *tok = p;
-        *tok_end = nl;
+    s->last_done = 0;
+    s->last_has_eval = 0;
+    s->last_eval = 0;
+
+    if (!ngx_http_mesh_ndjson_has_eval(p, nl)) {
         return;
+    }
+
+    /* the state is clean between lines: a walk of this one alone */
+
+    objects = s->objects;
+
+    ngx_http_mesh_ndjson_walk(s, p, nl);
+    ngx_http_mesh_ndjson_reset(s);
+
+    s->objects = objects;
+    s->last_done = 0;
+}
+
+
+static ngx_http_mesh_ndjson_rc_e
+ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *nl)
+{
+    size_t  objects;
+
+    if (!s->mid_line && ngx_http_mesh_ndjson_token(p, nl)) {
+        s->objects++;
+        return NGX_HTTP_MESH_NDJSON_TOKEN;
     }
 
     objects = s->objects;
@@ -186,10 +241,8 @@ ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
     ngx_http_mesh_ndjson_walk(s, p, nl);
     ngx_http_mesh_ndjson_reset(s);
 
-    if (s->objects != objects) {
-        /* this line's object is the last now */
-        *tok = NULL;
-    }
+    return (s->objects != objects) ? NGX_HTTP_MESH_NDJSON_OBJECT
+                                   : NGX_HTTP_MESH_NDJSON_WALKED;
 }
 
 

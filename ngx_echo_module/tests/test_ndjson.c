@@ -167,6 +167,15 @@ static const test_case_t  cases[] = {
       "{\"response\":\"\",\"done\":true,\"context\":[1,2,3],"
       "\"eval_count\":2}\n", 1, 2, 2, 0, BOTH, 0 },
 
+    { "a long token line's last read looks like a token line",
+      "{\"eval_count\":5,\"response\":\""
+      "0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij"
+      "0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij"
+      "0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij"
+      "0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij"
+      "0123456789abcdefghij0123456789abcdefghij"
+      "{x\",\"done\":false}\n", 0, 5, 1, 0, BOTH, 0 },
+
     /*
      * Not NDJSON, read line by line: each line on its own (a raw newline
      * ends a string or an object), a token line one object, done false,
