@@ -17,15 +17,13 @@
  * give other results than one walk of the whole: a raw newline ends a line
  * (and whatever string or object it left open); a line that begins with
  * '{' and ends with ,"done":false} counts as one object, done false, with
- * the count that a walk of that line alone finds.  Neither can end a
- * reply: only a line walked from a clean state to a top-level
- * "done":true, with nothing after it, is a done line.
+ * the count that a walk of that line alone finds, unless it is cut between
+ * reads where its start holds '}' or ']' (then it is walked: on such input
+ * the result can depend on the cut).  None of it can end a reply: only a
+ * line walked from a clean state to a top-level "done":true, with nothing
+ * after it, is a done line.
  */
 
-
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE                 /* memmem() */
-#endif
 
 #include <stddef.h>
 #include <string.h>
