@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,7 +112,8 @@ static int hc_connected(hc_conn_t *c);
 static int hc_retry(hc_conn_t *c);
 static int hc_alive(hc_conn_t *c);
 static ssize_t hc_recv(hc_conn_t *c, char *p, size_t n);
-static ssize_t hc_send(hc_conn_t *c, const char *p, size_t n);
+static ssize_t hc_send(hc_conn_t *c, const char *p, size_t n,
+    const char *p2, size_t n2);
 static int hc_fill(hc_conn_t *c);
 static int hc_parse_head(hc_conn_t *c, size_t end);
 static void hc_header(hc_conn_t *c, const char *name, size_t nlen,
@@ -483,16 +485,31 @@ hc_recv(hc_conn_t *c, char *p, size_t n)
 }
 
 
+/* [p, n) then [p2, n2): in one segment when plain TCP, so the server has
+ * a request's head and body in one read (one wake-up, not two) */
 static ssize_t
-hc_send(hc_conn_t *c, const char *p, size_t n)
+hc_send(hc_conn_t *c, const char *p, size_t n, const char *p2, size_t n2)
 {
-    ssize_t  put;
+    ssize_t        put;
+    struct iovec   iov[2];
+    struct msghdr  msg;
 
     if (c->tls != NULL) {
-        return tls_write(c->tls, p, n, &c->events, c->err, sizeof(c->err));
+        return n > 0
+               ? tls_write(c->tls, p, n, &c->events, c->err, sizeof(c->err))
+               : tls_write(c->tls, p2, n2, &c->events, c->err,
+                           sizeof(c->err));
     }
 
-    put = send(c->fd, p, n, MSG_NOSIGNAL);
+    memset(&msg, 0, sizeof(msg));
+    iov[0].iov_base = (void *) p;
+    iov[0].iov_len = n;
+    iov[1].iov_base = (void *) p2;
+    iov[1].iov_len = n2;
+    msg.msg_iov = n > 0 ? iov : iov + 1;
+    msg.msg_iovlen = (n > 0 && n2 > 0) ? 2 : 1;
+
+    put = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
     if (put >= 0) {
         return put;
     }
@@ -547,7 +564,7 @@ int
 hc_head(hc_conn_t *c)
 {
     ssize_t   n;
-    size_t    avail;
+    size_t    avail, sent;
     char     *end;
     int       rc;
 
@@ -589,10 +606,9 @@ hc_head(hc_conn_t *c)
             break;
 
         case HC_SENDING:
-            if (c->out_off < c->out_len) {
-                n = hc_send(c, c->out + c->out_off, c->out_len - c->out_off);
-            } else if (c->body_off < c->body_len) {
-                n = hc_send(c, c->body + c->body_off,
+            if (c->out_off < c->out_len || c->body_off < c->body_len) {
+                n = hc_send(c, c->out + c->out_off, c->out_len - c->out_off,
+                            c->body != NULL ? c->body + c->body_off : NULL,
                             c->body_len - c->body_off);
             } else {
                 c->state = HC_READ_HEAD;
@@ -614,10 +630,13 @@ hc_head(hc_conn_t *c)
                 return hc_fail(c, "%s", c->err);
             }
 
-            if (c->out_off < c->out_len) {
-                c->out_off += (size_t) n;
+            /* the head's bytes first, the rest the body's */
+            sent = (size_t) n;
+            if (sent > c->out_len - c->out_off) {
+                c->body_off += sent - (c->out_len - c->out_off);
+                c->out_off = c->out_len;
             } else {
-                c->body_off += (size_t) n;
+                c->out_off += sent;
             }
             break;
 

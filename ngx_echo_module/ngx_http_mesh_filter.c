@@ -171,6 +171,9 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     s = &ctx->ndjson;
     s->usage = ctx->openai;
 
+    /* a streamed Ollama reply is NDJSON: its lines are read one by one */
+    s->lines = ctx->stream && !ctx->openai;
+
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 

@@ -1,13 +1,31 @@
 
 /*
  * NDJSON end-of-reply scanner (see the header).
+ *
+ * A streamed reply ("lines") is read a line at a time: one memchr() finds
+ * its '\n', and a token line is told from its own first and last bytes.
+ * On a valid line, a last member "done":false just before the closing
+ * brace is the top-level "done": that brace closes the line's one value,
+ * and the quote before "done" follows a comma, so it opens the key (a
+ * quote inside a string is escaped).  A top-level "eval_count" on such a
+ * line would count too, but only the last complete line's count is ever
+ * read, so only the last token line of each read is searched for one.
+ * Any other line (the done line, an error line, a line too long for the
+ * carry when cut between reads) is walked byte by byte from a clean state.
+ *
+ * Input that is not NDJSON is read the same way, line by line, and can
+ * give other results than one walk of the whole: a raw newline ends a line
+ * (and whatever string or object it left open); a line that begins with
+ * '{' and ends with ,"done":false} counts as one object, done false, with
+ * the count that a walk of that line alone finds, unless it is cut between
+ * reads where its start holds '}' or ']' (then it is walked: on such input
+ * the result can depend on the cut).  None of it can end a reply: only a
+ * line walked from a clean state to a top-level "done":true, with nothing
+ * after it, is a done line.
  */
 
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE                 /* memmem() */
-#endif
-
+#include <stddef.h>
 #include <string.h>
 
 #if (__SSE2__)
@@ -22,20 +40,40 @@
 #define NGX_HTTP_MESH_NDJSON_EVAL   2
 #define NGX_HTTP_MESH_NDJSON_USAGE  3
 
+
+/* what a line was */
+typedef enum {
+    NGX_HTTP_MESH_NDJSON_WALKED = 0,    /* walked, no object closed */
+    NGX_HTTP_MESH_NDJSON_TOKEN,         /* a token line, read whole */
+    NGX_HTTP_MESH_NDJSON_OBJECT         /* walked, an object closed */
+} ngx_http_mesh_ndjson_rc_e;
+
 /* where keys matter: the top level, and the top-level "usage" object */
 #define ngx_http_mesh_ndjson_keyed(s)                                        \
     ((s)->depth == 1 || ((s)->depth == 2 && (s)->in_usage))
 
 
-static const unsigned char *ngx_http_mesh_ndjson_str(
+static void ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s,
     const unsigned char *p, const unsigned char *last);
-static const unsigned char *ngx_http_mesh_ndjson_line(
+static ngx_http_mesh_ndjson_rc_e ngx_http_mesh_ndjson_line(
     ngx_http_mesh_ndjson_t *s, const unsigned char *p,
-    const unsigned char *last);
-static unsigned ngx_http_mesh_ndjson_walk(const unsigned char *p,
-    const unsigned char *last);
+    const unsigned char *nl);
+static unsigned ngx_http_mesh_ndjson_token(const unsigned char *p,
+    const unsigned char *nl);
+static void ngx_http_mesh_ndjson_count(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *nl);
+static void ngx_http_mesh_ndjson_rest(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *last);
+static void ngx_http_mesh_ndjson_spill(ngx_http_mesh_ndjson_t *s);
+static void ngx_http_mesh_ndjson_reset(ngx_http_mesh_ndjson_t *s);
+static void ngx_http_mesh_ndjson_walk(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *last);
 static unsigned ngx_http_mesh_ndjson_has_eval(const unsigned char *p,
     const unsigned char *last);
+static const unsigned char *ngx_http_mesh_ndjson_skip(
+    const unsigned char *p, const unsigned char *last);
+static const unsigned char *ngx_http_mesh_ndjson_str(
+    const unsigned char *p, const unsigned char *last);
 static void ngx_http_mesh_ndjson_key(ngx_http_mesh_ndjson_t *s);
 
 
@@ -47,9 +85,235 @@ static const unsigned char  ngx_http_mesh_ndjson_stop[256] = {
     ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [':'] = 1
 };
 
+/* a token line's last bytes, before its '\n' */
+static const char  ngx_http_mesh_ndjson_tail[] = ",\"done\":false}";
+
+#define NGX_HTTP_MESH_NDJSON_TAIL  (sizeof(ngx_http_mesh_ndjson_tail) - 1)
+
 
 void
 ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *last)
+{
+    if (s->lines) {
+        ngx_http_mesh_ndjson_lines(s, p, last);
+
+    } else {
+        ngx_http_mesh_ndjson_walk(s, p, last);
+    }
+}
+
+
+/*
+ * One read of a streamed reply: its complete lines (the first one joined
+ * to the start that the carry holds), then the start of the next.  tok is
+ * the last token line read whole with no object walked after it: the one
+ * whose count is the reply's now, looked for once, at the end.
+ */
+
+static void
+ngx_http_mesh_ndjson_lines(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *last)
+{
+    size_t                      n;
+    const unsigned char        *nl, *line, *tok, *tok_end;
+    ngx_http_mesh_ndjson_rc_e   rc;
+
+    /* most reads are one token line: a reply's chunk is one of its lines */
+
+    if (s->carry_len == 0 && !s->mid_line
+        && last - p > (ptrdiff_t) NGX_HTTP_MESH_NDJSON_TAIL + 1
+        && last[-1] == '\n'
+        && ngx_http_mesh_ndjson_token(p, last - 1)
+        && memchr(p, '\n', last - p) == last - 1)
+    {
+        s->objects++;
+        ngx_http_mesh_ndjson_count(s, p, last - 1);
+        return;
+    }
+
+    tok = NULL;
+    tok_end = NULL;
+
+    while (p < last) {
+        nl = memchr(p, '\n', last - p);
+
+        if (nl == NULL) {
+            break;
+        }
+
+        line = p;
+        n = nl - p;
+        p = nl + 1;
+
+        if (s->carry_len + n <= NGX_HTTP_MESH_NDJSON_CARRY
+            && s->carry_len != 0)
+        {
+            /* nothing is carried again before tok is read */
+            memcpy(s->carry + s->carry_len, line, n);
+            n += s->carry_len;
+            s->carry_len = 0;
+            line = s->carry;
+            nl = s->carry + n;
+
+        } else if (s->carry_len != 0) {
+            ngx_http_mesh_ndjson_spill(s);
+        }
+
+        rc = ngx_http_mesh_ndjson_line(s, line, nl);
+
+        if (rc == NGX_HTTP_MESH_NDJSON_TOKEN) {
+            tok = line;
+            tok_end = nl;
+
+        } else if (rc == NGX_HTTP_MESH_NDJSON_OBJECT) {
+            /* this line's object is the last now */
+            tok = NULL;
+        }
+    }
+
+    if (tok != NULL) {
+        ngx_http_mesh_ndjson_count(s, tok, tok_end);
+    }
+
+    if (p < last) {
+        ngx_http_mesh_ndjson_rest(s, p, last);
+    }
+}
+
+
+/* [p, nl) begins with '{' and ends with ,"done":false} */
+
+static unsigned
+ngx_http_mesh_ndjson_token(const unsigned char *p, const unsigned char *nl)
+{
+    return (size_t) (nl - p) > NGX_HTTP_MESH_NDJSON_TAIL
+           && p[0] == '{'
+           && memcmp(nl - NGX_HTTP_MESH_NDJSON_TAIL,
+                     ngx_http_mesh_ndjson_tail, NGX_HTTP_MESH_NDJSON_TAIL)
+              == 0;
+}
+
+
+/* the last complete line is the token line [p, nl): its count is the one */
+
+static void
+ngx_http_mesh_ndjson_count(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *nl)
+{
+    size_t  objects;
+
+    s->last_done = 0;
+    s->last_has_eval = 0;
+    s->last_eval = 0;
+
+    if (!ngx_http_mesh_ndjson_has_eval(p, nl)) {
+        return;
+    }
+
+    /* the state is clean between lines: a walk of this one alone */
+
+    objects = s->objects;
+
+    ngx_http_mesh_ndjson_walk(s, p, nl);
+    ngx_http_mesh_ndjson_reset(s);
+
+    s->objects = objects;
+    s->last_done = 0;
+}
+
+
+static ngx_http_mesh_ndjson_rc_e
+ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *nl)
+{
+    size_t  objects;
+
+    if (!s->mid_line && ngx_http_mesh_ndjson_token(p, nl)) {
+        s->objects++;
+        return NGX_HTTP_MESH_NDJSON_TOKEN;
+    }
+
+    objects = s->objects;
+
+    ngx_http_mesh_ndjson_walk(s, p, nl);
+    ngx_http_mesh_ndjson_reset(s);
+
+    return (s->objects != objects) ? NGX_HTTP_MESH_NDJSON_OBJECT
+                                   : NGX_HTTP_MESH_NDJSON_WALKED;
+}
+
+
+/*
+ * The start of a line: carried while it may still be a token line and a
+ * walk of it could not have ended an object or left its first '{' (it
+ * begins with '{', has no '}' or ']', and fits), else walked.  So what is
+ * carried changes nothing that the scanner tells until its line ends.
+ */
+
+static void
+ngx_http_mesh_ndjson_rest(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *last)
+{
+    size_t  n;
+
+    n = last - p;
+
+    if (s->carry_len == 0 && (s->mid_line || *p != '{')) {
+        ngx_http_mesh_ndjson_walk(s, p, last);
+        s->mid_line = 1;
+        return;
+    }
+
+    if (s->carry_len + n <= NGX_HTTP_MESH_NDJSON_CARRY
+        && memchr(p, '}', n) == NULL && memchr(p, ']', n) == NULL)
+    {
+        memcpy(s->carry + s->carry_len, p, n);
+        s->carry_len += n;
+        return;
+    }
+
+    ngx_http_mesh_ndjson_spill(s);
+    ngx_http_mesh_ndjson_walk(s, p, last);
+}
+
+
+/* a carried start that cannot be carried on: walked after all */
+
+static void
+ngx_http_mesh_ndjson_spill(ngx_http_mesh_ndjson_t *s)
+{
+    ngx_http_mesh_ndjson_walk(s, s->carry, s->carry + s->carry_len);
+    s->carry_len = 0;
+    s->mid_line = 1;
+}
+
+
+/* a line's end: nothing of it is left but its objects */
+
+static void
+ngx_http_mesh_ndjson_reset(ngx_http_mesh_ndjson_t *s)
+{
+    s->depth = 0;
+    s->key_len = 0;
+    s->want = NGX_HTTP_MESH_NDJSON_NONE;
+    s->eval = 0;
+    s->in_str = 0;
+    s->esc = 0;
+    s->is_key = 0;
+    s->key_ready = 0;
+    s->expect_key = 0;
+    s->done = 0;
+    s->has_eval = 0;
+    s->in_usage = 0;
+    s->mid_line = 0;
+}
+
+
+/* the walk: every byte's effect on the state, but for runs that have none */
+
+static void
+ngx_http_mesh_ndjson_walk(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
     const unsigned char *last)
 {
     size_t                n;
@@ -61,8 +325,7 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
         /*
          * The runs that cannot change the state go by without the byte by
          * byte walk below: a string's text up to its quote or backslash
-         * (a key's is kept), the bytes between a value's structure, and a
-         * streamed token's whole line.
+         * (a key's is kept), and the bytes between a value's structure.
          */
 
         if (s->in_str && !s->esc) {
@@ -78,18 +341,7 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
             p = q;
 
         } else if (!s->in_str && !ngx_http_mesh_ndjson_keyed(s)) {
-            while (p < last && !ngx_http_mesh_ndjson_stop[*p]) {
-                p++;
-            }
-
-            if (p < last && *p == '{' && s->depth == 0 && !s->key_ready) {
-                q = ngx_http_mesh_ndjson_line(s, p, last);
-
-                if (q != NULL) {
-                    p = q;
-                    continue;
-                }
-            }
+            p = ngx_http_mesh_ndjson_skip(p, last);
         }
 
         if (p == last) {
@@ -233,144 +485,6 @@ ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
 }
 
 
-/*
- * A streamed token's whole line, read without the walk: a flat object
- * (no brace, bracket or backslash inside, an even count of quotes, so its
- * strings are the text between quote pairs) whose last member is
- * "done":false and with no "eval_count" leaves exactly the state the walk
- * would.  Returns its last byte ('\n'), or NULL: the walk reads it.
- */
-
-static const unsigned char *
-ngx_http_mesh_ndjson_line(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
-    const unsigned char *last)
-{
-    size_t                len;
-    const unsigned char  *nl;
-
-    static const char     tail[] = ",\"done\":false}";
-
-    nl = memchr(p, '\n', last - p);
-
-    if (nl == NULL) {
-        return NULL;
-    }
-
-    len = nl - p;
-
-    if (len < sizeof(tail) || memcmp(nl - (sizeof(tail) - 1), tail,
-                                     sizeof(tail) - 1) != 0)
-    {
-        return NULL;
-    }
-
-    if (ngx_http_mesh_ndjson_walk(p + 1, nl - 1)
-        || ngx_http_mesh_ndjson_has_eval(p, nl))
-    {
-        return NULL;
-    }
-
-    s->objects++;
-    s->done = 0;
-    s->has_eval = 0;
-    s->eval = 0;
-    s->last_done = 0;
-    s->last_has_eval = 0;
-    s->last_eval = 0;
-    s->expect_key = 0;
-    s->in_usage = 0;
-    s->want = NGX_HTTP_MESH_NDJSON_NONE;
-    s->key_len = sizeof("done") - 1;
-    memcpy(s->key, "done", sizeof("done") - 1);
-
-    return nl;
-}
-
-
-/*
- * Not 0 when [p, last) has a brace, bracket or backslash (or '|', or a
- * byte 0xdb-0xdd, 0xfb-0xfd: the test below takes bits 5 and 7 off, so
- * they only send a line to the walk) or an odd count of quotes; sixteen
- * bytes a step with SSE2, then eight at a time.
- */
-
-static unsigned
-ngx_http_mesh_ndjson_walk(const unsigned char *p, const unsigned char *last)
-{
-    uint64_t   w, x, y, quotes, special;
-    unsigned   odd;
-
-#define NGX_HTTP_MESH_NDJSON_B(c)  (0x0101010101010101ULL * (c))
-
-    quotes = 0;
-    special = 0;
-    odd = 0;
-
-#if (__SSE2__)
-    {
-        unsigned  mask;
-        __m128i   v, m, q, s;
-
-        /* the same tests, sixteen bytes a step (every x86-64 has SSE2) */
-
-        q = _mm_setzero_si128();
-        s = _mm_setzero_si128();
-
-        for ( /* void */ ; last - p >= 16; p += 16) {
-            v = _mm_loadu_si128((const __m128i *) p);
-            q = _mm_xor_si128(q, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
-
-            m = _mm_and_si128(v, _mm_set1_epi8(0x5f));
-            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5b)));
-            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5c)));
-            s = _mm_or_si128(s, _mm_cmpeq_epi8(m, _mm_set1_epi8(0x5d)));
-        }
-
-        if (_mm_movemask_epi8(s)) {
-            return 1;
-        }
-
-        /* a lane is 0xff when an odd count of quotes fell in it */
-        mask = _mm_movemask_epi8(q);
-        mask ^= mask >> 8;
-        mask ^= mask >> 4;
-        mask ^= mask >> 2;
-        mask ^= mask >> 1;
-        odd = mask & 1;
-    }
-#endif
-
-    for ( /* void */ ; last - p >= 8; p += 8) {
-        memcpy(&w, p, 8);
-
-        /* the high bit of each byte that was a quote */
-        x = w ^ NGX_HTTP_MESH_NDJSON_B('"');
-        quotes ^= ~(((x & NGX_HTTP_MESH_NDJSON_B(0x7f))
-                     + NGX_HTTP_MESH_NDJSON_B(0x7f)) | x);
-
-        /* ... of each byte in [0x5b, 0x5d] once bits 5 and 7 are off */
-        y = w & NGX_HTTP_MESH_NDJSON_B(0x5f);
-        special |= (y + NGX_HTTP_MESH_NDJSON_B(0x80 - 0x5b))
-                   & ~(y + NGX_HTTP_MESH_NDJSON_B(0x80 - 0x5e));
-    }
-
-    quotes &= NGX_HTTP_MESH_NDJSON_B(0x80);
-    quotes ^= quotes >> 32;
-    quotes ^= quotes >> 16;
-    quotes ^= quotes >> 8;
-    odd ^= (quotes >> 7) & 1;
-
-    for ( /* void */ ; p < last; p++) {
-        odd ^= (*p == '"');
-        special |= ((*p & 0x5f) >= 0x5b && (*p & 0x5f) <= 0x5d) ? 0x80 : 0;
-    }
-
-#undef NGX_HTTP_MESH_NDJSON_B
-
-    return odd || (special & 0x8080808080808080ULL) != 0;
-}
-
-
 /* "eval_count" in [p, last), with its quotes: the key's only bytes */
 
 static unsigned
@@ -396,6 +510,46 @@ ngx_http_mesh_ndjson_has_eval(const unsigned char *p,
     }
 
     return 0;
+}
+
+
+/*
+ * The first byte from p that ngx_http_mesh_ndjson_stop[] has, or last:
+ * sixteen bytes a step with SSE2 (every x86-64 has it), where a done
+ * line's "context" array, thousands of numbers, goes by.
+ */
+
+static const unsigned char *
+ngx_http_mesh_ndjson_skip(const unsigned char *p, const unsigned char *last)
+{
+#if (__SSE2__)
+    int       mask;
+    __m128i   v, b;
+
+    for ( /* void */ ; last - p >= 16; p += 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        /* with bit 5 set, '[' is '{' and ']' is '}' */
+        b = _mm_or_si128(v, _mm_set1_epi8(0x20));
+
+        mask = _mm_movemask_epi8(
+                   _mm_or_si128(
+                       _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('{')),
+                                    _mm_cmpeq_epi8(b, _mm_set1_epi8('}'))),
+                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8(':')))));
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+    }
+#endif
+
+    while (p < last && !ngx_http_mesh_ndjson_stop[*p]) {
+        p++;
+    }
+
+    return p;
 }
 
 

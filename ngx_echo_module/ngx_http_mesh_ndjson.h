@@ -1,12 +1,22 @@
 
 /*
  * The end of a streamed reply, told from its NDJSON lines as they pass: a
- * scanner that keeps no copy of the bytes and survives any cut between
- * reads (plain C, no nginx types).  It follows strings, escapes and
- * nesting, so only a top-level "done":true ends a reply (not the same text
- * inside a tool call's arguments), and only when no later line has begun.
+ * scanner that survives any cut between reads and keeps no copy of the
+ * bytes but a cut token line's start (plain C, no nginx types).  It
+ * follows strings, escapes and nesting, so only a top-level "done":true
+ * ends a reply (not the same text inside a tool call's arguments), and
+ * only when no later line has begun.
  * With "usage" set (an OpenAI reply), the count of a reply is its
  * "usage":{"completion_tokens":N} instead of Ollama's "eval_count":N.
+ *
+ * With "lines" set (a streamed reply: NDJSON, one JSON value per line, and
+ * no raw newline inside a JSON string), each line is read on its own: the
+ * state goes back to the start at every '\n', and a token line (begins
+ * with '{', ends with ,"done":false}) is taken whole without the walk.
+ * On NDJSON the results are the walk's; on input that is not NDJSON they
+ * can differ (a raw newline ends a line even inside a string or an open
+ * object; a token line counts as one object with done false, its count
+ * that of a walk of the line alone): see the .c file.
  */
 
 
@@ -19,6 +29,7 @@
 
 
 #define NGX_HTTP_MESH_NDJSON_KEY_LEN  24
+#define NGX_HTTP_MESH_NDJSON_CARRY    256   /* a line cut between reads */
 
 
 typedef struct {
@@ -40,6 +51,10 @@ typedef struct {
     unsigned       last_has_eval:1;
     unsigned       usage:1;       /* count usage.completion_tokens */
     unsigned       in_usage:1;    /* inside the top-level "usage" */
+    unsigned       lines:1;       /* each line on its own: NDJSON */
+    unsigned       mid_line:1;    /* a line's start has been walked */
+    size_t         carry_len;     /* a line's start, not yet read */
+    unsigned char  carry[NGX_HTTP_MESH_NDJSON_CARRY];
 } ngx_http_mesh_ndjson_t;
 
 
@@ -48,7 +63,8 @@ void ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s,
 
 /* the last complete line said "done":true and nothing has followed it */
 #define ngx_http_mesh_ndjson_done(s)                                         \
-    ((s)->objects && (s)->last_done && (s)->depth == 0 && !(s)->in_str)
+    ((s)->objects && (s)->last_done && (s)->depth == 0 && !(s)->in_str      \
+     && (s)->carry_len == 0)
 
 
 #endif /* _NGX_HTTP_MESH_NDJSON_H_INCLUDED_ */

@@ -10,6 +10,9 @@
 #                       [TTFT requests per target, default 300]
 #   bench/stream/run.sh callgrind [streams per side, default 20]
 #
+# MODULE=... (bench/lib/common.sh) and AGENT=... (an echo-agent binary)
+# measure other builds: a "before" tree built apart, in the same run.
+#
 # The callgrind mode counts instructions per relayed token instead (a
 # figure the machine's load does not move): the same nginx, one process
 # under callgrind, relays the streams through plain proxy_pass and then
@@ -25,6 +28,7 @@ DUR=${1:-5}
 ROUNDS=${2:-3}
 NTTFT=${3:-300}
 TOKENS=2000
+AGENT=${AGENT:-$B/bin/echo-agent}
 bench_init stream
 
 start_redis 16780
@@ -107,7 +111,7 @@ worker=$(worker_pids "$NGINX_PID")
 # the first simulator registered as a node itself (it ignores the task
 # token); the second behind a real echo-agent
 start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b"
-taskset -c 1 "$B/bin/echo-agent" --orchestrator http://127.0.0.1:16770 \
+taskset -c 1 "$AGENT" --orchestrator http://127.0.0.1:16770 \
     --listen 127.0.0.1:16792 --advertise-host 127.0.0.1 \
     --ollama http://127.0.0.1:16791 --node-id bench-agent \
     --secret-file "$W/mesh.secret" --max-tasks 64 --log-level warn --mdns off \
