@@ -49,7 +49,7 @@ static const uint32_t  sha256_h0[8] = {
 static void
 sha256_block(sha256_t *c, const uint8_t *p)
 {
-    uint32_t  w[64], a, b, cc, d, e, f, g, h, t1, t2;
+    uint32_t  w[64], a, b, cc, d, e, f, g, h, t1;
     int       i;
 
     for (i = 0; i < 16; i++) {
@@ -74,20 +74,28 @@ sha256_block(sha256_t *c, const uint8_t *p)
     g = c->h[6];
     h = c->h[7];
 
-    for (i = 0; i < 64; i++) {
-        t1 = h + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25))
-             + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
-        t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22))
-             + ((a & b) ^ (a & cc) ^ (b & cc));
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = cc;
-        cc = b;
-        b = a;
-        a = t1 + t2;
+    /* one round of 6.2.2 step 3; instead of moving the eight working
+     * variables down by one after each round, the next round names
+     * them shifted, so eight rounds bring them back in place */
+#define SHA256_ROUND(a, b, c, d, e, f, g, h, i)                              \
+    t1 = h + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25))                        \
+         + (g ^ (e & (f ^ g))) + sha256_k[i] + w[i];                         \
+    d += t1;                                                                 \
+    h = t1 + (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22))                        \
+        + ((a & b) | (c & (a | b)))
+
+    for (i = 0; i < 64; i += 8) {
+        SHA256_ROUND(a, b, cc, d, e, f, g, h, i);
+        SHA256_ROUND(h, a, b, cc, d, e, f, g, i + 1);
+        SHA256_ROUND(g, h, a, b, cc, d, e, f, i + 2);
+        SHA256_ROUND(f, g, h, a, b, cc, d, e, i + 3);
+        SHA256_ROUND(e, f, g, h, a, b, cc, d, i + 4);
+        SHA256_ROUND(d, e, f, g, h, a, b, cc, i + 5);
+        SHA256_ROUND(cc, d, e, f, g, h, a, b, i + 6);
+        SHA256_ROUND(b, cc, d, e, f, g, h, a, i + 7);
     }
+
+#undef SHA256_ROUND
 
     c->h[0] += a;
     c->h[1] += b;
