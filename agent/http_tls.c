@@ -136,6 +136,19 @@ tls_ctx_init(void)
 }
 
 
+int
+tls_init(char *err, size_t errlen)
+{
+    pthread_once(&tls_once, tls_ctx_init);
+    if (tls_ctx == NULL) {
+        snprintf(err, errlen, "%s", tls_why);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 tls_t *
 tls_new(int fd, const char *host, char *err, size_t errlen)
 {
@@ -143,9 +156,7 @@ tls_new(int fd, const char *host, char *err, size_t errlen)
     unsigned char    addr[16];
     int              ip;
 
-    pthread_once(&tls_once, tls_ctx_init);
-    if (tls_ctx == NULL) {
-        snprintf(err, errlen, "%s", tls_why);
+    if (tls_init(err, errlen) != 0) {
         return NULL;
     }
 
