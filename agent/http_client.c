@@ -343,6 +343,12 @@ hc_connect(hc_conn_t *c)
     struct addrinfo  hints;
     int              rc;
 
+    /* the first https:// URL loads libssl (http_tls.c): before the
+     * connect timeout starts, which is the peer's, not the loader's */
+    if (c->url.tls && tls_init(c->err, sizeof(c->err)) != 0) {
+        return hc_fail(c, "%s", c->err);
+    }
+
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

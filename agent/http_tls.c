@@ -1,9 +1,15 @@
 /*
  * The context is made once (pthread_once) and only when an https:// URL
- * is first used, so an agent on plain http never pays for it.
+ * is first used, so an agent on plain http never pays for it.  libssl
+ * itself is loaded then too (dlopen): an agent linked against it maps
+ * libssl and libcrypto at start, 1.7 MB resident of which ~460 KiB are
+ * relocated data of its own, for a scheme it rarely uses (Ollama is
+ * normally http://127.0.0.1:11434).  The OpenSSL headers still give the
+ * types and constants; every function comes through tls_api.
  */
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,13 +23,84 @@
 #include "http_tls.h"
 
 
+/* the soname of Debian 12's OpenSSL 3, package libssl3 */
+#define TLS_LIBSSL   "libssl.so.3"
+#define TLS_PACKAGE  "libssl3"
+
+/* every function used: libssl's, then libcrypto's (found through
+   libssl's handle: libcrypto is its dependency) */
+#define TLS_API(X)                                                           \
+    X(TLS_client_method)                                                     \
+    X(SSL_CTX_new)                                                           \
+    X(SSL_CTX_free)                                                          \
+    X(SSL_CTX_ctrl)                                                          \
+    X(SSL_CTX_set_default_verify_paths)                                      \
+    X(SSL_CTX_set_verify)                                                    \
+    X(SSL_new)                                                               \
+    X(SSL_free)                                                              \
+    X(SSL_set_fd)                                                            \
+    X(SSL_ctrl)                                                              \
+    X(SSL_set1_host)                                                         \
+    X(SSL_get0_param)                                                        \
+    X(SSL_connect)                                                           \
+    X(SSL_read_ex)                                                           \
+    X(SSL_write_ex)                                                          \
+    X(SSL_get_error)                                                         \
+    X(SSL_get_verify_result)                                                 \
+    X(X509_VERIFY_PARAM_set1_ip_asc)                                         \
+    X(X509_verify_cert_error_string)                                         \
+    X(ERR_get_error)                                                         \
+    X(ERR_clear_error)                                                       \
+    X(ERR_error_string_n)
+
+#define TLS_FN(name)  __typeof__(name)  *name;
+
+typedef struct {
+    TLS_API(TLS_FN)
+} tls_api_t;
+
+
 static SSL_CTX         *tls_ctx;
 static pthread_once_t   tls_once = PTHREAD_ONCE_INIT;
+static tls_api_t        tls_api;
+/* why there is no context, for every tls_new that asks */
+static char             tls_why[192];
 
 
+static int tls_load(void);
 static void tls_ctx_init(void);
 static int tls_error(tls_t *t, int rc, short *events, char *err,
     size_t errlen);
+
+
+static int
+tls_load(void)
+{
+    void  *h;
+
+    h = dlopen(TLS_LIBSSL, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        snprintf(tls_why, sizeof(tls_why),
+                 "https needs " TLS_LIBSSL " (install the " TLS_PACKAGE
+                 " package): %.100s", dlerror());
+        return -1;
+    }
+
+#define TLS_SYM(name)                                                        \
+    if ((*(void **) &tls_api.name = dlsym(h, #name)) == NULL) {              \
+        snprintf(tls_why, sizeof(tls_why), TLS_LIBSSL " has no %s "          \
+                 "(OpenSSL 3 is needed, package " TLS_PACKAGE ")", #name);   \
+        dlclose(h);                                                          \
+        return -1;                                                           \
+    }
+
+    TLS_API(TLS_SYM)
+
+#undef TLS_SYM
+
+    /* the handle stays open: libcrypto cannot be unloaded anyway */
+    return 0;
+}
 
 
 static void
@@ -31,22 +108,44 @@ tls_ctx_init(void)
 {
     SSL_CTX  *ctx;
 
-    ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_load() != 0) {
+        return;
+    }
+
+    snprintf(tls_why, sizeof(tls_why), "cannot set up TLS (CA store)");
+
+    ctx = tls_api.SSL_CTX_new(tls_api.TLS_client_method());
     if (ctx == NULL) {
         return;
     }
 
     /* the system's CA store (SSL_CERT_FILE / SSL_CERT_DIR override it) */
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        SSL_CTX_free(ctx);
+    if (tls_api.SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        tls_api.SSL_CTX_free(ctx);
         return;
     }
 
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    tls_api.SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* SSL_CTX_set_min_proto_version and SSL_CTX_set_mode are macros */
+    tls_api.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION,
+                         NULL);
+    tls_api.SSL_CTX_ctrl(ctx, SSL_CTRL_MODE,
+                         SSL_MODE_ENABLE_PARTIAL_WRITE
+                         | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
     tls_ctx = ctx;
+}
+
+
+int
+tls_init(char *err, size_t errlen)
+{
+    pthread_once(&tls_once, tls_ctx_init);
+    if (tls_ctx == NULL) {
+        snprintf(err, errlen, "%s", tls_why);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -57,15 +156,13 @@ tls_new(int fd, const char *host, char *err, size_t errlen)
     unsigned char    addr[16];
     int              ip;
 
-    pthread_once(&tls_once, tls_ctx_init);
-    if (tls_ctx == NULL) {
-        snprintf(err, errlen, "cannot set up TLS (CA store)");
+    if (tls_init(err, errlen) != 0) {
         return NULL;
     }
 
-    ssl = SSL_new(tls_ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-        SSL_free(ssl);
+    ssl = tls_api.SSL_new(tls_ctx);
+    if (ssl == NULL || tls_api.SSL_set_fd(ssl, fd) != 1) {
+        tls_api.SSL_free(ssl);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -76,16 +173,20 @@ tls_new(int fd, const char *host, char *err, size_t errlen)
     /* an address is checked against the certificate's IP entries, a
      * name against its DNS ones, and only a name goes out as SNI */
     if (ip) {
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) {
-            SSL_free(ssl);
+        if (tls_api.X509_VERIFY_PARAM_set1_ip_asc(
+                tls_api.SSL_get0_param(ssl), host) != 1)
+        {
+            tls_api.SSL_free(ssl);
             snprintf(err, errlen, "cannot verify the address %s", host);
             return NULL;
         }
 
-    } else if (SSL_set_tlsext_host_name(ssl, host) != 1
-               || SSL_set1_host(ssl, host) != 1)
+    } else if (tls_api.SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                                TLSEXT_NAMETYPE_host_name, (void *) host)
+               != 1
+               || tls_api.SSL_set1_host(ssl, host) != 1)
     {
-        SSL_free(ssl);
+        tls_api.SSL_free(ssl);
         snprintf(err, errlen, "cannot verify the host name %s", host);
         return NULL;
     }
@@ -98,7 +199,7 @@ void
 tls_free(tls_t *t)
 {
     if (t != NULL) {
-        SSL_free(t);
+        tls_api.SSL_free(t);
     }
 }
 
@@ -106,8 +207,11 @@ tls_free(tls_t *t)
 void
 tls_shutdown(void)
 {
-    SSL_CTX_free(tls_ctx);
-    tls_ctx = NULL;
+    /* never loaded when no https URL was used */
+    if (tls_ctx != NULL) {
+        tls_api.SSL_CTX_free(tls_ctx);
+        tls_ctx = NULL;
+    }
 }
 
 
@@ -118,7 +222,7 @@ tls_error(tls_t *t, int rc, short *events, char *err, size_t errlen)
     long           vr;
     char           why[160];
 
-    switch (SSL_get_error(t, rc)) {
+    switch (tls_api.SSL_get_error(t, rc)) {
     case SSL_ERROR_WANT_READ:
         *events = POLLIN;
         return 0;
@@ -131,15 +235,15 @@ tls_error(tls_t *t, int rc, short *events, char *err, size_t errlen)
         break;
     }
 
-    vr = SSL_get_verify_result(t);
-    e = ERR_get_error();
-    ERR_clear_error();
+    vr = tls_api.SSL_get_verify_result(t);
+    e = tls_api.ERR_get_error();
+    tls_api.ERR_clear_error();
 
     if (vr != X509_V_OK) {
         snprintf(err, errlen, "TLS peer not verified: %s",
-                 X509_verify_cert_error_string(vr));
+                 tls_api.X509_verify_cert_error_string(vr));
     } else if (e != 0) {
-        ERR_error_string_n(e, why, sizeof(why));
+        tls_api.ERR_error_string_n(e, why, sizeof(why));
         snprintf(err, errlen, "TLS: %s", why);
     } else {
         snprintf(err, errlen, "TLS: %s",
@@ -155,8 +259,8 @@ tls_handshake(tls_t *t, short *events, char *err, size_t errlen)
 {
     int  rc;
 
-    ERR_clear_error();
-    rc = SSL_connect(t);
+    tls_api.ERR_clear_error();
+    rc = tls_api.SSL_connect(t);
     if (rc == 1) {
         return 1;
     }
@@ -173,9 +277,9 @@ tls_read(tls_t *t, char *p, size_t n, short *events, char *err,
     size_t  got = 0;
     int     rc;
 
-    ERR_clear_error();
+    tls_api.ERR_clear_error();
     errno = 0;
-    if (SSL_read_ex(t, p, n, &got) == 1) {
+    if (tls_api.SSL_read_ex(t, p, n, &got) == 1) {
         return (ssize_t) got;
     }
 
@@ -191,9 +295,9 @@ tls_write(tls_t *t, const char *p, size_t n, short *events, char *err,
     size_t  put = 0;
     int     rc;
 
-    ERR_clear_error();
+    tls_api.ERR_clear_error();
     errno = 0;
-    if (SSL_write_ex(t, p, n, &put) == 1) {
+    if (tls_api.SSL_write_ex(t, p, n, &put) == 1) {
         return (ssize_t) put;
     }
 

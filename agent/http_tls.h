@@ -15,6 +15,9 @@
 typedef struct ssl_st  tls_t;
 
 
+/* loads libssl and makes the context, once for the process (the first
+   https:// URL does it); 0, or -1 with the reason in err */
+int tls_init(char *err, size_t errlen);
 /* a client session on a connected socket; NULL with a message in err */
 tls_t *tls_new(int fd, const char *host, char *err, size_t errlen);
 void tls_free(tls_t *t);

@@ -1,16 +1,15 @@
 /*
- * HMAC-SHA256 signatures with libcrypto; see sign.h.
+ * HMAC-SHA256 signatures (sha256.c, not libcrypto: an agent on plain
+ * http maps no OpenSSL at all); see sign.h.
  */
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
+#include "sha256.h"
 #include "sign.h"
 
 
@@ -47,18 +46,11 @@ int
 sign_hmac_hex(const char *secret, size_t secret_len, const char *msg,
     size_t len, char *hex)
 {
-    unsigned char  md[EVP_MAX_MD_SIZE];
-    unsigned int   mdlen = 0;
+    unsigned char  md[SHA256_LEN];
 
-    if (HMAC(EVP_sha256(), secret, (int) secret_len,
-             (const unsigned char *) msg, len, md, &mdlen) == NULL
-        || mdlen != SIGN_HEX / 2)
-    {
-        return -1;
-    }
-
-    sign_hex(md, mdlen, hex);
-    OPENSSL_cleanse(md, sizeof(md));
+    hmac_sha256(secret, secret_len, msg, len, md);
+    sign_hex(md, sizeof(md), hex);
+    explicit_bzero(md, sizeof(md));
     return 0;
 }
 
@@ -80,21 +72,18 @@ sign_node_header(const char *secret, size_t secret_len, const char *method,
     const char *path, const char *body, size_t body_len, time_t now,
     char *out, size_t outlen)
 {
-    unsigned char  md[EVP_MAX_MD_SIZE], raw[16];
-    unsigned int   mdlen = 0;
-    char           digest[2 * EVP_MAX_MD_SIZE + 1], nonce[33];
+    unsigned char  md[SHA256_LEN], raw[16];
+    char           digest[2 * SHA256_LEN + 1], nonce[33];
     char           msg[SIGN_HEADER_MAX + 2048], sig[SIGN_HEX + 1];
     int            n;
 
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw)
-        || EVP_Digest(body != NULL ? body : "", body_len, md, &mdlen,
-                      EVP_sha256(), NULL) != 1)
-    {
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw)) {
         return -1;
     }
 
+    sha256(body, body != NULL ? body_len : 0, md);
     sign_hex(raw, sizeof(raw), nonce);
-    sign_hex(md, mdlen, digest);
+    sign_hex(md, sizeof(md), digest);
 
     n = snprintf(msg, sizeof(msg), SIGN_NODE_SCHEME "\n%s\n%s\n%lld\n%s\n%s",
                  method, path, (long long) now, nonce, digest);
@@ -114,24 +103,21 @@ int
 sign_reply_hex(const char *secret, size_t secret_len, const char *auth,
     long status, const char *body, size_t body_len, char *hex)
 {
-    unsigned char  md[EVP_MAX_MD_SIZE];
-    unsigned int   mdlen = 0;
-    char           digest[2 * EVP_MAX_MD_SIZE + 1];
+    unsigned char  md[SHA256_LEN];
+    char           digest[2 * SHA256_LEN + 1];
     char           msg[sizeof(SIGN_REPLY_SCHEME) + SIGN_HEX + 64
-                       + 2 * EVP_MAX_MD_SIZE];
+                       + 2 * SHA256_LEN];
     size_t         len;
     int            n;
 
     /* the request's signature ends its Authorization line */
     len = auth != NULL ? strlen(auth) : 0;
-    if (secret_len == 0 || len < SIGN_HEX
-        || EVP_Digest(body != NULL ? body : "", body_len, md, &mdlen,
-                      EVP_sha256(), NULL) != 1)
-    {
+    if (secret_len == 0 || len < SIGN_HEX) {
         return -1;
     }
 
-    sign_hex(md, mdlen, digest);
+    sha256(body, body != NULL ? body_len : 0, md);
+    sign_hex(md, sizeof(md), digest);
 
     n = snprintf(msg, sizeof(msg), SIGN_REPLY_SCHEME "\n%s\n%ld\n%s",
                  auth + len - SIGN_HEX, status, digest);
@@ -156,7 +142,7 @@ sign_reply_ok(const char *secret, size_t secret_len, const char *auth,
         return -1;
     }
 
-    return CRYPTO_memcmp(expect, sig, SIGN_HEX) == 0 ? 0 : -1;
+    return sha256_memcmp(expect, sig, SIGN_HEX) == 0 ? 0 : -1;
 }
 
 
@@ -257,7 +243,7 @@ sign_task_ok(const char *header, const char *secret, size_t secret_len,
         return -1;
     }
 
-    if (CRYPTO_memcmp(expect, sig, SIGN_HEX) != 0) {
+    if (sha256_memcmp(expect, sig, SIGN_HEX) != 0) {
         return -1;
     }
 
