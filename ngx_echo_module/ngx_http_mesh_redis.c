@@ -155,6 +155,9 @@ static ngx_uint_t ngx_http_mesh_redis_allowed(u_char *cmd, size_t len);
 static ngx_int_t ngx_http_mesh_redis_send_argv(ngx_http_mesh_redis_t *lk,
     ngx_http_mesh_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);
+static char *ngx_http_mesh_redis_format_argv(int argc, const char **argv,
+    const size_t *argvlen, int *len);
+static u_char *ngx_http_mesh_redis_digits(u_char *p, size_t n);
 static ngx_int_t ngx_http_mesh_redis_send(ngx_http_mesh_redis_t *lk,
     ngx_http_mesh_redis_reply_pt handler, void *data, char *cmd, int len);
 static void ngx_http_mesh_redis_on_reply(redisAsyncContext *ac, void *r,
@@ -1517,16 +1520,14 @@ ngx_http_mesh_redis_command_argv(ngx_http_mesh_redis_t *rc,
         return NGX_ERROR;
     }
 
-    cmd = NULL;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-
-    if (len < 0) {
+    cmd = ngx_http_mesh_redis_format_argv(argc, argv, argvlen, &len);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
     rv = ngx_http_mesh_redis_submit(rc, cb, data, cmd, len);
 
-    redisFreeCommand(cmd);
+    ngx_free(cmd);
 
     return rv;
 }
@@ -1637,18 +1638,87 @@ ngx_http_mesh_redis_send_argv(ngx_http_mesh_redis_t *lk,
     char      *cmd;
     ngx_int_t  rv;
 
-    cmd = NULL;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-
-    if (len < 0) {
+    cmd = ngx_http_mesh_redis_format_argv(argc, argv, argvlen, &len);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
     rv = ngx_http_mesh_redis_send(lk, handler, data, cmd, len);
 
-    redisFreeCommand(cmd);
+    ngx_free(cmd);
 
     return rv;
+}
+
+
+/*
+ * The RESP that redisFormatCommandArgv() writes, without its sprintf()
+ * per argument: in a heartbeat's four commands those were most of the
+ * formatting.  NULL: out of memory, or longer than any command may be.
+ */
+
+static char *
+ngx_http_mesh_redis_format_argv(int argc, const char **argv,
+    const size_t *argvlen, int *len)
+{
+    int      i;
+    size_t   n;
+    u_char  *cmd, *p;
+
+    n = 1 + NGX_SIZE_T_LEN + 2;
+
+    /* each argument bounded, so the sum cannot wrap; submit() then
+       refuses a command longer than NGX_HTTP_MESH_REDIS_COMMAND_MAX */
+
+    for (i = 0; i < argc; i++) {
+        if (argvlen[i] > NGX_HTTP_MESH_REDIS_COMMAND_MAX) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "mesh registry: redis command argument of %uz "
+                          "bytes is longer than %d", argvlen[i],
+                          NGX_HTTP_MESH_REDIS_COMMAND_MAX);
+            return NULL;
+        }
+
+        n += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
+    }
+
+    cmd = ngx_alloc(n, ngx_cycle->log);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    p = cmd;
+    *p++ = '*';
+    p = ngx_http_mesh_redis_digits(p, argc);
+    *p++ = CR; *p++ = LF;
+
+    for (i = 0; i < argc; i++) {
+        *p++ = '$';
+        p = ngx_http_mesh_redis_digits(p, argvlen[i]);
+        *p++ = CR; *p++ = LF;
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+        *p++ = CR; *p++ = LF;
+    }
+
+    *len = (int) (p - cmd);
+
+    return (char *) cmd;
+}
+
+
+static u_char *
+ngx_http_mesh_redis_digits(u_char *p, size_t n)
+{
+    u_char  *q, buf[NGX_SIZE_T_LEN];
+
+    q = buf + NGX_SIZE_T_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + NGX_SIZE_T_LEN - q);
 }
 
 
