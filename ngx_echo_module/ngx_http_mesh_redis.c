@@ -84,6 +84,7 @@ struct ngx_http_mesh_redis_s {
     unsigned                       ready:1;   /* this context reached READY */
     unsigned                       failed:1;  /* why it ends is logged */
     unsigned                       stopping:1;
+    unsigned                       writing:1; /* in hiredis' write handler */
 };
 
 
@@ -985,7 +986,10 @@ ngx_http_mesh_redis_write_handler(ngx_event_t *wev)
     c = wev->data;
     lk = c->data;
 
+    /* hiredis asks for the write event again only when the socket is full */
+    lk->writing = 1;
     redisAsyncHandleWrite(lk->ac);
+    lk->writing = 0;
 }
 
 
@@ -1003,10 +1007,31 @@ ngx_http_mesh_redis_del_read(void *privdata)
 }
 
 
+/*
+ * A command of a connected link is written at the end of the event loop's
+ * turn (a posted event), not once epoll says the socket is writable: the
+ * commands of every heartbeat a turn handles leave in one write(), with no
+ * epoll_ctl() to ask for the write event and another to drop it.  The
+ * event itself is asked for while connecting and when a write left data
+ * behind (a full socket).
+ */
+
 static void
 ngx_http_mesh_redis_add_write(void *privdata)
 {
-    ngx_http_mesh_redis_event(privdata, 1, 1);
+    ngx_http_mesh_redis_t  *lk = privdata;
+
+    if (lk->conn != NULL && !lk->writing && !lk->conn->write->active
+        && (lk->ac->c.flags & REDIS_CONNECTED))
+    {
+        if (!lk->conn->write->posted) {
+            ngx_post_event(lk->conn->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_http_mesh_redis_event(lk, 1, 1);
 }
 
 
