@@ -1707,7 +1707,10 @@ ngx_http_mesh_redis_format_argv(int argc, const char **argv,
         n += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
     }
 
-    cmd = ngx_alloc(n, ngx_cycle->log);
+    /* NUL-terminated, as hiredis' own: it scans a SUBSCRIBE's arguments
+       with strchr() up to the end */
+
+    cmd = ngx_alloc(n + 1, ngx_cycle->log);
     if (cmd == NULL) {
         return NULL;
     }
@@ -1725,6 +1728,7 @@ ngx_http_mesh_redis_format_argv(int argc, const char **argv,
         *p++ = CR; *p++ = LF;
     }
 
+    *p = '\0';
     *len = (int) (p - cmd);
 
     return (char *) cmd;
