@@ -187,7 +187,7 @@ test: deps
 # with echo-agent under it (a block fails on an invalid access or a definite
 # leak in our code).
 MODULE_SUITES = $(wildcard t/01*.t t/05*.t t/06*.t t/07*.t t/08*.t \
-                           t/097*.t t/10*.t t/12*.t t/13*.t t/14*.t)
+                           t/097*.t t/098*.t t/10*.t t/12*.t t/13*.t t/14*.t)
 # t/040-042: the agent over TLS and OpenSSL loaded on demand; t/150-154: the agents of the mDNS hosts
 # (nginx there runs plainly)
 AGENT_SUITES  = $(wildcard t/03*.t t/04[012]*.t t/15[0-4]*.t)

@@ -145,11 +145,18 @@ static int ngx_http_mesh_openai_value(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
 static int ngx_http_mesh_leave_value(ngx_http_mesh_parser_t *p,
     ngx_http_mesh_frame_t *f, ngx_http_mesh_value_t *v);
-static void ngx_http_mesh_out(ngx_http_mesh_out_t *o, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
 static void ngx_http_mesh_out_str(ngx_http_mesh_out_t *o, const char *s,
     size_t size);
+static void ngx_http_mesh_out_bytes(ngx_http_mesh_out_t *o, const char *s,
+    size_t n);
+static void ngx_http_mesh_out_cstr(ngx_http_mesh_out_t *o, const char *s);
+static void ngx_http_mesh_out_uint(ngx_http_mesh_out_t *o, uint64_t u);
 static void ngx_http_mesh_out_real(ngx_http_mesh_out_t *o, double d);
+static int ngx_http_mesh_out_decimal(char *buf, double d);
+static void ngx_http_mesh_reverse(char *p, char *last);
+
+#define ngx_http_mesh_out_lit(o, s)                                          \
+    ngx_http_mesh_out_bytes(o, s, sizeof(s) - 1)
 
 
 static const char *const  ngx_http_mesh_type_names[] = {
@@ -423,6 +430,13 @@ ngx_http_mesh_status_name(ngx_http_mesh_status_e s)
 }
 
 
+/*
+ * Written per heartbeat (the Redis copy and the event): literal pieces
+ * copied and integers written by hand, not a vsnprintf() each, which was
+ * most of what this cost.  The text is the same as before, byte for byte
+ * (tests/test_parse.c checks it against the printf form).
+ */
+
 size_t
 ngx_http_mesh_caps_to_json(const ngx_http_mesh_caps_t *caps, char *out,
     size_t outsize)
@@ -439,45 +453,72 @@ ngx_http_mesh_caps_to_json(const ngx_http_mesh_caps_t *caps, char *out,
     o.end = out + outsize;
     o.failed = 0;
 
-    ngx_http_mesh_out(&o, "{\"node_id\":");
+    ngx_http_mesh_out_lit(&o, "{\"node_id\":");
     ngx_http_mesh_out_str(&o, caps->node_id, sizeof(caps->node_id));
-    ngx_http_mesh_out(&o, ",\"host\":");
+    ngx_http_mesh_out_lit(&o, ",\"host\":");
     ngx_http_mesh_out_str(&o, caps->host, sizeof(caps->host));
-    ngx_http_mesh_out(&o, ",\"port\":%u,\"models\":[", caps->port);
+    ngx_http_mesh_out_lit(&o, ",\"port\":");
+    ngx_http_mesh_out_uint(&o, caps->port);
+    ngx_http_mesh_out_lit(&o, ",\"models\":[");
 
     for (i = 0; i < caps->nmodels && i < NGX_HTTP_MESH_MAX_MODELS; i++) {
         m = &caps->models[i];
 
-        ngx_http_mesh_out(&o, "%s{\"name\":", i ? "," : "");
+        if (i) {
+            ngx_http_mesh_out_lit(&o, ",");
+        }
+
+        ngx_http_mesh_out_lit(&o, "{\"name\":");
         ngx_http_mesh_out_str(&o, m->name, sizeof(m->name));
-        ngx_http_mesh_out(&o, ",\"type\":\"%s\",\"size_gb\":",
-                          ngx_http_mesh_type_name(m->type));
+        ngx_http_mesh_out_lit(&o, ",\"type\":\"");
+        ngx_http_mesh_out_cstr(&o, ngx_http_mesh_type_name(m->type));
+        ngx_http_mesh_out_lit(&o, "\",\"size_gb\":");
         ngx_http_mesh_out_real(&o, m->size_gb);
-        ngx_http_mesh_out(&o, ",\"loaded\":%s}",
-                          m->loaded ? "true" : "false");
+
+        if (m->loaded) {
+            ngx_http_mesh_out_lit(&o, ",\"loaded\":true}");
+
+        } else {
+            ngx_http_mesh_out_lit(&o, ",\"loaded\":false}");
+        }
     }
 
-    ngx_http_mesh_out(&o, "],\"hardware\":{\"ram_total_gb\":");
+    ngx_http_mesh_out_lit(&o, "],\"hardware\":{\"ram_total_gb\":");
     ngx_http_mesh_out_real(&o, caps->ram_total_gb);
-    ngx_http_mesh_out(&o, ",\"ram_free_gb\":");
+    ngx_http_mesh_out_lit(&o, ",\"ram_free_gb\":");
     ngx_http_mesh_out_real(&o, caps->ram_free_gb);
-    ngx_http_mesh_out(&o, ",\"has_gpu\":%s,\"gpu_vram_gb\":",
-                      caps->has_gpu ? "true" : "false");
+
+    if (caps->has_gpu) {
+        ngx_http_mesh_out_lit(&o, ",\"has_gpu\":true,\"gpu_vram_gb\":");
+
+    } else {
+        ngx_http_mesh_out_lit(&o, ",\"has_gpu\":false,\"gpu_vram_gb\":");
+    }
+
     ngx_http_mesh_out_real(&o, caps->gpu_vram_gb);
-    ngx_http_mesh_out(&o, "},\"status\":\"%s\",\"active_tasks\":%u"
-                      ",\"max_tasks\":%u,\"queued\":%u,\"tokens_per_sec\":",
-                      ngx_http_mesh_status_name(caps->status),
-                      caps->active_tasks, caps->max_tasks, caps->queued);
+    ngx_http_mesh_out_lit(&o, "},\"status\":\"");
+    ngx_http_mesh_out_cstr(&o, ngx_http_mesh_status_name(caps->status));
+    ngx_http_mesh_out_lit(&o, "\",\"active_tasks\":");
+    ngx_http_mesh_out_uint(&o, caps->active_tasks);
+    ngx_http_mesh_out_lit(&o, ",\"max_tasks\":");
+    ngx_http_mesh_out_uint(&o, caps->max_tasks);
+    ngx_http_mesh_out_lit(&o, ",\"queued\":");
+    ngx_http_mesh_out_uint(&o, caps->queued);
+    ngx_http_mesh_out_lit(&o, ",\"tokens_per_sec\":");
     ngx_http_mesh_out_real(&o, caps->tokens_per_sec);
-    ngx_http_mesh_out(&o, ",\"agent_version\":");
+    ngx_http_mesh_out_lit(&o, ",\"agent_version\":");
     ngx_http_mesh_out_str(&o, caps->agent_version,
                           sizeof(caps->agent_version));
-    ngx_http_mesh_out(&o, "}");
+    ngx_http_mesh_out_lit(&o, "}");
 
-    if (o.failed) {
+    /* room for the NUL too, as vsnprintf() wanted */
+
+    if (o.failed || o.pos >= o.end) {
         out[0] = '\0';
         return 0;
     }
+
+    *o.pos = '\0';
 
     return o.pos - out;
 }
@@ -1056,25 +1097,42 @@ ngx_http_mesh_leave_value(ngx_http_mesh_parser_t *p,
 
 
 static void
-ngx_http_mesh_out(ngx_http_mesh_out_t *o, const char *fmt, ...)
+ngx_http_mesh_out_bytes(ngx_http_mesh_out_t *o, const char *s, size_t n)
 {
-    int      n;
-    va_list  args;
-
     if (o->failed) {
         return;
     }
 
-    va_start(args, fmt);
-    n = vsnprintf(o->pos, o->end - o->pos, fmt, args);
-    va_end(args);
-
-    if (n < 0 || n >= o->end - o->pos) {
+    if (n > (size_t) (o->end - o->pos)) {
         o->failed = 1;
         return;
     }
 
+    memcpy(o->pos, s, n);
     o->pos += n;
+}
+
+
+static void
+ngx_http_mesh_out_cstr(ngx_http_mesh_out_t *o, const char *s)
+{
+    ngx_http_mesh_out_bytes(o, s, strlen(s));
+}
+
+
+static void
+ngx_http_mesh_out_uint(ngx_http_mesh_out_t *o, uint64_t u)
+{
+    char  *p, buf[24];
+
+    p = buf + sizeof(buf);
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    ngx_http_mesh_out_bytes(o, p, buf + sizeof(buf) - p);
 }
 
 
@@ -1085,7 +1143,7 @@ ngx_http_mesh_out_str(ngx_http_mesh_out_t *o, const char *s, size_t size)
 {
     int  n;
 
-    ngx_http_mesh_out(o, "\"");
+    ngx_http_mesh_out_lit(o, "\"");
 
     if (o->failed) {
         return;
@@ -1100,7 +1158,7 @@ ngx_http_mesh_out_str(ngx_http_mesh_out_t *o, const char *s, size_t size)
 
     o->pos += n;
 
-    ngx_http_mesh_out(o, "\"");
+    ngx_http_mesh_out_lit(o, "\"");
 }
 
 
@@ -1109,11 +1167,18 @@ ngx_http_mesh_out_str(ngx_http_mesh_out_t *o, const char *s, size_t size)
 static void
 ngx_http_mesh_out_real(ngx_http_mesh_out_t *o, double d)
 {
-    int   prec;
+    int   prec, n;
     char  buf[40];
 
     if (!isfinite(d)) {
         d = 0;
+    }
+
+    n = ngx_http_mesh_out_decimal(buf, d);
+
+    if (n) {
+        ngx_http_mesh_out_bytes(o, buf, n);
+        return;
     }
 
     for (prec = 15; /* void */ ; prec++) {
@@ -1124,5 +1189,98 @@ ngx_http_mesh_out_real(ngx_http_mesh_out_t *o, double d)
         }
     }
 
-    ngx_http_mesh_out(o, "%s", buf);
+    ngx_http_mesh_out_cstr(o, buf);
+}
+
+
+/*
+ * What "%.15g" prints for d, without printf, when d is a whole number
+ * below 1e15, or below 1e12 and read back exactly from at most three
+ * decimals (4.1, 0.25): 15 significant digits are then enough for d to
+ * round to that very text, with no trailing zero.  The loop above
+ * prints it too, as it reads back.  0: not such a number, into buf
+ * (at least 24 bytes) otherwise, and its length.
+ */
+
+static int
+ngx_http_mesh_out_decimal(char *buf, double d)
+{
+    int       k;
+    char     *p, *q;
+    double    a;
+    uint64_t  u, scale, ip, fp;
+
+    a = fabs(d);
+    p = buf;
+
+    if (signbit(d)) {
+        *p++ = '-';
+    }
+
+    if (a < 1e15 && a == floor(a)) {
+        q = p;
+        u = (uint64_t) a;
+
+        do {
+            *q++ = (char) ('0' + u % 10);
+            u /= 10;
+        } while (u);
+
+        ngx_http_mesh_reverse(p, q);
+
+        return (int) (q - buf);
+    }
+
+    if (!(a < 1e12)) {
+        return 0;
+    }
+
+    for (k = 1, scale = 10; k <= 3; k++, scale *= 10) {
+        u = (uint64_t) (a * (double) scale + 0.5);
+        ip = u / scale;
+        fp = u % scale;
+
+        /* a trailing zero: the same number as with fewer decimals */
+        if (fp % 10 == 0) {
+            continue;
+        }
+
+        q = p;
+
+        do {
+            *q++ = (char) ('0' + ip % 10);
+            ip /= 10;
+        } while (ip);
+
+        ngx_http_mesh_reverse(p, q);
+
+        *q++ = '.';
+        q += k;
+
+        for (u = 0; u < (uint64_t) k; u++) {
+            q[-1 - (int) u] = (char) ('0' + fp % 10);
+            fp /= 10;
+        }
+
+        *q = '\0';
+
+        if (strtod(buf, NULL) == d) {
+            return (int) (q - buf);
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_mesh_reverse(char *p, char *last)
+{
+    char  c;
+
+    while (p < --last) {
+        c = *p;
+        *p++ = *last;
+        *last = c;
+    }
 }

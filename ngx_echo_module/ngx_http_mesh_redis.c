@@ -84,6 +84,7 @@ struct ngx_http_mesh_redis_s {
     unsigned                       ready:1;   /* this context reached READY */
     unsigned                       failed:1;  /* why it ends is logged */
     unsigned                       stopping:1;
+    unsigned                       writing:1; /* in hiredis' write handler */
 };
 
 
@@ -155,6 +156,9 @@ static ngx_uint_t ngx_http_mesh_redis_allowed(u_char *cmd, size_t len);
 static ngx_int_t ngx_http_mesh_redis_send_argv(ngx_http_mesh_redis_t *lk,
     ngx_http_mesh_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);
+static char *ngx_http_mesh_redis_format_argv(int argc, const char **argv,
+    const size_t *argvlen, int *len);
+static u_char *ngx_http_mesh_redis_digits(u_char *p, size_t n);
 static ngx_int_t ngx_http_mesh_redis_send(ngx_http_mesh_redis_t *lk,
     ngx_http_mesh_redis_reply_pt handler, void *data, char *cmd, int len);
 static void ngx_http_mesh_redis_on_reply(redisAsyncContext *ac, void *r,
@@ -982,7 +986,10 @@ ngx_http_mesh_redis_write_handler(ngx_event_t *wev)
     c = wev->data;
     lk = c->data;
 
+    /* hiredis asks for the write event again only when the socket is full */
+    lk->writing = 1;
     redisAsyncHandleWrite(lk->ac);
+    lk->writing = 0;
 }
 
 
@@ -1000,10 +1007,31 @@ ngx_http_mesh_redis_del_read(void *privdata)
 }
 
 
+/*
+ * A command of a connected link is written at the end of the event loop's
+ * turn (a posted event), not once epoll says the socket is writable: the
+ * commands of every heartbeat a turn handles leave in one write(), with no
+ * epoll_ctl() to ask for the write event and another to drop it.  The
+ * event itself is asked for while connecting and when a write left data
+ * behind (a full socket).
+ */
+
 static void
 ngx_http_mesh_redis_add_write(void *privdata)
 {
-    ngx_http_mesh_redis_event(privdata, 1, 1);
+    ngx_http_mesh_redis_t  *lk = privdata;
+
+    if (lk->conn != NULL && !lk->writing && !lk->conn->write->active
+        && (lk->ac->c.flags & REDIS_CONNECTED))
+    {
+        if (!lk->conn->write->posted) {
+            ngx_post_event(lk->conn->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_http_mesh_redis_event(lk, 1, 1);
 }
 
 
@@ -1517,16 +1545,14 @@ ngx_http_mesh_redis_command_argv(ngx_http_mesh_redis_t *rc,
         return NGX_ERROR;
     }
 
-    cmd = NULL;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-
-    if (len < 0) {
+    cmd = ngx_http_mesh_redis_format_argv(argc, argv, argvlen, &len);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
     rv = ngx_http_mesh_redis_submit(rc, cb, data, cmd, len);
 
-    redisFreeCommand(cmd);
+    ngx_free(cmd);
 
     return rv;
 }
@@ -1637,18 +1663,91 @@ ngx_http_mesh_redis_send_argv(ngx_http_mesh_redis_t *lk,
     char      *cmd;
     ngx_int_t  rv;
 
-    cmd = NULL;
-    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-
-    if (len < 0) {
+    cmd = ngx_http_mesh_redis_format_argv(argc, argv, argvlen, &len);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
     rv = ngx_http_mesh_redis_send(lk, handler, data, cmd, len);
 
-    redisFreeCommand(cmd);
+    ngx_free(cmd);
 
     return rv;
+}
+
+
+/*
+ * The RESP that redisFormatCommandArgv() writes, without its sprintf()
+ * per argument: in a heartbeat's four commands those were most of the
+ * formatting.  NULL: out of memory, or longer than any command may be.
+ */
+
+static char *
+ngx_http_mesh_redis_format_argv(int argc, const char **argv,
+    const size_t *argvlen, int *len)
+{
+    int      i;
+    size_t   n;
+    u_char  *cmd, *p;
+
+    n = 1 + NGX_SIZE_T_LEN + 2;
+
+    /* each argument bounded, so the sum cannot wrap; submit() then
+       refuses a command longer than NGX_HTTP_MESH_REDIS_COMMAND_MAX */
+
+    for (i = 0; i < argc; i++) {
+        if (argvlen[i] > NGX_HTTP_MESH_REDIS_COMMAND_MAX) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "mesh registry: redis command argument of %uz "
+                          "bytes is longer than %d", argvlen[i],
+                          NGX_HTTP_MESH_REDIS_COMMAND_MAX);
+            return NULL;
+        }
+
+        n += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
+    }
+
+    /* NUL-terminated, as hiredis' own: it scans a SUBSCRIBE's arguments
+       with strchr() up to the end */
+
+    cmd = ngx_alloc(n + 1, ngx_cycle->log);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    p = cmd;
+    *p++ = '*';
+    p = ngx_http_mesh_redis_digits(p, argc);
+    *p++ = CR; *p++ = LF;
+
+    for (i = 0; i < argc; i++) {
+        *p++ = '$';
+        p = ngx_http_mesh_redis_digits(p, argvlen[i]);
+        *p++ = CR; *p++ = LF;
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+        *p++ = CR; *p++ = LF;
+    }
+
+    *p = '\0';
+    *len = (int) (p - cmd);
+
+    return (char *) cmd;
+}
+
+
+static u_char *
+ngx_http_mesh_redis_digits(u_char *p, size_t n)
+{
+    u_char  *q, buf[NGX_SIZE_T_LEN];
+
+    q = buf + NGX_SIZE_T_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + NGX_SIZE_T_LEN - q);
 }
 
 

@@ -19,12 +19,16 @@
 struct ngx_http_mesh_sign_key_s {
     EVP_MAC                      *mac;
     EVP_MAC_CTX                  *ctx;      /* keyed once, re-used per MAC */
+    EVP_MD                       *md;       /* SHA-256 of node bodies */
+    EVP_MD_CTX                   *md_ctx;
 };
 
 
 static void ngx_http_mesh_sign_key_cleanup(void *data);
 static ngx_int_t ngx_http_mesh_sign_hmac(ngx_http_mesh_sign_key_t *key,
     u_char *msg, size_t len, u_char *hex);
+static ngx_int_t ngx_http_mesh_sign_digest(ngx_http_mesh_sign_key_t *key,
+    ngx_str_t *body, u_char *md, unsigned int *mdlen);
 static ngx_uint_t ngx_http_mesh_sign_is_hex(ngx_str_t *s);
 
 
@@ -51,6 +55,8 @@ ngx_http_mesh_sign_key_create(ngx_pool_t *pool, ngx_str_t *secret)
     key = cln->data;
     key->mac = NULL;
     key->ctx = NULL;
+    key->md = NULL;
+    key->md_ctx = NULL;
     cln->handler = ngx_http_mesh_sign_key_cleanup;
 
     key->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
@@ -71,6 +77,16 @@ ngx_http_mesh_sign_key_create(ngx_pool_t *pool, ngx_str_t *secret)
         return NULL;
     }
 
+    /* the node bodies' digest: fetched once too (EVP_Digest() with
+       EVP_sha256() fetched it and made a context on every call) */
+
+    key->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    key->md_ctx = EVP_MD_CTX_new();
+
+    if (key->md == NULL || key->md_ctx == NULL) {
+        return NULL;
+    }
+
     return key;
 }
 
@@ -82,6 +98,23 @@ ngx_http_mesh_sign_key_cleanup(void *data)
 
     EVP_MAC_CTX_free(key->ctx);
     EVP_MAC_free(key->mac);
+    EVP_MD_CTX_free(key->md_ctx);
+    EVP_MD_free(key->md);
+}
+
+
+static ngx_int_t
+ngx_http_mesh_sign_digest(ngx_http_mesh_sign_key_t *key, ngx_str_t *body,
+    u_char *md, unsigned int *mdlen)
+{
+    if (EVP_DigestInit_ex2(key->md_ctx, key->md, NULL) != 1
+        || EVP_DigestUpdate(key->md_ctx, body->data, body->len) != 1
+        || EVP_DigestFinal_ex(key->md_ctx, md, mdlen) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -221,9 +254,7 @@ ngx_http_mesh_sign_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
-        != 1)
-    {
+    if (ngx_http_mesh_sign_digest(key, body, md, &mdlen) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -311,8 +342,7 @@ ngx_http_mesh_sign_reply(ngx_http_mesh_sign_key_t *key, ngx_str_t *req_sig,
     /* bound to the one request it answers: a reply cannot be replayed to
        another heartbeat, nor a 200 made of a refusal */
     if (key == NULL || req_sig->len != NGX_HTTP_MESH_SIGN_HEX
-        || EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
-           != 1)
+        || ngx_http_mesh_sign_digest(key, body, md, &mdlen) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -61,6 +61,13 @@
     " return 1"
 
 
+/* a node the resync asked Redis about, until the reply comes back */
+typedef struct {
+    int64_t                   seen;     /* its score in mesh:nodes */
+    char                      node_id[NGX_HTTP_MESH_ID_LEN];
+} ngx_http_mesh_sync_seen_t;
+
+
 /* a flushed count change, until Redis' reply comes back */
 typedef struct {
     ngx_int_t                 delta;
@@ -79,7 +86,11 @@ static void ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev);
 static void ngx_http_mesh_sync_resync(void);
 static void ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
+static ngx_uint_t ngx_http_mesh_sync_has_seen(const char *node_id,
+    int64_t seen);
 static void ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data);
+static void ngx_http_mesh_sync_resync_active(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 static void ngx_http_mesh_sync_load_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
@@ -614,15 +625,27 @@ ngx_http_mesh_sync_resync(void)
 }
 
 
+/*
+ * Only what changed is read and parsed: a node whose score (its last
+ * heartbeat) the zone already has, or an older one, gets its mesh-wide
+ * count alone (HGET active); its capabilities would change nothing (see
+ * ngx_http_mesh_registry_update: an older copy is ignored, and so is the
+ * same one for a node down or gone).  With 10,000 live agents the resync
+ * read and parsed every one of them every 5 s, whatever changed.
+ */
+
 static void
 ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data)
 {
-    size_t        i, argvlen[4];
-    u_char       *id;
-    int64_t      *seen;
-    const char   *argv[4];
-    u_char        key[NGX_HTTP_MESH_NODE_KEY_LEN];
+    int                            argc;
+    size_t                         i, argvlen[4];
+    u_char                        *id;
+    const char                    *argv[4];
+    redisReply                    *e;
+    ngx_http_mesh_sync_seen_t     *seen;
+    ngx_http_mesh_redis_reply_pt   handler;
+    u_char                         key[NGX_HTTP_MESH_NODE_KEY_LEN];
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         return;
@@ -632,31 +655,41 @@ ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
                     sizeof(NGX_HTTP_MESH_KEY_PREFIX) - 1);
 
     for (i = 0; i + 1 < reply->elements; i += 2) {
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || reply->element[i]->len >= NGX_HTTP_MESH_ID_LEN)
-        {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || e->len >= NGX_HTTP_MESH_ID_LEN) {
             continue;
         }
 
-        seen = ngx_alloc(sizeof(int64_t), ngx_cycle->log);
+        seen = ngx_alloc(sizeof(ngx_http_mesh_sync_seen_t), ngx_cycle->log);
         if (seen == NULL) {
             return;
         }
 
-        *seen = ngx_atoof((u_char *) reply->element[i + 1]->str,
-                          reply->element[i + 1]->len);
+        seen->seen = ngx_atoof((u_char *) reply->element[i + 1]->str,
+                               reply->element[i + 1]->len);
+        *ngx_cpymem(seen->node_id, e->str, e->len) = '\0';
 
-        ngx_http_mesh_sync_carg(0, "HMGET");
-        ngx_http_mesh_sync_arg(1, key,
-                               ngx_cpymem(id, reply->element[i]->str,
-                                          reply->element[i]->len)
-                               - key);
-        ngx_http_mesh_sync_carg(2, "caps");
-        ngx_http_mesh_sync_carg(3, "active");
+        ngx_http_mesh_sync_arg(1, key, ngx_cpymem(id, e->str, e->len) - key);
 
-        if (ngx_http_mesh_redis_command_argv(rc,
-                                             ngx_http_mesh_sync_resync_node,
-                                             seen, 4, argv, argvlen)
+        if (seen->seen > 0
+            && ngx_http_mesh_sync_has_seen(seen->node_id, seen->seen))
+        {
+            ngx_http_mesh_sync_carg(0, "HGET");
+            ngx_http_mesh_sync_carg(2, "active");
+            handler = ngx_http_mesh_sync_resync_active;
+            argc = 3;
+
+        } else {
+            ngx_http_mesh_sync_carg(0, "HMGET");
+            ngx_http_mesh_sync_carg(2, "caps");
+            ngx_http_mesh_sync_carg(3, "active");
+            handler = ngx_http_mesh_sync_resync_node;
+            argc = 4;
+        }
+
+        if (ngx_http_mesh_redis_command_argv(rc, handler, seen, argc, argv,
+                                             argvlen)
             != NGX_OK)
         {
             ngx_free(seen);
@@ -665,15 +698,43 @@ ngx_http_mesh_sync_resync_ids(ngx_http_mesh_redis_t *rc,
 }
 
 
+/* the zone has the node with this heartbeat or a newer one */
+
+static ngx_uint_t
+ngx_http_mesh_sync_has_seen(const char *node_id, int64_t seen)
+{
+    ngx_int_t                     i;
+    ngx_uint_t                    has;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return 0;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(reg, node_id);
+    has = (i != NGX_ERROR && reg->nodes[i].last_seen >= seen);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return has;
+}
+
+
 static void
 ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data)
 {
-    int64_t               *seen = data;
+    ngx_http_mesh_sync_seen_t  *seen = data;
 
-    ngx_uint_t             change;
-    ngx_http_mesh_caps_t  *caps;
-    char                   err[NGX_HTTP_MESH_ERR_LEN];
+    ngx_uint_t                  change;
+    ngx_http_mesh_caps_t       *caps;
+    char                        err[NGX_HTTP_MESH_ERR_LEN];
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
@@ -689,9 +750,9 @@ ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
 
     if (ngx_http_mesh_parse_caps(reply->element[0]->str,
                                  reply->element[0]->len, caps, err) == 0
-        && *seen > 0)
+        && seen->seen > 0)
     {
-        (void) ngx_http_mesh_registry_update(caps, *seen, &change);
+        (void) ngx_http_mesh_registry_update(caps, seen->seen, &change);
 
         if (reply->element[1]->type == REDIS_REPLY_STRING) {
             ngx_http_mesh_registry_set_remote(caps->node_id,
@@ -701,6 +762,61 @@ ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
     }
 
     ngx_free(caps);
+
+done:
+
+    ngx_free(seen);
+}
+
+
+/*
+ * The count of a node whose heartbeat the zone has.  What reading its
+ * capabilities did too, for the very heartbeat the zone has of a live
+ * node (registry_update of the same copy): the count starts again from
+ * the agent's, and this nginx's part of it from its own tasks.
+ */
+
+static void
+ngx_http_mesh_sync_resync_active(ngx_http_mesh_redis_t *rc,
+    redisReply *reply, void *data)
+{
+    ngx_http_mesh_sync_seen_t  *seen = data;
+
+    ngx_int_t                     i;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
+
+    /* nil: the hash is gone (a leave), as a missing "caps" was before */
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING || zone == NULL) {
+        goto done;
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    i = ngx_http_mesh_registry_find(reg, seen->node_id);
+
+    if (i != NGX_ERROR) {
+        node = &reg->nodes[i];
+
+        if (node->last_seen == seen->seen && !node->down_since
+            && !node->left)
+        {
+            node->remote_active = node->caps.active_tasks;
+            node->own_remote = node->active;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_mesh_registry_set_remote(seen->node_id,
+                                      ngx_atoi((u_char *) reply->str,
+                                               reply->len), 0);
 
 done:
 

@@ -6,6 +6,12 @@
 # processes and of Redis, and the heartbeat reply time.  Not a test.
 #
 #   bench/scale/run.sh [seconds per paced run, default 10]
+#
+# The CPU is also split into user and kernel (system) time.  PROFILE=1
+# adds, during the 10,000-agent run, the system calls of one worker and of
+# Redis over 5 s (strace -c) and a perf profile of the workers (perf
+# record -g, kernel included), in build/bench-scale/; both slow what they
+# watch, so that run's CPU figures are not comparable with others.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 DUR=${1:-10}
@@ -33,6 +39,31 @@ wait_port 16670
 sleep 1
 nginx_all="$NGINX_PID $(worker_pids "$NGINX_PID")"
 
+ticks_split() {             # user and system ticks of the pids: "user sys"
+    local p u=0 k=0
+    for p in "$@"; do
+        read -r a b <<< "$(awk '{print $14, $15}' "/proc/$p/stat")"
+        u=$((u + a)); k=$((k + b))
+    done
+    echo "$u $k"
+}
+
+profile() {           # $1 agents: strace and perf of a run under way
+    local w1 t
+    [ "${PROFILE:-0}" = 1 ] && [ "$1" -ge 10000 ] || return 0
+    sleep 2
+    w1=$(worker_pids "$NGINX_PID" | awk '{print $1}')
+    timeout -s INT 5 strace -c -f -p "$w1" -o "$W/strace-worker.txt" \
+        >/dev/null 2>&1 &
+    timeout -s INT 5 strace -c -f -p "$REDIS_PID" -o "$W/strace-redis.txt" \
+        >/dev/null 2>&1 &
+    wait $!
+    sleep 1
+    perf record -g -o "$W/perf.data" \
+        -p "$(worker_pids "$NGINX_PID" | tr ' ' ',' | sed 's/,$//'),$REDIS_PID" \
+        -- sleep 3 >/dev/null 2>&1
+}
+
 # wrk stops sending at the file's end but runs its whole -d
 hb_run() {    # $1 file, $2 connections, $3 delay ms, $4 s -> $W/hb.out
     MESH_HB_FILE=$1 MESH_HB_DELAY_MS=$3 taskset -c 1 wrk -t1 -c"$2" \
@@ -44,22 +75,32 @@ hb_run() {    # $1 file, $2 connections, $3 delay ms, $4 s -> $W/hb.out
 # heartbeats a second at most (less by the reply time); the file has twice
 # what the run can send, so the rate is the pace, not the file
 paced() {
-    local agents=$1 conns=$2 pause=$3 count n0 r0 n1 r1 t0 t1
+    local agents=$1 conns=$2 pause=$3 count n0 r0 n1 r1 t0 t1 prof
+    local nu0 nk0 ru0 rk0 nu1 nk1 ru1 rk1
     count=$((agents / 3 * DUR * 2))
     perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$count" "$agents" \
         > "$W/hb-paced.signed"
     t0=$(date +%s.%N); n0=$(ticks $nginx_all); r0=$(ticks "$REDIS_PID")
+    read -r nu0 nk0 <<< "$(ticks_split $nginx_all)"
+    read -r ru0 rk0 <<< "$(ticks_split "$REDIS_PID")"
+    profile "$agents" & prof=$!
     hb_run "$W/hb-paced.signed" "$conns" "$pause" "$DUR"
+    wait "$prof"
     t1=$(date +%s.%N); n1=$(ticks $nginx_all); r1=$(ticks "$REDIS_PID")
+    read -r nu1 nk1 <<< "$(ticks_split $nginx_all)"
+    read -r ru1 rk1 <<< "$(ticks_split "$REDIS_PID")"
     read -r rps n p50 p99 bad <<< "$(wrk_parse "$W/hb.out")"
     bad=$(awk '/non-200 replies/ {print $3}' "$W/hb.out")
     awk -v a="$agents" -v n="$n" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
         -v nt=$((n1 - n0)) -v rt=$((r1 - r0)) -v hz="$HZ" -v p50="$p50" \
-        -v p99="$p99" -v bad="$bad" 'BEGIN {
+        -v p99="$p99" -v bad="$bad" -v nu=$((nu1 - nu0)) -v nk=$((nk1 - nk0)) \
+        -v ru=$((ru1 - ru0)) -v rk=$((rk1 - rk0)) 'BEGIN {
         rate = n / t; nus = nt / hz / n * 1e6; rus = rt / hz / n * 1e6;
         printf "%6d agents: %6d heartbeats in %.1f s (%.0f/s), non-200 %d\n",
             a, n, t, rate, bad;
         printf "        CPU per heartbeat: nginx (all processes) %.1f us, redis %.1f us\n", nus, rus;
+        printf "        of it in the kernel: nginx %.1f us (user %.1f), redis %.1f us (user %.1f)\n",
+            nk / hz / n * 1e6, nu / hz / n * 1e6, rk / hz / n * 1e6, ru / hz / n * 1e6;
         printf "        at %d agents every 3 s (%.0f/s): nginx %.1f%% of one core, redis %.1f%%\n",
             a, a / 3, nus * a / 3 / 1e4, rus * a / 3 / 1e4;
         printf "        heartbeat reply: p50 %.0f us, p99 %.0f us\n", p50, p99 }'

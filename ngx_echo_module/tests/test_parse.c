@@ -75,6 +75,10 @@ static void test_caps_good(void);
 static void test_caps_fields(void);
 static void test_caps_models(void);
 static void test_caps_roundtrip(void);
+static void test_caps_json_printf(void);
+static size_t test_caps_json_ref(const ngx_http_mesh_caps_t *caps, char *out,
+    size_t outsize);
+static double test_random_double(void);
 static void test_json_errors(void);
 static void test_limits(void);
 static void test_truncated(void);
@@ -97,6 +101,7 @@ main(void)
     test_caps_fields();
     test_caps_models();
     test_caps_roundtrip();
+    test_caps_json_printf();
     test_json_errors();
     test_limits();
     test_truncated();
@@ -646,6 +651,203 @@ test_caps_roundtrip(void)
     strcpy(a.node_id, "a\"b\n");
     CHECK(ngx_http_mesh_caps_to_json(&a, json, sizeof(json)) > 0);
     CHECK(strncmp(json, "{\"node_id\":\"a\\\"b\\n\",", 20) == 0);
+}
+
+
+/*
+ * The capability JSON as it was written with printf (every piece a
+ * snprintf, a double "%.15g" up to "%.17g" until it reads back): the
+ * writer must give the same bytes, and fail on the same buffer sizes.
+ */
+
+#define REF_OUT(...)                                                         \
+    do {                                                                     \
+        int  n_ = snprintf(p, end - p, __VA_ARGS__);                         \
+        if (n_ < 0 || n_ >= end - p) {                                       \
+            out[0] = '\0';                                                   \
+            return 0;                                                        \
+        }                                                                    \
+        p += n_;                                                             \
+    } while (0)
+
+#define REF_REAL(d)                                                          \
+    do {                                                                     \
+        int     prec_;                                                       \
+        double  d_ = isfinite(d) ? (d) : 0;                                  \
+        for (prec_ = 15; ; prec_++) {                                        \
+            snprintf(num, sizeof(num), "%.*g", prec_, d_);                   \
+            if (prec_ == 17 || strtod(num, NULL) == d_) {                    \
+                break;                                                       \
+            }                                                                \
+        }                                                                    \
+        REF_OUT("%s", num);                                                  \
+    } while (0)
+
+static size_t
+test_caps_json_ref(const ngx_http_mesh_caps_t *caps, char *out,
+    size_t outsize)
+{
+    char         *p, *end, num[40], esc[1024];
+    size_t        i;
+    const char   *names[] = { "text", "code", "vision", "embedding",
+                              "summarize" };
+    const char   *status[] = { "idle", "busy", "degraded", "draining" };
+
+    if (outsize == 0) {
+        return 0;
+    }
+
+    p = out;
+    end = out + outsize;
+
+#define REF_STR(s)                                                           \
+    do {                                                                     \
+        if (ngx_http_mesh_json_escape(s, strnlen(s, sizeof(s)), esc,         \
+                                      sizeof(esc)) < 0)                      \
+        {                                                                    \
+            return 0;                                                        \
+        }                                                                    \
+        REF_OUT("\"%s\"", esc);                                              \
+    } while (0)
+
+    REF_OUT("{\"node_id\":");
+    REF_STR(caps->node_id);
+    REF_OUT(",\"host\":");
+    REF_STR(caps->host);
+    REF_OUT(",\"port\":%u,\"models\":[", caps->port);
+
+    for (i = 0; i < caps->nmodels && i < NGX_HTTP_MESH_MAX_MODELS; i++) {
+        REF_OUT("%s{\"name\":", i ? "," : "");
+        REF_STR(caps->models[i].name);
+        REF_OUT(",\"type\":\"%s\",\"size_gb\":",
+                names[caps->models[i].type % 5]);
+        REF_REAL(caps->models[i].size_gb);
+        REF_OUT(",\"loaded\":%s}", caps->models[i].loaded ? "true" : "false");
+    }
+
+    REF_OUT("],\"hardware\":{\"ram_total_gb\":");
+    REF_REAL(caps->ram_total_gb);
+    REF_OUT(",\"ram_free_gb\":");
+    REF_REAL(caps->ram_free_gb);
+    REF_OUT(",\"has_gpu\":%s,\"gpu_vram_gb\":",
+            caps->has_gpu ? "true" : "false");
+    REF_REAL(caps->gpu_vram_gb);
+    REF_OUT("},\"status\":\"%s\",\"active_tasks\":%u"
+            ",\"max_tasks\":%u,\"queued\":%u,\"tokens_per_sec\":",
+            status[caps->status % 4], caps->active_tasks, caps->max_tasks,
+            caps->queued);
+    REF_REAL(caps->tokens_per_sec);
+    REF_OUT(",\"agent_version\":");
+    REF_STR(caps->agent_version);
+    REF_OUT("}");
+
+#undef REF_STR
+
+    return p - out;
+}
+
+
+/* doubles as agents send them (4.1, 16, 0.25), and any bit pattern */
+
+static double
+test_random_double(void)
+{
+    uint64_t  bits;
+    double    d;
+
+    switch (rand() % 8) {
+    case 0:
+        return (double) (rand() % 100000);
+    case 1:
+        return (rand() % 100000) / 10.0;
+    case 2:
+        return (rand() % 1000000) / 100.0;
+    case 3:
+        return (rand() % 10000000) / 1000.0;
+    case 4:
+        return -(rand() % 10000) / (double) (1 + rand() % 1000);
+    case 5:
+        return ((double) rand() * rand()) / (1 + rand() % 7);
+    case 6:
+        return ldexp(1.0, rand() % 120 - 60) * (rand() % 3 - 1);
+    default:
+        bits = ((uint64_t) rand() << 33) ^ ((uint64_t) rand() << 11)
+               ^ (uint64_t) rand();
+        memcpy(&d, &bits, sizeof(d));
+        return d;
+    }
+}
+
+
+static void
+test_caps_json_printf(void)
+{
+    int                    i, m, same, sizes;
+    char                   a_json[16384], b_json[16384];
+    size_t                 a_len, b_len, n;
+    ngx_http_mesh_caps_t   c;
+    static const double    edge[] = { 0.0, -0.0, 1e15, 1e15 - 1, 999999999999.5,
+                                      1e12, 0.001, 0.0005, 0.0015, 4.1, 3.8,
+                                      6.2, 0.1 + 0.2, 1e-4, 99.995, 2.675,
+                                      1e300, 5e-324, -4.1, 123456789012.345 };
+
+    srand(13);
+    same = 0;
+    sizes = 1;
+
+    for (i = 0; i < 20000; i++) {
+        memset(&c, 0, sizeof(c));
+        snprintf(c.node_id, sizeof(c.node_id), "node-%d", i);
+        snprintf(c.host, sizeof(c.host), "10.%d.%d.%d", i & 255, rand() & 255,
+                 rand() & 255);
+        c.port = (uint16_t) rand();
+        c.nmodels = (uint16_t) (rand() % 4);
+
+        for (m = 0; m < c.nmodels; m++) {
+            snprintf(c.models[m].name, sizeof(c.models[m].name), "m%d:%db",
+                     rand() % 100, rand() % 70);
+            c.models[m].type = (uint8_t) (rand() % 5);
+            c.models[m].loaded = (uint8_t) (rand() & 1);
+            c.models[m].size_gb = i < 20 ? edge[i] : test_random_double();
+        }
+
+        c.ram_total_gb = i < 20 ? edge[19 - i] : test_random_double();
+        c.ram_free_gb = test_random_double();
+        c.has_gpu = (uint8_t) (rand() & 1);
+        c.gpu_vram_gb = test_random_double();
+        c.status = (uint8_t) (rand() % 4);
+        c.active_tasks = (uint32_t) rand();
+        c.max_tasks = (uint32_t) (rand() % 64);
+        c.queued = (uint32_t) (rand() % 3);
+        c.tokens_per_sec = test_random_double();
+        strcpy(c.agent_version, i & 1 ? "0.1.0" : "t\"e\\st");
+
+        a_len = test_caps_json_ref(&c, a_json, sizeof(a_json));
+        b_len = ngx_http_mesh_caps_to_json(&c, b_json, sizeof(b_json));
+
+        if (a_len == b_len && a_len > 0
+            && memcmp(a_json, b_json, a_len + 1) == 0)
+        {
+            same++;
+
+        } else if (same == i) {
+            fprintf(stderr, "  printf: %s\n  writer: %s\n", a_json, b_json);
+        }
+
+        /* every buffer size around the text's: the same success */
+        if (i % 500 == 0) {
+            for (n = 1; n <= a_len + 2; n++) {
+                if ((test_caps_json_ref(&c, a_json, n) == 0)
+                    != (ngx_http_mesh_caps_to_json(&c, b_json, n) == 0))
+                {
+                    sizes = 0;
+                }
+            }
+        }
+    }
+
+    CHECK(same == 20000);
+    CHECK(sizes == 1);
 }
 
 
