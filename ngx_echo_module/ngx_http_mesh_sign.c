@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_hmac.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -19,6 +20,7 @@
 struct ngx_http_mesh_sign_key_s {
     EVP_MAC                      *mac;
     EVP_MAC_CTX                  *ctx;      /* keyed once, re-used per MAC */
+    ngx_http_mesh_hmac_key_t      task;     /* the per-request task token */
 };
 
 
@@ -71,6 +73,16 @@ ngx_http_mesh_sign_key_create(ngx_pool_t *pool, ngx_str_t *secret)
         return NULL;
     }
 
+    /*
+     * The task token is the one MAC made per request: even re-initialised,
+     * an EVP_MAC goes through the provider layer, so it gets its own key
+     * states, copied per token (ngx_http_mesh_hmac.c).
+     */
+
+    if (ngx_http_mesh_hmac_key(&key->task, secret->data, secret->len) != 0) {
+        return NULL;
+    }
+
     return key;
 }
 
@@ -80,6 +92,7 @@ ngx_http_mesh_sign_key_cleanup(void *data)
 {
     ngx_http_mesh_sign_key_t  *key = data;
 
+    ngx_http_mesh_hmac_key_clear(&key->task);
     EVP_MAC_CTX_free(key->ctx);
     EVP_MAC_free(key->mac);
 }
@@ -257,13 +270,20 @@ ngx_http_mesh_sign_task_sig(ngx_http_mesh_sign_key_t *key, u_char *node_id,
     u_char *task_id, time_t ts, u_char *out)
 {
     u_char  *p;
+    u_char   md[NGX_HTTP_MESH_HMAC_LEN];
     u_char   msg[sizeof(NGX_HTTP_MESH_SIGN_TASK) + 256 + NGX_TIME_T_LEN];
 
     /* node and task ids are bounded (64 and 40 bytes) by their fields */
     p = ngx_snprintf(msg, sizeof(msg), NGX_HTTP_MESH_SIGN_TASK "\n%s\n%s\n%T",
                      node_id, task_id, ts);
 
-    return ngx_http_mesh_sign_hmac(key, msg, p - msg, out);
+    if (ngx_http_mesh_hmac(&key->task, msg, p - msg, md) != 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(out, md, sizeof(md));
+
+    return NGX_OK;
 }
 
 
