@@ -16,6 +16,14 @@ static void ngx_http_mesh_json_value(ngx_http_mesh_json_t *w);
 static u_char *ngx_http_mesh_json_digits(u_char *p, uint64_t u);
 
 
+/* the bytes a JSON string escapes: controls, the quote, the backslash */
+static const u_char  ngx_http_mesh_json_escaped[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1
+};
+
+
 ngx_int_t
 ngx_http_mesh_json_init(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
     size_t size)
@@ -178,7 +186,11 @@ ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
 
     /* most strings (ids, names, a prompt) need no escaping: one copy */
 
-    len = ngx_http_mesh_json_plain((char *) s->data, s->len);
+    for (len = 0; len < s->len; len++) {
+        if (ngx_http_mesh_json_escaped[s->data[len]]) {
+            break;
+        }
+    }
 
     if (len == s->len) {
         p = ngx_http_mesh_json_reserve(w, len + 2);

@@ -143,49 +143,6 @@ ngx_http_mesh_json_escape_len(const char *s, size_t len)
 }
 
 
-/*
- * Eight bytes at a time while none of them is a control, a quote or a
- * backslash (the bytes ngx_http_mesh_json_esc() escapes): each test sets
- * a byte's high bit at least where the lowest such byte is, never where
- * none is before it; the word that has one is then read byte by byte.
- */
-
-size_t
-ngx_http_mesh_json_plain(const char *s, size_t len)
-{
-    size_t          i;
-    uint64_t        v, q, b;
-    unsigned char   c;
-
-#define NGX_HTTP_MESH_ONES  0x0101010101010101ULL
-#define NGX_HTTP_MESH_HIGH  0x8080808080808080ULL
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&v, s + i, 8);
-
-        q = v ^ (NGX_HTTP_MESH_ONES * '"');
-        b = v ^ (NGX_HTTP_MESH_ONES * '\\');
-
-        if (((v - NGX_HTTP_MESH_ONES * 0x20)
-             | (q - NGX_HTTP_MESH_ONES) | (b - NGX_HTTP_MESH_ONES))
-            & ~(v & q & b) & NGX_HTTP_MESH_HIGH)
-        {
-            break;
-        }
-    }
-
-    for ( /* void */ ; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        if (c < 0x20 || c == '"' || c == '\\') {
-            break;
-        }
-    }
-
-    return i;
-}
-
-
 int
 ngx_http_mesh_json_escape(const char *s, size_t len, char *out,
     size_t outsize)

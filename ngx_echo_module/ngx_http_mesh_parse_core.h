@@ -132,8 +132,6 @@ int ngx_http_mesh_json_escape(const char *s, size_t len, char *out,
     size_t outsize);
 /* the length ngx_http_mesh_json_escape() writes for s, without the NUL */
 size_t ngx_http_mesh_json_escape_len(const char *s, size_t len);
-/* how many bytes from the start of s need no escaping (len: none does) */
-size_t ngx_http_mesh_json_plain(const char *s, size_t len);
 
 
 #endif /* _NGX_HTTP_MESH_PARSE_CORE_H_INCLUDED_ */

@@ -71,7 +71,6 @@ static char *test_repeat(const char *head, char c, size_t n,
 
 static void test_names(void);
 static void test_escape(void);
-static void test_plain(void);
 static void test_caps_good(void);
 static void test_caps_fields(void);
 static void test_caps_models(void);
@@ -94,7 +93,6 @@ main(void)
 {
     test_names();
     test_escape();
-    test_plain();
     test_caps_good();
     test_caps_fields();
     test_caps_models();
@@ -1236,84 +1234,4 @@ test_feed(void)
     CHECK(f.lists[0].set && !PASS("task.done"));
 
 #undef PASS
-}
-
-
-/*
- * ngx_http_mesh_json_plain() (eight bytes at a time) against the escaper
- * itself, byte by byte: every byte value at every place of strings of
- * 0-40 bytes, two of them in one string, and both words of a 16-byte one.
- */
-
-static size_t
-plain_by_escape(const char *s, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        if (ngx_http_mesh_json_escape_len(s + i, 1) != 1) {
-            break;
-        }
-    }
-
-    return i;
-}
-
-
-static void
-test_plain(void)
-{
-    int     bad;
-    char    buf[48];
-    size_t  len, at, at2;
-    int     c, c2;
-
-    bad = 0;
-
-    for (len = 0; len <= 40; len++) {
-        memset(buf, 'a', sizeof(buf));
-
-        if (ngx_http_mesh_json_plain(buf, len) != len) {
-            bad++;
-        }
-
-        for (at = 0; at < len; at++) {
-            for (c = 0; c < 256; c++) {
-                buf[at] = (char) c;
-
-                if (ngx_http_mesh_json_plain(buf, len)
-                    != plain_by_escape(buf, len))
-                {
-                    bad++;
-                }
-            }
-
-            buf[at] = 'a';
-        }
-    }
-
-    /* a byte after another: the first one counts, whatever the second */
-
-    for (at = 0; at < 16; at++) {
-        for (at2 = at + 1; at2 < 16; at2++) {
-            for (c = 0; c < 256; c += 3) {
-                for (c2 = 0; c2 < 256; c2 += 5) {
-                    memset(buf, 'z', sizeof(buf));
-                    buf[at] = (char) c;
-                    buf[at2] = (char) c2;
-
-                    if (ngx_http_mesh_json_plain(buf, 16)
-                        != plain_by_escape(buf, 16))
-                    {
-                        bad++;
-                    }
-                }
-            }
-        }
-    }
-
-    CHECK(bad == 0);
-    CHECK(ngx_http_mesh_json_plain("sort it", 7) == 7);
-    CHECK(ngx_http_mesh_json_plain("12345678\"", 9) == 8);
-    CHECK(ngx_http_mesh_json_plain("\xc3\xa9\x7f\xff", 4) == 4);
 }
