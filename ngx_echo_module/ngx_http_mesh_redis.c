@@ -1558,6 +1558,21 @@ ngx_http_mesh_redis_command_argv(ngx_http_mesh_redis_t *rc,
 }
 
 
+ngx_int_t
+ngx_http_mesh_redis_command_formatted(ngx_http_mesh_redis_t *rc,
+    ngx_http_mesh_redis_reply_pt cb, void *data, u_char *cmd, size_t len)
+{
+    if (!ngx_http_mesh_redis_accepts(rc)) {
+        return NGX_DECLINED;
+    }
+
+    /* one longer than the limit is refused there, whatever its size_t */
+    len = ngx_min(len, (size_t) NGX_HTTP_MESH_REDIS_COMMAND_MAX + 1);
+
+    return ngx_http_mesh_redis_submit(rc, cb, data, (char *) cmd, (int) len);
+}
+
+
 static ngx_uint_t
 ngx_http_mesh_redis_accepts(ngx_http_mesh_redis_t *lk)
 {

@@ -120,6 +120,12 @@ ngx_int_t ngx_http_mesh_redis_command(ngx_http_mesh_redis_t *rc,
 ngx_int_t ngx_http_mesh_redis_command_argv(ngx_http_mesh_redis_t *rc,
     ngx_http_mesh_redis_reply_pt cb, void *data, int argc,
     const char **argv, const size_t *argvlen);
+/*
+ * A command its caller wrote in RESP: exactly one command (hiredis waits
+ * for one reply per call), copied before this returns.
+ */
+ngx_int_t ngx_http_mesh_redis_command_formatted(ngx_http_mesh_redis_t *rc,
+    ngx_http_mesh_redis_reply_pt cb, void *data, u_char *cmd, size_t len);
 
 /* {"connected":b,"subscribed":b,"reconnects":n,"pending":n,"last_error":s},
  * or null without mesh_registry */

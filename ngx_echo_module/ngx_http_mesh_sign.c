@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_mesh_sign.h"
+#include "ngx_http_mesh_hmac.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -21,6 +22,7 @@ struct ngx_http_mesh_sign_key_s {
     EVP_MAC_CTX                  *ctx;      /* keyed once, re-used per MAC */
     EVP_MD                       *md;       /* SHA-256 of node bodies */
     EVP_MD_CTX                   *md_ctx;
+    ngx_http_mesh_hmac_key_t      task;     /* the per-request task token */
 };
 
 
@@ -30,6 +32,7 @@ static ngx_int_t ngx_http_mesh_sign_hmac(ngx_http_mesh_sign_key_t *key,
 static ngx_int_t ngx_http_mesh_sign_digest(ngx_http_mesh_sign_key_t *key,
     ngx_str_t *body, u_char *md, unsigned int *mdlen);
 static ngx_uint_t ngx_http_mesh_sign_is_hex(ngx_str_t *s);
+static u_char *ngx_http_mesh_sign_time(u_char *p, time_t ts);
 
 
 /*
@@ -87,6 +90,16 @@ ngx_http_mesh_sign_key_create(ngx_pool_t *pool, ngx_str_t *secret)
         return NULL;
     }
 
+    /*
+     * The task token is the one MAC made per request: even re-initialised,
+     * an EVP_MAC goes through the provider layer, so it gets its own key
+     * states, copied per token (ngx_http_mesh_hmac.c).
+     */
+
+    if (ngx_http_mesh_hmac_key(&key->task, secret->data, secret->len) != 0) {
+        return NULL;
+    }
+
     return key;
 }
 
@@ -96,6 +109,7 @@ ngx_http_mesh_sign_key_cleanup(void *data)
 {
     ngx_http_mesh_sign_key_t  *key = data;
 
+    ngx_http_mesh_hmac_key_clear(&key->task);
     EVP_MAC_CTX_free(key->ctx);
     EVP_MAC_free(key->mac);
     EVP_MD_CTX_free(key->md_ctx);
@@ -283,18 +297,68 @@ ngx_http_mesh_sign_verify(ngx_http_request_t *r,
 }
 
 
+/* what "%T" writes */
+
+static u_char *
+ngx_http_mesh_sign_time(u_char *p, time_t ts)
+{
+    u_char    buf[NGX_TIME_T_LEN], *d;
+    uint64_t  u;
+
+    if (ts < 0) {
+        *p++ = '-';
+        u = - (uint64_t) ts;
+
+    } else {
+        u = (uint64_t) ts;
+    }
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
 ngx_int_t
 ngx_http_mesh_sign_task_sig(ngx_http_mesh_sign_key_t *key, u_char *node_id,
     u_char *task_id, time_t ts, u_char *out)
 {
     u_char  *p;
+    size_t   nlen, tlen;
+    u_char   md[NGX_HTTP_MESH_HMAC_LEN];
     u_char   msg[sizeof(NGX_HTTP_MESH_SIGN_TASK) + 256 + NGX_TIME_T_LEN];
 
     /* node and task ids are bounded (64 and 40 bytes) by their fields */
-    p = ngx_snprintf(msg, sizeof(msg), NGX_HTTP_MESH_SIGN_TASK "\n%s\n%s\n%T",
-                     node_id, task_id, ts);
 
-    return ngx_http_mesh_sign_hmac(key, msg, p - msg, out);
+    nlen = ngx_strlen(node_id);
+    tlen = ngx_strlen(task_id);
+
+    if (nlen + tlen > 256) {
+        return NGX_ERROR;
+    }
+
+    /* per request: copies, not a format parsed (the same bytes as %s, %T) */
+
+    p = ngx_cpymem(msg, NGX_HTTP_MESH_SIGN_TASK "\n",
+                   sizeof(NGX_HTTP_MESH_SIGN_TASK "\n") - 1);
+    p = ngx_cpymem(p, node_id, nlen);
+    *p++ = '\n';
+    p = ngx_cpymem(p, task_id, tlen);
+    *p++ = '\n';
+    p = ngx_http_mesh_sign_time(p, ts);
+
+    if (ngx_http_mesh_hmac(&key->task, msg, p - msg, md) != 0) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(out, md, sizeof(md));
+
+    return NGX_OK;
 }
 
 
@@ -303,18 +367,23 @@ ngx_http_mesh_sign_task(ngx_pool_t *pool, ngx_http_mesh_sign_key_t *key,
     u_char *node_id, u_char *task_id, time_t ts, ngx_str_t *out)
 {
     u_char  *p;
-    size_t   len;
+    size_t   len, tlen;
 
+    tlen = ngx_strlen(task_id);
     len = sizeof(NGX_HTTP_MESH_SIGN_TASK) + NGX_TIME_T_LEN + 1
-          + ngx_strlen(task_id) + 1 + NGX_HTTP_MESH_SIGN_HEX;
+          + tlen + 1 + NGX_HTTP_MESH_SIGN_HEX;
 
     out->data = ngx_pnalloc(pool, len);
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(out->data, NGX_HTTP_MESH_SIGN_TASK " %T:%s:", ts,
-                    task_id);
+    p = ngx_cpymem(out->data, NGX_HTTP_MESH_SIGN_TASK " ",
+                   sizeof(NGX_HTTP_MESH_SIGN_TASK " ") - 1);
+    p = ngx_http_mesh_sign_time(p, ts);
+    *p++ = ':';
+    p = ngx_cpymem(p, task_id, tlen);
+    *p++ = ':';
 
     if (ngx_http_mesh_sign_task_sig(key, node_id, task_id, ts, p)
         != NGX_OK)

@@ -50,6 +50,7 @@ static void *ngx_http_mesh_task_alloc(void *pool, size_t size);
 static ngx_int_t ngx_http_mesh_task_reply(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_mesh_task_cleanup(void *data);
+static void ngx_http_mesh_task_id(ngx_http_mesh_ctx_t *ctx, ngx_uint_t seq);
 static ngx_uint_t ngx_http_mesh_task_door(ngx_http_request_t *r,
     ngx_http_mesh_loc_conf_t *mlcf);
 
@@ -121,8 +122,7 @@ ngx_http_mesh_precontent_handler(ngx_http_request_t *r)
         {
             static ngx_uint_t  seq;
 
-            ngx_sprintf(ctx->task_id, "%xL-%P-%ui%Z",
-                        ngx_http_mesh_now_ms(), ngx_pid, ++seq);
+            ngx_http_mesh_task_id(ctx, ++seq);
         }
 
         ngx_http_set_ctx(r, ctx, ngx_http_mesh_module);
@@ -209,6 +209,52 @@ ngx_http_mesh_task_cleanup(void *data)
 
     ngx_http_mesh_dispatch_release(node, ngx_cycle->log);
     ngx_http_mesh_queue_wake();
+}
+
+
+/*
+ * What ngx_sprintf("%xL-%P-%ui") wrote (the time in ms in hex, the pid, a
+ * count of this process), without parsing a format per request; written
+ * backwards, then copied, never past the field.
+ */
+
+static void
+ngx_http_mesh_task_id(ngx_http_mesh_ctx_t *ctx, ngx_uint_t seq)
+{
+    u_char    *d, buf[3 * NGX_INT64_LEN + 2];
+    size_t     len;
+    uint64_t   n;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    d = buf + sizeof(buf);
+
+    n = seq;
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    *--d = '-';
+
+    n = (uint64_t) ngx_pid;
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    *--d = '-';
+
+    n = (uint64_t) ngx_http_mesh_now_ms();
+    do {
+        *--d = hex[n & 0xf];
+        n >>= 4;
+    } while (n);
+
+    len = ngx_min((size_t) (buf + sizeof(buf) - d), sizeof(ctx->task_id) - 1);
+
+    ngx_memcpy(ctx->task_id, d, len);
+    ctx->task_id[len] = '\0';
 }
 
 

@@ -44,10 +44,10 @@ typedef struct {
     int64_t               grace_until;    /* ms; after an outage */
 
     /* events: task events waiting for the next flush */
-    ngx_str_t             events[NGX_HTTP_MESH_EVENTS_BATCH];
-    ngx_uint_t            nevents;
+    void                 *events;         /* ngx_http_mesh_events_batch_t */
     ngx_event_t           events_timer;
     ngx_event_t           linger_timer;
+    time_t                events_each;    /* one PUBLISH each until then */
 
     /* queue: this worker's waiting tasks */
     ngx_queue_t           waiters;

@@ -3,10 +3,13 @@
 # observes, and --- events compares the events that follow, one line each:
 # "kind key=value ..." with keys sorted, task ids numbered in order of
 # appearance (#1 is the task of the block's reply), measured values
-# (duration_ms, tokens_per_sec) shown as N.
+# (duration_ms, tokens_per_sec) shown as N.  Task events reach Redis as
+# one EVAL per flush, or one PUBLISH each where Redis refuses EVAL (TEST
+# 12, 13).
 use strict;
 use warnings;
 
+use Digest::SHA ();
 use Test::Nginx::Socket;
 use Mesh::Orch;
 
@@ -40,6 +43,23 @@ our $IDLE_CAPS = 'active_tasks=0 agent_version=test by=ORCH '
     . '"ram_total_gb":16} host=127.0.0.1 max_tasks=4 '
     . 'models=[{"loaded":false,"name":"llava","size_gb":4.5,'
     . '"type":"vision"}]';
+
+# a native code task on node a, and its events (as TEST 1's)
+our $CODE_TASK = qq(POST /mesh/v1/tasks\n{"type":"code","prompt":"sort it"});
+our $CODE_EVENTS = <<'_EOE_';
+task.routed model=codellama:7b node_id=a task_id=#1 type=code
+task.first_token model=codellama:7b node_id=a task_id=#1 type=code
+task.done duration_ms=N model=codellama:7b node_id=a task_id=#1 tokens=3 tokens_per_sec=N type=code
+_EOE_
+
+# the script that publishes a flush's task events (ngx_http_mesh_events.c)
+our $EVENTS_SCRIPT =
+    "for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end";
+
+# TEST 13 takes EVAL away from Redis' default user: every block gives it back
+add_test_cleanup_handler(sub {
+    Mesh::Orch::redis('ACL', 'SETUSER', 'default', '+eval');
+});
 
 repeat_each(1);
 no_shuffle();
@@ -260,5 +280,39 @@ GET /mesh/v1/nodes
 --- events_filter: ^node\.(join|up|update|down|leave)
 --- events
 node.leave node_id=bye
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: a flush's task events go to Redis as one EVAL of the
+module's script (Redis keeps each script EVAL ran: SCRIPT EXISTS)
+--- init
+main::node_a();
+Mesh::Orch::redis('SCRIPT', 'FLUSH');
+Mesh::Orch::subscribe();
+--- request eval
+$main::CODE_TASK
+--- events eval
+$main::CODE_EVENTS
+--- redis eval
+"SCRIPT EXISTS " . Digest::SHA::sha1_hex($main::EVENTS_SCRIPT) . " ~ ^1\$\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: Redis refuses EVAL (an ACL without it): the same events
+arrive, each its own PUBLISH, and the refusal is logged
+--- init
+main::node_a();
+Mesh::Orch::redis('ACL', 'SETUSER', 'default', '-eval');
+Mesh::Orch::subscribe();
+--- request eval
+$main::CODE_TASK
+--- events eval
+$main::CODE_EVENTS
+--- error_log eval
+qr/\[warn\] .*mesh: redis refused the EVAL that publishes task events \("NOPERM[^"]*"\), one PUBLISH each for the next 60 s/
 --- no_error_log
 [error]
