@@ -94,7 +94,7 @@ static ngx_command_t  ngx_http_mesh_commands[] = {
       NULL },
 
     { ngx_string("mesh_registry"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_mesh_registry,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -894,7 +894,8 @@ ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_mesh_main_conf_t *mmcf = conf;
 
-    ngx_str_t                   *value;
+    ngx_str_t                   *value, t;
+    ngx_msec_t                   ms;
     ngx_http_mesh_redis_addr_t  *addr;
 
     if (mmcf->registry) {
@@ -910,6 +911,33 @@ ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_mesh_redis_parse_url(cf, &value[1], addr) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    /* a slow link (a Pi on Wi-Fi, valgrind) may need longer than 2 s */
+    addr->timeout = 2000;
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 8
+            || ngx_strncmp(value[2].data, "timeout=", 8) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": expected "
+                               "timeout=<time>", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        t.data = value[2].data + 8;
+        t.len = value[2].len - 8;
+        ms = ngx_parse_time(&t, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR || ms < 100 || ms > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid registry timeout \"%V\": expected "
+                               "100ms to 60s", &t);
+            return NGX_CONF_ERROR;
+        }
+
+        addr->timeout = ms;
     }
 
     if (ngx_http_mesh_redis_resolve(cf, addr) != NGX_OK) {

@@ -38,8 +38,6 @@
 #include "ngx_http_mesh_redis.h"
 
 
-#define NGX_HTTP_MESH_REDIS_CONNECT_TIMEOUT  2000    /* connect + handshake */
-#define NGX_HTTP_MESH_REDIS_COMMAND_TIMEOUT  2000
 #define NGX_HTTP_MESH_REDIS_BACKOFF_MIN      500
 #define NGX_HTTP_MESH_REDIS_BACKOFF_MAX      10000
 #define NGX_HTTP_MESH_REDIS_ERROR_LEN        256
@@ -110,6 +108,7 @@ typedef struct {
     ngx_str_t                      user;
     ngx_str_t                      password;
     ngx_uint_t                     db;
+    ngx_msec_t                     timeout;      /* connect, each command */
     ngx_str_t                      target;       /* for logs: no password */
     ngx_uint_t                     reconnects;
     u_char                         last_error[NGX_HTTP_MESH_REDIS_ERROR_LEN];
@@ -487,6 +486,7 @@ ngx_http_mesh_redis_init_worker(ngx_cycle_t *cycle,
     w->target.len = p - w->target.data;
     w->port = addr->port;
     w->db = addr->db;
+    w->timeout = addr->timeout;
     w->handlers = *handlers;
 
     ngx_http_mesh_worker.redis = w;
@@ -794,7 +794,7 @@ ngx_http_mesh_redis_connect(ngx_http_mesh_redis_t *lk)
     ac->ev.delWrite = ngx_http_mesh_redis_del_write;
     ac->ev.cleanup = ngx_http_mesh_redis_cleanup;
 
-    ngx_add_timer(&lk->timer, NGX_HTTP_MESH_REDIS_CONNECT_TIMEOUT);
+    ngx_add_timer(&lk->timer, w->timeout);
 
     /* asks for the write event that tells the connect is done */
     (void) redisAsyncSetConnectCallback(ac, ngx_http_mesh_redis_on_connect);
@@ -946,8 +946,7 @@ ngx_http_mesh_redis_timer_handler(ngx_event_t *ev)
         ngx_http_mesh_redis_fail(lk, NGX_LOG_WARN,
                                  "redis %s connection to %V: no reply "
                                  "within %M ms", lk->name, &w->target,
-                                 (ngx_msec_t)
-                                 NGX_HTTP_MESH_REDIS_COMMAND_TIMEOUT);
+                                 w->timeout);
         ngx_http_mesh_redis_close(lk);
         return;
 
@@ -1770,11 +1769,14 @@ static ngx_int_t
 ngx_http_mesh_redis_send(ngx_http_mesh_redis_t *lk,
     ngx_http_mesh_redis_reply_pt handler, void *data, char *cmd, int len)
 {
-    ngx_http_mesh_redis_cmd_t  *c;
+    ngx_http_mesh_redis_cmd_t     *c;
+    ngx_http_mesh_redis_worker_t  *w;
 
     if (lk->ac == NULL) {
         return NGX_DECLINED;
     }
+
+    w = ngx_http_mesh_redis_worker;
 
     c = ngx_alloc(sizeof(ngx_http_mesh_redis_cmd_t), ngx_cycle->log);
     if (c == NULL) {
@@ -1784,7 +1786,7 @@ ngx_http_mesh_redis_send(ngx_http_mesh_redis_t *lk,
     c->link = lk;
     c->handler = handler;
     c->data = data;
-    c->deadline = ngx_current_msec + NGX_HTTP_MESH_REDIS_COMMAND_TIMEOUT;
+    c->deadline = ngx_current_msec + w->timeout;
 
     if (redisAsyncFormattedCommand(lk->ac, ngx_http_mesh_redis_on_reply, c,
                                    cmd, len)
@@ -1798,7 +1800,7 @@ ngx_http_mesh_redis_send(ngx_http_mesh_redis_t *lk,
     lk->npending++;
 
     if (lk->state == NGX_HTTP_MESH_REDIS_READY && !lk->timer.timer_set) {
-        ngx_add_timer(&lk->timer, NGX_HTTP_MESH_REDIS_COMMAND_TIMEOUT);
+        ngx_add_timer(&lk->timer, w->timeout);
     }
 
     return NGX_OK;

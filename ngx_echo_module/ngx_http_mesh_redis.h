@@ -47,6 +47,7 @@ struct ngx_http_mesh_redis_addr_s {
     ngx_uint_t                    db;
     ngx_str_t                     user;
     ngx_str_t                     password;
+    ngx_msec_t                    timeout;   /* connect+handshake, command */
 };
 
 

@@ -103,6 +103,19 @@ sub wait_log {
     }, $limit // 15);
 }
 
+# Freezes the "frozen" Redis (SIGSTOP keeps its sockets open, nobody
+# answers) until a command waited $ms, then thaws it and waits for the
+# rebuilt links.
+sub freeze_redis {
+    my ($ms) = @_;
+    redis_up('frozen');
+    wait_status(ready());
+    $Proc{frozen}->signal('STOP');
+    wait_log(qr/no reply within $ms ms/, 30);
+    $Proc{frozen}->signal('CONT');
+    wait_status(qr/"connected":true,"subscribed":true,"reconnects":[1-9]/);
+}
+
 # connected, subscribed, and no command still waiting for its reply (a
 # reconnect sends a few: a status read at once could see them pending)
 sub ready    { qr/"connected":true,"subscribed":true,"reconnects":\d+,"pending":0,/ }
@@ -409,12 +422,7 @@ open with nobody answering.
         mesh_status;
     }
 --- init
-main::redis_up('frozen');
-main::wait_status(main::ready());
-$main::Proc{frozen}->signal('STOP');
-main::wait_log(qr/no reply within 2000 ms/, 30);
-$main::Proc{frozen}->signal('CONT');
-main::wait_status(qr/"connected":true,"subscribed":true,"reconnects":[1-9]/);
+main::freeze_redis(2000);
 --- request
 GET /mesh/status
 --- response_body_like: "redis":\{"connected":true,"subscribed":true,"reconnects":[1-9]\d*,"pending":\d+,"last_error":"[^"]+"\}
@@ -476,3 +484,44 @@ invalid registry port
 --- must_die
 --- error_log
 is longer than 107 bytes
+
+
+
+=== TEST 16: timeout= sets the command deadline: a frozen Redis, 500 ms
+--- http_config
+    mesh_zone mesh 1m;
+    mesh_registry redis://127.0.0.1:$TEST_NGINX_REDIS_FROZEN_PORT timeout=500ms;
+--- config
+    location = /mesh/status {
+        mesh_status;
+    }
+--- init
+main::freeze_redis(500);
+--- request
+GET /mesh/status
+--- response_body_like: "redis":\{"connected":true,"subscribed":true,"reconnects":[1-9]\d*,
+--- error_log eval
+[qr/\[warn\] .*redis command connection to 127\.0\.0\.1:\d+: no reply within 500 ms/]
+--- no_error_log
+no reply within 2000 ms
+[error]
+
+
+
+=== TEST 17: a registry parameter other than timeout= is refused at startup
+--- http_config
+    mesh_registry redis://127.0.0.1:6379 timeuot=1s;
+--- config
+--- must_die
+--- error_log
+invalid parameter "timeuot=1s": expected timeout=<time>
+
+
+
+=== TEST 18: a registry timeout out of range is refused at startup
+--- http_config
+    mesh_registry redis://127.0.0.1:6379 timeout=90s;
+--- config
+--- must_die
+--- error_log
+invalid registry timeout "90s": expected 100ms to 60s

@@ -138,11 +138,15 @@ our $LOCATIONS = <<'_EOC_';
     }
 _EOC_
 
+# Redis replies within the default 2 s here, but nginx under memcheck on a
+# busy machine can take longer to read them.
+our $RegistryTimeout = $ENV{TEST_NGINX_USE_VALGRIND} ? ' timeout=10s' : '';
+
 # The http{} part every block needs, plus $extra directives.
 sub http_config {
     my ($extra) = @_;
     return <<"_EOC_" . ($extra // '');
-    mesh_registry redis://127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+    mesh_registry redis://127.0.0.1:\$TEST_NGINX_REDIS_PORT$RegistryTimeout;
     mesh_zone mesh 4m;
     mesh_secret_file \$TEST_NGINX_MESH_SECRET_FILE;
     upstream mesh_agents {
