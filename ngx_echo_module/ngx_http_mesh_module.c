@@ -917,6 +917,16 @@ ngx_http_mesh_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     addr->timeout = 2000;
 
     if (cf->args->nelts == 3) {
+        /* a second address, not a parameter: what nginx says for TAKE1 */
+        if (ngx_strlchr(value[2].data, value[2].data + value[2].len, '=')
+            == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number of arguments in \"%V\" "
+                               "directive", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
         if (value[2].len <= 8
             || ngx_strncmp(value[2].data, "timeout=", 8) != 0)
         {
