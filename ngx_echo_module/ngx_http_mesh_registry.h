@@ -65,6 +65,15 @@ typedef struct {
 #define NGX_HTTP_MESH_SUM_ROUTABLE  0x02   /* live but for last_seen */
 #define NGX_HTTP_MESH_SUM_FULL      0x04   /* at its max_tasks */
 
+/*
+ * And per load 0 .. NGX_HTTP_MESH_SUM_LEVELS - 1, a bitmap of the member
+ * slots at that load, kept with the summaries: the router visits the
+ * candidates at the least load first, not all of them.
+ */
+
+#define NGX_HTTP_MESH_SUM_LEVELS    4
+#define ngx_http_mesh_sum_words(n)  (((n) + 63) / 64)
+
 typedef struct {
     uint64_t                      load;        /* registry_load() */
     int64_t                       last_seen;
@@ -91,6 +100,8 @@ typedef struct {
 typedef struct {
     ngx_http_mesh_node_t         *nodes;
     ngx_http_mesh_node_sum_t     *sums;         /* one per slot */
+    uint64_t                     *levels;       /* a bitmap per load */
+    ngx_uint_t                    level_words;  /* each bitmap's */
     ngx_int_t                    *id_index;     /* node id hash -> a chain */
     ngx_uint_t                    id_mask;      /* buckets - 1 */
     ngx_uint_t                    max_nodes;
@@ -221,17 +232,57 @@ ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
 }
 
 
+/* the bitmap a summary's slot belongs in, NGX_HTTP_MESH_SUM_LEVELS: none */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_level(ngx_http_mesh_node_sum_t *s)
+{
+    if ((s->flags & NGX_HTTP_MESH_SUM_MEMBER)
+        && s->load < NGX_HTTP_MESH_SUM_LEVELS)
+    {
+        return (ngx_uint_t) s->load;
+    }
+
+    return NGX_HTTP_MESH_SUM_LEVELS;
+}
+
+
+/* the caller holds the zone mutex: slot i moves from one bitmap to another */
+
+static ngx_inline void
+ngx_http_mesh_registry_sum_move(ngx_http_mesh_registry_sh_t *reg,
+    ngx_uint_t i, ngx_uint_t from, ngx_uint_t to)
+{
+    uint64_t  bit;
+
+    if (from == to || reg->levels == NULL) {
+        return;
+    }
+
+    bit = (uint64_t) 1 << (i & 63);
+
+    if (from < NGX_HTTP_MESH_SUM_LEVELS) {
+        reg->levels[from * reg->level_words + (i >> 6)] &= ~bit;
+    }
+
+    if (to < NGX_HTTP_MESH_SUM_LEVELS) {
+        reg->levels[to * reg->level_words + (i >> 6)] |= bit;
+    }
+}
+
+
 /* the caller holds the zone mutex: the node's load changed */
 
 static ngx_inline void
 ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
-    ngx_uint_t                 load;
+    ngx_uint_t                 load, level;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
     load = ngx_http_mesh_registry_load(node);
+    level = ngx_http_mesh_registry_level(s);
 
     s->load = load;
     s->flags &= ~NGX_HTTP_MESH_SUM_FULL;
@@ -239,6 +290,9 @@ ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
     if (node->caps.max_tasks && load >= node->caps.max_tasks) {
         s->flags |= NGX_HTTP_MESH_SUM_FULL;
     }
+
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, level,
+                                    ngx_http_mesh_registry_level(s));
 }
 
 
@@ -248,10 +302,11 @@ static ngx_inline void
 ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
-    ngx_uint_t                 m;
+    ngx_uint_t                 m, level;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
+    level = ngx_http_mesh_registry_level(s);
 
     s->last_seen = node->last_seen;
     s->ejected_until = node->ejected_until;
@@ -273,6 +328,9 @@ ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
         }
     }
 
+    /* membership first, then the load */
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, level,
+                                    ngx_http_mesh_registry_level(s));
     ngx_http_mesh_registry_sum_load(reg, node);
 }
 

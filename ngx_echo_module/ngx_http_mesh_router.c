@@ -37,11 +37,19 @@ typedef struct {
 } ngx_http_mesh_route_cand_t;
 
 
-/* slots in slot order, each once */
+/*
+ * Slots in slot order, each once.  A list of at least one candidate per 8
+ * slots has a bitmap of its slots too, and its candidates' models by
+ * slot: with the zone's bitmap of the slots at a load, the candidates at
+ * that load are found without reading the others.
+ */
 typedef struct {
     ngx_uint_t                    n;
     ngx_uint_t                    last;        /* the last slot counted, + 1 */
     ngx_http_mesh_route_cand_t   *cands;
+    ngx_uint_t                    words;       /* 0: no bitmap */
+    uint64_t                     *bits;
+    uint32_t                     *models;      /* per slot, as cands' */
 } ngx_http_mesh_route_list_t;
 
 
@@ -98,7 +106,7 @@ static ngx_int_t ngx_http_mesh_route_index_add(
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_node_t *node,
     ngx_uint_t slot, ngx_http_mesh_route_seen_t **seen);
 static ngx_int_t ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
-    ngx_http_mesh_route_list_t *list);
+    ngx_http_mesh_route_list_t *list, ngx_uint_t words);
 static void ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list,
     ngx_uint_t slot, ngx_uint_t m, ngx_uint_t fill);
 static ngx_http_mesh_route_key_t *ngx_http_mesh_route_find(
@@ -107,8 +115,8 @@ static ngx_http_mesh_route_key_t *ngx_http_mesh_route_find(
 static ngx_http_mesh_route_cand_t *ngx_http_mesh_route_candidates(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n,
-    ngx_uint_t *check);
-static ngx_uint_t ngx_http_mesh_route_first(uint32_t models);
+    ngx_uint_t *check, ngx_http_mesh_route_list_t **list);
+static ngx_uint_t ngx_http_mesh_route_first(uint64_t models);
 static ngx_uint_t ngx_http_mesh_route_want(ngx_http_mesh_route_req_t *req,
     ngx_uint_t tier);
 static ngx_int_t ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
@@ -119,6 +127,10 @@ static ngx_inline void ngx_http_mesh_route_consider(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_req_t *req,
     ngx_uint_t tier, ngx_uint_t check, int64_t now, int64_t timeout,
     ngx_uint_t i, uint32_t models, ngx_http_mesh_route_best_t *b);
+static void ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
+    int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
+    ngx_uint_t level, ngx_http_mesh_route_best_t *b);
 
 
 /*
@@ -221,7 +233,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx)
 {
     ngx_int_t                    rc;
-    ngx_uint_t                   i, t, total, buckets;
+    ngx_uint_t                   i, t, total, buckets, words;
     ngx_http_mesh_route_key_t   *key;
     ngx_http_mesh_route_seen_t  *seen, *p, *e;
 
@@ -261,6 +273,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     rc = NGX_ERROR;
     p = seen;
+    words = reg->levels ? ngx_http_mesh_sum_words(reg->nnodes) : 0;
 
     for (i = 0; i < reg->nnodes; i++) {
         if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, &p)
@@ -272,7 +285,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     for (i = 0; i <= idx->mask; i++) {
         for (key = idx->buckets[i]; key; key = key->next) {
-            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list)
+            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list, words)
                 != NGX_OK)
             {
                 goto done;
@@ -281,7 +294,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     }
 
     for (t = 0; t < NGX_HTTP_MESH_ROUTE_TYPES; t++) {
-        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t])
+        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t], words)
             != NGX_OK)
         {
             goto done;
@@ -353,11 +366,15 @@ ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
 }
 
 
-/* room for the slots counted; the fill pass counts them again */
+/*
+ * Room for the slots counted; the fill pass counts them again.  The
+ * bitmap and the models by slot (4.125 bytes a slot) only for a list of
+ * a candidate per 8 slots or more: at most 33 bytes per candidate.
+ */
 
 static ngx_int_t
 ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
-    ngx_http_mesh_route_list_t *list)
+    ngx_http_mesh_route_list_t *list, ngx_uint_t words)
 {
     if (list->n == 0) {
         return NGX_OK;
@@ -367,6 +384,17 @@ ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
                                    * sizeof(ngx_http_mesh_route_cand_t));
     if (list->cands == NULL) {
         return NGX_ERROR;
+    }
+
+    if (words && list->n >= words * 8) {
+        list->bits = ngx_pcalloc(pool, words * sizeof(uint64_t));
+        list->models = ngx_pcalloc(pool, words * 64 * sizeof(uint32_t));
+
+        if (list->bits == NULL || list->models == NULL) {
+            return NGX_ERROR;
+        }
+
+        list->words = words;
     }
 
     list->n = 0;
@@ -385,6 +413,11 @@ static void
 ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
     ngx_uint_t m, ngx_uint_t fill)
 {
+    if (fill && list->words) {
+        list->bits[slot >> 6] |= (uint64_t) 1 << (slot & 63);
+        list->models[slot] |= (uint32_t) 1 << m;
+    }
+
     if (list->last == slot + 1) {
         if (fill) {
             list->cands[list->n - 1].models |= (uint32_t) 1 << m;
@@ -478,13 +511,14 @@ ngx_http_mesh_route_find(ngx_http_mesh_route_index_t *idx, const u_char *name,
 static ngx_http_mesh_route_cand_t *
 ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
-    ngx_uint_t tier, ngx_uint_t *n, ngx_uint_t *check)
+    ngx_uint_t tier, ngx_uint_t *n, ngx_uint_t *check,
+    ngx_http_mesh_route_list_t **list)
 {
-    ngx_uint_t                   want, latest;
-    ngx_http_mesh_route_key_t   *key;
-    ngx_http_mesh_route_list_t  *list;
+    ngx_uint_t                  want, latest;
+    ngx_http_mesh_route_key_t  *key;
 
     *check = 0;
+    *list = NULL;
 
     if (idx == NULL) {
         *check = 1;
@@ -502,6 +536,7 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
 
         *check = key->latest_min + 1 < latest || key->latest_max > latest + 1;
         *n = key->list.n;
+        *list = &key->list;
 
         return key->list.cands;
     }
@@ -513,21 +548,21 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
         return NULL;
     }
 
-    list = &idx->types[want];
-    *n = list->n;
+    *list = &idx->types[want];
+    *n = (*list)->n;
 
-    return list->cands;
+    return (*list)->cands;
 }
 
 
-/* the lowest model of a set */
+/* the lowest of a set (of models, or of 64 slots), not empty */
 
 static ngx_uint_t
-ngx_http_mesh_route_first(uint32_t models)
+ngx_http_mesh_route_first(uint64_t models)
 {
 #if (defined __GNUC__)
 
-    return __builtin_ctz(models);
+    return __builtin_ctzll(models);
 
 #else
 
@@ -709,14 +744,115 @@ ngx_http_mesh_route_consider(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
+/*
+ * The candidates of list at one load (the zone's bitmap of the member
+ * slots at that load), in slot order, taken as consider() would take
+ * them; known and capable are left to the walk of every candidate, which
+ * runs only if none here can take the task.
+ */
+
+static void
+ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
+    int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
+    ngx_uint_t level, ngx_http_mesh_route_best_t *b)
+{
+    double                     ram;
+    uint32_t                   models, loaded, first;
+    uint64_t                  *at, bits;
+    ngx_int_t                  node;
+    ngx_uint_t                 w, i, warm, best_warm, exclude;
+    ngx_http_mesh_node_sum_t  *s;
+
+    at = reg->levels + level * reg->level_words;
+
+    if (check) {
+        for (w = 0; w < list->words; w++) {
+            for (bits = list->bits[w] & at[w]; bits; bits &= bits - 1) {
+                ngx_http_mesh_route_consider(reg, req, tier, 1, now, timeout,
+                                             (w << 6)
+                                             + ngx_http_mesh_route_first(bits),
+                                             0, b);
+            }
+        }
+
+        return;
+    }
+
+    /* the best so far in locals: b and req may alias the zone for all
+       the compiler knows */
+
+    node = -1;
+    best_warm = 0;
+    ram = 0;
+    first = req->model ? 1 : 0;
+    exclude = req->nexclude;
+
+    for (w = 0; w < list->words; w++) {
+        for (bits = list->bits[w] & at[w]; bits; bits &= bits - 1) {
+            i = (w << 6) + ngx_http_mesh_route_first(bits);
+            s = &reg->sums[i];
+
+            if ((s->flags & (NGX_HTTP_MESH_SUM_ROUTABLE
+                             |NGX_HTTP_MESH_SUM_FULL))
+                   != NGX_HTTP_MESH_SUM_ROUTABLE
+                || now - s->last_seen > timeout
+                || s->ejected_until > now
+                || (exclude && ngx_http_mesh_route_excluded(req, i)))
+            {
+                continue;
+            }
+
+            models = list->models[i];
+
+            if (first) {
+                models &= ~models + 1;
+            }
+
+            warm = ((s->loaded & models) != 0);
+
+            /* all at one load, in slot order: the ties as consider() */
+
+            if (node == -1
+                || warm > best_warm
+                || (warm == best_warm && s->ram_free_gb > ram))
+            {
+                node = i;
+                best_warm = warm;
+                ram = s->ram_free_gb;
+            }
+        }
+    }
+
+    if (node == -1) {
+        return;
+    }
+
+    models = list->models[node];
+
+    if (first) {
+        models &= ~models + 1;
+    }
+
+    loaded = reg->sums[node].loaded & models;
+
+    b->node = node;
+    b->model = ngx_http_mesh_route_first(best_warm ? loaded : models);
+    b->load = level;
+    b->warm = best_warm;
+    b->ram = ram;
+}
+
+
 ngx_int_t
 ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
     ngx_http_mesh_route_res_t *res, int64_t now, int64_t timeout)
 {
-    ngx_uint_t                   j, n, tier, tiers, check;
+    ngx_uint_t                   j, n, tier, tiers, check, level;
     ngx_http_mesh_route_best_t   b;
     ngx_http_mesh_route_cand_t  *cands;
+    ngx_http_mesh_route_list_t  *list;
 
     b.known = 0;
     b.capable = 0;
@@ -733,7 +869,28 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
         b.ram = 0;
 
         cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
-                                               &check);
+                                               &check, &list);
+
+        /*
+         * The candidates at load 0, then 1, ...: the first load with one
+         * that can take the task has the best of all (every candidate
+         * there is taken as the walk below would, in slot order).  None
+         * at those loads: the walk of every candidate decides, and says
+         * whether any is known or capable.
+         */
+
+        if (list && list->words && reg->levels) {
+            for (level = 0; level < NGX_HTTP_MESH_SUM_LEVELS; level++) {
+                ngx_http_mesh_route_level(reg, req, tier, check, now,
+                                          timeout, list, level, &b);
+
+                if (b.node != -1) {
+                    res->node = b.node;
+                    res->model = b.model;
+                    return NGX_OK;
+                }
+            }
+        }
 
         /* two loops, one step: the index's needs no test per candidate */
 
@@ -778,13 +935,14 @@ ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
 {
     ngx_uint_t                   i, j, n, tier, tiers, check;
     ngx_http_mesh_route_cand_t  *cands;
+    ngx_http_mesh_route_list_t  *list;
 
     tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
             ? 2 : 1;
 
     for (tier = 0; tier < tiers; tier++) {
         cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
-                                               &check);
+                                               &check, &list);
 
         for (j = 0; j < n; j++) {
             i = cands ? cands[j].slot : j;
