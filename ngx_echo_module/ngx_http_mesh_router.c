@@ -19,6 +19,12 @@
  * writer of the slot), not from the 4.9 KB slots: each candidate in the
  * index carries which of its slot's models have the name or type, so no
  * slot is read until the choice is made.
+ *
+ * The zone also keeps a bitmap per load 0 .. 3 of the member slots at
+ * that load: the candidates at load 0 are judged first, then 1, 2, 3,
+ * and the first load with one that can take the task has the choice
+ * (every other candidate is more loaded); the walk of every candidate
+ * only when none can.
  */
 
 
