@@ -66,12 +66,19 @@ typedef struct {
 #define NGX_HTTP_MESH_SUM_FULL      0x04   /* at its max_tasks */
 
 /*
- * And per load 0 .. NGX_HTTP_MESH_SUM_LEVELS - 1, a bitmap of the member
- * slots at that load, kept with the summaries: the router visits the
- * candidates at the least load first, not all of them.
+ * And bitmaps of the member slots, kept with the summaries: per load 0 ..
+ * NGX_HTTP_MESH_SUM_LEVELS - 1, those with a model loaded, and per range
+ * of free RAM: the router visits the candidates at the least load first,
+ * at one load the warm ones and then the most free RAM first, not all of
+ * them.
  */
 
 #define NGX_HTTP_MESH_SUM_LEVELS    4
+#define NGX_HTTP_MESH_SUM_WARM      4      /* the map of a model loaded */
+#define NGX_HTTP_MESH_SUM_RAM       5      /* the first RAM range's map */
+#define NGX_HTTP_MESH_SUM_RAMS      16
+#define NGX_HTTP_MESH_SUM_MAPS      (NGX_HTTP_MESH_SUM_RAM                  \
+                                     + NGX_HTTP_MESH_SUM_RAMS)
 #define ngx_http_mesh_sum_words(n)  (((n) + 63) / 64)
 
 typedef struct {
@@ -100,8 +107,8 @@ typedef struct {
 typedef struct {
     ngx_http_mesh_node_t         *nodes;
     ngx_http_mesh_node_sum_t     *sums;         /* one per slot */
-    uint64_t                     *levels;       /* a bitmap per load */
-    ngx_uint_t                    level_words;  /* each bitmap's */
+    uint64_t                     *maps;         /* SUM_MAPS bitmaps */
+    ngx_uint_t                    map_words;    /* each bitmap's */
     ngx_int_t                    *id_index;     /* node id hash -> a chain */
     ngx_uint_t                    id_mask;      /* buckets - 1 */
     ngx_uint_t                    max_nodes;
@@ -232,41 +239,81 @@ ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
 }
 
 
-/* the bitmap a summary's slot belongs in, NGX_HTTP_MESH_SUM_LEVELS: none */
+/*
+ * The range of free RAM: below 0.5 GB, then from 0.5, 0.71, 1, 1.41, 2 GB
+ * and so on (sqrt(2) apart), the top from 64 GB.  The RAM is finite (the
+ * parser bounds it): the ranges order it as the router compares it.
+ */
 
 static ngx_inline ngx_uint_t
-ngx_http_mesh_registry_level(ngx_http_mesh_node_sum_t *s)
+ngx_http_mesh_registry_ram_range(double ram)
 {
-    if ((s->flags & NGX_HTTP_MESH_SUM_MEMBER)
-        && s->load < NGX_HTTP_MESH_SUM_LEVELS)
-    {
-        return (ngx_uint_t) s->load;
+    double      from;
+    ngx_uint_t  k;
+
+    for (k = 0; k < NGX_HTTP_MESH_SUM_RAMS - 1; k++) {
+        from = (double) ((uint64_t) 1 << (k / 2)) / 2;
+
+        if (k & 1) {
+            from *= 1.41421356237309504880;
+        }
+
+        if (ram < from) {
+            break;
+        }
     }
 
-    return NGX_HTTP_MESH_SUM_LEVELS;
+    return k;
 }
 
 
-/* the caller holds the zone mutex: slot i moves from one bitmap to another */
+/* the bitmaps a summary's slot is in, a bit each */
+
+static ngx_inline uint32_t
+ngx_http_mesh_registry_maps(ngx_http_mesh_node_sum_t *s)
+{
+    uint32_t  maps;
+
+    if (!(s->flags & NGX_HTTP_MESH_SUM_MEMBER)) {
+        return 0;
+    }
+
+    maps = (uint32_t) 1 << (NGX_HTTP_MESH_SUM_RAM
+                            + ngx_http_mesh_registry_ram_range(s->ram_free_gb));
+
+    if (s->load < NGX_HTTP_MESH_SUM_LEVELS) {
+        maps |= (uint32_t) 1 << s->load;
+    }
+
+    if (s->loaded) {
+        maps |= (uint32_t) 1 << NGX_HTTP_MESH_SUM_WARM;
+    }
+
+    return maps;
+}
+
+
+/* the caller holds the zone mutex: slot i was in the bitmaps from */
 
 static ngx_inline void
 ngx_http_mesh_registry_sum_move(ngx_http_mesh_registry_sh_t *reg,
-    ngx_uint_t i, ngx_uint_t from, ngx_uint_t to)
+    ngx_uint_t i, uint32_t from)
 {
-    uint64_t  bit;
+    uint32_t    diff;
+    uint64_t    bit;
+    ngx_uint_t  k;
 
-    if (from == to || reg->levels == NULL) {
+    if (reg->maps == NULL) {
         return;
     }
 
+    diff = from ^ ngx_http_mesh_registry_maps(&reg->sums[i]);
     bit = (uint64_t) 1 << (i & 63);
 
-    if (from < NGX_HTTP_MESH_SUM_LEVELS) {
-        reg->levels[from * reg->level_words + (i >> 6)] &= ~bit;
-    }
-
-    if (to < NGX_HTTP_MESH_SUM_LEVELS) {
-        reg->levels[to * reg->level_words + (i >> 6)] |= bit;
+    for (k = 0; diff; k++, diff >>= 1) {
+        if (diff & 1) {
+            reg->maps[k * reg->map_words + (i >> 6)] ^= bit;
+        }
     }
 }
 
@@ -277,12 +324,13 @@ static ngx_inline void
 ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
-    ngx_uint_t                 load, level;
+    uint32_t                   maps;
+    ngx_uint_t                 load;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
     load = ngx_http_mesh_registry_load(node);
-    level = ngx_http_mesh_registry_level(s);
+    maps = ngx_http_mesh_registry_maps(s);
 
     s->load = load;
     s->flags &= ~NGX_HTTP_MESH_SUM_FULL;
@@ -291,8 +339,7 @@ ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
         s->flags |= NGX_HTTP_MESH_SUM_FULL;
     }
 
-    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, level,
-                                    ngx_http_mesh_registry_level(s));
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, maps);
 }
 
 
@@ -302,11 +349,12 @@ static ngx_inline void
 ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
-    ngx_uint_t                 m, level;
+    uint32_t                   maps;
+    ngx_uint_t                 m;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
-    level = ngx_http_mesh_registry_level(s);
+    maps = ngx_http_mesh_registry_maps(s);
 
     s->last_seen = node->last_seen;
     s->ejected_until = node->ejected_until;
@@ -328,9 +376,8 @@ ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
         }
     }
 
-    /* membership first, then the load */
-    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, level,
-                                    ngx_http_mesh_registry_level(s));
+    /* all but the load, then the load */
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, maps);
     ngx_http_mesh_registry_sum_load(reg, node);
 }
 

@@ -137,6 +137,10 @@ static void ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
     int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
     ngx_uint_t level, ngx_http_mesh_route_best_t *b);
+static void ngx_http_mesh_route_walk(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, int64_t now, int64_t timeout,
+    ngx_http_mesh_route_list_t *list, ngx_uint_t level, ngx_uint_t warm,
+    ngx_uint_t range, ngx_http_mesh_route_best_t *b);
 
 
 /*
@@ -279,7 +283,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     rc = NGX_ERROR;
     p = seen;
-    words = reg->levels ? ngx_http_mesh_sum_words(reg->nnodes) : 0;
+    words = reg->maps ? ngx_http_mesh_sum_words(reg->nnodes) : 0;
 
     for (i = 0; i < reg->nnodes; i++) {
         if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, &p)
@@ -752,9 +756,13 @@ ngx_http_mesh_route_consider(ngx_http_mesh_registry_sh_t *reg,
 
 /*
  * The candidates of list at one load (the zone's bitmap of the member
- * slots at that load), in slot order, taken as consider() would take
- * them; known and capable are left to the walk of every candidate, which
- * runs only if none here can take the task.
+ * slots at that load), taken as consider() would take them.  At one load
+ * a warm candidate beats a cold one, then the most free RAM: the warm
+ * ones (those with a model loaded, the warm ones for req among them)
+ * range by range from the most RAM down, the first range with one that
+ * can take the task has the best; none: the cold ones so.  known and
+ * capable are left to the walk of every candidate, which runs only if
+ * none here can take the task.
  */
 
 static void
@@ -763,16 +771,14 @@ ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
     int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
     ngx_uint_t level, ngx_http_mesh_route_best_t *b)
 {
-    double                     ram;
-    uint32_t                   models, loaded, first;
-    uint64_t                  *at, bits;
-    ngx_int_t                  node;
-    ngx_uint_t                 w, i, warm, best_warm, exclude;
-    ngx_http_mesh_node_sum_t  *s;
+    uint64_t    *at, *warm, bits, any;
+    ngx_uint_t   w, k;
 
-    at = reg->levels + level * reg->level_words;
+    at = reg->maps + level * reg->map_words;
 
     if (check) {
+        /* which model serves is in the slot: every candidate at the load */
+
         for (w = 0; w < list->words; w++) {
             for (bits = list->bits[w] & at[w]; bits; bits &= bits - 1) {
                 ngx_http_mesh_route_consider(reg, req, tier, 1, now, timeout,
@@ -785,17 +791,69 @@ ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
         return;
     }
 
+    warm = reg->maps + NGX_HTTP_MESH_SUM_WARM * reg->map_words;
+    any = 0;
+
+    for (w = 0; w < list->words; w++) {
+        any |= list->bits[w] & at[w] & warm[w];
+    }
+
+    for (k = NGX_HTTP_MESH_SUM_RAMS; any && k-- > 0; /* void */) {
+        ngx_http_mesh_route_walk(reg, req, now, timeout, list, level, 1, k, b);
+
+        if (b->node != -1) {
+            return;
+        }
+    }
+
+    for (k = NGX_HTTP_MESH_SUM_RAMS; k-- > 0; /* void */) {
+        ngx_http_mesh_route_walk(reg, req, now, timeout, list, level, 0, k, b);
+
+        if (b->node != -1) {
+            return;
+        }
+    }
+}
+
+
+/*
+ * The candidates at one load and in one RAM range (warm: only those with
+ * a model loaded, and of them those warm for req), in slot order.
+ */
+
+static void
+ngx_http_mesh_route_walk(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, int64_t now, int64_t timeout,
+    ngx_http_mesh_route_list_t *list, ngx_uint_t level, ngx_uint_t warm,
+    ngx_uint_t range, ngx_http_mesh_route_best_t *b)
+{
+    double                     ram;
+    uint32_t                   models, loaded, first;
+    uint64_t                  *at, *in, *hot, bits;
+    ngx_int_t                  node;
+    ngx_uint_t                 w, i, exclude;
+    ngx_http_mesh_node_sum_t  *s;
+
+    at = reg->maps + level * reg->map_words;
+    in = reg->maps + (NGX_HTTP_MESH_SUM_RAM + range) * reg->map_words;
+    hot = reg->maps + NGX_HTTP_MESH_SUM_WARM * reg->map_words;
+
     /* the best so far in locals: b and req may alias the zone for all
        the compiler knows */
 
     node = -1;
-    best_warm = 0;
     ram = 0;
     first = req->model ? 1 : 0;
     exclude = req->nexclude;
 
     for (w = 0; w < list->words; w++) {
-        for (bits = list->bits[w] & at[w]; bits; bits &= bits - 1) {
+        bits = list->bits[w] & at[w] & in[w];
+
+        if (warm) {
+            bits &= hot[w];
+        }
+
+        for ( /* void */ ; bits; bits &= bits - 1) {
             i = (w << 6) + ngx_http_mesh_route_first(bits);
             s = &reg->sums[i];
 
@@ -815,16 +873,16 @@ ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
                 models &= ~models + 1;
             }
 
-            warm = ((s->loaded & models) != 0);
+            /* cold ones come here only when no warm one can serve */
 
-            /* all at one load, in slot order: the ties as consider() */
+            if (warm && (s->loaded & models) == 0) {
+                continue;
+            }
 
-            if (node == -1
-                || warm > best_warm
-                || (warm == best_warm && s->ram_free_gb > ram))
-            {
+            /* one load, one warmth, in slot order: the ties as consider() */
+
+            if (node == -1 || s->ram_free_gb > ram) {
                 node = i;
-                best_warm = warm;
                 ram = s->ram_free_gb;
             }
         }
@@ -843,9 +901,9 @@ ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
     loaded = reg->sums[node].loaded & models;
 
     b->node = node;
-    b->model = ngx_http_mesh_route_first(best_warm ? loaded : models);
+    b->model = ngx_http_mesh_route_first(warm ? loaded : models);
     b->load = level;
-    b->warm = best_warm;
+    b->warm = warm;
     b->ram = ram;
 }
 
@@ -885,7 +943,7 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
          * whether any is known or capable.
          */
 
-        if (list && list->words && reg->levels) {
+        if (list && list->words && reg->maps) {
             for (level = 0; level < NGX_HTTP_MESH_SUM_LEVELS; level++) {
                 ngx_http_mesh_route_level(reg, req, tier, check, now,
                                           timeout, list, level, &b);

@@ -153,12 +153,12 @@ main(void)
     reg.nodes = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_t));
     reg.sums = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_sum_t));
     /* the bitmaps of the slots per load, as the zone has them */
-    reg.level_words = ngx_http_mesh_sum_words(BENCH_NODES_MAX);
-    reg.levels = calloc(NGX_HTTP_MESH_SUM_LEVELS * reg.level_words,
+    reg.map_words = ngx_http_mesh_sum_words(BENCH_NODES_MAX);
+    reg.maps = calloc(NGX_HTTP_MESH_SUM_MAPS * reg.map_words,
                         sizeof(uint64_t));
     t = malloc(ROUNDS * sizeof(uint64_t));
 
-    if (reg.nodes == NULL || reg.sums == NULL || reg.levels == NULL
+    if (reg.nodes == NULL || reg.sums == NULL || reg.maps == NULL
         || t == NULL)
     {
         return 1;
@@ -184,7 +184,7 @@ main(void)
     free(t);
     free(reg.nodes);
     free(reg.sums);
-    free(reg.levels);
+    free(reg.maps);
 
     return 0;
 }
