@@ -20,11 +20,13 @@
  * index carries which of its slot's models have the name or type, so no
  * slot is read until the choice is made.
  *
- * The zone also keeps a bitmap per load 0 .. 3 of the member slots at
- * that load: the candidates at load 0 are judged first, then 1, 2, 3,
- * and the first load with one that can take the task has the choice
- * (every other candidate is more loaded); the walk of every candidate
- * only when none can.
+ * The zone also keeps bitmaps of the member slots per load 0 .. 3, with a
+ * model loaded, and per range of free RAM: the candidates at load 0 are
+ * judged first, then 1, 2, 3, and at one load the warm ones, then the
+ * cold ones, range by range from the most RAM down; the first range with
+ * one that can take the task has the choice (every other candidate is
+ * more loaded, colder or has less RAM); the walk of every candidate only
+ * when none can.
  */
 
 
