@@ -55,7 +55,10 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
      */
 
     reg = ngx_slab_calloc(shpool, sizeof(ngx_http_mesh_registry_sh_t)
-                                  + n * sizeof(ngx_http_mesh_node_sum_t));
+                                  + n * sizeof(ngx_http_mesh_node_sum_t)
+                                  + NGX_HTTP_MESH_SUM_MAPS
+                                    * ngx_http_mesh_sum_words(n)
+                                    * sizeof(uint64_t));
     if (reg == NULL) {
         return NGX_ERROR;
     }
@@ -67,6 +70,8 @@ ngx_http_mesh_registry_init_zone(ngx_slab_pool_t *shpool, void **data)
     }
 
     reg->sums = (ngx_http_mesh_node_sum_t *) (reg + 1);
+    reg->maps = (uint64_t *) (reg->sums + n);
+    reg->map_words = ngx_http_mesh_sum_words(n);
 
     reg->nodes = ngx_slab_calloc(shpool, n * sizeof(ngx_http_mesh_node_t));
     if (reg->nodes == NULL) {

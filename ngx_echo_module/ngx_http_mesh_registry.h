@@ -65,6 +65,22 @@ typedef struct {
 #define NGX_HTTP_MESH_SUM_ROUTABLE  0x02   /* live but for last_seen */
 #define NGX_HTTP_MESH_SUM_FULL      0x04   /* at its max_tasks */
 
+/*
+ * And bitmaps of the member slots, kept with the summaries: per load 0 ..
+ * NGX_HTTP_MESH_SUM_LEVELS - 1, those with a model loaded, and per range
+ * of free RAM: the router visits the candidates at the least load first,
+ * at one load the warm ones and then the most free RAM first, not all of
+ * them.
+ */
+
+#define NGX_HTTP_MESH_SUM_LEVELS    4
+#define NGX_HTTP_MESH_SUM_WARM      4      /* the map of a model loaded */
+#define NGX_HTTP_MESH_SUM_RAM       5      /* the first RAM range's map */
+#define NGX_HTTP_MESH_SUM_RAMS      16
+#define NGX_HTTP_MESH_SUM_MAPS      (NGX_HTTP_MESH_SUM_RAM                  \
+                                     + NGX_HTTP_MESH_SUM_RAMS)
+#define ngx_http_mesh_sum_words(n)  (((n) + 63) / 64)
+
 typedef struct {
     uint64_t                      load;        /* registry_load() */
     int64_t                       last_seen;
@@ -91,6 +107,8 @@ typedef struct {
 typedef struct {
     ngx_http_mesh_node_t         *nodes;
     ngx_http_mesh_node_sum_t     *sums;         /* one per slot */
+    uint64_t                     *maps;         /* SUM_MAPS bitmaps */
+    ngx_uint_t                    map_words;    /* each bitmap's */
     ngx_int_t                    *id_index;     /* node id hash -> a chain */
     ngx_uint_t                    id_mask;      /* buckets - 1 */
     ngx_uint_t                    max_nodes;
@@ -221,17 +239,98 @@ ngx_http_mesh_registry_load(ngx_http_mesh_node_t *node)
 }
 
 
+/*
+ * The range of free RAM: below 0.5 GB, then from 0.5, 0.71, 1, 1.41, 2 GB
+ * and so on (sqrt(2) apart), the top from 64 GB.  The RAM is finite (the
+ * parser bounds it): the ranges order it as the router compares it.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_mesh_registry_ram_range(double ram)
+{
+    double      from;
+    ngx_uint_t  k;
+
+    for (k = 0; k < NGX_HTTP_MESH_SUM_RAMS - 1; k++) {
+        from = (double) ((uint64_t) 1 << (k / 2)) / 2;
+
+        if (k & 1) {
+            from *= 1.41421356237309504880;
+        }
+
+        if (ram < from) {
+            break;
+        }
+    }
+
+    return k;
+}
+
+
+/* the bitmaps a summary's slot is in, a bit each */
+
+static ngx_inline uint32_t
+ngx_http_mesh_registry_maps(ngx_http_mesh_node_sum_t *s)
+{
+    uint32_t  maps;
+
+    if (!(s->flags & NGX_HTTP_MESH_SUM_MEMBER)) {
+        return 0;
+    }
+
+    maps = (uint32_t) 1 << (NGX_HTTP_MESH_SUM_RAM
+                            + ngx_http_mesh_registry_ram_range(s->ram_free_gb));
+
+    if (s->load < NGX_HTTP_MESH_SUM_LEVELS) {
+        maps |= (uint32_t) 1 << s->load;
+    }
+
+    if (s->loaded) {
+        maps |= (uint32_t) 1 << NGX_HTTP_MESH_SUM_WARM;
+    }
+
+    return maps;
+}
+
+
+/* the caller holds the zone mutex: slot i was in the bitmaps from */
+
+static ngx_inline void
+ngx_http_mesh_registry_sum_move(ngx_http_mesh_registry_sh_t *reg,
+    ngx_uint_t i, uint32_t from)
+{
+    uint32_t    diff;
+    uint64_t    bit;
+    ngx_uint_t  k;
+
+    if (reg->maps == NULL) {
+        return;
+    }
+
+    diff = from ^ ngx_http_mesh_registry_maps(&reg->sums[i]);
+    bit = (uint64_t) 1 << (i & 63);
+
+    for (k = 0; diff; k++, diff >>= 1) {
+        if (diff & 1) {
+            reg->maps[k * reg->map_words + (i >> 6)] ^= bit;
+        }
+    }
+}
+
+
 /* the caller holds the zone mutex: the node's load changed */
 
 static ngx_inline void
 ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
+    uint32_t                   maps;
     ngx_uint_t                 load;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
     load = ngx_http_mesh_registry_load(node);
+    maps = ngx_http_mesh_registry_maps(s);
 
     s->load = load;
     s->flags &= ~NGX_HTTP_MESH_SUM_FULL;
@@ -239,6 +338,8 @@ ngx_http_mesh_registry_sum_load(ngx_http_mesh_registry_sh_t *reg,
     if (node->caps.max_tasks && load >= node->caps.max_tasks) {
         s->flags |= NGX_HTTP_MESH_SUM_FULL;
     }
+
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, maps);
 }
 
 
@@ -248,10 +349,12 @@ static ngx_inline void
 ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_node_t *node)
 {
+    uint32_t                   maps;
     ngx_uint_t                 m;
     ngx_http_mesh_node_sum_t  *s;
 
     s = &reg->sums[node - reg->nodes];
+    maps = ngx_http_mesh_registry_maps(s);
 
     s->last_seen = node->last_seen;
     s->ejected_until = node->ejected_until;
@@ -273,6 +376,8 @@ ngx_http_mesh_registry_sum(ngx_http_mesh_registry_sh_t *reg,
         }
     }
 
+    /* all but the load, then the load */
+    ngx_http_mesh_registry_sum_move(reg, node - reg->nodes, maps);
     ngx_http_mesh_registry_sum_load(reg, node);
 }
 

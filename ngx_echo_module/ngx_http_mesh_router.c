@@ -19,6 +19,14 @@
  * writer of the slot), not from the 4.9 KB slots: each candidate in the
  * index carries which of its slot's models have the name or type, so no
  * slot is read until the choice is made.
+ *
+ * The zone also keeps bitmaps of the member slots per load 0 .. 3, with a
+ * model loaded, and per range of free RAM: the candidates at load 0 are
+ * judged first, then 1, 2, 3, and at one load the warm ones, then the
+ * cold ones, range by range from the most RAM down; the first range with
+ * one that can take the task has the choice (every other candidate is
+ * more loaded, colder or has less RAM); the walk of every candidate only
+ * when none can.
  */
 
 
@@ -37,11 +45,19 @@ typedef struct {
 } ngx_http_mesh_route_cand_t;
 
 
-/* slots in slot order, each once */
+/*
+ * Slots in slot order, each once.  A list of at least one candidate per 8
+ * slots has a bitmap of its slots too, and its candidates' models by
+ * slot: with the zone's bitmap of the slots at a load, the candidates at
+ * that load are found without reading the others.
+ */
 typedef struct {
     ngx_uint_t                    n;
     ngx_uint_t                    last;        /* the last slot counted, + 1 */
     ngx_http_mesh_route_cand_t   *cands;
+    ngx_uint_t                    words;       /* 0: no bitmap */
+    uint64_t                     *bits;
+    uint32_t                     *models;      /* per slot, as cands' */
 } ngx_http_mesh_route_list_t;
 
 
@@ -98,7 +114,7 @@ static ngx_int_t ngx_http_mesh_route_index_add(
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_node_t *node,
     ngx_uint_t slot, ngx_http_mesh_route_seen_t **seen);
 static ngx_int_t ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
-    ngx_http_mesh_route_list_t *list);
+    ngx_http_mesh_route_list_t *list, ngx_uint_t words);
 static void ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list,
     ngx_uint_t slot, ngx_uint_t m, ngx_uint_t fill);
 static ngx_http_mesh_route_key_t *ngx_http_mesh_route_find(
@@ -107,8 +123,8 @@ static ngx_http_mesh_route_key_t *ngx_http_mesh_route_find(
 static ngx_http_mesh_route_cand_t *ngx_http_mesh_route_candidates(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_index_t *idx,
     ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t *n,
-    ngx_uint_t *check);
-static ngx_uint_t ngx_http_mesh_route_first(uint32_t models);
+    ngx_uint_t *check, ngx_http_mesh_route_list_t **list);
+static ngx_uint_t ngx_http_mesh_route_first(uint64_t models);
 static ngx_uint_t ngx_http_mesh_route_want(ngx_http_mesh_route_req_t *req,
     ngx_uint_t tier);
 static ngx_int_t ngx_http_mesh_route_model(ngx_http_mesh_node_t *node,
@@ -119,6 +135,14 @@ static ngx_inline void ngx_http_mesh_route_consider(
     ngx_http_mesh_registry_sh_t *reg, ngx_http_mesh_route_req_t *req,
     ngx_uint_t tier, ngx_uint_t check, int64_t now, int64_t timeout,
     ngx_uint_t i, uint32_t models, ngx_http_mesh_route_best_t *b);
+static void ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
+    int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
+    ngx_uint_t level, ngx_http_mesh_route_best_t *b);
+static void ngx_http_mesh_route_walk(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, int64_t now, int64_t timeout,
+    ngx_http_mesh_route_list_t *list, ngx_uint_t level, ngx_uint_t warm,
+    ngx_uint_t range, ngx_http_mesh_route_best_t *b);
 
 
 /*
@@ -221,7 +245,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx)
 {
     ngx_int_t                    rc;
-    ngx_uint_t                   i, t, total, buckets;
+    ngx_uint_t                   i, t, total, buckets, words;
     ngx_http_mesh_route_key_t   *key;
     ngx_http_mesh_route_seen_t  *seen, *p, *e;
 
@@ -261,6 +285,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     rc = NGX_ERROR;
     p = seen;
+    words = reg->maps ? ngx_http_mesh_sum_words(reg->nnodes) : 0;
 
     for (i = 0; i < reg->nnodes; i++) {
         if (ngx_http_mesh_route_index_add(idx, &reg->nodes[i], i, &p)
@@ -272,7 +297,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
 
     for (i = 0; i <= idx->mask; i++) {
         for (key = idx->buckets[i]; key; key = key->next) {
-            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list)
+            if (ngx_http_mesh_route_list_alloc(idx->pool, &key->list, words)
                 != NGX_OK)
             {
                 goto done;
@@ -281,7 +306,7 @@ ngx_http_mesh_route_index_build(ngx_http_mesh_registry_sh_t *reg,
     }
 
     for (t = 0; t < NGX_HTTP_MESH_ROUTE_TYPES; t++) {
-        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t])
+        if (ngx_http_mesh_route_list_alloc(idx->pool, &idx->types[t], words)
             != NGX_OK)
         {
             goto done;
@@ -353,11 +378,15 @@ ngx_http_mesh_route_index_add(ngx_http_mesh_route_index_t *idx,
 }
 
 
-/* room for the slots counted; the fill pass counts them again */
+/*
+ * Room for the slots counted; the fill pass counts them again.  The
+ * bitmap and the models by slot (4.125 bytes a slot) only for a list of
+ * a candidate per 8 slots or more: at most 33 bytes per candidate.
+ */
 
 static ngx_int_t
 ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
-    ngx_http_mesh_route_list_t *list)
+    ngx_http_mesh_route_list_t *list, ngx_uint_t words)
 {
     if (list->n == 0) {
         return NGX_OK;
@@ -367,6 +396,17 @@ ngx_http_mesh_route_list_alloc(ngx_pool_t *pool,
                                    * sizeof(ngx_http_mesh_route_cand_t));
     if (list->cands == NULL) {
         return NGX_ERROR;
+    }
+
+    if (words && list->n >= words * 8) {
+        list->bits = ngx_pcalloc(pool, words * sizeof(uint64_t));
+        list->models = ngx_pcalloc(pool, words * 64 * sizeof(uint32_t));
+
+        if (list->bits == NULL || list->models == NULL) {
+            return NGX_ERROR;
+        }
+
+        list->words = words;
     }
 
     list->n = 0;
@@ -385,6 +425,11 @@ static void
 ngx_http_mesh_route_count(ngx_http_mesh_route_list_t *list, ngx_uint_t slot,
     ngx_uint_t m, ngx_uint_t fill)
 {
+    if (fill && list->words) {
+        list->bits[slot >> 6] |= (uint64_t) 1 << (slot & 63);
+        list->models[slot] |= (uint32_t) 1 << m;
+    }
+
     if (list->last == slot + 1) {
         if (fill) {
             list->cands[list->n - 1].models |= (uint32_t) 1 << m;
@@ -478,13 +523,14 @@ ngx_http_mesh_route_find(ngx_http_mesh_route_index_t *idx, const u_char *name,
 static ngx_http_mesh_route_cand_t *
 ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
-    ngx_uint_t tier, ngx_uint_t *n, ngx_uint_t *check)
+    ngx_uint_t tier, ngx_uint_t *n, ngx_uint_t *check,
+    ngx_http_mesh_route_list_t **list)
 {
-    ngx_uint_t                   want, latest;
-    ngx_http_mesh_route_key_t   *key;
-    ngx_http_mesh_route_list_t  *list;
+    ngx_uint_t                  want, latest;
+    ngx_http_mesh_route_key_t  *key;
 
     *check = 0;
+    *list = NULL;
 
     if (idx == NULL) {
         *check = 1;
@@ -502,6 +548,7 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
 
         *check = key->latest_min + 1 < latest || key->latest_max > latest + 1;
         *n = key->list.n;
+        *list = &key->list;
 
         return key->list.cands;
     }
@@ -513,21 +560,21 @@ ngx_http_mesh_route_candidates(ngx_http_mesh_registry_sh_t *reg,
         return NULL;
     }
 
-    list = &idx->types[want];
-    *n = list->n;
+    *list = &idx->types[want];
+    *n = (*list)->n;
 
-    return list->cands;
+    return (*list)->cands;
 }
 
 
-/* the lowest model of a set */
+/* the lowest of a set (of models, or of 64 slots), not empty */
 
 static ngx_uint_t
-ngx_http_mesh_route_first(uint32_t models)
+ngx_http_mesh_route_first(uint64_t models)
 {
 #if (defined __GNUC__)
 
-    return __builtin_ctz(models);
+    return __builtin_ctzll(models);
 
 #else
 
@@ -709,14 +756,169 @@ ngx_http_mesh_route_consider(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
+/*
+ * The candidates of list at one load (the zone's bitmap of the member
+ * slots at that load), taken as consider() would take them.  At one load
+ * a warm candidate beats a cold one, then the most free RAM: the warm
+ * ones (those with a model loaded, the warm ones for req among them)
+ * range by range from the most RAM down, the first range with one that
+ * can take the task has the best; none: the cold ones so.  known and
+ * capable are left to the walk of every candidate, which runs only if
+ * none here can take the task.
+ */
+
+static void
+ngx_http_mesh_route_level(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, ngx_uint_t tier, ngx_uint_t check,
+    int64_t now, int64_t timeout, ngx_http_mesh_route_list_t *list,
+    ngx_uint_t level, ngx_http_mesh_route_best_t *b)
+{
+    uint64_t    *at, *warm, bits, any;
+    ngx_uint_t   w, k;
+
+    at = reg->maps + level * reg->map_words;
+
+    if (check) {
+        /* which model serves is in the slot: every candidate at the load */
+
+        for (w = 0; w < list->words; w++) {
+            for (bits = list->bits[w] & at[w]; bits; bits &= bits - 1) {
+                ngx_http_mesh_route_consider(reg, req, tier, 1, now, timeout,
+                                             (w << 6)
+                                             + ngx_http_mesh_route_first(bits),
+                                             0, b);
+            }
+        }
+
+        return;
+    }
+
+    warm = reg->maps + NGX_HTTP_MESH_SUM_WARM * reg->map_words;
+    any = 0;
+
+    for (w = 0; w < list->words; w++) {
+        any |= list->bits[w] & at[w] & warm[w];
+    }
+
+    for (k = NGX_HTTP_MESH_SUM_RAMS; any && k-- > 0; /* void */) {
+        ngx_http_mesh_route_walk(reg, req, now, timeout, list, level, 1, k, b);
+
+        if (b->node != -1) {
+            return;
+        }
+    }
+
+    for (k = NGX_HTTP_MESH_SUM_RAMS; k-- > 0; /* void */) {
+        ngx_http_mesh_route_walk(reg, req, now, timeout, list, level, 0, k, b);
+
+        if (b->node != -1) {
+            return;
+        }
+    }
+}
+
+
+/*
+ * The candidates at one load and in one RAM range (warm: only those with
+ * a model loaded, and of them those warm for req), in slot order.
+ */
+
+static void
+ngx_http_mesh_route_walk(ngx_http_mesh_registry_sh_t *reg,
+    ngx_http_mesh_route_req_t *req, int64_t now, int64_t timeout,
+    ngx_http_mesh_route_list_t *list, ngx_uint_t level, ngx_uint_t warm,
+    ngx_uint_t range, ngx_http_mesh_route_best_t *b)
+{
+    double                     ram;
+    uint32_t                   models, loaded, first;
+    uint64_t                  *at, *in, *hot, bits;
+    ngx_int_t                  node;
+    ngx_uint_t                 w, i, exclude;
+    ngx_http_mesh_node_sum_t  *s;
+
+    at = reg->maps + level * reg->map_words;
+    in = reg->maps + (NGX_HTTP_MESH_SUM_RAM + range) * reg->map_words;
+    hot = reg->maps + NGX_HTTP_MESH_SUM_WARM * reg->map_words;
+
+    /* the best so far in locals: b and req may alias the zone for all
+       the compiler knows */
+
+    node = -1;
+    ram = 0;
+    first = req->model ? 1 : 0;
+    exclude = req->nexclude;
+
+    for (w = 0; w < list->words; w++) {
+        bits = list->bits[w] & at[w] & in[w];
+
+        if (warm) {
+            bits &= hot[w];
+        }
+
+        for ( /* void */ ; bits; bits &= bits - 1) {
+            i = (w << 6) + ngx_http_mesh_route_first(bits);
+            s = &reg->sums[i];
+
+            if ((s->flags & (NGX_HTTP_MESH_SUM_ROUTABLE
+                             |NGX_HTTP_MESH_SUM_FULL))
+                   != NGX_HTTP_MESH_SUM_ROUTABLE
+                || now - s->last_seen > timeout
+                || s->ejected_until > now
+                || (exclude && ngx_http_mesh_route_excluded(req, i)))
+            {
+                continue;
+            }
+
+            models = list->models[i];
+
+            if (first) {
+                models &= ~models + 1;
+            }
+
+            /* cold ones come here only when no warm one can serve */
+
+            if (warm && (s->loaded & models) == 0) {
+                continue;
+            }
+
+            /* one load, one warmth, in slot order: the ties as consider() */
+
+            if (node == -1 || s->ram_free_gb > ram) {
+                node = i;
+                ram = s->ram_free_gb;
+            }
+        }
+    }
+
+    if (node == -1) {
+        return;
+    }
+
+    models = list->models[node];
+
+    if (first) {
+        models &= ~models + 1;
+    }
+
+    loaded = reg->sums[node].loaded & models;
+
+    b->node = node;
+    b->model = ngx_http_mesh_route_first(warm ? loaded : models);
+    b->load = level;
+    b->warm = warm;
+    b->ram = ram;
+}
+
+
 ngx_int_t
 ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
     ngx_http_mesh_route_index_t *idx, ngx_http_mesh_route_req_t *req,
     ngx_http_mesh_route_res_t *res, int64_t now, int64_t timeout)
 {
-    ngx_uint_t                   j, n, tier, tiers, check;
+    ngx_uint_t                   j, n, tier, tiers, check, level;
     ngx_http_mesh_route_best_t   b;
     ngx_http_mesh_route_cand_t  *cands;
+    ngx_http_mesh_route_list_t  *list;
 
     b.known = 0;
     b.capable = 0;
@@ -733,7 +935,28 @@ ngx_http_mesh_route(ngx_http_mesh_registry_sh_t *reg,
         b.ram = 0;
 
         cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
-                                               &check);
+                                               &check, &list);
+
+        /*
+         * The candidates at load 0, then 1, ...: the first load with one
+         * that can take the task has the best of all (every candidate
+         * there is taken as the walk below would, in slot order).  None
+         * at those loads: the walk of every candidate decides, and says
+         * whether any is known or capable.
+         */
+
+        if (list && list->words && reg->maps) {
+            for (level = 0; level < NGX_HTTP_MESH_SUM_LEVELS; level++) {
+                ngx_http_mesh_route_level(reg, req, tier, check, now,
+                                          timeout, list, level, &b);
+
+                if (b.node != -1) {
+                    res->node = b.node;
+                    res->model = b.model;
+                    return NGX_OK;
+                }
+            }
+        }
 
         /* two loops, one step: the index's needs no test per candidate */
 
@@ -778,13 +1001,14 @@ ngx_http_mesh_route_known(ngx_http_mesh_registry_sh_t *reg,
 {
     ngx_uint_t                   i, j, n, tier, tiers, check;
     ngx_http_mesh_route_cand_t  *cands;
+    ngx_http_mesh_route_list_t  *list;
 
     tiers = (req->model == NULL && req->type == NGX_HTTP_MESH_TYPE_CODE)
             ? 2 : 1;
 
     for (tier = 0; tier < tiers; tier++) {
         cands = ngx_http_mesh_route_candidates(reg, idx, req, tier, &n,
-                                               &check);
+                                               &check, &list);
 
         for (j = 0; j < n; j++) {
             i = cands ? cands[j].slot : j;

@@ -152,9 +152,15 @@ main(void)
     bench_pool = ngx_create_pool(4096, NULL);
     reg.nodes = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_t));
     reg.sums = calloc(BENCH_NODES_MAX, sizeof(ngx_http_mesh_node_sum_t));
+    /* the bitmaps of the slots per load, as the zone has them */
+    reg.map_words = ngx_http_mesh_sum_words(BENCH_NODES_MAX);
+    reg.maps = calloc(NGX_HTTP_MESH_SUM_MAPS * reg.map_words,
+                        sizeof(uint64_t));
     t = malloc(ROUNDS * sizeof(uint64_t));
 
-    if (reg.nodes == NULL || reg.sums == NULL || t == NULL) {
+    if (reg.nodes == NULL || reg.sums == NULL || reg.maps == NULL
+        || t == NULL)
+    {
         return 1;
     }
 
@@ -178,6 +184,7 @@ main(void)
     free(t);
     free(reg.nodes);
     free(reg.sums);
+    free(reg.maps);
 
     return 0;
 }

@@ -335,9 +335,14 @@ test_random(void)
     memset(&reg, 0, sizeof(reg));
     reg.nodes = calloc(TEST_NODES, sizeof(ngx_http_mesh_node_t));
     reg.sums = calloc(TEST_NODES, sizeof(ngx_http_mesh_node_sum_t));
+    reg.map_words = ngx_http_mesh_sum_words(TEST_NODES);
+    reg.maps = calloc(NGX_HTTP_MESH_SUM_MAPS * reg.map_words,
+                        sizeof(uint64_t));
     pool = ngx_create_pool(4096, NULL);
 
-    if (reg.nodes == NULL || reg.sums == NULL || pool == NULL) {
+    if (reg.nodes == NULL || reg.sums == NULL || reg.maps == NULL
+        || pool == NULL)
+    {
         exit(2);
     }
 
@@ -409,19 +414,21 @@ test_random(void)
     ngx_destroy_pool(pool);
     free(reg.nodes);
     free(reg.sums);
+    free(reg.maps);
 }
 
 
 /*
- * Each slot's summary against its slot, derived here on its own: a writer
- * that changed a slot and not its summary fails.
+ * Each slot's summary against its slot, derived here on its own, and the
+ * bitmaps of the slots per load: a writer that changed a slot and not its
+ * summary fails.
  */
 
 static ngx_uint_t
 test_sums(ngx_http_mesh_registry_sh_t *reg, ngx_uint_t change)
 {
-    uint32_t                   loaded, flags;
-    ngx_uint_t                 i, m, load, bad;
+    uint32_t                   loaded, flags, maps;
+    ngx_uint_t                 i, m, l, load, bad, in;
     ngx_http_mesh_node_t      *node;
     ngx_http_mesh_node_sum_t  *s;
 
@@ -453,6 +460,35 @@ test_sums(ngx_http_mesh_registry_sh_t *reg, ngx_uint_t change)
 
         if (node->caps.max_tasks && load >= node->caps.max_tasks) {
             flags |= NGX_HTTP_MESH_SUM_FULL;
+        }
+
+        /* member slots only: in the map of their load (0-3), of a model
+           loaded if one is, of their free RAM's range */
+
+        maps = 0;
+
+        if (flags & NGX_HTTP_MESH_SUM_MEMBER) {
+            maps = 1u << (NGX_HTTP_MESH_SUM_RAM
+                          + ngx_http_mesh_registry_ram_range(
+                                node->caps.ram_free_gb));
+            maps |= load < NGX_HTTP_MESH_SUM_LEVELS ? 1u << load : 0;
+            maps |= loaded ? 1u << NGX_HTTP_MESH_SUM_WARM : 0;
+        }
+
+        for (l = 0; l < NGX_HTTP_MESH_SUM_MAPS; l++) {
+            in = (reg->maps[l * reg->map_words + i / 64] >> (i % 64)) & 1;
+
+            if (in != ((maps >> l) & 1)) {
+                if (bad++ == 0 && failed < 20) {
+                    printf("change %lu: slot %lu at load %lu, member %d, "
+                           "loaded %x, ram %g: %s bitmap %lu\n",
+                           (unsigned long) change, (unsigned long) i,
+                           (unsigned long) load,
+                           (flags & NGX_HTTP_MESH_SUM_MEMBER) != 0,
+                           (unsigned) loaded, node->caps.ram_free_gb,
+                           in ? "in" : "not in", (unsigned long) l);
+                }
+            }
         }
 
         if (s->load == load && s->last_seen == node->last_seen
