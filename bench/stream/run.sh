@@ -16,8 +16,10 @@
 # The callgrind mode counts instructions per relayed token instead (a
 # figure the machine's load does not move): the same nginx, one process
 # under callgrind, relays the streams through plain proxy_pass and then
-# through the mesh, 4 at a time, each run to its end; counters are zeroed
-# before and dumped after each side.
+# through the mesh, 4 at a time, each run to its end, first by the Ollama
+# door (/api/generate), then by the OpenAI door (/v1/chat/completions,
+# "stream":true: server-sent events); counters are zeroed before and
+# dumped after each side.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 CG=0
@@ -50,6 +52,7 @@ nginx_prefix "$N"
         listen 127.0.0.1:16770;
         $MESH_HEADERS
         location = /api/generate { mesh_route ollama; proxy_pass http://mesh_agents; }
+        location = /v1/chat/completions { mesh_route openai; proxy_pass http://mesh_agents; }
         location /mesh/v1/nodes { mesh_node_api; }
     }
     server {
@@ -70,38 +73,48 @@ if [ $CG = 1 ]; then
     wait_port 16770
     start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b"
     BODY='{"model":"mistral:7b","prompt":"why is the sky blue"}'
-    streams() {   # $1 port, $2 streams -> completed streams
+    OA_BODY='{"model":"mistral:7b","stream":true,"messages":[{"role":"user","content":"why is the sky blue"}]}'
+    streams() {   # $1 port, $2 streams, $3 path, $4 body, $5 end -> completed
         local j i w=()
         rm -f "$W"/s.*
         for j in 1 2 3 4; do
             for i in $(seq $j 4 "$2"); do
                 taskset -c 1 curl -s -o "$W/s.$i" --max-time 300 \
-                    -d "$BODY" "http://127.0.0.1:$1/api/generate"
+                    -d "$4" "http://127.0.0.1:$1$3"
             done &
             w+=($!)
         done
         wait "${w[@]}"
-        grep -l '"done":true' "$W"/s.* 2>/dev/null | wc -l
+        grep -lF "$5" "$W"/s.* 2>/dev/null | wc -l
     }
-    streams 16771 4 >/dev/null; streams 16770 4 >/dev/null    # warm-up
+    OLLAMA=(/api/generate "$BODY" '"done":true')
+    OPENAI=(/v1/chat/completions "$OA_BODY" 'data: [DONE]')
+    # warm-up
+    for port in 16771 16770; do
+        streams $port 4 "${OLLAMA[@]}" >/dev/null
+        streams $port 4 "${OPENAI[@]}" >/dev/null
+    done
     echo "== instructions per relayed token (callgrind, nginx alone on CPU 0; $NCG streams of $TOKENS tokens per side, 4 at a time) =="
-    printf '%-6s %8s %14s %12s\n' side streams instructions 'per token'
+    printf '%-16s %8s %14s %12s\n' side streams instructions 'per token'
     declare -A ir=()
-    for side in plain mesh; do
-        port=16771; [ $side = mesh ] && port=16770
+    for side in plain mesh plain-openai mesh-openai; do
+        port=16771; [ "${side%-openai}" = mesh ] && port=16770
+        door=("${OLLAMA[@]}"); [ "${side#*-}" = openai ] && door=("${OPENAI[@]}")
         callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
-        n=$(streams $port "$NCG")
+        n=$(streams $port "$NCG" "${door[@]}")
         callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
         f=$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)
         total=$(awk '/^totals:/ {print $2; exit}' "$f")
         ir[$side]=$(awk -v t="$total" -v n="$n" -v k=$TOKENS \
             'BEGIN { printf "%.0f", n ? t / (n * k) : 0 }')
-        printf '%-6s %8d %14d %12d\n' $side "$n" "$total" "${ir[$side]}"
+        printf '%-16s %8d %14d %12d\n' $side "$n" "$total" "${ir[$side]}"
         cp "$f" "$W/cg/$side.out"
     done
-    awk -v p="${ir[plain]}" -v m="${ir[mesh]}" 'BEGIN {
-        printf "mesh / plain: %.2fx\n", p ? m / p : 0 }'
-    echo "(profiles: $W/cg/plain.out and mesh.out, callgrind_annotate --inclusive=yes)"
+    awk -v p="${ir[plain]}" -v m="${ir[mesh]}" \
+        -v po="${ir[plain-openai]}" -v mo="${ir[mesh-openai]}" 'BEGIN {
+        printf "mesh / plain: %.2fx\n", p ? m / p : 0
+        printf "openai mesh / plain: %.2fx\n", po ? mo / po : 0 }'
+    echo "(profiles: $W/cg/{plain,mesh}{,-openai}.out, callgrind_annotate --inclusive=yes)"
     exit 0
 fi
 

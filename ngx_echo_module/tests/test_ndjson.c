@@ -607,6 +607,142 @@ random_run(unsigned streams)
 }
 
 
+/*
+ * Reads of one token line each, the scanner's one-step path, at every
+ * length around its 16 and 32-byte steps, with a 'v', a top-level
+ * "eval_count", "eval_count" inside a string, or a second line's '\n' at
+ * every place: after every read the lines mode must tell what a walk of
+ * the same bytes tells, and what the lines mode tells when the same bytes
+ * come one at a time (which never takes the one-step path).
+ */
+
+static size_t
+token_line(char *buf, unsigned kind, size_t len, size_t pos)
+{
+    size_t  n, i;
+
+    static const char  *open = "{\"response\":\"";
+    static const char  *tail = "\",\"done\":false}\n";
+
+    n = 0;
+
+    if (kind == 1) {
+        /* a top-level count before the text */
+        n += sprintf(buf + n, "{\"eval_count\":%zu,\"response\":\"",
+                     len * 7 + pos);
+
+    } else {
+        n += sprintf(buf + n, "%s", open);
+    }
+
+    for (i = 0; i < len; i++) {
+        if (i == pos) {
+            switch (kind) {
+            case 0:
+                buf[n++] = 'v';
+                continue;
+            case 2:
+                n += sprintf(buf + n, "\\\"eval_count\\\":%zu", i);
+                continue;
+            case 3:
+                /* this line ends here, the next one begins */
+                n += sprintf(buf + n, "%s%s", tail, open);
+                continue;
+            case 4:
+                n += sprintf(buf + n, "\",\"eval_count\":%zu,\"x\":\"", i);
+                continue;
+            }
+        }
+
+        buf[n++] = "abcdefghijklmnopqrstuwxyz 0123456789"[(i * 7 + pos) % 36];
+    }
+
+    n += sprintf(buf + n, "%s", tail);
+
+    return n;
+}
+
+
+static void
+token_lines_run(void)
+{
+    char                     buf[512];
+    size_t                   len, pos, n, i;
+    unsigned                 kind;
+    const unsigned char     *p;
+    ngx_http_mesh_ndjson_t   w, l, b;
+
+    p = (const unsigned char *) buf;
+
+    for (kind = 0; kind < 5; kind++) {
+        for (len = 0; len < 120; len++) {
+            memset(&w, 0, sizeof(w));
+            memset(&l, 0, sizeof(l));
+            memset(&b, 0, sizeof(b));
+            l.lines = 1;
+            b.lines = 1;
+
+            for (pos = 0; pos <= len; pos++) {
+                n = token_line(buf, kind, len, pos);
+
+                ngx_http_mesh_ndjson_scan(&w, p, p + n);
+                ngx_http_mesh_ndjson_scan(&l, p, p + n);
+
+                for (i = 0; i < n; i++) {
+                    ngx_http_mesh_ndjson_scan(&b, p + i, p + i + 1);
+                }
+
+                if (!same(&w, &l) || !same(&b, &l)) {
+                    printf("FAIL token line, kind %u, text %zu, at %zu: "
+                           "whole objects %zu eval %d/%lu, lines objects "
+                           "%zu eval %d/%lu, bytewise objects %zu eval "
+                           "%d/%lu:\n%.*s", kind, len, pos, w.objects,
+                           w.last_has_eval, (unsigned long) w.last_eval,
+                           l.objects, l.last_has_eval,
+                           (unsigned long) l.last_eval, b.objects,
+                           b.last_has_eval, (unsigned long) b.last_eval,
+                           (int) n, buf);
+                    failures++;
+                    return;
+                }
+            }
+        }
+    }
+
+    /*
+     * Not NDJSON: a token line with a raw '\n' at any place, even just
+     * after its '{' or just before its tail, is more than one line, as
+     * when its bytes come one at a time.
+     */
+
+    for (len = 0; len < 80; len++) {
+        for (pos = 1; pos + 2 < token_line(buf, 0, len, len); pos++) {
+            n = token_line(buf, 0, len, len);
+            buf[pos] = '\n';
+
+            memset(&l, 0, sizeof(l));
+            memset(&b, 0, sizeof(b));
+            l.lines = 1;
+            b.lines = 1;
+
+            ngx_http_mesh_ndjson_scan(&l, p, p + n);
+
+            for (i = 0; i < n; i++) {
+                ngx_http_mesh_ndjson_scan(&b, p + i, p + i + 1);
+            }
+
+            if (!same(&b, &l)) {
+                printf("FAIL raw newline in a token line, text %zu, at "
+                       "%zu: lines objects %zu, bytewise objects %zu\n",
+                       len, pos, l.objects, b.objects);
+                failures++;
+                return;
+            }
+        }
+    }
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -615,6 +751,7 @@ main(int argc, char **argv)
     streams = (argc > 1) ? (unsigned) atoi(argv[1]) : 3000;
 
     cases_run();
+    token_lines_run();
     random_run(streams);
 
     if (failures) {
@@ -623,8 +760,8 @@ main(int argc, char **argv)
     }
 
     printf("test_ndjson: %zu replies, whole and line by line, every cut; "
-           "%u random streams: ok\n", sizeof(cases) / sizeof(cases[0]),
-           streams);
+           "token lines read whole; %u random streams: ok\n",
+           sizeof(cases) / sizeof(cases[0]), streams);
 
     return 0;
 }
