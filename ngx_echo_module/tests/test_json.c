@@ -21,8 +21,7 @@
 
 
 static void test_json_str(ngx_pool_t *pool, u_char *s, size_t len);
-static void test_json_int(ngx_pool_t *pool, int64_t n);
-static void test_json_double(ngx_pool_t *pool, double d);
+static void test_json_num(ngx_pool_t *pool, int64_t n, const double *d);
 static void test_json_written(ngx_pool_t *pool, ngx_str_t *want);
 static void test_json_bound(u_char *buf, size_t bound, size_t size);
 
@@ -84,11 +83,11 @@ main(void)
     }
 
     for (i = 0; i < (int) (sizeof(ints) / sizeof(ints[0])); i++) {
-        test_json_int(pool, ints[i]);
+        test_json_num(pool, ints[i], NULL);
     }
 
     for (i = 0; i < (int) (sizeof(doubles) / sizeof(doubles[0])); i++) {
-        test_json_double(pool, doubles[i]);
+        test_json_num(pool, 0, &doubles[i]);
     }
 
     ngx_destroy_pool(pool);
@@ -125,8 +124,10 @@ test_json_str(ngx_pool_t *pool, u_char *s, size_t len)
 }
 
 
+/* n as an integer, or *d as a double */
+
 static void
-test_json_int(ngx_pool_t *pool, int64_t n)
+test_json_num(ngx_pool_t *pool, int64_t n, const double *d)
 {
     u_char                *p;
     ngx_str_t              want;
@@ -137,36 +138,18 @@ test_json_int(ngx_pool_t *pool, int64_t n)
         return;
     }
 
-    ngx_http_mesh_json_int(&w, n);
-    CHECK(ngx_http_mesh_json_result(&w, &want) == NGX_OK);
-
     memset(test_json_buf, TEST_JSON_CANARY, sizeof(test_json_buf));
-    p = ngx_http_mesh_json_put_int(test_json_buf, n);
-    test_json_len = p - test_json_buf;
 
-    test_json_bound(test_json_buf, NGX_HTTP_MESH_JSON_NUM_LEN,
-                    sizeof(test_json_buf));
-    test_json_written(pool, &want);
-}
+    if (d == NULL) {
+        ngx_http_mesh_json_int(&w, n);
+        p = ngx_http_mesh_json_put_int(test_json_buf, n);
 
-
-static void
-test_json_double(ngx_pool_t *pool, double d)
-{
-    u_char                *p;
-    ngx_str_t              want;
-    ngx_http_mesh_json_t   w;
-
-    if (ngx_http_mesh_json_init(&w, pool, 4) != NGX_OK) {
-        CHECK(0);
-        return;
+    } else {
+        ngx_http_mesh_json_double(&w, *d);
+        p = ngx_http_mesh_json_put_double(test_json_buf, *d);
     }
 
-    ngx_http_mesh_json_double(&w, d);
     CHECK(ngx_http_mesh_json_result(&w, &want) == NGX_OK);
-
-    memset(test_json_buf, TEST_JSON_CANARY, sizeof(test_json_buf));
-    p = ngx_http_mesh_json_put_double(test_json_buf, d);
     test_json_len = p - test_json_buf;
 
     test_json_bound(test_json_buf, NGX_HTTP_MESH_JSON_NUM_LEN,
