@@ -93,8 +93,7 @@ ngx_http_mesh_event_start(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
 void
 ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
 {
-    ngx_str_t               msg;
-    ngx_http_mesh_redis_t  *rc;
+    ngx_str_t  msg;
 
     ngx_http_mesh_json_obj_end(w);
 
@@ -103,24 +102,33 @@ ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log)
         return;
     }
 
+    ngx_http_mesh_event_send(&msg, log);
+}
+
+
+void
+ngx_http_mesh_event_send(ngx_str_t *msg, ngx_log_t *log)
+{
+    ngx_http_mesh_redis_t  *rc;
+
     rc = ngx_http_mesh_redis_commands();
 
     if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "mesh: registry away, event dropped: %V", &msg);
+                       "mesh: registry away, event dropped: %V", msg);
         return;
     }
 
-    if (msg.len <= 15
-        || ngx_strncmp(msg.data, "{\"event\":\"task.", 15) != 0)
+    if (msg->len <= 15
+        || ngx_strncmp(msg->data, "{\"event\":\"task.", 15) != 0)
     {
         (void) ngx_http_mesh_redis_command(rc, NULL, NULL, "PUBLISH %s %b",
                                            NGX_HTTP_MESH_EVENT_CHANNEL,
-                                           msg.data, msg.len);
+                                           msg->data, msg->len);
         return;
     }
 
-    ngx_http_mesh_events_add(&msg, log);
+    ngx_http_mesh_events_add(msg, log);
 }
 
 

@@ -32,6 +32,8 @@ ngx_int_t ngx_http_mesh_event_start(ngx_http_mesh_json_t *w, ngx_pool_t *pool,
     const char *kind);
 /* closes the object and publishes it; errors are logged, never fatal */
 void ngx_http_mesh_event_publish(ngx_http_mesh_json_t *w, ngx_log_t *log);
+/* publishes an event already written as JSON (msg->data is not kept) */
+void ngx_http_mesh_event_send(ngx_str_t *msg, ngx_log_t *log);
 /* {"event":kind,"ts":..,"node_id":id} */
 void ngx_http_mesh_event_node(const char *kind, const char *node_id,
     ngx_log_t *log);

@@ -232,6 +232,37 @@ ngx_http_mesh_json_str(ngx_http_mesh_json_t *w, ngx_str_t *s)
 }
 
 
+/*
+ * s as a JSON string, for a caller that has reserved
+ * NGX_HTTP_MESH_JSON_STR_LEN(len) bytes at p: the same bytes as
+ * ngx_http_mesh_json_str() writes.
+ */
+
+u_char *
+ngx_http_mesh_json_put_str(u_char *p, u_char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (ngx_http_mesh_json_escaped[s[i]]) {
+            break;
+        }
+    }
+
+    *p++ = '"';
+    p = ngx_cpymem(p, s, i);
+
+    if (i < len) {
+        p += ngx_http_mesh_json_escape((char *) s + i, len - i, (char *) p,
+                                       6 * (len - i) + 1);
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
 void
 ngx_http_mesh_json_cstr(ngx_http_mesh_json_t *w, const char *s)
 {
@@ -256,12 +287,19 @@ ngx_http_mesh_json_int(ngx_http_mesh_json_t *w, int64_t n)
         return;
     }
 
+    w->pos = ngx_http_mesh_json_put_int(p, n);
+}
+
+
+u_char *
+ngx_http_mesh_json_put_int(u_char *p, int64_t n)
+{
     if (n < 0) {
         *p++ = '-';
     }
 
-    w->pos = ngx_http_mesh_json_digits(p, n < 0 ? - (uint64_t) n
-                                                : (uint64_t) n);
+    return ngx_http_mesh_json_digits(p, n < 0 ? - (uint64_t) n
+                                              : (uint64_t) n);
 }
 
 
@@ -286,15 +324,23 @@ ngx_http_mesh_json_digits(u_char *p, uint64_t u)
 void
 ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d)
 {
-    int64_t   milli;
-    u_char   *p;
+    u_char  *p;
 
     ngx_http_mesh_json_value(w);
 
-    p = ngx_http_mesh_json_reserve(w, NGX_INT64_LEN + 8);
+    p = ngx_http_mesh_json_reserve(w, NGX_HTTP_MESH_JSON_NUM_LEN);
     if (p == NULL) {
         return;
     }
+
+    w->pos = ngx_http_mesh_json_put_double(p, d);
+}
+
+
+u_char *
+ngx_http_mesh_json_put_double(u_char *p, double d)
+{
+    int64_t  milli;
 
     /* three decimals are plenty for GB and tokens/s; no locale surprises */
 
@@ -313,7 +359,7 @@ ngx_http_mesh_json_double(ngx_http_mesh_json_t *w, double d)
     *p++ = (u_char) ('0' + milli / 10 % 10);
     *p++ = (u_char) ('0' + milli % 10);
 
-    w->pos = p;
+    return p;
 }
 
 

@@ -15,6 +15,10 @@
 
 #define NGX_HTTP_MESH_JSON_DEPTH  16
 
+/* the most a number, or a string of len bytes, takes as JSON */
+#define NGX_HTTP_MESH_JSON_NUM_LEN      (NGX_INT64_LEN + 8)
+#define NGX_HTTP_MESH_JSON_STR_LEN(len) (6 * (len) + 3)
+
 
 typedef struct {
     ngx_pool_t   *pool;
@@ -57,6 +61,10 @@ void ngx_http_mesh_json_raw_value(ngx_http_mesh_json_t *w, ngx_str_t *json);
 /* the members of a compact JSON object "{...}", as if written one by one */
 void ngx_http_mesh_json_raw_members(ngx_http_mesh_json_t *w,
     ngx_str_t *object);
+/* a value written at p, which has room for it (the sizes above) */
+u_char *ngx_http_mesh_json_put_str(u_char *p, u_char *s, size_t len);
+u_char *ngx_http_mesh_json_put_int(u_char *p, int64_t n);
+u_char *ngx_http_mesh_json_put_double(u_char *p, double d);
 ngx_int_t ngx_http_mesh_json_result(ngx_http_mesh_json_t *w, ngx_str_t *out);
 
 

@@ -27,11 +27,13 @@
 
 /*
  * yajl's own allocations for one parse (its handle, lexer, buffer and
- * state stack: a few hundred bytes, five mallocs and five frees a body)
- * come from a block on the parse's stack; past it, from malloc.  Not
- * under AddressSanitizer, so the fuzzer still sees every allocation.
+ * state stack: a few hundred bytes, five mallocs and five frees a body,
+ * and the lexer's 2,048-byte buffer, which its end-of-input check makes
+ * for every body) come from a block on the parse's stack; past it, from
+ * malloc.  Not under AddressSanitizer, so the fuzzer still sees every
+ * allocation.
  */
-#define NGX_HTTP_MESH_ARENA_SIZE  1024
+#define NGX_HTTP_MESH_ARENA_SIZE  4096
 #define NGX_HTTP_MESH_ARENA_HEAD  16     /* a block's size, and alignment */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -49,6 +51,7 @@
 
 typedef struct {
     size_t                       used;
+    unsigned                     spilled;   /* a block came from malloc */
     union {
         long double              align;
         unsigned char            bytes[NGX_HTTP_MESH_ARENA_SIZE];
@@ -206,6 +209,7 @@ ngx_http_mesh_parse_run(ngx_http_mesh_parser_t *p, const char *data,
     h = NULL;
     msg = NULL;
     p->err[0] = '\0';
+    p->closed = 0;
 
     if (len == 0) {
         ngx_http_mesh_parse_error(p, "body is empty");
@@ -219,6 +223,7 @@ ngx_http_mesh_parse_run(ngx_http_mesh_parser_t *p, const char *data,
     }
 
     arena.used = 0;
+    arena.spilled = 0;
     funcs.malloc = ngx_http_mesh_arena_malloc;
     funcs.realloc = ngx_http_mesh_arena_realloc;
     funcs.free = ngx_http_mesh_arena_free;
@@ -244,9 +249,18 @@ ngx_http_mesh_parse_run(ngx_http_mesh_parser_t *p, const char *data,
 
     st = yajl_parse(h, (const unsigned char *) data, len);
 
+    /*
+     * Once the top-level object has closed, yajl_parse() has already
+     * refused anything but white space after it, and yajl_complete_parse()
+     * would only lex one more space to find it complete.
+     */
+
     if (st == yajl_status_ok) {
         pos = len;
-        st = yajl_complete_parse(h);
+
+        if (!p->closed) {
+            st = yajl_complete_parse(h);
+        }
 
     } else {
         pos = yajl_get_bytes_consumed(h);
@@ -291,7 +305,12 @@ done:
     }
 
     if (h != NULL) {
-        yajl_free(h);
+        /* all of it in the arena, on this stack: nothing to give back */
+
+        if (!NGX_HTTP_MESH_ARENA || arena.spilled) {
+            yajl_free(h);
+        }
+
         p->yajl = NULL;
     }
 
@@ -473,6 +492,10 @@ ngx_http_mesh_parse_end(ngx_http_mesh_parser_t *p, ngx_http_mesh_value_t *v)
     }
 
     p->depth--;
+
+    if (p->depth == 0) {
+        p->closed = 1;
+    }
 
     if (p->skip == 0 && p->capture == 0) {
         ngx_http_mesh_parse_next(p);
@@ -840,6 +863,7 @@ ngx_http_mesh_arena_malloc(void *ctx, size_t size)
     if (size > NGX_HTTP_MESH_ARENA_SIZE
         || need > NGX_HTTP_MESH_ARENA_SIZE - a->used)
     {
+        a->spilled = 1;
         return malloc(size);
     }
 

@@ -94,6 +94,7 @@ struct ngx_http_mesh_parser_s {
     unsigned                     skip;      /* depth of the skipped one */
     unsigned                     capture;   /* depth of the captured one */
     unsigned                     at_byte:1; /* append the input position */
+    unsigned                     closed:1;  /* the top-level value ended */
     ngx_http_mesh_frame_t        stack[NGX_HTTP_MESH_PARSE_DEPTH + 1];
 };
 

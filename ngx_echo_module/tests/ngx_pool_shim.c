@@ -1,8 +1,8 @@
 
 /*
- * The few nginx pool calls (and ngx_alloc) router.c makes, on malloc:
- * test_router and bench/route link router.c alone, without nginx's core
- * objects (nginx-dev ships headers only).  Each allocation is its own
+ * The few nginx pool calls (and ngx_alloc) router.c and json.c make, on
+ * malloc: test_router, test_json and bench/route link them alone, without
+ * nginx's core objects (nginx-dev ships headers only).  Each allocation is its own
  * block, freed with the pool, so memcheck sees every one.  Not used by
  * the module.
  */
@@ -53,6 +53,13 @@ ngx_palloc(ngx_pool_t *pool, size_t size)
     pool->large = l;
 
     return l->alloc;
+}
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
 }
 
 
