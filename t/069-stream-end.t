@@ -109,7 +109,7 @@ Mesh::Orch::scene(a => { sim => 'A', models => [['mistral:7b', 'text']] });
 Mesh::Chaos::record_events();
 main::walk_away();
 Mesh::SimClient->new($Mesh::Orch::Sims{A}->port)
-    ->wait_stats(sub { $_[0]{cancelled} >= 1 }, 10);
+    ->wait_stats(sub { $_[0]{cancelled} >= 1 }, 10 * $Mesh::Orch::Slow);
 --- request
 GET /mesh/v1/nodes
 --- response_body_like: "node_id":"a"
