@@ -13,7 +13,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential pkg-config dpkg-dev make nginx-dev \
         libhiredis-dev libprotobuf-c-dev protobuf-c-compiler libyajl-dev \
-        libmicrohttpd-dev libssl-dev \
+        libmicrohttpd-dev libssl-dev libavahi-client-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY common common
@@ -26,7 +26,7 @@ RUN make -C agent BUILD=/src/build \
 FROM debian:bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libyajl2 libssl3 curl \
+        libmicrohttpd12 libyajl2 libssl3 libavahi-client3 curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin echo-agent \

@@ -12,7 +12,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential pkg-config dpkg-dev make nginx-dev \
         libhiredis-dev libprotobuf-c-dev protobuf-c-compiler libyajl-dev \
-        libmicrohttpd-dev libssl-dev \
+        libmicrohttpd-dev libssl-dev libavahi-client-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./

@@ -13,7 +13,7 @@
 # MESH_HTTP_PORT and MESH_GRPC_PORT move the published ports.
 # podman runs with build/compose/containers.conf (CONTAINERS_CONF): the
 # settings this kind of machine needs (runc, cgroupfs, no default ulimits).
-set -eu
+set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${MESH_BUILD:-$TOP/build}
@@ -76,7 +76,14 @@ build() {
     local ca=${MESH_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt} args
     args="--network host --pull=never"
     [ -s "$ca" ] && args="$args --volume $ca:/run/host-ca.crt:ro"
-    pc --podman-build-args="$args" build
+    # podman-compose 1.0.3 exits 0 when an image fails to build (and an
+    # older image of that name would then run): its "exit code: N" says
+    local log=$DIR/build.log
+    pc --podman-build-args="$args" build 2>&1 | tee "$log"
+    if grep -q '^exit code: [1-9]' "$log"; then
+        say "an image failed to build (above; all of it in $log)"
+        exit 1
+    fi
 }
 
 case ${1:-} in
