@@ -167,7 +167,11 @@ $main::Cut = Mesh::Chaos::request(
         return if $main::Killed || $line !~ /"event":"step"/;
         $main::Killed = 1;
         Mesh::Orch::wait_until(sub { Mesh::Pipeline::sim_stats('a')->{active} == 1 }, 5);
-        select undef, undef, undef, 0.2;
+        # stopped first, and killed once nginx has read any heartbeat it
+        # sent: one read after the task ended would set Redis's count back
+        # to the agent's 1, and no later one comes to correct it
+        $Mesh::Chaos::Agent{a}->signal('STOP');
+        select undef, undef, undef, 0.5 * $Mesh::Orch::Slow;
         $Mesh::Chaos::Agent{a}->kill;
     });
 @main::L = Mesh::Pipeline::lines(join "\n", @{ $main::Cut->{lines} });
