@@ -2,9 +2,9 @@
 /*
  * The few nginx pool calls (and ngx_alloc) router.c and json.c make, on
  * malloc: test_router, test_json and bench/route link them alone, without
- * nginx's core objects (nginx-dev ships headers only).  Each allocation is its own
- * block, freed with the pool, so memcheck sees every one.  Not used by
- * the module.
+ * nginx's core objects (nginx-dev ships headers only).  Each allocation is
+ * its own block, freed with the pool, so memcheck sees every one.  Not
+ * used by the module.
  */
 
 
