@@ -9,16 +9,6 @@
 #include "ngx_http_mesh_module.h"
 #include "ngx_http_mesh_task.h"
 
-#if (__SSE2__)
-#include <emmintrin.h>
-#endif
-
-/* AVX2 where the CPU has it, chosen when called; the build needs no flag */
-#if (__x86_64__ && __GNUC__ >= 5 && !NGX_HTTP_MESH_SSE_NO_AVX2)
-#include <immintrin.h>
-#define NGX_HTTP_MESH_SSE_AVX2  1
-#endif
-
 
 static ngx_int_t ngx_http_mesh_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_body_filter(ngx_http_request_t *r,
@@ -27,19 +17,6 @@ static ngx_int_t ngx_http_mesh_add_header(ngx_http_request_t *r,
     const char *key, u_char *value);
 static void ngx_http_mesh_count(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
-static void ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p,
-    u_char *last);
-static u_char *ngx_http_mesh_sse_find_cho(u_char *p, u_char *last);
-static u_char *ngx_http_mesh_sse_find_cho_tail(u_char *p, u_char *last);
-#if (__SSE2__)
-static ngx_inline int ngx_http_mesh_sse_cho16(u_char *p);
-#endif
-#if (NGX_HTTP_MESH_SSE_AVX2)
-static u_char *ngx_http_mesh_sse_find_cho_avx2(u_char *p, u_char *last)
-    __attribute__ ((target ("avx2")));
-static ngx_inline uint32_t ngx_http_mesh_sse_cho32(u_char *p)
-    __attribute__ ((target ("avx2")));
-#endif
 static ngx_chain_t *ngx_http_mesh_routed_line(ngx_http_request_t *r,
     ngx_http_mesh_ctx_t *ctx, ngx_chain_t *in);
 
@@ -205,7 +182,7 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         data = 1;
 
         if (ctx->openai && ctx->stream) {
-            ngx_http_mesh_sse_scan(ctx, b->pos, b->last);
+            ngx_http_mesh_sse_scan(&ctx->sse, b->pos, b->last);
 
         } else {
             ngx_http_mesh_ndjson_scan(s, b->pos, b->last);
@@ -223,8 +200,9 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
          * every chunk is a token but the one that carries finish_reason
          * and include_usage's, which has no choices
          */
-        n = ctx->sse_empty + (ctx->done_seen ? 1 : 0);
-        ctx->tokens = ctx->sse_events > n ? ctx->sse_events - n : 0;
+        ctx->done_seen = ctx->sse.done;
+        n = ctx->sse.empty + (ctx->done_seen ? 1 : 0);
+        ctx->tokens = ctx->sse.events > n ? ctx->sse.events - n : 0;
 
     } else if (ctx->stream) {
         ctx->done_seen = ngx_http_mesh_ndjson_done(s);
@@ -241,269 +219,6 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
         ngx_http_mesh_task_event(r, ctx, "task.first_token", NULL);
     }
 }
-
-
-/*
- * An OpenAI stream (text/event-stream): each chunk is a line
- * "data: {...}", the end of a complete reply the line "data: [DONE]".
- * JSON inside a chunk has no raw newline, so only a line start can begin
- * either, and no unescaped quote in a string, so "choices":[] is the key
- * of a chunk without choices.  sse_match is how much of "\ndata: [DONE]"
- * the last bytes matched; the stream starts as after a newline.
- *
- * Two matchers over the same bytes, each on its own, as a walk byte by
- * byte would run them: "\ndata: " (then "{" or "[DONE]") and
- * "choices":[].  A matcher at its start moves only from a '\n', or from
- * a quote that begins "cho (one that begins less falls back to the start,
- * as a fresh walk from its next byte would), so the bytes before go by
- * with memchr() or ngx_http_mesh_sse_find_cho().  From there, with the
- * whole pattern in the read, one compare does what the walk would: a
- * partial match holds no other first byte (but the closing quote of
- * "choices", which the walk takes: it goes on after it), so the walk goes
- * on from the start at the first byte that differs.  Near the end of a
- * read, and on from a match cut between reads, it walks byte by byte.
- */
-
-static void
-ngx_http_mesh_sse_scan(ngx_http_mesh_ctx_t *ctx, u_char *p, u_char *last)
-{
-    u_char  *q;
-
-    static u_char  done[] = "\ndata: [DONE]";
-    static u_char  empty[] = "\"choices\":[]";
-
-    if (!ctx->sse_started) {
-        ctx->sse_started = 1;
-        ctx->sse_match = 1;
-    }
-
-    for (q = p; q < last; q++) {
-
-        if (ctx->sse_match_empty == 0) {
-            q = ngx_http_mesh_sse_find_cho(q, last);
-
-            if (q == last) {
-                break;
-            }
-
-            if (last - q >= (ssize_t) sizeof(empty) - 1) {
-                if (ngx_memcmp(q, empty, sizeof(empty) - 1) == 0) {
-                    ctx->sse_empty++;
-                    q += sizeof(empty) - 2;
-
-                } else if (ngx_memcmp(q, empty, sizeof("\"choices\"") - 1)
-                           == 0)
-                {
-                    /* its closing quote is taken: on from the first miss */
-                    q += sizeof("\"choices\"") - 1;
-                    q += (*q == ':') ? ((q[1] == '[') ? 2 : 1) : 0;
-                    q--;
-                }
-
-                continue;
-            }
-        }
-
-        if (*q == empty[ctx->sse_match_empty]) {
-            if (++ctx->sse_match_empty == sizeof(empty) - 1) {
-                ctx->sse_empty++;
-                ctx->sse_match_empty = 0;
-            }
-
-        } else {
-            ctx->sse_match_empty = (*q == empty[0]);
-        }
-    }
-
-    while (p < last) {
-
-        /* just after a newline */
-        if (ctx->sse_match == 1 && last - p >= (ssize_t) sizeof(done) - 2) {
-            if (ngx_memcmp(p, "data: {", sizeof("data: {") - 1) == 0) {
-                ctx->sse_events++;
-                ctx->done_seen = 0;
-                ctx->sse_match = 0;
-                p += sizeof("data: {") - 1;
-
-            } else if (ngx_memcmp(p, done + 1, sizeof(done) - 2) == 0) {
-                ctx->done_seen = 1;
-                ctx->sse_match = sizeof(done) - 1;
-                p += sizeof(done) - 2;
-                continue;
-
-            } else {
-                ctx->sse_match = 0;
-            }
-        }
-
-        if (ctx->sse_match == 0) {
-            p = memchr(p, '\n', last - p);
-
-            if (p == NULL) {
-                break;
-            }
-        }
-
-        if (ctx->sse_match == sizeof("\ndata: ") - 1 && *p == '{') {
-            ctx->sse_events++;
-            ctx->done_seen = 0;
-            ctx->sse_match = 0;
-
-        } else if (ctx->sse_match < sizeof(done) - 1
-                   && *p == done[ctx->sse_match])
-        {
-            ctx->sse_match++;
-
-            if (ctx->sse_match == sizeof(done) - 1) {
-                ctx->done_seen = 1;
-            }
-
-        } else {
-            ctx->sse_match = (*p == '\n');
-        }
-
-        p++;
-    }
-}
-
-
-/*
- * The first quote from p that begins "cho (in full, or up to last), or
- * last: 32 bytes a step with AVX2 where the CPU has it, else 16 with SSE2,
- * the last step over the last whole four bytes, then the last three.
- */
-
-static u_char *
-ngx_http_mesh_sse_find_cho(u_char *p, u_char *last)
-{
-#if (__SSE2__)
-    int        mask;
-    u_char    *e;
-
-#if (NGX_HTTP_MESH_SSE_AVX2)
-    if (last - p >= 36 && __builtin_cpu_supports("avx2")) {
-        return ngx_http_mesh_sse_find_cho_avx2(p, last);
-    }
-#endif
-
-    if (last - p >= 20) {
-        e = last - 19;
-
-        for ( /* void */ ; p < e; p += 16) {
-            mask = ngx_http_mesh_sse_cho16(p);
-
-            if (mask) {
-                return p + __builtin_ctz(mask);
-            }
-        }
-
-        /* the last whole four, but for those seen */
-        mask = ngx_http_mesh_sse_cho16(e) & (~0U << (p - e));
-
-        if (mask) {
-            return e + __builtin_ctz(mask);
-        }
-
-        p = last - 3;
-    }
-#endif
-
-    return ngx_http_mesh_sse_find_cho_tail(p, last);
-}
-
-
-/* the same, byte by byte: [p, last) short, or its last three bytes */
-
-static u_char *
-ngx_http_mesh_sse_find_cho_tail(u_char *p, u_char *last)
-{
-    for ( /* void */ ; p < last; p++) {
-        if (*p == '"'
-            && ngx_memcmp(p + 1, "cho", ngx_min(3, last - p - 1)) == 0)
-        {
-            return p;
-        }
-    }
-
-    return last;
-}
-
-
-#if (__SSE2__)
-
-/* a bit for each of the 16 bytes from p that begins "cho */
-
-static ngx_inline int
-ngx_http_mesh_sse_cho16(u_char *p)
-{
-    __m128i  q, c, h, o;
-
-    q = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) p), _mm_set1_epi8('"'));
-    c = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 1)),
-                       _mm_set1_epi8('c'));
-    h = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 2)),
-                       _mm_set1_epi8('h'));
-    o = _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 3)),
-                       _mm_set1_epi8('o'));
-
-    return _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(q, c),
-                                           _mm_and_si128(h, o)));
-}
-
-#endif
-
-
-#if (NGX_HTTP_MESH_SSE_AVX2)
-
-/* the same, [p, last) 36 bytes long or more */
-
-static u_char *
-ngx_http_mesh_sse_find_cho_avx2(u_char *p, u_char *last)
-{
-    u_char    *e;
-    uint32_t   mask;
-
-    e = last - 35;
-
-    for ( /* void */ ; p < e; p += 32) {
-        mask = ngx_http_mesh_sse_cho32(p);
-
-        if (mask) {
-            return p + __builtin_ctz(mask);
-        }
-    }
-
-    mask = (p - e < 32) ? ngx_http_mesh_sse_cho32(e) & (~0U << (p - e)) : 0;
-
-    if (mask) {
-        return e + __builtin_ctz(mask);
-    }
-
-    return ngx_http_mesh_sse_find_cho_tail(last - 3, last);
-}
-
-
-/* a bit for each of the 32 bytes from p that begins "cho */
-
-static ngx_inline uint32_t
-ngx_http_mesh_sse_cho32(u_char *p)
-{
-    __m256i  q, c, h, o;
-
-    q = _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) p),
-                          _mm256_set1_epi8('"'));
-    c = _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) (p + 1)),
-                          _mm256_set1_epi8('c'));
-    h = _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) (p + 2)),
-                          _mm256_set1_epi8('h'));
-    o = _mm256_cmpeq_epi8(_mm256_loadu_si256((__m256i *) (p + 3)),
-                          _mm256_set1_epi8('o'));
-
-    return _mm256_movemask_epi8(_mm256_and_si256(_mm256_and_si256(q, c),
-                                                 _mm256_and_si256(h, o)));
-}
-
-#endif
 
 
 static ngx_chain_t *

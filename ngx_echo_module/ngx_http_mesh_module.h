@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_mesh_ndjson.h"
+#include "ngx_http_mesh_sse.h"
 
 
 #define NGX_HTTP_MESH_VERSION         "0.1.0"
@@ -94,10 +95,7 @@ typedef struct {
     size_t                        model_start;  /* its "model" string */
     size_t                        model_end;
     size_t                        messages_start;   /* past its "[" */
-    ngx_uint_t                    sse_match;    /* of "\ndata: [DONE]" */
-    ngx_uint_t                    sse_events;   /* "data: {" chunks */
-    ngx_uint_t                    sse_match_empty;  /* of "choices":[] */
-    ngx_uint_t                    sse_empty;    /* chunks without choices */
+    ngx_http_mesh_sse_t           sse;          /* an OpenAI stream's */
     u_char                        task_id[40];
     time_t                        auth_ts;      /* $mesh_agent_auth's */
     u_char                        auth_sig[64];
@@ -125,7 +123,6 @@ typedef struct {
     unsigned                      requeued:1;       /* waits after a try */
     unsigned                      queue_cleanup:1;
     unsigned                      openai:1;         /* came by /v1 */
-    unsigned                      sse_started:1;
     unsigned                      was_queued:1;
     unsigned                      recorded:1;       /* in the metrics */
 } ngx_http_mesh_ctx_t;

@@ -53,6 +53,7 @@ dir=${1:-$(dirname "$0")/../ngx_echo_module}
 layer() {
     case $1 in
     module.h|caps|util|zone|json|ndjson|parse_core|parse|parse_feed) echo 0 ;;
+    sse)                                                         echo 0 ;;
     reply|body|ws|pipeline_parse|sign|stats|keys|grpc_codec)     echo 0 ;;
     hmac)                                                        echo 0 ;;
     registry|router)                                             echo 1 ;;
