@@ -10,6 +10,9 @@
  *     steps, and the 20 and 36 bytes the steps need) with each pattern,
  *     whole or cut short, at every place, from a fresh state, and up to
  *     72 from states part-way through either matcher;
+ *   - reads that are one whole chunk ("data: {" to "\n\n", the usual
+ *     read), of every length to 160, with a '\n', a "choices":[] or
+ *     something like it at every place, and with other ends;
  *   - a stream holding "choices":[] and "\ndata: " pieces cut at every
  *     place into two reads, and at every two places into three;
  *   - random streams of SSE pieces and stray bytes, cut at random.
@@ -35,6 +38,9 @@ static int check(const char *what, const ngx_http_mesh_sse_t *got,
 static void feed(ngx_http_mesh_sse_t *got, ngx_http_mesh_sse_t *want,
     const unsigned char *p, size_t len);
 static void lengths_run(void);
+static void chunks_run(void);
+static void chunk_one(size_t second, size_t st, size_t i, size_t e,
+    size_t len, size_t at);
 static void splits_run(void);
 static unsigned rnd(unsigned n);
 static size_t random_stream(unsigned char *buf, size_t max);
@@ -211,6 +217,85 @@ lengths_run(void)
 }
 
 
+/*
+ * Reads of one chunk each: "data: {", filler, "\n\n" (or another end),
+ * with a piece at every place of the filler, after a first chunk or as
+ * the stream's first read.
+ */
+
+static const char  *chunk_pieces[] = {
+    "", "\n", "\"choices\":[]", "\"xxxxxxxxx[]", "\"choices\":[{",
+    "\"choices\"choices\":[]", "\"choices\":[\"choices\":[]", "\"cho",
+    "[]", "\"", "\n\ndata: {", "\ndata: [DONE]", "\"choices\":[]\n"
+};
+
+static const char  *chunk_ends[] = { "\n\n", "\n", "\r\n", "}\n", "\n\nd" };
+
+static const char  *chunk_starts[] = { "data: {", "data: [", "data:{" };
+
+
+static void
+chunks_run(void)
+{
+    size_t  len, at, i, k, e, st;
+
+    for (k = 0; k < 2; k++) {
+        for (e = 0; e < sizeof(chunk_ends) / sizeof(chunk_ends[0]); e++) {
+            for (i = 0; i < sizeof(chunk_pieces) / sizeof(chunk_pieces[0]);
+                 i++)
+            {
+                for (len = 0; len <= 150; len++) {
+                    for (at = 0; at + strlen(chunk_pieces[i]) <= len; at++) {
+
+                        /* other starts only for the plain filler */
+                        for (st = 0;
+                             st < (i ? 1 : sizeof(chunk_starts)
+                                           / sizeof(chunk_starts[0]));
+                             st++)
+                        {
+                            chunk_one(k, st, i, e, len, at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+static void
+chunk_one(size_t second, size_t st, size_t i, size_t e, size_t len,
+    size_t at)
+{
+    char                  what[160];
+    size_t                total;
+    unsigned char         buf[200];
+    ngx_http_mesh_sse_t   got, want;
+
+    memcpy(buf, chunk_starts[st], 7);
+    total = 7;
+    memset(buf + total, 'a', len);
+    memcpy(buf + total + at, chunk_pieces[i], strlen(chunk_pieces[i]));
+    total += len;
+    memcpy(buf + total, chunk_ends[e], strlen(chunk_ends[e]));
+    total += strlen(chunk_ends[e]);
+
+    memset(&got, 0, sizeof(got));
+    memset(&want, 0, sizeof(want));
+
+    if (second) {
+        feed(&got, &want, (unsigned char *) "data: {\"a\":1}\n\n", 15);
+    }
+
+    feed(&got, &want, buf, total);
+
+    snprintf(what, sizeof(what), "chunk of %zu (%s), start %zu, piece %zu "
+             "at %zu, end %zu", total, second ? "second" : "first", st, i,
+             at, e);
+    check(what, &got, &want);
+}
+
+
 /* a stream with every piece either matcher knows, cut in two and three */
 
 static void
@@ -379,6 +464,7 @@ main(int argc, char **argv)
     streams = (argc > 1) ? (unsigned) atoi(argv[1]) : 20000;
 
     lengths_run();
+    chunks_run();
     splits_run();
     random_run(streams);
 
@@ -388,8 +474,8 @@ main(int argc, char **argv)
     }
 
     printf("test_sse: reads of every length with each pattern at every "
-           "place, a stream cut at every one and two places, %u random "
-           "streams: ok\n", streams);
+           "place, one-chunk reads, a stream cut at every one and two "
+           "places, %u random streams: ok\n", streams);
 
     return 0;
 }
