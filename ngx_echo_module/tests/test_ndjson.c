@@ -2,11 +2,12 @@
 /*
  * Unit tests of the NDJSON end-of-reply scanner: every reply is scanned
  * whole and cut at every byte (and again with a second cut a few bytes
- * or a line further), and each must agree with what the reply is
- * (complete or not, its eval_count or, for an OpenAI reply, its
- * usage.completion_tokens, its lines), read as one JSON text (the walk,
- * a reply not streamed) and line by line (a streamed reply).  Then random
- * NDJSON streams, read both ways at random cuts, must agree.
+ * or a line further, or at the end of the line), and each must agree
+ * with what the reply is (complete or not, its eval_count or, for an
+ * OpenAI reply, its usage.completion_tokens, its lines), read as one JSON
+ * text (the walk, a reply not streamed) and line by line (a streamed
+ * reply).  Then random NDJSON streams, read both ways at random cuts,
+ * must agree.
  */
 
 
@@ -233,6 +234,22 @@ static const test_case_t  cases[] = {
 
     { "not NDJSON: a done line, then garbage that opens nothing",
       "{\"done\":true}\nxyz", 1, -1, 1, 0, BOTH, 0 },
+
+    /*
+     * Token lines long enough for the AVX2 one-line step: cut before an
+     * inner '{', the rest of the line is one read that looks like a token
+     * line of its own, after a carried start and after a walked one.
+     */
+    { "a long token line cut before its inner object",
+      "{\"message\":{\"role\":\"assistant\",\"content\":\"abcdefghijklmn"
+      "opqrstuwxyz0123456789abcdefghijklmnopqrstuwxyz\"},\"done\":false}\n"
+      "{\"done\":true,\"eval_count\":2}\n", 1, 2, 2, 0, BOTH, 0 },
+
+    { "a long token line whose start is walked, cut before an object",
+      "{\"a\":{\"b\":[1]},\"message\":{\"role\":\"assistant\",\"content\":"
+      "\"abcdefghijklmnopqrstuwxyz0123456789abcdefghijklmnopqrstuwxyz\"},"
+      "\"done\":false}\n{\"done\":true,\"eval_count\":2}\n",
+      1, 2, 2, 0, BOTH, 0 },
 };
 
 
@@ -260,7 +277,7 @@ cases_run(void)
 {
     size_t                   i, k, c1, c2, len;
     unsigned                 lines;
-    const unsigned char     *p;
+    const unsigned char     *p, *nl;
     ngx_http_mesh_ndjson_t   s;
 
     /* the second cut: the same place, a few bytes on, a line or more on */
@@ -285,11 +302,23 @@ cases_run(void)
             }
 
             for (c1 = 0; c1 <= len; c1++) {
-                for (k = 0; k < sizeof(second) / sizeof(second[0]); k++) {
-                    c2 = c1 + second[k];
+                for (k = 0; k <= sizeof(second) / sizeof(second[0]); k++) {
+                    if (k < sizeof(second) / sizeof(second[0])) {
+                        c2 = c1 + second[k];
+
+                    } else {
+                        /* and at the end of the line: a read to its '\n' */
+                        nl = memchr(p + c1, '\n', len - c1);
+
+                        if (nl == NULL) {
+                            break;
+                        }
+
+                        c2 = nl + 1 - p;
+                    }
 
                     if (c2 > len) {
-                        break;
+                        continue;
                     }
 
                     memset(&s, 0, sizeof(s));
