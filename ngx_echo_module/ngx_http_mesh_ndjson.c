@@ -75,9 +75,16 @@ static unsigned ngx_http_mesh_ndjson_token(const unsigned char *p,
 static unsigned ngx_http_mesh_ndjson_bytes(const unsigned char *p,
     const unsigned char *last);
 #if (NGX_HTTP_MESH_NDJSON_AVX2)
-static unsigned ngx_http_mesh_ndjson_any_avx2(const unsigned char *p,
+static void ngx_http_mesh_ndjson_scan_avx2(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *last)
+    __attribute__ ((target ("avx2")));
+static inline unsigned ngx_http_mesh_ndjson_any_avx2(const unsigned char *p,
     const unsigned char *last) __attribute__ ((target ("avx2")));
 #endif
+/* not inlined: the usual read needs none of its registers */
+static void ngx_http_mesh_ndjson_read(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *last)
+    __attribute__ ((noinline));
 static void ngx_http_mesh_ndjson_count(ngx_http_mesh_ndjson_t *s,
     const unsigned char *p, const unsigned char *nl);
 static void ngx_http_mesh_ndjson_rest(ngx_http_mesh_ndjson_t *s,
@@ -111,6 +118,53 @@ static const char  ngx_http_mesh_ndjson_tail[] = ",\"done\":false}";
 
 void
 ngx_http_mesh_ndjson_scan(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
+    const unsigned char *last)
+{
+#if (NGX_HTTP_MESH_NDJSON_AVX2)
+    if (__builtin_cpu_supports("avx2")) {
+        ngx_http_mesh_ndjson_scan_avx2(s, p, last);
+        return;
+    }
+#endif
+
+    ngx_http_mesh_ndjson_read(s, p, last);
+}
+
+
+#if (NGX_HTTP_MESH_NDJSON_AVX2)
+
+/*
+ * The usual read, one token line of 32 bytes or more between its first
+ * byte and its tail with neither a '\n' nor a 'v' there, decided with the
+ * pass inline and no register to save; anything else as before.
+ */
+
+static void
+ngx_http_mesh_ndjson_scan_avx2(ngx_http_mesh_ndjson_t *s,
+    const unsigned char *p, const unsigned char *last)
+{
+    if (s->lines && s->carry_len == 0 && !s->mid_line
+        && last - p >= (ptrdiff_t) NGX_HTTP_MESH_NDJSON_TAIL + 2 + 32
+        && last[-1] == '\n'
+        && ngx_http_mesh_ndjson_token(p, last - 1)
+        && !ngx_http_mesh_ndjson_any_avx2(p + 1,
+                                          last - 1 - NGX_HTTP_MESH_NDJSON_TAIL))
+    {
+        s->objects++;
+        s->last_done = 0;
+        s->last_has_eval = 0;
+        s->last_eval = 0;
+        return;
+    }
+
+    ngx_http_mesh_ndjson_read(s, p, last);
+}
+
+#endif
+
+
+static void
+ngx_http_mesh_ndjson_read(ngx_http_mesh_ndjson_t *s, const unsigned char *p,
     const unsigned char *last)
 {
     unsigned  m;
@@ -290,7 +344,7 @@ ngx_http_mesh_ndjson_bytes(const unsigned char *p, const unsigned char *last)
 
 /* whether [p, last), at least 32 bytes long, has a '\n' or a 'v' */
 
-static unsigned
+static inline unsigned
 ngx_http_mesh_ndjson_any_avx2(const unsigned char *p,
     const unsigned char *last)
 {
