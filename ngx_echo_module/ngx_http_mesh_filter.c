@@ -163,6 +163,7 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
     ngx_buf_t               *b;
     ngx_uint_t               data, n;
     ngx_chain_t             *cl;
+    ngx_http_mesh_sse_t     *sse;
     ngx_http_mesh_ndjson_t  *s;
 
     data = 0;
@@ -171,6 +172,9 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
 
     /* a streamed Ollama reply is NDJSON: its lines are read one by one */
     s->lines = ctx->stream && !ctx->openai;
+
+    /* decided once, not per buffer */
+    sse = (ctx->openai && ctx->stream) ? &ctx->sse : NULL;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
@@ -181,8 +185,8 @@ ngx_http_mesh_count(ngx_http_request_t *r, ngx_http_mesh_ctx_t *ctx,
 
         data = 1;
 
-        if (ctx->openai && ctx->stream) {
-            ngx_http_mesh_sse_scan(&ctx->sse, b->pos, b->last);
+        if (sse) {
+            ngx_http_mesh_sse_scan(sse, b->pos, b->last);
 
         } else {
             ngx_http_mesh_ndjson_scan(s, b->pos, b->last);

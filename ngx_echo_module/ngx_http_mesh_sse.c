@@ -62,6 +62,9 @@ typedef const unsigned char *(*ngx_http_mesh_sse_find_pt)(
     const unsigned char *p, const unsigned char *last);
 
 
+static void ngx_http_mesh_sse_scan_sse2(ngx_http_mesh_sse_t *s,
+    const unsigned char *p, const unsigned char *last)
+    __attribute__ ((noinline));
 static ngx_http_mesh_sse_inline void ngx_http_mesh_sse_run(
     ngx_http_mesh_sse_t *s, const unsigned char *p,
     const unsigned char *last, ngx_http_mesh_sse_find_pt find);
@@ -109,6 +112,16 @@ ngx_http_mesh_sse_scan(ngx_http_mesh_sse_t *s, const unsigned char *p,
     }
 #endif
 
+    ngx_http_mesh_sse_scan_sse2(s, p, last);
+}
+
+
+/* SSE2, or plain C: not inlined, the AVX2 path needs none of its registers */
+
+static void
+ngx_http_mesh_sse_scan_sse2(ngx_http_mesh_sse_t *s, const unsigned char *p,
+    const unsigned char *last)
+{
 #if (__SSE2__)
     if (ngx_http_mesh_sse_chunk_like(s, p, last)
         && ngx_http_mesh_sse_chunk(p, last))
