@@ -9,16 +9,16 @@
  * start, only a '\n' moves the first, and only a quote that begins "cho
  * the second (one that begins less falls back to the start, as a fresh
  * walk from its next byte would), so one pass finds the next of either
- * (ngx_http_mesh_sse_find(): a quote with an 'o' three bytes on, or a
- * '\n', 32 bytes a step with AVX2 where the CPU has it, else 16 with
- * SSE2), and a quote that is no "cho is passed by.  After a '\n', one
- * compare each stands for "data: {" and "data: [DONE]" (no quote in
- * either: the other matcher stays at its start).  From a "cho, with the
- * whole pattern in the read, one compare stands for the walk: a partial
- * match holds no other first byte (but the closing quote of "choices",
- * which the walk takes: it goes on after it), so the walk goes on from
- * the start at the first byte that differs.  Near the end of a read, and
- * on from a match cut between reads, it walks byte by byte.
+ * (ngx_http_mesh_sse_find(), 32 bytes a step with AVX2 where the CPU has
+ * it, else 16 with SSE2).  A read that is one whole chunk, the usual
+ * read, takes one pass and no stop (ngx_http_mesh_sse_chunk()).  After
+ * a '\n', one compare each stands for "data: {" and "data: [DONE]" (no
+ * quote in either: the other matcher stays at its start).  From a "cho,
+ * with the whole pattern in the read, one compare stands for the walk: a
+ * partial match holds no other first byte (but the closing quote of
+ * "choices", which the walk takes: it goes on after it), so the walk goes
+ * on from the start at the first byte that differs.  Near the end of a
+ * read, and on from a match cut between reads, it walks byte by byte.
  */
 
 
@@ -278,10 +278,10 @@ ngx_http_mesh_sse_byte(ngx_http_mesh_sse_t *s, unsigned char c)
 
 
 /*
- * The first byte from p that is a '\n' or a quote with an 'o' three bytes
- * on (any quote in the last three bytes), or last: 16 bytes a step with
- * SSE2, the last step over the last whole four bytes (some seen twice),
- * then the last three byte by byte.
+ * The first byte from p that is a '\n' or a quote that begins "cho (any
+ * quote in the last three bytes), or last: 16 bytes a step with SSE2,
+ * the last step over the last whole four bytes (some seen twice), then
+ * the last three byte by byte.
  */
 
 static const unsigned char *
@@ -314,7 +314,7 @@ ngx_http_mesh_sse_find(const unsigned char *p, const unsigned char *last)
 #else
 
     for ( /* void */ ; last - p >= 4; p++) {
-        if (*p == '\n' || (*p == '"' && p[3] == 'o')) {
+        if (*p == '\n' || (*p == '"' && memcmp(p + 1, "cho", 3) == 0)) {
             return p;
         }
     }
