@@ -4,18 +4,14 @@
  *   POST .../heartbeat   join and heartbeat, capability JSON, signed
  *   POST .../leave       {"node_id":...}, signed
  *   GET  .../nodes       every node with status, models, hardware and load
+ * A heartbeat updates the shared zone at once, then Redis (hash, liveness
+ * set, event); the reply waits for Redis, so an agent learns that the
+ * registry did not take it (503) and retries.
+ *
  * A node request is signed (ngx_http_mesh_sign.h): the header is checked
  * before the body is read, the signature after; then its nonce is claimed
  * in Redis (SET NX, expiring after twice the window), so a replay is
- * refused by every worker and orchestrator sharing that Redis.
- *
- * A heartbeat does it in one Redis round: one script claims the nonce and,
- * only if it is new, writes the node's hash, its place in the live set and
- * its event; the shared zone is updated when Redis says so, then the agent
- * gets 200.  A replay (401) or a heartbeat Redis did not take (503)
- * changes neither.  Where Redis refuses the script, heartbeats go in two
- * rounds for a while: the nonce, then the zone at once and the writes.
- * A leave always takes two: the nonce, then its writes.  A 200
+ * refused by every worker and orchestrator sharing that Redis.  A 200
  * reply is signed in turn (X-Mesh-Reply-Signature), bound to the request
  * it answers: an agent stays only with an orchestrator that proves the
  * secret, not with an impostor that merely answers.
@@ -51,8 +47,6 @@ typedef struct {
     ngx_pool_cleanup_t     *cln;
     ngx_event_t             guard;
     ngx_str_t               body;       /* while the nonce is claimed */
-    ngx_http_mesh_caps_t   *caps;       /* in one round: applied after */
-    int64_t                 now;
 } ngx_http_mesh_node_wait_t;
 
 
@@ -67,20 +61,6 @@ static ngx_int_t ngx_http_mesh_node_run(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mesh_node_heartbeat(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_mesh_node_heartbeat_once(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_str_t *nonce);
-static void ngx_http_mesh_node_once_reply(ngx_http_mesh_redis_t *rc,
-    redisReply *reply, void *data);
-static ngx_http_mesh_caps_t *ngx_http_mesh_node_caps(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_str_t *json, ngx_int_t *status);
-static ngx_int_t ngx_http_mesh_node_full(ngx_http_request_t *r,
-    ngx_http_mesh_caps_t *caps);
-static void ngx_http_mesh_node_log_change(ngx_http_request_t *r,
-    ngx_http_mesh_caps_t *caps, ngx_uint_t change);
-static const char *ngx_http_mesh_node_kind(ngx_uint_t change);
-static ngx_int_t ngx_http_mesh_node_event(ngx_http_request_t *r,
-    const char *kind, ngx_str_t *caps_json, ngx_str_t *event);
-static ngx_int_t ngx_http_mesh_node_accepted(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mesh_node_leave(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mesh_node_list(ngx_http_request_t *r);
@@ -250,12 +230,6 @@ ngx_http_mesh_node_signed(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_mesh_node_is(r, "/heartbeat")
-        && ngx_http_mesh_sync_one_round())
-    {
-        return ngx_http_mesh_node_heartbeat_once(r, body, &sign.nonce);
-    }
-
     wait = ngx_http_mesh_node_wait_alloc(r);
     if (wait == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -318,25 +292,54 @@ ngx_http_mesh_node_run(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/*
- * Two rounds (Redis refused the one-round script): the nonce was claimed,
- * the zone is updated at once, then Redis.
- */
-
 static ngx_int_t
 ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 {
+    char                       *json;
+    size_t                      len;
     int64_t                     now;
     ngx_int_t                   rc;
     ngx_uint_t                  change;
     ngx_str_t                   event, caps_json;
     const char                 *kind;
     ngx_http_mesh_caps_t       *caps;
+    ngx_http_mesh_json_t        w;
+    ngx_http_mesh_zone_t       *zone;
     ngx_http_mesh_node_wait_t  *wait;
+    ngx_http_mesh_main_conf_t  *mmcf;
+    char                        err[NGX_HTTP_MESH_ERR_LEN];
 
-    caps = ngx_http_mesh_node_caps(r, body, &caps_json, &rc);
-    if (caps == NULL) {
-        return rc;
+    caps = ngx_palloc(r->pool, sizeof(ngx_http_mesh_caps_t));
+    json = ngx_pnalloc(r->pool, NGX_HTTP_MESH_CAPS_JSON_MAX);
+
+    if (caps == NULL || json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mesh_parse_caps((char *) body->data, body->len, caps, err)
+        != 0)
+    {
+        return ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
+
+    rc = ngx_http_mesh_sign_host_allowed(r, mmcf->node_networks,
+                                         mmcf->node_networks_source,
+                                         caps->host);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: node \"%s\" from %V may not register host "
+                      "\"%s\" (mesh_node_networks)", caps->node_id,
+                      &r->connection->addr_text, caps->host);
+        return ngx_http_mesh_send_error(r, NGX_HTTP_FORBIDDEN,
+                                        "this host is outside the networks "
+                                        "nodes may register");
     }
 
     now = ngx_http_mesh_now_ms();
@@ -344,17 +347,70 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
     rc = ngx_http_mesh_registry_update(caps, now, &change);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_mesh_node_full(r, caps);
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "mesh: the registry is full, node \"%s\" refused: "
+                      "no slot is long dead, raise the mesh_zone size",
+                      caps->node_id);
+        return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "the registry is full: raise the "
+                                        "mesh_zone size");
     }
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mesh_node_log_change(r, caps, change);
-    kind = ngx_http_mesh_node_kind(change);
+    switch (change) {
+    case NGX_HTTP_MESH_CHANGE_JOIN:
+        kind = "node.join";
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mesh: node \"%s\" joined from %s:%d",
+                      caps->node_id, caps->host, (int) caps->port);
+        break;
+    case NGX_HTTP_MESH_CHANGE_UP:
+        kind = "node.up";
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "mesh: node \"%s\" is up", caps->node_id);
+        break;
+    case NGX_HTTP_MESH_CHANGE_UPDATE:
+        kind = "node.update";
+        break;
+    default:
+        kind = "node.heartbeat";
+    }
 
-    if (ngx_http_mesh_node_event(r, kind, &caps_json, &event) != NGX_OK) {
+    /* serialised once: the Redis copy, and the event that carries the full
+       capabilities for other orchestrators to update their snapshot */
+
+    len = ngx_http_mesh_caps_to_json(caps, json, NGX_HTTP_MESH_CAPS_JSON_MAX);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    caps_json.data = (u_char *) json;
+    caps_json.len = len;
+
+    if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * "by" first, after "ts": this nginx's workers find it at a fixed
+     * place and skip the message, whose update the zone has already
+     * (ngx_http_mesh_sync_on_message); other orchestrators apply it.
+     */
+
+    zone = ngx_http_mesh_zone_get(r);
+
+    if (zone) {
+        ngx_http_mesh_json_kcstr(&w, "by",
+                                 (char *) ngx_http_mesh_reg(zone)->orch_id);
+    }
+
+    ngx_http_mesh_json_raw_members(&w, &caps_json);
+    ngx_http_mesh_json_obj_end(&w);
+
+    if (ngx_http_mesh_json_result(&w, &event) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -368,291 +424,6 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
                                       r->connection->log);
 
     return ngx_http_mesh_node_wait(r, wait, rc);
-}
-
-
-/*
- * One round: the nonce claimed and the registry written by one script,
- * whose event names the change the zone will see; the zone is updated when
- * Redis answers that the nonce was new, so a replay changes nothing here
- * or in Redis, and a heartbeat Redis did not take changes nothing either.
- */
-
-static ngx_int_t
-ngx_http_mesh_node_heartbeat_once(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_str_t *nonce)
-{
-    int64_t                     now;
-    ngx_int_t                   rc;
-    ngx_uint_t                  change;
-    ngx_str_t                   head, empty, caps_json;
-    const char                 *kind;
-    ngx_http_mesh_caps_t       *caps;
-    ngx_http_mesh_node_wait_t  *wait;
-    ngx_http_mesh_main_conf_t  *mmcf;
-
-    caps = ngx_http_mesh_node_caps(r, body, &caps_json, &rc);
-    if (caps == NULL) {
-        return rc;
-    }
-
-    now = ngx_http_mesh_now_ms();
-
-    rc = ngx_http_mesh_registry_peek(caps, now, &change);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_mesh_node_full(r, caps);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    kind = ngx_http_mesh_node_kind(change);
-
-    /* the event without the capabilities: Redis appends them to its head */
-
-    ngx_str_set(&empty, "{}");
-
-    if (ngx_http_mesh_node_event(r, kind, &empty, &head) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    head.data[head.len - 1] = ',';
-
-    wait = ngx_http_mesh_node_wait_alloc(r);
-    if (wait == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    wait->caps = caps;
-    wait->now = now;
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
-
-    /* a timestamp is accepted up to a window either side of now */
-    rc = ngx_http_mesh_sync_heartbeat_once(nonce,
-                                           (ngx_msec_t) mmcf->auth_window
-                                           * 2000,
-                                           caps, &caps_json, now, &head,
-                                           ngx_http_mesh_node_once_reply,
-                                           wait, r->connection->log);
-
-    return ngx_http_mesh_node_wait(r, wait, rc);
-}
-
-
-static void
-ngx_http_mesh_node_once_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
-    void *data)
-{
-    ngx_http_mesh_node_wait_t  *wait = data;
-
-    int64_t                now;
-    ngx_int_t              status, urc;
-    ngx_uint_t             change;
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_http_mesh_caps_t  *caps;
-
-    caps = wait->caps;
-    now = wait->now;
-
-    r = ngx_http_mesh_node_wait_take(wait);
-    if (r == NULL) {
-        return;
-    }
-
-    c = r->connection;
-
-    if (reply == NULL) {
-        status = ngx_http_mesh_node_unavailable(r);
-        goto done;
-    }
-
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_mesh_sync_one_round_refused(reply, c->log);
-        }
-
-        status = ngx_http_mesh_node_unavailable(r);
-        goto done;
-    }
-
-    if (reply->integer == 0) {
-        status = ngx_http_mesh_node_refuse(r, "a replayed signature");
-        goto done;
-    }
-
-    urc = ngx_http_mesh_registry_update(caps, now, &change);
-
-    if (urc == NGX_DECLINED) {
-        /* filled since the peek; Redis has it, the agent tries again */
-        status = ngx_http_mesh_node_full(r, caps);
-        goto done;
-    }
-
-    if (urc != NGX_OK) {
-        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    ngx_http_mesh_node_log_change(r, caps, change);
-
-    status = ngx_http_mesh_node_accepted(r);
-
-done:
-
-    ngx_http_finalize_request(r, status);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/*
- * The capabilities of a heartbeat's body, from a host nodes may use, and
- * serialised once (json): the Redis copy, and the event that carries them
- * for other orchestrators to update their snapshot.  NULL when refused,
- * the reply sent and its status in *status.
- */
-
-static ngx_http_mesh_caps_t *
-ngx_http_mesh_node_caps(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_str_t *json, ngx_int_t *status)
-{
-    size_t                      len;
-    ngx_int_t                   rc;
-    ngx_http_mesh_caps_t       *cp;
-    ngx_http_mesh_main_conf_t  *mmcf;
-    char                        err[NGX_HTTP_MESH_ERR_LEN];
-
-    /* its JSON after it (ngx_http_mesh_caps_to_json) */
-    cp = ngx_palloc(r->pool, sizeof(ngx_http_mesh_caps_t)
-                             + NGX_HTTP_MESH_CAPS_JSON_MAX);
-    if (cp == NULL) {
-        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NULL;
-    }
-
-    if (ngx_http_mesh_parse_caps((char *) body->data, body->len, cp, err)
-        != 0)
-    {
-        *status = ngx_http_mesh_send_error(r, NGX_HTTP_BAD_REQUEST, err);
-        return NULL;
-    }
-
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
-
-    rc = ngx_http_mesh_sign_host_allowed(r, mmcf->node_networks,
-                                         mmcf->node_networks_source,
-                                         cp->host);
-
-    if (rc == NGX_ERROR) {
-        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NULL;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "mesh: node \"%s\" from %V may not register host "
-                      "\"%s\" (mesh_node_networks)", cp->node_id,
-                      &r->connection->addr_text, cp->host);
-        *status = ngx_http_mesh_send_error(r, NGX_HTTP_FORBIDDEN,
-                                           "this host is outside the "
-                                           "networks nodes may register");
-        return NULL;
-    }
-
-    json->data = (u_char *) (cp + 1);
-    len = ngx_http_mesh_caps_to_json(cp, (char *) json->data,
-                                     NGX_HTTP_MESH_CAPS_JSON_MAX);
-    if (len == 0) {
-        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NULL;
-    }
-
-    json->len = len;
-
-    return cp;
-}
-
-
-static ngx_int_t
-ngx_http_mesh_node_full(ngx_http_request_t *r, ngx_http_mesh_caps_t *caps)
-{
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "mesh: the registry is full, node \"%s\" refused: "
-                  "no slot is long dead, raise the mesh_zone size",
-                  caps->node_id);
-
-    return ngx_http_mesh_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "the registry is full: raise the "
-                                    "mesh_zone size");
-}
-
-
-/* the zone took the heartbeat: a join or a return is logged */
-
-static void
-ngx_http_mesh_node_log_change(ngx_http_request_t *r,
-    ngx_http_mesh_caps_t *caps, ngx_uint_t change)
-{
-    if (change == NGX_HTTP_MESH_CHANGE_JOIN) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "mesh: node \"%s\" joined from %s:%d",
-                      caps->node_id, caps->host, (int) caps->port);
-
-    } else if (change == NGX_HTTP_MESH_CHANGE_UP) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "mesh: node \"%s\" is up", caps->node_id);
-    }
-}
-
-
-static const char *
-ngx_http_mesh_node_kind(ngx_uint_t change)
-{
-    switch (change) {
-    case NGX_HTTP_MESH_CHANGE_JOIN:
-        return "node.join";
-    case NGX_HTTP_MESH_CHANGE_UP:
-        return "node.up";
-    case NGX_HTTP_MESH_CHANGE_UPDATE:
-        return "node.update";
-    default:
-        return "node.heartbeat";
-    }
-}
-
-
-/*
- * A heartbeat's event: its kind, "by" first after "ts" (this nginx's
- * workers find it at a fixed place and skip the message, whose update the
- * zone has, ngx_http_mesh_sync_on_message; other orchestrators apply it),
- * then the capabilities' members.
- */
-
-static ngx_int_t
-ngx_http_mesh_node_event(ngx_http_request_t *r, const char *kind,
-    ngx_str_t *caps_json, ngx_str_t *event)
-{
-    ngx_http_mesh_json_t   w;
-    ngx_http_mesh_zone_t  *zone;
-
-    if (ngx_http_mesh_event_start(&w, r->pool, kind) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    zone = ngx_http_mesh_zone_get(r);
-
-    if (zone) {
-        ngx_http_mesh_json_kcstr(&w, "by",
-                                 (char *) ngx_http_mesh_reg(zone)->orch_id);
-    }
-
-    ngx_http_mesh_json_raw_members(&w, caps_json);
-    ngx_http_mesh_json_obj_end(&w);
-
-    return ngx_http_mesh_json_result(&w, event);
 }
 
 
@@ -810,9 +581,12 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
 {
     ngx_http_mesh_node_wait_t  *wait = data;
 
-    ngx_int_t            status;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_int_t                   status;
+    ngx_str_t                   json;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_mesh_json_t        w;
+    ngx_http_mesh_main_conf_t  *mmcf;
 
     r = ngx_http_mesh_node_wait_take(wait);
     if (r == NULL) {
@@ -826,28 +600,11 @@ ngx_http_mesh_node_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
         goto done;
     }
 
-    status = ngx_http_mesh_node_accepted(r);
-
-done:
-
-    ngx_http_finalize_request(r, status);
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* 200: {"ok":true}, with the interval for a heartbeat, signed */
-
-static ngx_int_t
-ngx_http_mesh_node_accepted(ngx_http_request_t *r)
-{
-    ngx_str_t                   json;
-    ngx_http_mesh_json_t        w;
-    ngx_http_mesh_main_conf_t  *mmcf;
-
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_mesh_module);
 
     if (ngx_http_mesh_json_init(&w, r->pool, 64) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
     ngx_http_mesh_json_obj_start(&w);
@@ -861,10 +618,16 @@ ngx_http_mesh_node_accepted(ngx_http_request_t *r)
     ngx_http_mesh_json_obj_end(&w);
 
     if (ngx_http_mesh_json_result(&w, &json) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
-    return ngx_http_mesh_node_send_signed(r, &json);
+    status = ngx_http_mesh_node_send_signed(r, &json);
+
+done:
+
+    ngx_http_finalize_request(r, status);
+    ngx_http_run_posted_requests(c);
 }
 
 

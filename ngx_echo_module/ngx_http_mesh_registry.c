@@ -21,8 +21,6 @@ static ngx_int_t ngx_http_mesh_registry_free_slot(
     ngx_http_mesh_registry_sh_t *reg, int64_t now);
 static ngx_uint_t ngx_http_mesh_registry_changed(ngx_http_mesh_caps_t *old,
     ngx_http_mesh_caps_t *caps);
-static ngx_int_t ngx_http_mesh_registry_classify(ngx_http_mesh_node_t *node,
-    ngx_http_mesh_caps_t *caps, int64_t last_seen);
 static ngx_uint_t ngx_http_mesh_registry_models_changed(
     ngx_http_mesh_caps_t *old, ngx_http_mesh_caps_t *caps);
 static void ngx_http_mesh_registry_changed_hook(void);
@@ -273,9 +271,17 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
 
     } else {
         node = &reg->nodes[i];
-        k = ngx_http_mesh_registry_classify(node, caps, last_seen);
 
-        if (k == NGX_DECLINED) {
+        /*
+         * An older copy (a resync racing a heartbeat), or, for a node
+         * marked down or gone, the very heartbeat it was last seen with
+         * (Redis' copy, read back by a resync): only a newer one is news.
+         */
+
+        if (last_seen < node->last_seen
+            || (last_seen == node->last_seen
+                && (node->down_since || node->left)))
+        {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             *change = NGX_HTTP_MESH_CHANGE_SAME;
             return NGX_OK;
@@ -289,7 +295,15 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
             node->eject_end = 0;
         }
 
-        *change = k;
+        if (node->down_since || node->left) {
+            *change = NGX_HTTP_MESH_CHANGE_UP;
+
+        } else if (ngx_http_mesh_registry_changed(&node->caps, caps)) {
+            *change = NGX_HTTP_MESH_CHANGE_UPDATE;
+
+        } else {
+            *change = NGX_HTTP_MESH_CHANGE_SAME;
+        }
     }
 
     /* the routers' indexes follow the models, never the load or RAM */
@@ -345,85 +359,6 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     }
 
     return NGX_OK;
-}
-
-
-/*
- * What ngx_http_mesh_registry_update would make of this heartbeat, the
- * zone left as it is: a heartbeat whose nonce is claimed in the same
- * Redis round as its write is applied only after Redis' answer, but its
- * event, written in that round, names the change.  NGX_DECLINED: a new
- * node and no slot for it.
- */
-
-ngx_int_t
-ngx_http_mesh_registry_peek(ngx_http_mesh_caps_t *caps, int64_t last_seen,
-    ngx_uint_t *change)
-{
-    ngx_int_t                     i, k;
-    ngx_http_mesh_zone_t         *zone;
-    ngx_http_mesh_registry_sh_t  *reg;
-
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    reg = ngx_http_mesh_reg(zone);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    i = ngx_http_mesh_registry_find(reg, caps->node_id);
-
-    if (i == NGX_ERROR) {
-        k = ngx_http_mesh_registry_free_slot(reg, ngx_http_mesh_now_ms());
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        if (k == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-
-        *change = NGX_HTTP_MESH_CHANGE_JOIN;
-        return NGX_OK;
-    }
-
-    k = ngx_http_mesh_registry_classify(&reg->nodes[i], caps, last_seen);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    *change = (k == NGX_DECLINED) ? NGX_HTTP_MESH_CHANGE_SAME : (ngx_uint_t) k;
-
-    return NGX_OK;
-}
-
-
-/*
- * A heartbeat of a node the zone has, the lock held: the change it makes,
- * or NGX_DECLINED for an older copy (a resync racing a heartbeat) or, for
- * a node marked down or gone, the very heartbeat it was last seen with
- * (Redis' copy, read back by a resync): only a newer one is news.
- */
-
-static ngx_int_t
-ngx_http_mesh_registry_classify(ngx_http_mesh_node_t *node,
-    ngx_http_mesh_caps_t *caps, int64_t last_seen)
-{
-    if (last_seen < node->last_seen
-        || (last_seen == node->last_seen
-            && (node->down_since || node->left)))
-    {
-        return NGX_DECLINED;
-    }
-
-    if (node->down_since || node->left) {
-        return NGX_HTTP_MESH_CHANGE_UP;
-    }
-
-    if (ngx_http_mesh_registry_changed(&node->caps, caps)) {
-        return NGX_HTTP_MESH_CHANGE_UPDATE;
-    }
-
-    return NGX_HTTP_MESH_CHANGE_SAME;
 }
 
 

@@ -146,9 +146,6 @@ ngx_int_t ngx_http_mesh_registry_get(ngx_uint_t index,
 /* these take the zone mutex themselves */
 ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,
     int64_t last_seen, ngx_uint_t *change);
-/* the change update would make, the zone unchanged; NGX_DECLINED: full */
-ngx_int_t ngx_http_mesh_registry_peek(ngx_http_mesh_caps_t *caps,
-    int64_t last_seen, ngx_uint_t *change);
 ngx_int_t ngx_http_mesh_registry_leave(const char *node_id);
 void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);

@@ -61,27 +61,6 @@
     " return 1"
 
 
-/*
- * A heartbeat in one round: its nonce claimed, then, only if it was new,
- * the node's hash, its place in the live set and its event, whose text is
- * ARGV[7] (the event's head, up to a comma) and the capabilities after
- * their "{".  Returns 1, or 0 for a replay, which writes nothing.  KEYS:
- * the nonce, the node's hash, the live set; ARGV: the nonce's ms, caps,
- * last_seen, active, node_id, the channel, the event's head.
- */
-#define NGX_HTTP_MESH_HEARTBEAT_LUA                                          \
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])"            \
-    " then return 0 end"                                                     \
-    " redis.call('HSET', KEYS[2], 'caps', ARGV[2], 'last_seen', ARGV[3],"    \
-    " 'active', ARGV[4])"                                                    \
-    " redis.call('ZADD', KEYS[3], ARGV[3], ARGV[5])"                         \
-    " redis.call('PUBLISH', ARGV[6], ARGV[7] .. string.sub(ARGV[2], 2))"     \
-    " return 1"
-
-/* s, the two rounds after Redis refused the script */
-#define NGX_HTTP_MESH_HEARTBEAT_EACH  60
-
-
 /* a node the resync asked Redis about, until the reply comes back */
 typedef struct {
     int64_t                   seen;     /* its score in mesh:nodes */
@@ -950,95 +929,6 @@ ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
     ngx_http_mesh_sync_arg(2, event->data, event->len);
 
     return ngx_http_mesh_redis_command_argv(rc, cb, data, 3, argv, argvlen);
-}
-
-
-/*
- * NGX_OK: a heartbeat may go in one round (ngx_http_mesh_sync_heartbeat_once);
- * for a while after Redis refused its script, it goes in two, its nonce
- * first (ngx_http_mesh_sync_nonce, then ngx_http_mesh_sync_heartbeat).
- */
-
-ngx_uint_t
-ngx_http_mesh_sync_one_round(void)
-{
-    return ngx_time() >= ngx_http_mesh_worker.heartbeat_each;
-}
-
-
-void
-ngx_http_mesh_sync_one_round_refused(redisReply *reply, ngx_log_t *log)
-{
-    if (ngx_http_mesh_sync_one_round()) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "mesh: redis refused the heartbeat script "
-                      "(\"%*s\"), heartbeats in two rounds for the next "
-                      "%d s", (size_t) reply->len, reply->str,
-                      NGX_HTTP_MESH_HEARTBEAT_EACH);
-    }
-
-    ngx_http_mesh_worker.heartbeat_each = ngx_time()
-                                          + NGX_HTTP_MESH_HEARTBEAT_EACH;
-}
-
-
-ngx_int_t
-ngx_http_mesh_sync_heartbeat_once(ngx_str_t *nonce, ngx_msec_t ttl,
-    ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json, int64_t now,
-    ngx_str_t *head, ngx_http_mesh_redis_reply_pt cb, void *data,
-    ngx_log_t *log)
-{
-    u_char                 *p;
-    size_t                  argvlen[13], seen_len;
-    const char             *argv[13];
-    ngx_http_mesh_redis_t  *rc;
-    u_char                  nkey[sizeof(NGX_HTTP_MESH_NONCE_PREFIX) - 1
-                                 + NGX_HTTP_MESH_NONCE_MAX];
-    u_char                  key[NGX_HTTP_MESH_NODE_KEY_LEN];
-    u_char                  px[NGX_INT_T_LEN], seen[NGX_INT64_LEN];
-    u_char                  active[NGX_INT_T_LEN];
-
-    rc = ngx_http_mesh_redis_commands();
-
-    if (rc == NULL || !ngx_http_mesh_redis_connected(rc)) {
-        return NGX_DECLINED;
-    }
-
-    if (nonce->len > NGX_HTTP_MESH_NONCE_MAX
-        || caps_json->len < 2 || caps_json->data[0] != '{')
-    {
-        return NGX_ERROR;
-    }
-
-    /* as ngx_http_mesh_sync_heartbeat: the counts summed so far first */
-    ngx_http_mesh_sync_flush_load(log);
-
-    p = ngx_cpymem(nkey, NGX_HTTP_MESH_NONCE_PREFIX,
-                   sizeof(NGX_HTTP_MESH_NONCE_PREFIX) - 1);
-    seen_len = ngx_sprintf(seen, "%L", now) - seen;
-
-    ngx_http_mesh_sync_carg(0, "EVAL");
-    ngx_http_mesh_sync_carg(1, NGX_HTTP_MESH_HEARTBEAT_LUA);
-    ngx_http_mesh_sync_carg(2, "3");
-    ngx_http_mesh_sync_arg(3, nkey, ngx_cpymem(p, nonce->data, nonce->len)
-                                    - nkey);
-    ngx_http_mesh_sync_arg(4, key,
-                           ngx_sprintf(key, NGX_HTTP_MESH_KEY_PREFIX "%s",
-                                       caps->node_id) - key);
-    ngx_http_mesh_sync_carg(5, NGX_HTTP_MESH_LIVE_KEY);
-    ngx_http_mesh_sync_arg(6, px, ngx_sprintf(px, "%ui", (ngx_uint_t) ttl)
-                                  - px);
-    ngx_http_mesh_sync_arg(7, caps_json->data, caps_json->len);
-    ngx_http_mesh_sync_arg(8, seen, seen_len);
-    ngx_http_mesh_sync_arg(9, active,
-                           ngx_sprintf(active, "%ui",
-                                       (ngx_uint_t) caps->active_tasks)
-                           - active);
-    ngx_http_mesh_sync_arg(10, caps->node_id, ngx_strlen(caps->node_id));
-    ngx_http_mesh_sync_carg(11, NGX_HTTP_MESH_EVENT_CHANNEL);
-    ngx_http_mesh_sync_arg(12, head->data, head->len);
-
-    return ngx_http_mesh_redis_command_argv(rc, cb, data, 13, argv, argvlen);
 }
 
 

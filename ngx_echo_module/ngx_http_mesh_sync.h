@@ -48,21 +48,6 @@ ngx_int_t ngx_http_mesh_sync_leave(const char *node_id,
     ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
 
 /*
- * A heartbeat in one Redis round: its nonce claimed and, only if it was
- * new, the writes of ngx_http_mesh_sync_heartbeat, the event being head
- * (up to its comma) and caps_json after its "{".  cb gets 1, 0 for a
- * replay (nothing written), or an error.  For a while after a refused
- * script (ngx_http_mesh_sync_one_round_refused), ngx_http_mesh_sync_one_round
- * says 0: then the nonce, and the writes after its reply.
- */
-ngx_uint_t ngx_http_mesh_sync_one_round(void);
-void ngx_http_mesh_sync_one_round_refused(redisReply *reply, ngx_log_t *log);
-ngx_int_t ngx_http_mesh_sync_heartbeat_once(ngx_str_t *nonce,
-    ngx_msec_t ttl, ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
-    int64_t now, ngx_str_t *head, ngx_http_mesh_redis_reply_pt cb,
-    void *data, ngx_log_t *log);
-
-/*
  * Claims a signed request's nonce for ttl ms in Redis, where every worker
  * and orchestrator sees it: cb gets "OK" the first time, nil on a replay.
  */

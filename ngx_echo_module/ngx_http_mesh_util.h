@@ -42,7 +42,6 @@ typedef struct {
     ngx_uint_t            load_n;
     ngx_uint_t            connects;       /* to Redis */
     int64_t               grace_until;    /* ms; after an outage */
-    time_t                heartbeat_each; /* two rounds until then */
 
     /* events: task events waiting for the next flush */
     void                 *events;         /* ngx_http_mesh_events_batch_t */
