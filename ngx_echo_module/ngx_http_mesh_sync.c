@@ -167,14 +167,25 @@ ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log)
 static void
 ngx_http_mesh_sync_down(const char *node_id, ngx_log_t *log)
 {
+    size_t                  argvlen[4];
+    const char             *argv[4];
     ngx_http_mesh_redis_t  *rc;
+    u_char                  key[NGX_HTTP_MESH_NODE_KEY_LEN];
 
     rc = ngx_http_mesh_redis_commands();
 
+    /* as argv: a sweep may mark many down at once (see _sync_arg) */
+
     if (rc != NULL && ngx_http_mesh_redis_connected(rc)) {
-        (void) ngx_http_mesh_redis_command(rc, NULL, NULL,
-                                           "HSET " NGX_HTTP_MESH_KEY_PREFIX
-                                           "%s active 0", node_id);
+        ngx_http_mesh_sync_carg(0, "HSET");
+        ngx_http_mesh_sync_arg(1, key,
+                               ngx_sprintf(key, NGX_HTTP_MESH_KEY_PREFIX "%s",
+                                           node_id) - key);
+        ngx_http_mesh_sync_carg(2, "active");
+        ngx_http_mesh_sync_carg(3, "0");
+
+        (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 4, argv,
+                                                argvlen);
     }
 
     ngx_http_mesh_event_node("node.down", node_id, log);
