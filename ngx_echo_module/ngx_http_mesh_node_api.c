@@ -47,6 +47,7 @@ typedef struct {
     ngx_pool_cleanup_t     *cln;
     ngx_event_t             guard;
     ngx_str_t               body;       /* while the nonce is claimed */
+    time_t                  sent;       /* the signature's timestamp */
 } ngx_http_mesh_node_wait_t;
 
 
@@ -58,9 +59,9 @@ static ngx_int_t ngx_http_mesh_node_signed(ngx_http_request_t *r,
 static void ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mesh_node_run(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *body, time_t sent);
 static ngx_int_t ngx_http_mesh_node_heartbeat(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *body, time_t sent);
 static ngx_int_t ngx_http_mesh_node_leave(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mesh_node_list(ngx_http_request_t *r);
@@ -236,6 +237,7 @@ ngx_http_mesh_node_signed(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     wait->body = *body;
+    wait->sent = sign.ts;
 
     /* a timestamp is accepted up to a window either side of now */
     rc = ngx_http_mesh_sync_nonce(&sign.nonce,
@@ -252,12 +254,14 @@ ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
 {
     ngx_http_mesh_node_wait_t  *wait = data;
 
+    time_t               sent;
     ngx_int_t            status;
     ngx_str_t            body;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     body = wait->body;
+    sent = wait->sent;
 
     r = ngx_http_mesh_node_wait_take(wait);
     if (r == NULL) {
@@ -273,7 +277,7 @@ ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
         status = ngx_http_mesh_node_refuse(r, "a replayed signature");
 
     } else {
-        status = ngx_http_mesh_node_run(r, &body);
+        status = ngx_http_mesh_node_run(r, &body, sent);
     }
 
     ngx_http_finalize_request(r, status);
@@ -282,10 +286,10 @@ ngx_http_mesh_node_nonce_reply(ngx_http_mesh_redis_t *rc, redisReply *reply,
 
 
 static ngx_int_t
-ngx_http_mesh_node_run(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_mesh_node_run(ngx_http_request_t *r, ngx_str_t *body, time_t sent)
 {
     if (ngx_http_mesh_node_is(r, "/heartbeat")) {
-        return ngx_http_mesh_node_heartbeat(r, body);
+        return ngx_http_mesh_node_heartbeat(r, body, sent);
     }
 
     return ngx_http_mesh_node_leave(r, body);
@@ -293,12 +297,13 @@ ngx_http_mesh_node_run(ngx_http_request_t *r, ngx_str_t *body)
 
 
 static ngx_int_t
-ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body,
+    time_t sent)
 {
     char                       *json;
     size_t                      len;
     int64_t                     now;
-    ngx_int_t                   rc;
+    ngx_int_t                   rc, counted;
     ngx_uint_t                  change;
     ngx_str_t                   event, caps_json;
     const char                 *kind;
@@ -344,7 +349,9 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
 
     now = ngx_http_mesh_now_ms();
 
-    rc = ngx_http_mesh_registry_update(caps, now, &change);
+    /* caps->active_tasks becomes the count taken: Redis and the event
+       carry it */
+    rc = ngx_http_mesh_registry_update(caps, now, sent, &change);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -356,9 +363,11 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
                                         "mesh_zone size");
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK && rc != NGX_DONE) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    counted = (rc == NGX_OK);
 
     switch (change) {
     case NGX_HTTP_MESH_CHANGE_JOIN:
@@ -407,6 +416,8 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
                                  (char *) ngx_http_mesh_reg(zone)->orch_id);
     }
 
+    /* other orchestrators take their own tasks' ends since off the count */
+    ngx_http_mesh_json_kint(&w, "sent", sent);
     ngx_http_mesh_json_raw_members(&w, &caps_json);
     ngx_http_mesh_json_obj_end(&w);
 
@@ -419,7 +430,7 @@ ngx_http_mesh_node_heartbeat(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_mesh_sync_heartbeat(caps, &caps_json, now, &event,
+    rc = ngx_http_mesh_sync_heartbeat(caps, &caps_json, now, counted, &event,
                                       ngx_http_mesh_node_reply, wait,
                                       r->connection->log);
 

@@ -26,6 +26,8 @@ static ngx_uint_t ngx_http_mesh_registry_models_changed(
 static void ngx_http_mesh_registry_changed_hook(void);
 static ngx_http_mesh_zone_t *ngx_http_mesh_registry_lock(const char *node_id,
     ngx_http_mesh_node_t **node);
+static ngx_int_t ngx_http_mesh_registry_ended_since(
+    ngx_http_mesh_node_t *node, time_t sent);
 static ngx_uint_t ngx_http_mesh_registry_bucket(
     ngx_http_mesh_registry_sh_t *reg, const char *node_id);
 static void ngx_http_mesh_registry_unindex(ngx_http_mesh_registry_sh_t *reg,
@@ -208,10 +210,10 @@ ngx_http_mesh_registry_free_slot(ngx_http_mesh_registry_sh_t *reg,
 
 ngx_int_t
 ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
-    ngx_uint_t *change)
+    time_t sent, ngx_uint_t *change)
 {
     int64_t                       now, silent;
-    ngx_int_t                     i, k;
+    ngx_int_t                     i, k, ended, rc;
     ngx_uint_t                    m, b;
     socklen_t                     socklen;
     ngx_http_mesh_node_t         *node;
@@ -334,10 +336,28 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
     /*
      * The agent knows its true load: it heals a count a crash left behind.
      * It counts the tasks running from here too, and the count in Redis
-     * starts again from it.
+     * starts again from it.  But it counted as it sent the heartbeat:
+     * tasks that ended here since were taken off the count already, and
+     * are taken off the agent's (a heartbeat read late set a finished
+     * task's count back, and a node that died then kept it).  Other
+     * orchestrators' tasks that ended meanwhile are their ends to take
+     * off; a count too low by them lasts until the next heartbeat.
      */
-    node->remote_active = caps->active_tasks;
-    node->own_remote = node->active;
+    ended = sent ? ngx_http_mesh_registry_ended_since(node, sent) : 0;
+
+    if (ended < 0) {
+        caps->active_tasks = (uint32_t) ngx_http_mesh_registry_load(node);
+        rc = NGX_DONE;
+
+    } else {
+        caps->active_tasks = (ngx_uint_t) ended < caps->active_tasks
+                             ? caps->active_tasks - ended : 0;
+        node->remote_active = caps->active_tasks;
+        node->own_remote = node->active;
+        rc = NGX_OK;
+    }
+
+    node->caps.active_tasks = caps->active_tasks;
 
     ngx_http_mesh_registry_sum(reg, node);
 
@@ -358,7 +378,31 @@ ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps, int64_t last_seen,
         ngx_http_mesh_registry_changed_hook();
     }
 
-    return NGX_OK;
+    return rc;
+}
+
+
+/*
+ * The caller holds the zone mutex: how many tasks ended here from unix
+ * second sent on; -1 if sent is before the two seconds the node keeps.
+ */
+
+static ngx_int_t
+ngx_http_mesh_registry_ended_since(ngx_http_mesh_node_t *node, time_t sent)
+{
+    if (sent > node->end_sec) {
+        return 0;
+    }
+
+    if (sent == node->end_sec) {
+        return node->ends[0];
+    }
+
+    if (sent == node->end_sec - 1) {
+        return node->ends[0] + node->ends[1];
+    }
+
+    return -1;
 }
 
 
@@ -621,6 +665,7 @@ ngx_http_mesh_registry_models_changed(ngx_http_mesh_caps_t *old,
 void
 ngx_http_mesh_registry_release(ngx_uint_t index)
 {
+    int64_t                       sec;
     ngx_http_mesh_node_t         *node;
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_registry_sh_t  *reg;
@@ -640,6 +685,18 @@ ngx_http_mesh_registry_release(ngx_uint_t index)
         node->active--;
         ngx_http_mesh_registry_sum_load(reg, node);
     }
+
+    /* for a heartbeat the agent sent before this end (registry_update) */
+
+    sec = ngx_http_mesh_now_ms() / 1000;
+
+    if (sec != node->end_sec) {
+        node->ends[1] = (sec == node->end_sec + 1) ? node->ends[0] : 0;
+        node->ends[0] = 0;
+        node->end_sec = sec;
+    }
+
+    node->ends[0]++;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }

@@ -29,6 +29,9 @@ typedef struct {
     ngx_atomic_t                  active;      /* dispatched here, not ended */
     ngx_atomic_t                  remote_active; /* mesh-wide, from Redis */
     ngx_atomic_t                  own_remote;  /* this nginx's part of it */
+    int64_t                       end_sec;     /* a task's last end here, s */
+    ngx_uint_t                    ends[2];     /* in end_sec, in the one
+                                                  before */
     int64_t                       last_seen;   /* ms since the epoch */
     int64_t                       down_since;  /* 0: up */
     uint64_t                      tasks_done;
@@ -143,9 +146,16 @@ ngx_int_t ngx_http_mesh_registry_find(ngx_http_mesh_registry_sh_t *reg,
 ngx_int_t ngx_http_mesh_registry_get(ngx_uint_t index,
     ngx_http_mesh_node_t *node);
 
-/* these take the zone mutex themselves */
+/*
+ * These take the zone mutex themselves.  update: a heartbeat, sent (signed)
+ * at unix second sent, 0 if unknown.  Tasks that ended here since may be
+ * in the agent's count still: caps->active_tasks becomes the count taken,
+ * less them.  NGX_DONE: a heartbeat older than the ends this zone keeps
+ * (see ngx_http_mesh_registry_ended_since), whose count is not taken at
+ * all; caps->active_tasks is then the zone's.
+ */
 ngx_int_t ngx_http_mesh_registry_update(ngx_http_mesh_caps_t *caps,
-    int64_t last_seen, ngx_uint_t *change);
+    int64_t last_seen, time_t sent, ngx_uint_t *change);
 ngx_int_t ngx_http_mesh_registry_leave(const char *node_id);
 void ngx_http_mesh_registry_task_end(ngx_uint_t index, ngx_uint_t ok,
     ngx_uint_t tokens, ngx_msec_t ms, ngx_log_t *log);
@@ -393,7 +403,11 @@ ngx_http_mesh_registry_reserve(ngx_http_mesh_registry_sh_t *reg,
 }
 
 
-/* the caller holds the zone mutex */
+/*
+ * The caller holds the zone mutex.  A node down runs nothing, for this
+ * nginx or another: its load is what still runs from here until those
+ * tasks end, never a count the rest of the mesh left in Redis.
+ */
 
 static ngx_inline ngx_uint_t
 ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
@@ -404,6 +418,7 @@ ngx_http_mesh_registry_mark_down(ngx_http_mesh_registry_sh_t *reg,
     }
 
     node->down_since = now;
+    node->remote_active = node->own_remote;
     ngx_http_mesh_registry_sum(reg, node);
     reg->generation++;
 

@@ -32,6 +32,9 @@
  */
 #define NGX_HTTP_MESH_BY_WITHIN     64
 
+/* and its "sent" (the heartbeat's signed time) follows "by" */
+#define NGX_HTTP_MESH_SENT_WITHIN   (NGX_HTTP_MESH_BY_WITHIN + 64)
+
 /* a node's hash, mesh:node:<id> */
 #define NGX_HTTP_MESH_NODE_KEY_LEN                                           \
     (sizeof(NGX_HTTP_MESH_KEY_PREFIX) - 1 + NGX_HTTP_MESH_ID_LEN)
@@ -78,6 +81,9 @@ typedef struct {
 static void ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data);
 static ngx_uint_t ngx_http_mesh_sync_own_event(u_char *p, u_char *last,
     size_t within);
+static int64_t ngx_http_mesh_sync_event_int(u_char *p, u_char *last,
+    const char *key, size_t within, int64_t max);
+static void ngx_http_mesh_sync_down(const char *node_id, ngx_log_t *log);
 static void ngx_http_mesh_sync_on_connect(void *data);
 static void ngx_http_mesh_sync_redis_info(ngx_http_mesh_redis_t *rc,
     redisReply *reply, void *data);
@@ -145,8 +151,44 @@ ngx_http_mesh_sync_node_failed(ngx_uint_t index, ngx_log_t *log)
     if (ngx_http_mesh_registry_down(index, ngx_http_mesh_now_ms(), node_id)) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "mesh: node \"%s\" is down: connect failed", node_id);
-        ngx_http_mesh_event_node("node.down", node_id, log);
+        ngx_http_mesh_sync_down(node_id, log);
     }
+}
+
+
+/*
+ * A node this nginx marked down: Redis' count of it starts again from 0,
+ * as the zone's did (ngx_http_mesh_registry_mark_down), and node.down
+ * tells the others.  A task still ending after it takes the count below
+ * zero, and its flush's reply sets it back to 0; the node's next heartbeat
+ * brings its own count.
+ */
+
+static void
+ngx_http_mesh_sync_down(const char *node_id, ngx_log_t *log)
+{
+    size_t                  argvlen[4];
+    const char             *argv[4];
+    ngx_http_mesh_redis_t  *rc;
+    u_char                  key[NGX_HTTP_MESH_NODE_KEY_LEN];
+
+    rc = ngx_http_mesh_redis_commands();
+
+    /* as argv: a sweep may mark many down at once (see _sync_arg) */
+
+    if (rc != NULL && ngx_http_mesh_redis_connected(rc)) {
+        ngx_http_mesh_sync_carg(0, "HSET");
+        ngx_http_mesh_sync_arg(1, key,
+                               ngx_sprintf(key, NGX_HTTP_MESH_KEY_PREFIX "%s",
+                                           node_id) - key);
+        ngx_http_mesh_sync_carg(2, "active");
+        ngx_http_mesh_sync_carg(3, "0");
+
+        (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 4, argv,
+                                                argvlen);
+    }
+
+    ngx_http_mesh_event_node("node.down", node_id, log);
 }
 
 
@@ -360,7 +402,7 @@ static void
 ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
 {
     u_char                *p, *last;
-    int64_t                active;
+    int64_t                active, sent;
     ngx_uint_t             change;
     ngx_http_mesh_caps_t  *caps;
     char                   node_id[NGX_HTTP_MESH_ID_LEN];
@@ -392,16 +434,10 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
             return;
         }
 
-        p = ngx_strlcasestrn(p, last, (u_char *) "\"active\":", 9 - 1);
-        if (p == NULL) {
+        active = ngx_http_mesh_sync_event_int(p, last, "\"active\":", 0,
+                                              1000000);
+        if (active < 0) {
             return;
-        }
-
-        p += 9;
-        active = 0;
-
-        while (p < last && *p >= '0' && *p <= '9' && active < 1000000) {
-            active = active * 10 + (*p++ - '0');
         }
 
         ngx_http_mesh_registry_set_remote(node_id, active, 0);
@@ -444,10 +480,16 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
         return;
     }
 
+    /* an orchestrator before "sent": -1, the count taken as it is */
+    sent = ngx_http_mesh_sync_event_int(p, last, "\"sent\":",
+                                        NGX_HTTP_MESH_SENT_WITHIN,
+                                        NGX_MAX_TIME_T_VALUE / 10);
+
     if (ngx_http_mesh_parse_caps((char *) msg->data, msg->len, caps, err)
         == 0)
     {
         (void) ngx_http_mesh_registry_update(caps, ngx_http_mesh_now_ms(),
+                                             sent > 0 ? (time_t) sent : 0,
                                              &change);
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -458,6 +500,39 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
     }
 
     ngx_free(caps);
+}
+
+
+/*
+ * The number after key (with its colon) in an event, within that many
+ * bytes of p (0: anywhere); -1 if not there.  Its digits are read until
+ * it reaches max.
+ */
+
+static int64_t
+ngx_http_mesh_sync_event_int(u_char *p, u_char *last, const char *key,
+    size_t within, int64_t max)
+{
+    size_t    len;
+    u_char   *end;
+    int64_t   n;
+
+    len = ngx_strlen(key);
+    end = (within && (size_t) (last - p) > within) ? p + within : last;
+
+    p = ngx_strlcasestrn(p, end, (u_char *) key, len - 1);
+    if (p == NULL) {
+        return -1;
+    }
+
+    p += len;
+    n = 0;
+
+    while (p < last && *p >= '0' && *p <= '9' && n < max) {
+        n = n * 10 + (*p++ - '0');
+    }
+
+    return n;
 }
 
 
@@ -752,7 +827,7 @@ ngx_http_mesh_sync_resync_node(ngx_http_mesh_redis_t *rc,
                                  reply->element[0]->len, caps, err) == 0
         && seen->seen > 0)
     {
-        (void) ngx_http_mesh_registry_update(caps, seen->seen, &change);
+        (void) ngx_http_mesh_registry_update(caps, seen->seen, 0, &change);
 
         if (reply->element[1]->type == REDIS_REPLY_STRING) {
             ngx_http_mesh_registry_set_remote(caps->node_id,
@@ -873,15 +948,16 @@ ngx_http_mesh_sync_init_worker(ngx_cycle_t *cycle)
 
 
 /*
- * A heartbeat's writes, in order: the node's hash and its place in the live
- * set, then the event, whose reply goes to cb.  NGX_DECLINED: Redis is away
- * and nothing was sent; otherwise what sending the event gave.
+ * A heartbeat's writes, in order: the node's hash (its count unless not
+ * counted) and its place in the live set, then the event, whose reply
+ * goes to cb.  NGX_DECLINED: Redis is away and nothing was sent; otherwise
+ * what sending the event gave.
  */
 
 ngx_int_t
 ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
-    int64_t now, ngx_str_t *event, ngx_http_mesh_redis_reply_pt cb,
-    void *data, ngx_log_t *log)
+    int64_t now, ngx_uint_t counted, ngx_str_t *event,
+    ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log)
 {
     size_t                  argvlen[8], seen_len;
     const char             *argv[8];
@@ -915,7 +991,9 @@ ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps, ngx_str_t *caps_json,
                                        (ngx_uint_t) caps->active_tasks)
                            - active);
 
-    (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, 8, argv, argvlen);
+    /* not counted: too old for this nginx's ends, the count stays Redis' */
+    (void) ngx_http_mesh_redis_command_argv(rc, NULL, NULL, counted ? 8 : 6,
+                                            argv, argvlen);
 
     ngx_http_mesh_sync_carg(0, "ZADD");
     ngx_http_mesh_sync_carg(1, NGX_HTTP_MESH_LIVE_KEY);
@@ -1110,7 +1188,7 @@ ngx_http_mesh_sync_sweep_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                       "mesh: node \"%s\" is down: no heartbeat for %L ms",
                       down[i], timeout);
-        ngx_http_mesh_event_node("node.down", down[i], ev->log);
+        ngx_http_mesh_sync_down(down[i], ev->log);
     }
 
     if (resync) {

@@ -42,7 +42,7 @@ void ngx_http_mesh_sync_flush_load(ngx_log_t *log);
  * away, nothing sent; NGX_OK: cb will be called.
  */
 ngx_int_t ngx_http_mesh_sync_heartbeat(ngx_http_mesh_caps_t *caps,
-    ngx_str_t *caps_json, int64_t now, ngx_str_t *event,
+    ngx_str_t *caps_json, int64_t now, ngx_uint_t counted, ngx_str_t *event,
     ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);
 ngx_int_t ngx_http_mesh_sync_leave(const char *node_id,
     ngx_http_mesh_redis_reply_pt cb, void *data, ngx_log_t *log);

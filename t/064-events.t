@@ -35,7 +35,8 @@ sub node_a {
 
 # the capabilities of a node that serves no task in its block, as its
 # node.join/up/update/heartbeat event carries them, with "by" (the nginx
-# that published it: its own workers skip it, ngx_http_mesh_sync.c)
+# that published it: its own workers skip it, ngx_http_mesh_sync.c) and
+# "sent" (the heartbeat's signed time, S: see Mesh::Orch::event_line)
 our %IDLE = (port => 50052, ram_free_gb => 6, ram_total_gb => 16,
              models => [['llava', 'vision', 4.5]]);
 our $IDLE_CAPS = 'active_tasks=0 agent_version=test by=ORCH '
@@ -201,7 +202,7 @@ GET /mesh/v1/nodes
 --- events_filter: ^node\.(join|up|update|down|leave)
 --- events_until: ^node\.join
 --- events eval
-"node.join $main::IDLE_CAPS node_id=joiner port=50052 queued=0 status=idle tokens_per_sec=0\n"
+"node.join $main::IDLE_CAPS node_id=joiner port=50052 queued=0 sent=S status=idle tokens_per_sec=0\n"
 --- error_log
 mesh: node "joiner" joined from 127.0.0.1:50052
 --- no_error_log
@@ -225,7 +226,7 @@ GET /api/tags
 --- events eval
 my $models = 'models=[{"loaded":false,"name":"llava","size_gb":4.5,"type":"vision"},{"loaded":false,"name":"mistral:7b","size_gb":4.1,"type":"text"}]';
 (my $caps = $main::IDLE_CAPS) =~ s/models=\S+/$models/;
-"node.update $caps node_id=upd port=50052 queued=0 status=idle tokens_per_sec=0\n"
+"node.update $caps node_id=upd port=50052 queued=0 sent=S status=idle tokens_per_sec=0\n"
 --- no_error_log
 [error]
 
@@ -261,7 +262,7 @@ GET /mesh/v1/nodes
 --- events_filter: ^node\.(join|up|update|down|leave)
 --- events_until: ^node\.up
 --- events eval
-"node.up $main::IDLE_CAPS node_id=back port=50052 queued=0 status=idle tokens_per_sec=0\n"
+"node.up $main::IDLE_CAPS node_id=back port=50052 queued=0 sent=S status=idle tokens_per_sec=0\n"
 --- error_log
 mesh: node "back" is up
 --- no_error_log

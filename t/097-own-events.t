@@ -12,6 +12,11 @@
 # a reload of B (the zone, and so its id, is kept) its new workers still
 # skip, and A still applies.
 #
+# A heartbeat's nonce is claimed in Redis before anything is written: the
+# same signed heartbeat sent again, to the other nginx or to the same, is
+# refused 401 and changes neither Redis nor either zone, and publishes
+# nothing.
+#
 # Both nginx run here (no_nginx_manager), master on with 2 workers each:
 # B on the runner's port and server root, A on its own; both under
 # memcheck with TEST_NGINX_USE_VALGRIND.
@@ -23,7 +28,7 @@ use Mesh::Chaos;
 use Mesh::Checks;
 use Mesh::Orch;
 
-our ($A, $B, %From, @Status, @OldB);
+our ($A, $B, %From, @Status, @OldB, %Was, @Replays, @Events);
 
 Mesh::Orch::suite();
 Mesh::Orch::sim('S', '--model', 'mistral:7b');
@@ -53,6 +58,14 @@ sub pids {
         $pid{$pid} = 1 if $pid && $line =~ $re;
     }
     return join ' ', sort keys %pid;
+}
+
+# The lines of nginx $who's log since mark_logs() that match $re.
+sub count_since {
+    my ($who, $re) = @_;
+    open my $in, '<', log_file($who) or return 0;
+    seek $in, $From{$who}, 0;
+    return scalar grep { $_ =~ $re } <$in>;
 }
 
 sub workers_of {
@@ -166,5 +179,52 @@ main::pids('B', main::own_re('node.heartbeat')) eq main::workers_of($main::B)
 main::pids('B', qr/mesh: event of node "a" applied/) eq ''
 main::pids('A', main::applied_re('node.heartbeat')) eq main::workers_of($main::A)
 Mesh::Chaos::node('a', $main::A->port)->{up} == 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the same signed heartbeat again, to A and to B: 401, and nothing changes in Redis, in either zone or on mesh:events
+--- init
+main::start_both();
+my $path = '/mesh/v1/nodes/heartbeat';
+my $body = Mesh::Node::caps_json({ caps => {
+    node_id => 'a', port => $Mesh::Orch::Sims{S}->port,
+    models => [['mistral:7b', 'text']] } });
+my $h = Mesh::Chaos::node_headers($path, $body);
+Mesh::Orch::subscribe();
+main::mark_logs();
+@main::Status = (Mesh::Chaos::request(path => $path, headers => $h,
+                                      body => $body)->{status} // 0);
+Mesh::Orch::wait_until(sub {
+    main::pids('A', main::applied_re('node.join'))
+        eq main::workers_of($main::A) }, 20);
+%main::Was = (seen => Mesh::Chaos::redis('HGET', 'mesh:node:a', 'last_seen'),
+              score => Mesh::Chaos::redis('ZSCORE', 'mesh:nodes', 'a'),
+              a => Mesh::Chaos::node('a', $main::A->port)->{last_seen},
+              b => Mesh::Chaos::node('a')->{last_seen});
+# a later heartbeat would have a later last_seen
+select undef, undef, undef, 0.05;
+@main::Replays = map { Mesh::Chaos::request(port => $_, path => $path,
+                                            headers => $h,
+                                            body => $body)->{status} // 0 }
+                 $main::A->port, $main::B->port, $main::A->port;
+@main::Events = grep { ($_->{node_id} // '') eq 'a' }
+                Mesh::Orch::events(undef, 1);
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: ^\{"nodes":\[\{"node_id":"a",
+--- checks
+"@main::Status" eq '200'
+"@main::Replays" eq '401 401 401'
+# the first heartbeat's event alone
+join(' ', map { $_->{event} } @main::Events) eq 'node.join'
+$main::Was{seen} =~ /^\d+$/ && Mesh::Chaos::redis('HGET', 'mesh:node:a', 'last_seen') eq $main::Was{seen}
+$main::Was{score} =~ /^\d+$/ && Mesh::Chaos::redis('ZSCORE', 'mesh:nodes', 'a') eq $main::Was{score}
+$main::Was{a} && Mesh::Chaos::node('a', $main::A->port)->{last_seen} == $main::Was{a}
+$main::Was{b} && Mesh::Chaos::node('a')->{last_seen} == $main::Was{b}
+# both nginx said why
+main::count_since('A', qr/a replayed signature/) == 2
+main::count_since('B', qr/a replayed signature/) == 1
 --- no_error_log
 [error]

@@ -63,6 +63,57 @@ test_reply(const char *secret, size_t len)
 }
 
 
+static int
+test_token(const char *secret, size_t len, time_t now, int id)
+{
+    const char  *why = NULL;
+    char         msg[128], hdr[SIGN_HEADER_MAX], hex[SIGN_HEX + 1];
+
+    snprintf(msg, sizeof(msg), "MESH-TASK\nnode-a\nseen-%d\n%lld", id,
+             (long long) now);
+    if (sign_hmac_hex(secret, len, msg, strlen(msg), hex) != 0) {
+        return -2;
+    }
+    snprintf(hdr, sizeof(hdr), "MESH-TASK %lld:seen-%d:%s", (long long) now,
+             id, hex);
+
+    if (sign_task_ok(hdr, secret, len, "node-a", now, &why) == 0) {
+        return 0;
+    }
+    return strstr(why, "replayed") != NULL ? 1 : -1;
+}
+
+
+/*
+ * The last SIGN_SEEN_MAX tokens are remembered, the oldest falls out
+ * first, over three turns of the ring (every slot reused, so every
+ * bucket chain loses entries as well as gains them).
+ */
+static void
+test_seen(const char *secret, size_t len, time_t now)
+{
+    int  i, n = SIGN_SEEN_MAX, bad = 0;
+
+    for (i = 0; i <= 3 * n; i++) {
+        bad += test_token(secret, len, now, i) != 0;
+    }
+    CHECK(bad == 0);
+
+    /* replays of the last n, newest first: refused, nothing remembered */
+    for (i = 3 * n; i > 2 * n; i--) {
+        bad += test_token(secret, len, now, i) != 1;
+    }
+    CHECK(bad == 0);
+
+    /* fell out when 3n came in; back in, it pushes 2n + 1 out */
+    CHECK(test_token(secret, len, now, 2 * n) == 0);
+    CHECK(test_token(secret, len, now, 2 * n) == 1);
+    CHECK(test_token(secret, len, now, 2 * n + 2) == 1);
+    CHECK(test_token(secret, len, now, 2 * n + 1) == 0);
+    CHECK(test_token(secret, len, now, 0) == 0);
+}
+
+
 int
 main(void)
 {
@@ -110,6 +161,7 @@ main(void)
     CHECK(strcmp(sign_url_path("http://10.0.0.1:8080"), "/") == 0);
 
     test_reply(secret, len);
+    test_seen(secret, len, now);
 
     return UNIT_DONE();
 }

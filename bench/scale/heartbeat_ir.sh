@@ -11,16 +11,19 @@ set -u
 . "$(dirname "$0")/../lib/common.sh"
 NODES=${1:-10000}
 COUNT=${2:-300}
+# other ports where another run holds these
+RP=${BENCH_REDIS_PORT:-16681}
+HP=${BENCH_PORT:-16671}
 bench_init scale-ir
 
-start_redis 16681
+start_redis $RP
 N=$W/nginx
 nginx_prefix "$N"
-{ mesh_head 1 16681 80m; cat <<CONF
+{ mesh_head 1 $RP 80m; cat <<CONF
     mesh_node_networks 127.0.0.0/8;
     mesh_auth_window 600s;
     server {
-        listen 127.0.0.1:16671;
+        listen 127.0.0.1:$HP;
         location /mesh/v1/nodes { mesh_node_api; }
     }
 }
@@ -28,25 +31,25 @@ CONF
 } > "$N/conf/nginx.conf"
 # fill the registry natively
 start_nginx "$N" 0
-wait_port 16671
+wait_port $HP
 perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$NODES" "$NODES" > "$W/fill"
 MESH_HB_FILE=$W/fill taskset -c 1 wrk -t1 -c8 -d30s \
-    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:16671 \
+    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:$HP \
     > "$W/fill.out" 2>&1
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null
-in_redis=$(redis-cli -p 16681 --scan --pattern '*' | grep -c "bench-")
+in_redis=$(redis-cli -p $RP --scan --pattern '*' | grep -c "bench-")
 
 mkdir -p "$W/cg"
 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$W/cg/out.%p" \
     /usr/sbin/nginx -p "$N" -c conf/nginx.conf \
     -g 'daemon off; master_process off;' >"$N/logs/valgrind.log" 2>&1 &
 pids+=($!); NGINX_PID=$!
-wait_port 16671
+wait_port $HP
 sleep 20    # the resync from Redis fills the zone
 perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" "$COUNT" "$NODES" > "$W/hb"
 callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
 MESH_HB_FILE=$W/hb taskset -c 1 wrk -t1 -c2 -d60s \
-    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:16671 \
+    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:$HP \
     > "$W/hb.out" 2>&1
 callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
 f=$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)

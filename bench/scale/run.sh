@@ -15,27 +15,30 @@
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 DUR=${1:-10}
+# other ports where another run holds these
+RP=${BENCH_REDIS_PORT:-16680}
+HP=${BENCH_PORT:-16670}
 bench_init scale
 
 echo "== one routing decision (bench/route, the module's router.c) =="
 make -s -C "$TOP/bench/route" BUILD="$B" "$B/bench/route_bench" >/dev/null
 [ "${ROUTE:-1}" = 0 ] || taskset -c 1 "$B/bench/route_bench"
 
-start_redis 16680
+start_redis $RP
 N=$W/nginx
 nginx_prefix "$N"
-{ mesh_head 2 16680 80m; cat <<CONF
+{ mesh_head 2 $RP 80m; cat <<CONF
     mesh_node_networks 127.0.0.0/8;
     mesh_auth_window 120s;
     server {
-        listen 127.0.0.1:16670;
+        listen 127.0.0.1:$HP;
         location /mesh/v1/nodes { mesh_node_api; }
     }
 }
 CONF
 } > "$N/conf/nginx.conf"
 start_nginx "$N" 0
-wait_port 16670
+wait_port $HP
 sleep 1
 nginx_all="$NGINX_PID $(worker_pids "$NGINX_PID")"
 
@@ -68,7 +71,7 @@ profile() {           # $1 agents: strace and perf of a run under way
 hb_run() {    # $1 file, $2 connections, $3 delay ms, $4 s -> $W/hb.out
     MESH_HB_FILE=$1 MESH_HB_DELAY_MS=$3 taskset -c 1 wrk -t1 -c"$2" \
         -d"$4s" --latency -s "$TOP/bench/lua/heartbeat_paced.lua" \
-        http://127.0.0.1:16670 > "$W/hb.out" 2>&1
+        http://127.0.0.1:$HP > "$W/hb.out" 2>&1
 }
 
 # agents, connections, pause: connections x 1000 / pause = agents / 3
@@ -114,6 +117,6 @@ hb_run "$W/hb-fill.signed" 8 0 5
 paced 1000 2 6
 perl "$TOP/bench/lib/sign_hb.pl" "$SECRET" 10000 10000 > "$W/hb-fill.signed"
 hb_run "$W/hb-fill.signed" 8 0 15
-nodes=$(curl -s http://127.0.0.1:16670/mesh/v1/nodes | grep -o '"node_id"' | wc -l)
+nodes=$(curl -s http://127.0.0.1:$HP/mesh/v1/nodes | grep -o '"node_id"' | wc -l)
 echo "  (registry: $nodes nodes listed by /mesh/v1/nodes)"
 paced 10000 20 6

@@ -6,6 +6,18 @@
 # mesh through an echo-agent (before a second simulator).  nginx alone on
 # CPU 0; wrk, the simulators and the agent on CPU 1.  Not a test.
 #
+# Time to first token is measured three ways in one run, every path
+# alternating request by request:
+#   - "flood": as before, against the 2,000-token zero-delay simulators
+#     (the rest of the reply keeps the client's CPU busy while the first
+#     token travels: the client waits for the CPU, not for the token);
+#   - "paced": simulators shaped like a model (8 tokens, 1 ms apart), so
+#     nothing but the first token's own path runs; nginx still on CPU 0,
+#     so each hop to and from it is a wake-up across CPUs;
+#   - "one CPU": the same, through a second nginx on CPU 1 beside the
+#     client, the simulators and the agents: what the hops cost without
+#     this machine's cross-CPU wake-ups, whose price wakeup.pl prints.
+#
 #   bench/stream/run.sh [seconds per run, default 5] [rounds, default 3]
 #                       [TTFT requests per target, default 300]
 #   bench/stream/run.sh callgrind [streams per side, default 20]
@@ -41,6 +53,17 @@ for p in 16790 16791; do
     pids+=($!)
     wait_port $p
 done
+# paced like a model, for time to first token: the first token at once,
+# then a pause before each of the other 7, so the rest of the reply does
+# not compete for the CPU while the first token travels
+for p in 16793 16794; do
+    model=phi3:mini; [ $p = 16794 ] && model=qwen2.5:0.5b
+    taskset -c 1 "$B/bin/ollama-sim" --listen 127.0.0.1:$p --model $model \
+        --tokens 8 --token-delay-ms 1 --parallel 16 --queue 16 \
+        >"$W/sim$p.log" 2>&1 &
+    pids+=($!)
+    wait_port $p
+done
 N=$W/nginx
 nginx_prefix "$N"
 { mesh_head 1 16780 16m; cat <<CONF
@@ -59,9 +82,20 @@ nginx_prefix "$N"
         listen 127.0.0.1:16771;
         location / { proxy_pass http://plain_sim; }
     }
+    upstream paced_sim { server 127.0.0.1:16793; keepalive 16; }
+    server {
+        listen 127.0.0.1:16772;
+        location / { proxy_pass http://paced_sim; }
+    }
 }
 CONF
 } > "$N/conf/nginx.conf"
+# the same nginx again, on CPU 1, for the one-CPU paths: it shares the
+# registry through Redis
+N1=$W/nginx1
+nginx_prefix "$N1"
+sed 's/:16770;/:16773;/; s/:16771;/:16774;/; s/:16772;/:16775;/' \
+    "$N/conf/nginx.conf" > "$N1/conf/nginx.conf"
 
 if [ $CG = 1 ]; then
     mkdir -p "$W/cg"
@@ -118,21 +152,31 @@ if [ $CG = 1 ]; then
     exit 0
 fi
 
+start_nginx "$N1" 1
+wait_port 16773
 start_nginx "$N" 0
 wait_port 16770
 worker=$(worker_pids "$NGINX_PID")
 # the first simulator registered as a node itself (it ignores the task
 # token); the second behind a real echo-agent
-start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b"
-taskset -c 1 "$AGENT" --orchestrator http://127.0.0.1:16770 \
-    --listen 127.0.0.1:16792 --advertise-host 127.0.0.1 \
-    --ollama http://127.0.0.1:16791 --node-id bench-agent \
-    --secret-file "$W/mesh.secret" --max-tasks 64 --log-level warn --mdns off \
-    >"$W/agent.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 100); do
-    curl -s http://127.0.0.1:16770/mesh/v1/nodes | grep -q bench-agent && break
-    sleep 0.1
+start_hb 16770 "sim=127.0.0.1:16790:256:mistral:7b" \
+    "paced-sim=127.0.0.1:16793:256:phi3:mini"
+for a in 16792:16791:bench-agent 16795:16794:paced-agent; do
+    IFS=: read -r port ollama id <<< "$a"
+    taskset -c 1 "$AGENT" --orchestrator http://127.0.0.1:16770 \
+        --listen 127.0.0.1:$port --advertise-host 127.0.0.1 \
+        --ollama http://127.0.0.1:$ollama --node-id $id \
+        --secret-file "$W/mesh.secret" --max-tasks 64 --log-level warn \
+        --mdns off >"$W/agent-$id.log" 2>&1 &
+    pids+=($!)
+done
+for port in 16770 16773; do
+    for i in $(seq 1 100); do
+        curl -s http://127.0.0.1:$port/mesh/v1/nodes | grep -q paced-agent \
+            && curl -s http://127.0.0.1:$port/mesh/v1/nodes \
+               | grep -q bench-agent && break
+        sleep 0.1
+    done
 done
 
 BODY='{"model":"mistral:7b","prompt":"why is the sky blue"}'
@@ -161,11 +205,29 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "== time to first token, $NTTFT streamed requests each, alternating (kept-alive, one write each) =="
+echo "== time to first token, $NTTFT streamed requests each, every path alternating (kept-alive, one write each) =="
+echo "the floor: a wake-up on this machine (client, simulators, agents on CPU 1; nginx on CPU 0, the one-CPU nginx on CPU 1)"
+taskset -c 1 perl "$TOP/bench/stream/wakeup.pl" 2000 1 0
 taskset -c 1 perl "$TOP/bench/stream/ttft.pl" "$NTTFT" \
-    "simulator direct=16790" "plain nginx -> simulator=16771" \
-    "mesh -> simulator=16770" "simulator 2 direct=16791=llama3.2:3b" \
-    "mesh -> echo-agent -> simulator 2=16770=llama3.2:3b" | tee "$W/ttft.out"
+    "flood: simulator direct=16790" \
+    "flood: plain nginx -> simulator=16771" \
+    "flood: mesh -> simulator=16770" \
+    "flood: simulator 2 direct=16791=llama3.2:3b" \
+    "flood: mesh -> agent -> simulator 2=16770=llama3.2:3b" \
+    "paced: simulator direct=16793=phi3:mini" \
+    "paced: plain nginx -> simulator=16772=phi3:mini" \
+    "paced: mesh -> simulator=16770=phi3:mini" \
+    "paced: simulator 2 direct=16794=qwen2.5:0.5b" \
+    "paced: mesh -> agent -> simulator 2=16770=qwen2.5:0.5b" \
+    "one CPU: plain nginx -> simulator=16775=phi3:mini" \
+    "one CPU: mesh -> simulator=16773=phi3:mini" \
+    "one CPU: mesh -> agent -> simulator 2=16773=qwen2.5:0.5b" \
+    | tee "$W/ttft.out"
+# p50s by row: direct, plain, mesh, direct 2, mesh -> agent, per way
 awk '{ v[NR] = $(NF - 4) }
-     END { printf "  added at p50: by nginx (mesh) %.3f ms, by the agent %.3f ms, together %.3f ms\n",
-               v[3] - v[1], (v[5] - v[4]) - (v[3] - v[1]), v[5] - v[4] }' "$W/ttft.out"
+     function added(name, d, p, m, d2, a) {
+         printf "  added at p50, %-8s plain nginx %.3f ms; by nginx (mesh) %.3f ms, by the agent %.3f ms, together %.3f ms\n",
+             name ":", v[p] - v[d], v[m] - v[d], (v[a] - v[d2]) - (v[m] - v[d]),
+             v[a] - v[d2] }
+     END { added("flood", 1, 2, 3, 4, 5); added("paced", 6, 7, 8, 9, 10)
+           added("one CPU", 6, 11, 12, 9, 13) }' "$W/ttft.out"

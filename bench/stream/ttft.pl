@@ -65,6 +65,6 @@ for my $i (1 .. $n + 20) {
     }
 }
 for my $k (0 .. $#sock) {
-    printf "  %-32s TTFT p50 %7.3f ms   p99 %7.3f ms\n", $label[$k],
+    printf "  %-40s TTFT p50 %7.3f ms   p99 %7.3f ms\n", $label[$k],
         1000 * pct(50, @{ $t{$k} }), 1000 * pct(99, @{ $t{$k} });
 }

@@ -14,7 +14,9 @@
  *    model lists, slots reclaimed, leaves, downs (connect failure, by id,
  *    the sweep's), ejections, Redis' load, dispatches and their releases,
  *    with the clock moving; after every change each slot's summary must
- *    be what its slot says, and decisions between changes must agree.
+ *    be what its slot says, and decisions between changes must agree;
+ * 3. a node's load count through heartbeats signed before and after the
+ *    tasks that ended here, and when it is marked down.
  *
  * Every answer must be the same: result, node and model.  Prints "N
  * passed, M failed", exits 1 on any failure.
@@ -61,6 +63,13 @@ static ngx_uint_t test_sums(ngx_http_mesh_registry_sh_t *reg,
 static void test_caps(ngx_http_mesh_caps_t *caps, ngx_uint_t id,
     ngx_uint_t same);
 static void test_writers(void);
+static void test_counts(void);
+static void test_end(ngx_http_mesh_zone_t *zone, ngx_http_mesh_node_t *node,
+    int64_t at);
+static void test_heartbeat(ngx_http_mesh_caps_t *caps,
+    ngx_http_mesh_node_t *node, const char *what, int64_t at, time_t sent,
+    uint32_t active, ngx_int_t want_rc, ngx_uint_t want,
+    ngx_uint_t want_load);
 
 
 static const char  *names[] = {
@@ -618,8 +627,11 @@ test_writers(void)
         case 0: case 1: case 2: case 3:
             /* a heartbeat (a join, at first); now and then an old copy */
             test_caps(&caps[k], k, rand() % 4 != 0);
+            /* signed now, a second or more ago, or unknown (events) */
             (void) ngx_http_mesh_registry_update(&caps[k],
-                           rand() % 10 ? now : now - 2000, &change);
+                           rand() % 10 ? now : now - 2000,
+                           rand() % 4 ? now / 1000 - rand() % 4 : 0,
+                           &change);
             break;
 
         case 4:
@@ -726,6 +738,125 @@ test_writers(void)
 }
 
 
+/* part 3: the count a heartbeat leaves, its sent time against the ends */
+
+static void
+test_counts(void)
+{
+    int64_t                       t;
+    ngx_uint_t                    change;
+    ngx_http_mesh_caps_t          caps;
+    ngx_http_mesh_zone_t         *zone;
+    ngx_http_mesh_node_t         *node;
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    zone = shim_zone_init(8 * sizeof(ngx_http_mesh_node_t),
+                          ngx_http_mesh_registry_init_zone);
+    if (zone == NULL) {
+        exit(2);
+    }
+
+    reg = ngx_http_mesh_reg(zone);
+    caps.nmodels = 0;
+    test_caps(&caps, 1, 0);
+    caps.status = NGX_HTTP_MESH_STATUS_IDLE;
+    caps.max_tasks = 0;
+
+    /* joined at 100.000 s; tasks from here ended at 100.9 and 101.2 s */
+    t = 100000;
+    shim_set_now(t);
+    caps.active_tasks = 0;
+    (void) ngx_http_mesh_registry_update(&caps, t, 100, &change);
+
+    node = &reg->nodes[ngx_http_mesh_registry_find(reg, caps.node_id)];
+
+    test_end(zone, node, t + 900);
+    test_end(zone, node, t + 1200);
+
+    /* the agent counted both and one of another orchestrator's: 3 */
+    test_heartbeat(&caps, node, "sent in the second before the last end",
+                   t + 1300, 100, 3, NGX_OK, 1, 1);
+    test_heartbeat(&caps, node, "sent in the second of the last end",
+                   t + 1400, 101, 2, NGX_OK, 1, 1);
+    test_heartbeat(&caps, node, "sent after the last end",
+                   t + 1500, 102, 1, NGX_OK, 1, 1);
+
+    /* an end at 102.1 s, then a heartbeat from 99 s: its count is not
+       taken, the zone's stays */
+    test_end(zone, node, t + 2100);
+    test_heartbeat(&caps, node, "sent before the seconds kept",
+                   t + 2200, 99, 4, NGX_DONE, 1, 1);
+    test_heartbeat(&caps, node, "sent at an unknown time",
+                   t + 2300, 0, 4, NGX_OK, 4, 4);
+
+    /* one of this nginx's running: down, its load is that one alone */
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_mesh_registry_reserve(reg, node);
+    (void) ngx_http_mesh_registry_mark_down(reg, node, t + 2400);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (ngx_http_mesh_registry_load(node) != 1
+        || reg->sums[node - reg->nodes].load != 1)
+    {
+        failed++;
+        printf("marked down: load %lu, its summary's %lu, not 1\n",
+               (unsigned long) ngx_http_mesh_registry_load(node),
+               (unsigned long) reg->sums[node - reg->nodes].load);
+
+    } else {
+        passed++;
+    }
+
+    shim_zone_free();
+}
+
+
+/* a task dispatched to node, ended at ms at */
+
+static void
+test_end(ngx_http_mesh_zone_t *zone, ngx_http_mesh_node_t *node, int64_t at)
+{
+    ngx_http_mesh_registry_sh_t  *reg;
+
+    reg = ngx_http_mesh_reg(zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_mesh_registry_reserve(reg, node);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    shim_set_now(at);
+    ngx_http_mesh_registry_release(node - reg->nodes);
+}
+
+
+/* a heartbeat at ms at of the agent's count active, signed at sent */
+
+static void
+test_heartbeat(ngx_http_mesh_caps_t *caps, ngx_http_mesh_node_t *node,
+    const char *what, int64_t at, time_t sent, uint32_t active,
+    ngx_int_t want_rc, ngx_uint_t want, ngx_uint_t want_load)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  change, load;
+
+    shim_set_now(at);
+    caps->active_tasks = active;
+    rc = ngx_http_mesh_registry_update(caps, at, sent, &change);
+    load = ngx_http_mesh_registry_load(node);
+
+    if (rc == want_rc && caps->active_tasks == want && load == want_load) {
+        passed++;
+        return;
+    }
+
+    failed++;
+    printf("%s: rc %ld count %lu load %lu, not rc %ld count %lu load %lu\n",
+           what, (long) rc, (unsigned long) caps->active_tasks,
+           (unsigned long) load, (long) want_rc, (unsigned long) want,
+           (unsigned long) want_load);
+}
+
+
 int
 main(void)
 {
@@ -733,6 +864,7 @@ main(void)
 
     test_random();
     test_writers();
+    test_counts();
 
     printf("%d passed, %d failed\n", passed, failed);
 

@@ -459,7 +459,8 @@ sub events {
 # "kind key=value ...": the event's fields, keys sorted, nested values
 # as canonical JSON; ts, duration_ms and tokens_per_sec as "N" when they
 # are numbers (their values vary); task ids as "#1", "#2"... in order of
-# appearance, through %$ids; "by" (the publishing nginx) as ORCH.
+# appearance, through %$ids; "by" (the publishing nginx) as ORCH; "sent"
+# (a heartbeat's signed time) as S when it is a unix time within 600 s.
 sub event_line {
     my ($ev, $ids) = @_;
     my @kv;
@@ -473,6 +474,9 @@ sub event_line {
             next if $k eq 'ts' && $v eq 'N';
         } elsif ($k eq 'by' && defined $v && $v =~ /^[0-9a-f]{16}$/) {
             $v = 'ORCH';            # the publishing nginx, random per zone
+        } elsif ($k eq 'sent' && defined $v && $v =~ /^\d+$/
+                 && abs($v - time) < 600) {
+            $v = 'S';
         } elsif ($k eq 'task_id') {
             my $n = keys %$ids;
             $v = $ids->{$v} //= '#' . ($n + 1);
