@@ -316,10 +316,12 @@ if [ "$NODES" -ge 2 ] && [ "$NODES" -lt 5 ]; then
     cat <<MSG
 
 The queue: codellama:7b is on node-code only, 4 tasks at a time.  Send 8:
-  for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null $url/api/generate \\
-       -d '{"model":"codellama:7b","prompt":"q","stream":false}' & done
-  For a second the node list shows node-code with "active_tasks":4 and
-  "queued":4; then the waiting ones run, and all 8 answer 200.
+  for i in 1 2 3 4 5 6 7 8; do
+    curl -s -o /dev/null -w '%{http_code}\\n' $url/api/generate \\
+         -d '{"model":"codellama:7b","prompt":"q","stream":false}' & done; wait
+  For a second the node list shows node-code with "active_tasks":4, and
+  the mesh's "queued":4 after the nodes; then the waiting ones run, and the
+  loop prints 200 eight times.
 MSG
 fi
 cat <<MSG
