@@ -201,7 +201,8 @@ start nginx "$NGINX" -p "$DEMO/nginx" -c conf/nginx.conf -g 'daemon off;'
 nginx_idx=$started
 wait_port "$HTTP_PORT" "${pids[$nginx_idx]}" \
     || { say "nginx did not start"; exit 1; }
-say "nginx           http://127.0.0.1:$HTTP_PORT (module ngx_http_mesh_module)"
+say "nginx           http://127.0.0.1:$HTTP_PORT (module" \
+    "ngx_http_mesh_module, pid ${pids[$nginx_idx]})"
 say "gRPC            127.0.0.1:$grpc_port (echo.mesh.Mesh, HTTP/2)"
 
 # Node profiles, used in turn: together they have a vision, a code and two
