@@ -35,6 +35,13 @@ is($code, 200, 'a task through the demo mesh answers 200');
 is($node, 'node-code', 'on the node with the code model');
 like($reply, qr/"response":"\[codellama:7b\] hello demo/, 'with the simulator\'s reply');
 
+# the queue's "try this", run as printed: the reader sees each status
+my ($loop) = $demo->console =~ /Send 8:\n((?:  .*\n)+?)  For a second/;
+ok(defined $loop, 'the demo prints the queue loop') or diag($demo->console);
+my $codes = defined $loop ? `$loop` : '';
+is(join(' ', split /\s+/, $codes), join(' ', ('200') x 8),
+   'the printed loop shows its eight requests answer 200');
+
 # the processes of the demo's session, before Ctrl-C
 my @group = grep { $_ != $demo->pid } $demo->session_pids;
 ok(@group >= 6, 'redis, nginx (master and workers), two simulators and '

@@ -21,6 +21,9 @@ my $nginx = do { open my $fh, '<', $pidfile; <$fh> } // 0;
 chomp $nginx;
 ok((grep { $_ == $nginx } @group), 'nginx\'s master is the demo\'s')
     or diag("nginx $nginx, pids: @group");
+like($demo->console,
+     qr/^demo: nginx +http:\S+ \(module ngx_http_mesh_module, pid $nginx\)$/m,
+     'its start line gives the master\'s pid, as for every piece');
 
 ok($nginx && kill('KILL', $nginx), "kill -KILL $nginx (nginx)");
 is($demo->wait_exit, 1 << 8, 'the demo exits 1');

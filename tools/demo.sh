@@ -201,7 +201,8 @@ start nginx "$NGINX" -p "$DEMO/nginx" -c conf/nginx.conf -g 'daemon off;'
 nginx_idx=$started
 wait_port "$HTTP_PORT" "${pids[$nginx_idx]}" \
     || { say "nginx did not start"; exit 1; }
-say "nginx           http://127.0.0.1:$HTTP_PORT (module ngx_http_mesh_module)"
+say "nginx           http://127.0.0.1:$HTTP_PORT (module" \
+    "ngx_http_mesh_module, pid ${pids[$nginx_idx]})"
 say "gRPC            127.0.0.1:$grpc_port (echo.mesh.Mesh, HTTP/2)"
 
 # Node profiles, used in turn: together they have a vision, a code and two
@@ -316,10 +317,12 @@ if [ "$NODES" -ge 2 ] && [ "$NODES" -lt 5 ]; then
     cat <<MSG
 
 The queue: codellama:7b is on node-code only, 4 tasks at a time.  Send 8:
-  for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null $url/api/generate \\
-       -d '{"model":"codellama:7b","prompt":"q","stream":false}' & done
-  For a second the node list shows node-code with "active_tasks":4 and
-  "queued":4; then the waiting ones run, and all 8 answer 200.
+  for i in 1 2 3 4 5 6 7 8; do
+    curl -s -o /dev/null -w '%{http_code}\\n' $url/api/generate \\
+         -d '{"model":"codellama:7b","prompt":"q","stream":false}' & done; wait
+  For a second the node list shows node-code with "active_tasks":4, and
+  the mesh's "queued":4 after the nodes; then the waiting ones run, and the
+  loop prints 200 eight times.
 MSG
 fi
 cat <<MSG
