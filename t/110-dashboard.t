@@ -271,7 +271,7 @@ waitpid $pid, 0;
 is($? >> 8, 0, 'the browser script exits 0');
 
 # Every check of the script ran: a script that dies half-way has fewer.
-my $want = 20 + keys(%models) + ($pipeline ? 1 : 0);
+my $want = 21 + keys(%models) + ($pipeline ? 1 : 0);
 is($checks, $want, "the browser script made all $want checks")
     or diag("checks made:\n" . join("\n", @names));
 ok(-s "$shots/dashboard-desktop.png" && -s "$shots/dashboard-phone.png",

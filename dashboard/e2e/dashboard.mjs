@@ -211,6 +211,32 @@ try {
                diag: `models shown: ${shown.join(', ')}; status ${status}` };
     });
   }
+  // each edge runs between the orchestrator and its node, not around
+  // either box (a node above the orchestrator once got its edge from the
+  // orchestrator's bottom to its own top)
+  await check('every map edge stays between the orchestrator and its node',
+              async () => {
+    const r = await page.evaluate((ids) => {
+      const box = (sel) => document.querySelector(sel)
+        ?.getBoundingClientRect();
+      const o = box('[data-testid="map-orchestrator"]');
+      return ids.map((id) => {
+        const n = box(`[data-testid="map-node-${id}"]`);
+        const e = box(`.react-flow__edge[data-id="e-${id}"] path`);
+        if (!o || !n || !e) return { id, missing: true };
+        const slack = 2;
+        const inside = e.top >= Math.min(o.top, n.top) - slack
+          && e.bottom <= Math.max(o.bottom, n.bottom) + slack
+          && e.left >= Math.min(o.left, n.left) - slack
+          && e.right <= Math.max(o.right, n.right) + slack;
+        return { id, inside, edge: [e.left, e.top, e.right, e.bottom]
+          .map(Math.round), node: [n.left, n.top, n.right, n.bottom]
+          .map(Math.round) };
+      });
+    }, Object.keys(cfg.nodes));
+    return { ok: r.length > 0 && r.every((x) => x.inside),
+             diag: JSON.stringify(r) };
+  });
   await check('no other node is shown', async () => {
     const ids = await page.locator('[data-testid^="node-card-"]')
       .evaluateAll((els) => els.map((e) => e.dataset.testid.slice(10)));

@@ -4,13 +4,29 @@ import { Handle, Position, ReactFlow, ReactFlowProvider, applyNodeChanges,
 import { isLit, nodeStatus } from '../feed/state.js';
 
 const ORCH = '__orchestrator';
+const SIDES = [Position.Top, Position.Bottom, Position.Left, Position.Right];
+
+// An edge leaves the orchestrator on the side facing its node and enters
+// the node on the side facing back: with one pair of handles, a node above
+// the orchestrator got a curve around both boxes.
+function facing({ x, y }) {
+  if (Math.abs(y) >= Math.abs(x)) {
+    return y < 0 ? [Position.Top, Position.Bottom]
+                 : [Position.Bottom, Position.Top];
+  }
+  return x < 0 ? [Position.Left, Position.Right]
+               : [Position.Right, Position.Left];
+}
 
 function OrchestratorNode() {
   return (
     <div className="map-node map-orch" data-testid="map-orchestrator">
       <strong>orchestrator</strong>
       <span>nginx + mesh module</span>
-      <Handle type="source" position={Position.Bottom} isConnectable={false} />
+      {SIDES.map((side) => (
+        <Handle key={side} id={side} type="source" position={side}
+                isConnectable={false} className="map-handle" />
+      ))}
     </div>
   );
 }
@@ -20,7 +36,10 @@ function MeshNode({ data }) {
     <div className={`map-node map-${data.status}`}
          data-testid={`map-node-${data.id}`} data-status={data.status}
          title={`${data.id}: ${data.status}`}>
-      <Handle type="target" position={Position.Top} isConnectable={false} />
+      {SIDES.map((side) => (
+        <Handle key={side} id={side} type="target" position={side}
+                isConnectable={false} className="map-handle" />
+      ))}
       <strong>{data.id}</strong>
       <span>{data.status} · {data.active}/{data.max}</span>
     </div>
@@ -85,15 +104,18 @@ function MapView({ state, now }) {
   const onNodesChange = useCallback(
     (changes) => setShown((ns) => applyNodeChanges(changes, ns)), []);
 
-  const edges = useMemo(() => state.order.map((id) => {
+  const edges = useMemo(() => pos.map((p) => {
+    const { id } = p;
     const lit = isLit(state, id, now);
     const down = nodeStatus(state.nodes[id]) === 'down';
+    const [from, to] = facing(p);
     return {
       id: `e-${id}`, source: ORCH, target: id, animated: lit,
+      sourceHandle: from, targetHandle: to,
       className: lit ? 'edge-lit' : (down ? 'edge-down' : 'edge-idle'),
       data: { lit },
     };
-  }), [state, now]);
+  }), [pos, state, now]);
 
   return (
     <div className="map" data-testid="mesh-map"
