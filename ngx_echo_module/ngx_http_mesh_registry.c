@@ -686,11 +686,17 @@ ngx_http_mesh_registry_release(ngx_uint_t index)
         ngx_http_mesh_registry_sum_load(reg, node);
     }
 
-    /* for a heartbeat the agent sent before this end (registry_update) */
+    /*
+     * For a heartbeat the agent sent before this end (registry_update).
+     * A worker's cached clock may lag the one that ended the last task:
+     * this end came after that one (the mutex orders them), so it is in
+     * end_sec still, never in an older second that would drop the ends
+     * kept.
+     */
 
     sec = ngx_http_mesh_now_ms() / 1000;
 
-    if (sec != node->end_sec) {
+    if (sec > node->end_sec) {
         node->ends[1] = (sec == node->end_sec + 1) ? node->ends[0] : 0;
         node->ends[0] = 0;
         node->end_sec = sec;

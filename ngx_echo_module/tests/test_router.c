@@ -789,6 +789,16 @@ test_counts(void)
     test_heartbeat(&caps, node, "sent at an unknown time",
                    t + 2300, 0, 4, NGX_OK, 4, 4);
 
+    /*
+     * Two workers end a task each in 103 s; the second took the mutex
+     * after the first, its cached clock still at 102.99 s: both ends are
+     * in 103 s for a heartbeat sent then.
+     */
+    test_end(zone, node, t + 3200);
+    test_end(zone, node, t + 2990);
+    test_heartbeat(&caps, node, "sent as two ended, one on a late clock",
+                   t + 3300, 103, 2, NGX_OK, 0, 0);
+
     /* one of this nginx's running: down, its load is that one alone */
     ngx_shmtx_lock(&zone->shpool->mutex);
     ngx_http_mesh_registry_reserve(reg, node);
