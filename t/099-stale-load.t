@@ -221,3 +221,22 @@ Mesh::Chaos::node('a')->{active_tasks} == 0
 Mesh::Chaos::node('a')->{up} == 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: a heartbeat signed ahead of this nginx's clock (inside the auth window), built before a task ended and read after: the count stays 0
+--- init
+main::mesh();
+main::task() == 200 or Test::More::diag("task: $main::Task->{status}");
+Mesh::Chaos::settled_load('a');
+# the agent's clock is 20 s ahead: its heartbeat, built while the task
+# ran, arrives now
+main::hb(1, time + 20) == 200 or Test::More::diag('heartbeat refused');
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: "node_id":"a",
+--- checks
+$Task->{status} == 200
+main::load_now() eq '0/0'
+--- no_error_log
+[error]
