@@ -725,8 +725,12 @@ ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now, char *node_id)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     node = &ngx_http_mesh_reg(zone)->nodes[index];
-    was_up = ngx_http_mesh_registry_mark_down(ngx_http_mesh_reg(zone), node,
-                                              now);
+
+    /* a node that left is not down: its Redis hash is gone, and
+       ngx_http_mesh_sync_down() would write a count back into it */
+    was_up = node->left ? 0
+                        : ngx_http_mesh_registry_mark_down(
+                              ngx_http_mesh_reg(zone), node, now);
 
     ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
 

@@ -749,6 +749,7 @@ test_counts(void)
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_node_t         *node;
     ngx_http_mesh_registry_sh_t  *reg;
+    char                          id[NGX_HTTP_MESH_ID_LEN];
 
     zone = shim_zone_init(8 * sizeof(ngx_http_mesh_node_t),
                           ngx_http_mesh_registry_init_zone);
@@ -812,6 +813,19 @@ test_counts(void)
         printf("marked down: load %lu, its summary's %lu, not 1\n",
                (unsigned long) ngx_http_mesh_registry_load(node),
                (unsigned long) reg->sums[node - reg->nodes].load);
+
+    } else {
+        passed++;
+    }
+
+    /* up again, then it leaves: a failed connect after that is no down
+       (its Redis hash is gone, sync_down would write it back) */
+    (void) ngx_http_mesh_registry_update(&caps, t + 3500, 0, &change);
+    (void) ngx_http_mesh_registry_leave(caps.node_id);
+
+    if (ngx_http_mesh_registry_down(node - reg->nodes, t + 3600, id) != 0) {
+        failed++;
+        printf("a node that left is marked down by a failed connect\n");
 
     } else {
         passed++;
