@@ -47,7 +47,7 @@ typedef struct {
     ngx_pool_cleanup_t     *cln;
     ngx_event_t             guard;
     ngx_str_t               body;       /* while the nonce is claimed */
-    time_t                  sent;       /* the signature's timestamp */
+    time_t                  sent;       /* signed, at most its arrival */
 } ngx_http_mesh_node_wait_t;
 
 
@@ -237,7 +237,13 @@ ngx_http_mesh_node_signed(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     wait->body = *body;
-    wait->sent = sign.ts;
+
+    /*
+     * The agent counted before the request arrived here: a later signed
+     * time is its clock ahead of ours, and would take none of the ends
+     * since off its count (registry_update).
+     */
+    wait->sent = ngx_min(sign.ts, r->start_sec);
 
     /* a timestamp is accepted up to a window either side of now */
     rc = ngx_http_mesh_sync_nonce(&sign.nonce,

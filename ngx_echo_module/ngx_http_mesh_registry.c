@@ -686,11 +686,17 @@ ngx_http_mesh_registry_release(ngx_uint_t index)
         ngx_http_mesh_registry_sum_load(reg, node);
     }
 
-    /* for a heartbeat the agent sent before this end (registry_update) */
+    /*
+     * For a heartbeat the agent sent before this end (registry_update).
+     * A worker's cached clock may lag the one that ended the last task:
+     * this end came after that one (the mutex orders them), so it is in
+     * end_sec still, never in an older second that would drop the ends
+     * kept.
+     */
 
     sec = ngx_http_mesh_now_ms() / 1000;
 
-    if (sec != node->end_sec) {
+    if (sec > node->end_sec) {
         node->ends[1] = (sec == node->end_sec + 1) ? node->ends[0] : 0;
         node->ends[0] = 0;
         node->end_sec = sec;
@@ -719,8 +725,12 @@ ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now, char *node_id)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     node = &ngx_http_mesh_reg(zone)->nodes[index];
-    was_up = ngx_http_mesh_registry_mark_down(ngx_http_mesh_reg(zone), node,
-                                              now);
+
+    /* a node that left is not down: its Redis hash is gone, and
+       ngx_http_mesh_sync_down() would write a count back into it */
+    was_up = node->left ? 0
+                        : ngx_http_mesh_registry_mark_down(
+                              ngx_http_mesh_reg(zone), node, now);
 
     ngx_memcpy(node_id, node->caps.node_id, NGX_HTTP_MESH_ID_LEN);
 

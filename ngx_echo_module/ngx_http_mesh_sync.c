@@ -485,6 +485,11 @@ ngx_http_mesh_sync_on_message(ngx_str_t *msg, void *data)
                                         NGX_HTTP_MESH_SENT_WITHIN,
                                         NGX_MAX_TIME_T_VALUE / 10);
 
+    /* counted before it reached us: a later time is a clock ahead */
+    if (sent > ngx_time()) {
+        sent = ngx_time();
+    }
+
     if (ngx_http_mesh_parse_caps((char *) msg->data, msg->len, caps, err)
         == 0)
     {

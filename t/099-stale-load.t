@@ -221,3 +221,52 @@ Mesh::Chaos::node('a')->{active_tasks} == 0
 Mesh::Chaos::node('a')->{up} == 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: a heartbeat signed ahead of this nginx's clock (inside the auth window), built before a task ended and read after: the count stays 0
+--- init
+main::mesh();
+main::task() == 200 or Test::More::diag("task: $main::Task->{status}");
+Mesh::Chaos::settled_load('a');
+# the agent's clock is 20 s ahead: its heartbeat, built while the task
+# ran, arrives now
+main::hb(1, time + 20) == 200 or Test::More::diag('heartbeat refused');
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: "node_id":"a",
+--- checks
+$Task->{status} == 200
+main::load_now() eq '0/0'
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: another orchestrator's heartbeat event with a "sent" ahead of this nginx's clock, built before a task ended here: this nginx takes its end off the count
+--- init
+main::mesh();
+main::task() == 200 or Test::More::diag("task: $main::Task->{status}");
+# at once: a "sent" bounded by this nginx's now finds the end in the two
+# seconds kept (so no wait for Redis to settle; the zone's count is read)
+# the other orchestrator's clock (or the agent's, as it bounded it) is
+# 20 s ahead of this one's
+$main::Event = Mesh::Node::caps_json({ caps => {
+    node_id => 'a', port => $Mesh::Orch::Sims{S}->port,
+    models => [['mistral:7b', 'text']], active_tasks => 1,
+    ram_free_gb => 5 } });
+my $ahead = time + 20;
+$main::Event =~ s/^\{/{"event":"node.heartbeat","ts":1,"by":"another-orch-001","sent":$ahead,/;
+Mesh::Chaos::redis('PUBLISH', 'mesh:events', $main::Event);
+# applied: its free RAM shows
+Mesh::Orch::wait_until(
+    sub { Mesh::Chaos::node('a')->{hardware}{ram_free_gb} == 5 }, 5);
+--- request
+GET /mesh/v1/nodes
+--- response_body_like: "node_id":"a",
+--- checks
+$Task->{status} == 200
+Mesh::Chaos::node('a')->{hardware}{ram_free_gb} == 5
+Mesh::Chaos::node('a')->{active_tasks} == 0
+--- no_error_log
+[error]

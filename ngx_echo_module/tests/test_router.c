@@ -749,6 +749,7 @@ test_counts(void)
     ngx_http_mesh_zone_t         *zone;
     ngx_http_mesh_node_t         *node;
     ngx_http_mesh_registry_sh_t  *reg;
+    char                          id[NGX_HTTP_MESH_ID_LEN];
 
     zone = shim_zone_init(8 * sizeof(ngx_http_mesh_node_t),
                           ngx_http_mesh_registry_init_zone);
@@ -789,6 +790,16 @@ test_counts(void)
     test_heartbeat(&caps, node, "sent at an unknown time",
                    t + 2300, 0, 4, NGX_OK, 4, 4);
 
+    /*
+     * Two workers end a task each in 103 s; the second took the mutex
+     * after the first, its cached clock still at 102.99 s: both ends are
+     * in 103 s for a heartbeat sent then.
+     */
+    test_end(zone, node, t + 3200);
+    test_end(zone, node, t + 2990);
+    test_heartbeat(&caps, node, "sent as two ended, one on a late clock",
+                   t + 3300, 103, 2, NGX_OK, 0, 0);
+
     /* one of this nginx's running: down, its load is that one alone */
     ngx_shmtx_lock(&zone->shpool->mutex);
     ngx_http_mesh_registry_reserve(reg, node);
@@ -802,6 +813,19 @@ test_counts(void)
         printf("marked down: load %lu, its summary's %lu, not 1\n",
                (unsigned long) ngx_http_mesh_registry_load(node),
                (unsigned long) reg->sums[node - reg->nodes].load);
+
+    } else {
+        passed++;
+    }
+
+    /* up again, then it leaves: a failed connect after that is no down
+       (its Redis hash is gone, sync_down would write it back) */
+    (void) ngx_http_mesh_registry_update(&caps, t + 3500, 0, &change);
+    (void) ngx_http_mesh_registry_leave(caps.node_id);
+
+    if (ngx_http_mesh_registry_down(node - reg->nodes, t + 3600, id) != 0) {
+        failed++;
+        printf("a node that left is marked down by a failed connect\n");
 
     } else {
         passed++;
