@@ -726,8 +726,8 @@ ngx_http_mesh_registry_down(ngx_uint_t index, int64_t now, char *node_id)
 
     node = &ngx_http_mesh_reg(zone)->nodes[index];
 
-    /* a node that left is not down: its Redis hash is gone, and
-       ngx_http_mesh_sync_down() would write a count back into it */
+    /* a node that left is not down: its Redis hash is gone, and the
+       sync layer's mark-down would write a count back into it */
     was_up = node->left ? 0
                         : ngx_http_mesh_registry_mark_down(
                               ngx_http_mesh_reg(zone), node, now);
