@@ -125,6 +125,8 @@ def main():
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--meta", action="append", default=[])
     ap.add_argument("--until")
+    ap.add_argument("--join", type=float,
+                    help="(concurrent) seconds to wait for every call")
     ap.add_argument("mode")
     ap.add_argument("method")
     ap.add_argument("json", help="the request as JSON, or @FILE")
@@ -160,13 +162,20 @@ def main():
         def run(i):
             results[i] = one(args, pb, pbg)
 
-        threads = [threading.Thread(target=run, args=(i,))
+        # daemon threads and a deadline: a call that never ends is shown
+        # as HUNG (null) instead of the whole client killed with nothing
+        threads = [threading.Thread(target=run, args=(i,), daemon=True)
                    for i in range(int(args.n))]
         for t in threads:
             t.start()
+        end = time.monotonic() + args.join if args.join else None
         for t in threads:
-            t.join()
-        print(json.dumps({"results": results}), flush=True)
+            t.join(None if end is None else max(0, end - time.monotonic()))
+        hung = [i for i, t in enumerate(threads) if t.is_alive()]
+        out = {"results": [r for r in results if r is not None]}
+        if hung:
+            out["hung"] = hung
+        print(json.dumps(out), flush=True)
 
     else:
         sys.exit("unknown mode " + args.mode)
