@@ -90,6 +90,21 @@ sub next_second {
 repeat_each(1);
 plan tests => Mesh::Orch::count_tests() + Mesh::Checks::count();
 no_shuffle();
+# Another orchestrator publishes node a's heartbeat (the agent's count 1,
+# signed at second $sent); waits until this nginx applied it.
+sub other_heartbeat {
+    my ($sent) = @_;
+    my $event = Mesh::Node::caps_json({ caps => {
+        node_id => 'a', port => $Mesh::Orch::Sims{S}->port,
+        models => [['mistral:7b', 'text']], active_tasks => 1,
+        ram_free_gb => 5 } });
+    $event =~ s/^\{/{"event":"node.heartbeat","ts":1,"by":"another-orch-001","sent":$sent,/;
+    Mesh::Chaos::redis('PUBLISH', 'mesh:events', $event);
+    # applied: its free RAM shows
+    Mesh::Orch::wait_until(
+        sub { Mesh::Chaos::node('a')->{hardware}{ram_free_gb} == 5 }, 5);
+}
+
 run_tests();
 
 __DATA__
@@ -202,15 +217,7 @@ main::task() == 200 or Test::More::diag("task: $main::Task->{status}");
 Mesh::Chaos::settled_load('a');
 # the node heartbeats to another orchestrator, which publishes it with
 # the agent's count and the heartbeat's signed time
-$main::Event = Mesh::Node::caps_json({ caps => {
-    node_id => 'a', port => $Mesh::Orch::Sims{S}->port,
-    models => [['mistral:7b', 'text']], active_tasks => 1,
-    ram_free_gb => 5 } });
-$main::Event =~ s/^\{/{"event":"node.heartbeat","ts":1,"by":"another-orch-001","sent":$main::T0,/;
-Mesh::Chaos::redis('PUBLISH', 'mesh:events', $main::Event);
-# applied: its free RAM shows
-Mesh::Orch::wait_until(
-    sub { Mesh::Chaos::node('a')->{hardware}{ram_free_gb} == 5 }, 5);
+main::other_heartbeat($main::T0);
 --- request
 GET /mesh/v1/nodes
 --- response_body_like: "node_id":"a",
@@ -251,16 +258,7 @@ main::task() == 200 or Test::More::diag("task: $main::Task->{status}");
 # seconds kept (so no wait for Redis to settle; the zone's count is read)
 # the other orchestrator's clock (or the agent's, as it bounded it) is
 # 20 s ahead of this one's
-$main::Event = Mesh::Node::caps_json({ caps => {
-    node_id => 'a', port => $Mesh::Orch::Sims{S}->port,
-    models => [['mistral:7b', 'text']], active_tasks => 1,
-    ram_free_gb => 5 } });
-my $ahead = time + 20;
-$main::Event =~ s/^\{/{"event":"node.heartbeat","ts":1,"by":"another-orch-001","sent":$ahead,/;
-Mesh::Chaos::redis('PUBLISH', 'mesh:events', $main::Event);
-# applied: its free RAM shows
-Mesh::Orch::wait_until(
-    sub { Mesh::Chaos::node('a')->{hardware}{ram_free_gb} == 5 }, 5);
+main::other_heartbeat(time + 20);
 --- request
 GET /mesh/v1/nodes
 --- response_body_like: "node_id":"a",
