@@ -3,7 +3,9 @@
 # they happen (a node joins, a task is routed and done); WatchRequest.only
 # filters by kind; a cancel (RST_STREAM) frees the feed client; a reader
 # too slow for mesh_feed_buffer ends with RESOURCE_EXHAUSTED; 20 watchers
-# at once each get every event; a deadline (grpc-timeout, from grpcio's
+# at once each get every event published once they are in (the worker's
+# subscription already in place, as a Watch before them holds it); a
+# deadline (grpc-timeout, from grpcio's
 # timeout= and from curl, which ignores it) ends the call with
 # DEADLINE_EXCEEDED and frees the feed client.  A graceful stop
 # (UNAVAILABLE "server going away") is t/135's.
@@ -20,7 +22,7 @@ use Mesh::Pipeline;
 use Mesh::Proc;
 use Mesh::SimClient;
 
-our ($W, $R, $T);
+our ($W, $R, $T, $H);
 
 # mesh_metrics on a port of its own: the block defaults have no /metrics
 $ENV{TEST_NGINX_METRICS_PORT} = Mesh::Proc::free_port();
@@ -43,6 +45,13 @@ sub feed_clients {
         ->request('GET', '/metrics', undef, timeout => 10);
     return -1 unless ($r->{status} // 0) == 200;
     return $r->{content} =~ /^mesh_feed_clients (\d+)$/m ? $1 : -1;
+}
+
+# the worker's feed subscription is in place: Redis counts a subscriber
+# of mesh:tasks (the registry's own subscriber has mesh:events only)
+sub feed_listening {
+    return (Mesh::Orch::redis('PUBSUB', 'NUMSUB', 'mesh:tasks')
+            =~ /^mesh:tasks\n(\d+)/)[0] // 0;
 }
 
 sub kinds { return join ' ', map { $_->{kind} // '?' } @{ $_[0] } }
@@ -136,15 +145,16 @@ client too slow
 
 
 === TEST 6: 20 watchers at once: each gets the snapshot and the event
---- init
-Mesh::Orch::later(sub { main::feed_clients() == 20 },
-                  sub { main::publish_kinds('node.load', 'x.all') }, 110);
 --- request
 GET /mesh/status
 --- checks
+($main::H = Mesh::Grpc::watch({}, until => 'x.held')) && Mesh::Grpc::watch_saw($H, 15, 'snapshot')
+Mesh::Orch::wait_until(sub { main::feed_listening() }, 15)
+Mesh::Orch::later(sub { main::feed_clients() == 21 }, sub { main::publish_kinds('node.load', 'x.all') }, 110)
 @{ ($main::R = Mesh::Grpc::run('concurrent', 'Watch', {}, n => 20, until => 'x.all'))->{results} || [] } == 20
 (grep { $_->{code} eq 'CANCELLED' && main::kinds($_->{messages}) eq 'snapshot node.load x.all' } @{ $R->{results} }) == 20
 Mesh::Orch::reap_later()
+main::publish_kinds('x.held') && Mesh::Grpc::watch_end($H)->{code} eq 'CANCELLED'
 Mesh::Orch::wait_until(sub { main::feed_clients() == 0 }, 10)
 --- no_error_log
 [error]
