@@ -47,13 +47,6 @@ sub feed_clients {
     return $r->{content} =~ /^mesh_feed_clients (\d+)$/m ? $1 : -1;
 }
 
-# the worker's feed subscription is in place: Redis counts a subscriber
-# of mesh:tasks (the registry's own subscriber has mesh:events only)
-sub feed_listening {
-    return (Mesh::Orch::redis('PUBSUB', 'NUMSUB', 'mesh:tasks')
-            =~ /^mesh:tasks\n(\d+)/)[0] // 0;
-}
-
 sub kinds { return join ' ', map { $_->{kind} // '?' } @{ $_[0] } }
 sub event { return JSON::PP::decode_json($_[0]{json} // '{}') }
 sub publish_kinds {
@@ -74,6 +67,7 @@ GET /mesh/status
 --- checks
 ($main::W = Mesh::Grpc::watch({}, until => 'task.done')) && Mesh::Grpc::watch_saw($W, 15, 'snapshot')
 (main::event(Mesh::Grpc::watch_messages($W)->[0])->{nodes} // 0) && !@{ main::event(Mesh::Grpc::watch_messages($W)->[0])->{nodes} }
+Mesh::Orch::wait_until(sub { Mesh::Feed::listening() }, 15)
 Mesh::Pipeline::mesh(b => { model => 'mistral:7b', sim => ['--tokens', 3] }) || 1
 Mesh::Grpc::watch_saw($W, 20, 'snapshot', 'node.join')
 ($main::T = Mesh::Grpc::call('RunTask', { type => 'TASK_TYPE_TEXT', prompt => 'watched' }))->{code} eq 'OK'
@@ -149,7 +143,7 @@ client too slow
 GET /mesh/status
 --- checks
 ($main::H = Mesh::Grpc::watch({}, until => 'x.held')) && Mesh::Grpc::watch_saw($H, 15, 'snapshot')
-Mesh::Orch::wait_until(sub { main::feed_listening() }, 15)
+Mesh::Orch::wait_until(sub { Mesh::Feed::listening() }, 15)
 Mesh::Orch::later(sub { main::feed_clients() == 21 }, sub { main::publish_kinds('node.load', 'x.all') }, 110)
 @{ ($main::R = Mesh::Grpc::run('concurrent', 'Watch', {}, n => 20, until => 'x.all'))->{results} || [] } == 20
 (grep { $_->{code} eq 'CANCELLED' && main::kinds($_->{messages}) eq 'snapshot node.load x.all' } @{ $R->{results} }) == 20

@@ -13,6 +13,8 @@ package Mesh::Feed;
 #   my $sse = Mesh::Feed->sse(path => '/mesh/v1/feed');
 #   $sse->json;                         # the next data: event, decoded
 #   Mesh::Feed::publish([$channel, $json], ...);   # on the file's Redis
+#   Mesh::Feed::listening();   # feed subscriptions Redis counts (publish
+#                              # waits for one)
 #   my $c = Mesh::Feed::past_snapshot('sse');      # or 'ws'
 #   Mesh::Feed::add_check();   # after Mesh::Orch::suite(): the sections
 #       --- feed_run (Perl run after the block's request, returning a
@@ -266,15 +268,41 @@ sub slow_port_config {
 _EOC_
 }
 
-# Publishes every [channel, message] on the file's Redis in one pipeline;
-# returns the number of replies.
-sub publish {
-    my (@msgs) = @_;
+sub _redis {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $ENV{TEST_NGINX_REDIS_PORT},
                                   Proto => 'tcp')
         or die "feed: redis: $!";
     binmode $s;
+    return $s;
+}
+
+# How many feed subscriptions Redis counts: subscribers of mesh:tasks
+# (each worker's feed listener subscribes to it while it has clients; the
+# registry's own subscriber has mesh:events only).
+sub listening {
+    my $s = _redis();
+    print {$s} "*3\r\n\$6\r\nPUBSUB\r\n\$6\r\nNUMSUB\r\n"
+        . "\$10\r\nmesh:tasks\r\n";
+    my $buf = '';
+    while ($buf !~ /mesh:tasks\r\n:(\d+)\r\n/) {
+        sysread($s, $buf, 4096, length $buf) or last;
+    }
+    close $s;
+    return $buf =~ /mesh:tasks\r\n:(\d+)\r\n/ ? $1 : 0;
+}
+
+# Publishes every [channel, message] on the file's Redis in one pipeline,
+# once a feed subscription is in place (a client's snapshot may come
+# before it, after a second without it, and what is published before it
+# is not seen: that is not what these tests are about); returns the
+# number of replies.
+sub publish {
+    my (@msgs) = @_;
+    my $deadline = time + 15 * $Slow;
+    select undef, undef, undef, 0.05
+        until listening() || time > $deadline;
+    my $s = _redis();
     my $out = '';
     for my $m (@msgs) {
         $out .= "*3\r\n\$7\r\nPUBLISH\r\n";
