@@ -72,8 +72,11 @@ add_block_preprocessor(sub {
 # own, so the list shows the node's load again only after the next
 # heartbeat: under memcheck the task runs long enough for one to come.
 # The task must have ended here first (tasks_done): until then the list
-# counts it as this nginx's, and a heartbeat signed in the second it ends
-# has it taken off (t/099), so the load shows again a second later.
+# counts it as this nginx's.  A heartbeat signed in the second it ended
+# (or the one before) has it taken off (t/099), and the stand-in always
+# reports 1, so the load reads 0 until a heartbeat signed after that
+# second: the block waits for one received 2 s after it saw the end
+# (its heartbeats are signed in whole seconds and sent one at a time).
 add_response_body_check(sub {
     my ($block, $body, $idx, $rep, $dry) = @_;
     my $cond = $block->then_wait;
@@ -463,8 +466,12 @@ Mesh::Orch::scene(a => { sim => 'A', active_tasks => 1, max_tasks => 3,
 [ "POST /api/generate\n{\"model\":\"mistral:7b\",\"prompt\":\"x\"}",
   "GET /mesh/v1/nodes" ]
 --- then_wait eval
+my $done_at;
 sub { my $n = Mesh::Orch::nodes()->{a} // {};
-      ($n->{tasks_done} // 0) == 1 && ($n->{active_tasks} // -1) == 1 }
+      return 0 unless ($n->{tasks_done} // 0) == 1;
+      $done_at //= time;
+      ($n->{active_tasks} // -1) == 1
+          && ($n->{last_seen} // 0) >= (int($done_at) + 2) * 1000 }
 --- response_body_like eval
 [ '"done":true',
   '^\{"nodes":\[\{"node_id":"a",.*"active_tasks":1,"max_tasks":3,.*"up":true,.*"recent_tokens_per_sec":[1-9][\d.e+]*,"tasks_done":1,"tasks_failed":0,"ejected":false,"ejected_for_ms":0,"ejections":0,"consecutive_failures":0\}\],"queued":0,' ]
