@@ -40,6 +40,7 @@ sub client {
     my $snap = $ws->json;
     die "no snapshot: $ws->{status}\n" unless ($snap->{event} // '') eq
                                               'snapshot';
+    $ws->{past_snapshot} = 1;
     return $ws;
 }
 

@@ -34,6 +34,10 @@ sub lines_until {
     while (my $line = <$fh>) {
         next unless $line =~ /^data: (.*)$/;
         my $m = JSON::PP->new->decode($1);
+        # past the snapshot ($last > 0) only the block's own events count
+        # (they carry a seq): not the stand-in node's real heartbeats, nor
+        # a second snapshot (see Mesh::Feed::read)
+        next if $last > 0 && !defined $m->{seq};
         push @got, $m;
         last if ($m->{seq} // 0) >= $last;
     }

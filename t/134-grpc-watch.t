@@ -47,7 +47,14 @@ sub feed_clients {
     return $r->{content} =~ /^mesh_feed_clients (\d+)$/m ? $1 : -1;
 }
 
-sub kinds { return join ' ', map { $_->{kind} // '?' } @{ $_[0] } }
+# the kinds received; a second snapshot right after the first is one
+# (see Mesh::Feed::read: it comes before any event)
+sub kinds {
+    my @k = map { $_->{kind} // '?' } @{ $_[0] };
+    splice @k, 1, 1 while @k > 1 && $k[0] eq 'snapshot'
+                          && $k[1] eq 'snapshot';
+    return join ' ', @k;
+}
 sub event { return JSON::PP::decode_json($_[0]{json} // '{}') }
 sub publish_kinds {
     Mesh::Feed::publish(map {

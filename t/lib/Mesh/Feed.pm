@@ -160,10 +160,22 @@ sub _fill {
 }
 
 # The next server frame: (opcode, payload, fin), or (undef, 'eof' |
-# 'timeout' | 'masked').
+# 'timeout' | 'masked').  A client past its snapshot (past_snapshot, or
+# {past_snapshot} set) skips a second one: a client that connected before
+# the worker's subscription got a snapshot after a second, and gets a
+# fresh one when the subscription comes (before any event it carries).
 sub read {
     my ($self, $timeout) = @_;
     my $deadline = time + ($timeout // 5) * $Slow;
+    for (;;) {
+        my @f = $self->_frame($deadline);
+        return @f unless $self->{past_snapshot} && ($f[0] // 0) == 0x1
+            && $f[1] =~ /\A\{"event":"snapshot"/;
+    }
+}
+
+sub _frame {
+    my ($self, $deadline) = @_;
     my $err = $self->_fill(2, $deadline);
     return (undef, $err) if $err;
     my ($b0, $b1) = unpack 'CC', $self->{buf};
@@ -251,6 +263,7 @@ sub past_snapshot {
     my $snap = $c->json;
     die "no $how snapshot: $c->{status}\n"
         unless ($snap->{event} // '') eq 'snapshot';
+    $c->{past_snapshot} = 1;
     return $c;
 }
 
@@ -405,6 +418,8 @@ sub json {
         return undef unless defined $b;
         next if $b =~ /^:/;
         $b =~ s/^data: //;
+        # a second snapshot, as Mesh::Feed::read says
+        next if $self->{past_snapshot} && $b =~ /\A\{"event":"snapshot"/;
         return eval { JSON::PP->new->decode($b) } // { bad => $b };
     }
 }
