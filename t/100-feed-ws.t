@@ -34,15 +34,7 @@ sub refused {
 }
 
 # a client past its snapshot
-sub client {
-    my (%o) = @_;
-    my $ws = Mesh::Feed->ws(%o);
-    my $snap = $ws->json;
-    die "no snapshot: $ws->{status}\n" unless ($snap->{event} // '') eq
-                                              'snapshot';
-    $ws->{past_snapshot} = 1;
-    return $ws;
-}
+sub client { return Mesh::Feed::past_snapshot('ws', @_) }
 
 # the "seq" of every message up to the one with seq $last
 sub seqs {
