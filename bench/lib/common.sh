@@ -1,6 +1,7 @@
 # Shared pieces of the benchmark scripts (sourced, bash).  Not a test.
 #   bench_init NAME      work folder build/bench-NAME, cleanup on exit
-#   start_redis PORT     a private redis-server
+#   start_redis PORT     a private redis-server (REDIS_UNIX=1: also on
+#                        a unix socket, which mesh_head then uses)
 #   start_standin PORT CPU   the stand-in node (below)
 #   start_nginx DIR CPU  nginx from prefix DIR (conf/nginx.conf), pinned
 #   wait_port PORT, ticks PID..., worker_pids DIR, wrk_parse FILE
@@ -61,8 +62,12 @@ port_free() {         # dies when something already listens on a port
 start_redis() {
     port_free "$1"
     mkdir -p "$W/redis"
+    local sock=()
+    # the workers run as nobody: the socket must be theirs to open
+    [ "${REDIS_UNIX:-0}" = 1 ] &&
+        sock=(--unixsocket "$W/redis/redis.sock" --unixsocketperm 777)
     redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no \
-        --dir "$W/redis" --daemonize no >"$W/redis.log" 2>&1 &
+        "${sock[@]}" --dir "$W/redis" --daemonize no >"$W/redis.log" 2>&1 &
     pids+=($!); REDIS_PID=$!
     wait_port "$1"
 }
@@ -93,10 +98,12 @@ CONF
 
 # ... with the module: $1 workers, $2 Redis port, $3 zone size, $4 as above
 mesh_head() {
+    local url=redis://127.0.0.1:$2
+    [ "${REDIS_UNIX:-0}" = 1 ] && url=unix:$W/redis/redis.sock
     echo "load_module $MODULE;"
     nginx_head "$1" "${4:-4096}"
     cat <<CONF
-    mesh_registry redis://127.0.0.1:$2;
+    mesh_registry $url;
     mesh_zone mesh $3;
     mesh_secret_file mesh.secret;
 CONF
