@@ -850,10 +850,13 @@ done:
 
 
 /*
- * The count of a node whose heartbeat the zone has.  What reading its
- * capabilities did too, for the very heartbeat the zone has of a live
- * node (registry_update of the same copy): the count starts again from
- * the agent's, and this nginx's part of it from its own tasks.
+ * The count of a node whose heartbeat the zone has: Redis' count, less
+ * this nginx's part of it, which only the replies to its own flushes move
+ * (ngx_http_mesh_sync_load_reply).  Taking this nginx's running tasks as
+ * its part instead, as this did before, counted a task that ended here
+ * within the last flush period (its -1 not yet in Redis) as another
+ * orchestrator's, until the flush's reply: a phantom load that could send
+ * the next task elsewhere.
  */
 
 static void
@@ -862,37 +865,11 @@ ngx_http_mesh_sync_resync_active(ngx_http_mesh_redis_t *rc,
 {
     ngx_http_mesh_sync_seen_t  *seen = data;
 
-    ngx_int_t                     i;
-    ngx_http_mesh_node_t         *node;
-    ngx_http_mesh_zone_t         *zone;
-    ngx_http_mesh_registry_sh_t  *reg;
-
-    zone = ngx_http_mesh_zone_from_cycle((ngx_cycle_t *) ngx_cycle);
-
     /* nil: the hash is gone (a leave), as a missing "caps" was before */
 
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING || zone == NULL) {
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
         goto done;
     }
-
-    reg = ngx_http_mesh_reg(zone);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    i = ngx_http_mesh_registry_find(reg, seen->node_id);
-
-    if (i != NGX_ERROR) {
-        node = &reg->nodes[i];
-
-        if (node->last_seen == seen->seen && !node->down_since
-            && !node->left)
-        {
-            node->remote_active = node->caps.active_tasks;
-            node->own_remote = node->active;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_http_mesh_registry_set_remote(seen->node_id,
                                       ngx_atoi((u_char *) reply->str,
