@@ -151,6 +151,25 @@ CONF
     wait_port "$1"
 }
 
+# The heartbeat baseline: plain nginx (no module) in prefix $1 on port $2,
+# $3 workers, answering POST /mesh/v1/nodes/heartbeat with the mesh's reply
+# (its JSON and a 64-hex X-Mesh-Reply-Signature) and nothing else done
+plain_heartbeat_conf() {
+    nginx_prefix "$1"
+    { nginx_head "$3"; cat <<CONF
+    server {
+        listen 127.0.0.1:$2;
+        location = /mesh/v1/nodes/heartbeat {
+            default_type application/json;
+            add_header X-Mesh-Reply-Signature $(printf '0%.0s' $(seq 64));
+            return 200 '{"ok":true,"heartbeat_interval_ms":3000}\n';
+        }
+    }
+}
+CONF
+    } > "$1/conf/nginx.conf"
+}
+
 start_nginx() {       # $1 prefix with conf/nginx.conf, $2 cpu; sets NGINX_PID
     port_free $(sed -n 's/.*listen 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
                     "$1/conf/nginx.conf")

@@ -4,7 +4,9 @@
 # callgrind (vgdb does not follow fork), the registry loaded by its resync
 # from Redis, counters zeroed, COUNT heartbeats from those nodes, dumped.
 # The one process handles each heartbeat and applies its own pub/sub
-# message, as a one-worker nginx does.  Not a test.
+# message, as a one-worker nginx does.  The baseline, in the same
+# invocation: plain nginx (no module) under callgrind answering the same
+# COUNT requests with the mesh's reply.  Not a test.
 #
 #   bench/scale/heartbeat_ir.sh [nodes, default 10000] [count, default 300]
 #
@@ -59,12 +61,17 @@ if [ "${WARM:-0}" = 1 ]; then
         -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:$HP \
         > "$W/warm.out" 2>&1
 fi
-callgrind_control -z "$NGINX_PID" >/dev/null 2>&1
-MESH_HB_FILE=$W/hb taskset -c 1 wrk -t1 -c2 -d60s \
-    -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:$HP \
-    > "$W/hb.out" 2>&1
-callgrind_control -d "$NGINX_PID" >/dev/null 2>&1
-f=$(ls -t "$W/cg"/out.$NGINX_PID.* | head -1)
+# the counted run: $1 the process under callgrind, $2 wrk's output,
+# $3 the callgrind file's prefix; sets f to its dump
+counted() {
+    callgrind_control -z "$1" >/dev/null 2>&1
+    MESH_HB_FILE=$W/hb taskset -c 1 wrk -t1 -c2 -d60s \
+        -s "$TOP/bench/lua/heartbeat_paced.lua" http://127.0.0.1:$HP \
+        > "$2" 2>&1
+    callgrind_control -d "$1" >/dev/null 2>&1
+    f=$(ls -t "$W/cg"/$3.$1.* | head -1)
+}
+counted "$NGINX_PID" "$W/hb.out" out
 n=$(awk '/ requests in / {print $1}' "$W/hb.out")
 bad=$(awk '/non-200 replies/ {print $3}' "$W/hb.out")
 awk -v n="$n" -v nodes="$NODES" -v r="$in_redis" -v bad="$bad" \
@@ -83,3 +90,21 @@ callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$f" \
         if (fn ~ /^(ngx_http_mesh_(node_heartbeat|sync_on_message|parse_caps|sync_flush_load|sync_sweep_handler|sync_resync_node|sign_verify)|redisvFormatCommand|redisFormatCommandArgv)$/)
             ir[fn] += $1 }
     END { for (fn in ir) printf "    %9.0f  %s\n", ir[fn] / n, fn }' | sort -rn
+
+# the baseline: the same requests to plain nginx, one process, counted
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null
+P=$W/plain
+plain_heartbeat_conf "$P" $HP 1
+rm -f "$W"/cg/plain.*
+taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$W/cg/plain.%p" \
+    /usr/sbin/nginx -p "$P" -c conf/nginx.conf \
+    -g 'daemon off; master_process off;' >"$P/logs/valgrind.log" 2>&1 &
+pids+=($!); PLAIN_PID=$!
+wait_port $HP
+sleep 5
+mesh_ir=$(awk -v n="$n" '/^totals:/ { printf "%.0f", $2 / n; exit }' "$f")
+counted "$PLAIN_PID" "$W/plain.out" plain
+pf=$f
+pn=$(awk '/ requests in / {print $1}' "$W/plain.out")
+awk -v n="$pn" -v m="$mesh_ir" '/^totals:/ {
+    p = $2 / n; printf "plain nginx, the same %d requests: %.0f instructions each; mesh %.2fx plain, %.0f more\n", n, p, m / p, m - p; exit }' "$pf"

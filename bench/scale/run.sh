@@ -47,21 +47,9 @@ start_nginx "$N" 0
 wait_port $HP
 mesh_pid=$NGINX_PID
 
-# the baseline: the mesh's reply, its signature header (64 hex) included
+# the baseline (bench/lib/common.sh)
 P=$W/plain
-nginx_prefix "$P"
-{ nginx_head 2; cat <<CONF
-    server {
-        listen 127.0.0.1:$PP;
-        location = /mesh/v1/nodes/heartbeat {
-            default_type application/json;
-            add_header X-Mesh-Reply-Signature $(printf '0%.0s' $(seq 64));
-            return 200 '{"ok":true,"heartbeat_interval_ms":3000}\n';
-        }
-    }
-}
-CONF
-} > "$P/conf/nginx.conf"
+plain_heartbeat_conf "$P" $PP 2
 start_nginx "$P" 0
 wait_port $PP
 plain_all="$NGINX_PID $(worker_pids "$NGINX_PID")"
