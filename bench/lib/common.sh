@@ -33,6 +33,15 @@ bench_init() {
         echo "bench: waiting for another benchmark to end" >&2
         flock 9
     fi
+    # run alone (not through make bench-*), a missing tool would print
+    # figures of nothing
+    local t
+    for t in wrk valgrind perf redis-server; do
+        if ! command -v $t >/dev/null; then
+            echo "bench: $t is missing: run tools/install-deps.sh bench" >&2
+            exit 1
+        fi
+    done
     if [ "$(nproc)" -lt 2 ]; then
         echo "bench: needs two cores (nginx and the load apart)" >&2
         exit 1
