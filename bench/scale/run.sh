@@ -69,7 +69,7 @@ profile() {           # $1 agents: strace and perf of a run under way
     local w1 t
     [ "${PROFILE:-0}" = 1 ] && [ "$1" -ge 10000 ] || return 0
     sleep 2
-    w1=$(worker_pids "$NGINX_PID" | awk '{print $1}')
+    w1=$(worker_pids "$mesh_pid" | awk '{print $1}')
     timeout -s INT 5 strace -c -f -p "$w1" -o "$W/strace-worker.txt" \
         >/dev/null 2>&1 &
     timeout -s INT 5 strace -c -f -p "$REDIS_PID" -o "$W/strace-redis.txt" \
@@ -77,7 +77,7 @@ profile() {           # $1 agents: strace and perf of a run under way
     wait $!
     sleep 1
     perf record -g -o "$W/perf.data" \
-        -p "$(worker_pids "$NGINX_PID" | tr ' ' ',' | sed 's/,$//'),$REDIS_PID" \
+        -p "$(worker_pids "$mesh_pid" | tr ' ' ',' | sed 's/,$//'),$REDIS_PID" \
         -- sleep 3 >/dev/null 2>&1
 }
 
